@@ -1,0 +1,21 @@
+//! Schema migrations for Atelier, one file per change, each with `up` and `down`.
+//! Names are `m<date>_<number>_<what>` so they sort in the order they were written.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_accounts;
+mod m20261123_000002_workspaces;
+mod m20261123_000003_audit_and_jobs;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_accounts::Migration),
+            Box::new(m20261123_000002_workspaces::Migration),
+            Box::new(m20261123_000003_audit_and_jobs::Migration),
+        ]
+    }
+}

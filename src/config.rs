@@ -1,0 +1,310 @@
+//! Typed configuration: defaults, then an optional `atelier.toml`, then `ATELIER_*`
+//! environment variables (nested keys joined with `__`). Secrets are `SecretString` and
+//! never reach Debug output or logs.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Development,
+    Production,
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Config {
+    pub env: Environment,
+    pub listen: String,
+    pub public_url: Option<String>,
+    pub app_url: Option<String>,
+    pub data_dir: PathBuf,
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub database_url: Option<SecretString>,
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub smtp_url: Option<SecretString>,
+    pub mail_from: String,
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub token_keys: Option<SecretString>,
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub jwt_secret: Option<SecretString>,
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub meta_app_secret: Option<SecretString>,
+    pub graphql: GraphqlLimits,
+    pub jobs: JobsConfig,
+    pub auth: AuthConfig,
+}
+
+/// Limits that protect the API from expensive or abusive requests.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct GraphqlLimits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_batch: usize,
+    pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct JobsConfig {
+    /// How often an idle runner looks for due jobs.
+    pub poll_interval_ms: u64,
+    /// First retry delay; each further attempt doubles it (capped at one hour).
+    pub retry_base_ms: u64,
+    /// How long a claimed job stays locked before another runner may take it over.
+    pub lease_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    pub access_token_minutes: i64,
+    pub refresh_token_days: i64,
+    /// Failed log-ins allowed per email address within the window.
+    pub login_failures_per_email: u32,
+    /// Failed log-ins allowed per client IP within the window.
+    pub login_failures_per_ip: u32,
+    /// Sign-ups allowed per client IP within the window.
+    pub signups_per_ip: u32,
+    pub rate_window_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            env: Environment::Development,
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            app_url: None,
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            smtp_url: None,
+            mail_from: "Atelier <no-reply@atelier.localhost>".into(),
+            token_keys: None,
+            jwt_secret: None,
+            meta_app_secret: None,
+            graphql: GraphqlLimits::default(),
+            jobs: JobsConfig::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+impl Default for GraphqlLimits {
+    fn default() -> Self {
+        Self {
+            max_depth: 12,
+            max_complexity: 2_000,
+            max_batch: 10,
+            max_body_bytes: 256 * 1024,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: 1_000,
+            retry_base_ms: 5_000,
+            lease_secs: 300,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            access_token_minutes: 15,
+            refresh_token_days: 30,
+            login_failures_per_email: 5,
+            login_failures_per_ip: 50,
+            signups_per_ip: 20,
+            rate_window_secs: 15 * 60,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error("production mode refuses to start without: {}", .0.join(", "))]
+    MissingForProduction(Vec<&'static str>),
+}
+
+impl Config {
+    /// Reads defaults, then `atelier.toml` in the working directory if present, then the
+    /// `ATELIER_*` environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(Path::new("atelier.toml"))
+    }
+
+    pub fn load_from(file: &Path) -> Result<Self, ConfigError> {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("ATELIER_").split("__"))
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env == Environment::Production
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "ATELIER_LISTEN must be host:port, got {:?}",
+                self.listen
+            ))
+        })
+    }
+
+    /// The address people reach the portal at, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// Where links in emails for app flows point; the public URL unless set.
+    pub fn app_url(&self) -> String {
+        match &self.app_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => self.public_url(),
+        }
+    }
+
+    /// The database URL: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose_secret().to_string(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("atelier.sqlite").display()
+            ),
+        }
+    }
+
+    /// Production refuses development defaults; this names every missing setting at once.
+    pub fn check_production(&self) -> Result<(), ConfigError> {
+        if !self.is_production() {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        let is_postgres = self.database_url.as_ref().is_some_and(|u| {
+            let u = u.expose_secret();
+            u.starts_with("postgres://") || u.starts_with("postgresql://")
+        });
+        if !is_postgres {
+            missing.push("ATELIER_DATABASE_URL (a PostgreSQL URL)");
+        }
+        if self.smtp_url.is_none() {
+            missing.push("ATELIER_SMTP_URL");
+        }
+        if self.token_keys.is_none() {
+            missing.push("ATELIER_TOKEN_KEYS");
+        }
+        if self.jwt_secret.is_none() {
+            missing.push("ATELIER_JWT_SECRET");
+        }
+        if self.public_url.is_none() {
+            missing.push("ATELIER_PUBLIC_URL");
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::MissingForProduction(missing))
+        }
+    }
+}
+
+fn ser_secret_opt<S: serde::Serializer>(
+    value: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    // Only used to seed figment's defaults, which never carry secrets; a set secret is
+    // still written so a round trip keeps it.
+    match value {
+        Some(secret) => serializer.serialize_some(secret.expose_secret()),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn redact(value: &Option<SecretString>) -> &'static str {
+    if value.is_some() {
+        "[set]"
+    } else {
+        "[unset]"
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("env", &self.env)
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("app_url", &self.app_url)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact(&self.database_url))
+            .field("smtp_url", &redact(&self.smtp_url))
+            .field("mail_from", &self.mail_from)
+            .field("token_keys", &redact(&self.token_keys))
+            .field("jwt_secret", &redact(&self.jwt_secret))
+            .field("meta_app_secret", &redact(&self.meta_app_secret))
+            .field("graphql", &self.graphql)
+            .field("jobs", &self.jobs)
+            .field("auth", &self.auth)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_names_every_missing_secret() {
+        let config = Config {
+            env: Environment::Production,
+            database_url: Some(SecretString::from("sqlite://x.db")),
+            ..Config::default()
+        };
+        let err = config.check_production().unwrap_err().to_string();
+        for name in [
+            "ATELIER_DATABASE_URL",
+            "ATELIER_SMTP_URL",
+            "ATELIER_TOKEN_KEYS",
+            "ATELIER_JWT_SECRET",
+            "ATELIER_PUBLIC_URL",
+        ] {
+            assert!(err.contains(name), "{err} should name {name}");
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let config = Config {
+            jwt_secret: Some(SecretString::from("super-secret-value")),
+            database_url: Some(SecretString::from("postgres://u:hunter2@db/atelier")),
+            ..Config::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("super-secret-value"));
+        assert!(!shown.contains("hunter2"));
+        assert!(shown.contains("[set]"));
+    }
+}

@@ -1,0 +1,15 @@
+//! Cryptography with one purpose per file: the token vault (AES-GCM-SIV), one-time and
+//! refresh tokens (random, stored as SHA-256, compared in constant time) and passwords
+//! (argon2id).
+
+pub mod jwt;
+pub mod password;
+pub mod tokens;
+pub mod vault;
+
+use sha2::{Digest, Sha256};
+
+/// Hex SHA-256 of some bytes: how tokens and chain links are stored.
+pub fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
+    hex::encode(Sha256::digest(bytes.as_ref()))
+}

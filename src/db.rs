@@ -1,0 +1,37 @@
+//! Opening the database: SQLite (WAL, synchronous=NORMAL, foreign keys, busy timeout,
+//! secure_delete, one writer connection so writes never fail with SQLITE_BUSY) or
+//! PostgreSQL (a pool).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+/// Connects to the database at `url`.
+pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_string());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30));
+    if url.starts_with("sqlite:") {
+        // One connection: SQLite has one writer anyway, and a single connection means a
+        // transaction never has to upgrade a read lock to a write lock, which is where
+        // SQLITE_BUSY comes from under concurrent requests.
+        options.max_connections(1).min_connections(1);
+        options.map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+                .pragma("secure_delete", "ON")
+                .create_if_missing(true)
+        });
+    } else {
+        options.max_connections(16).min_connections(1);
+    }
+    Database::connect(options)
+        .await
+        .context("cannot connect to the database (check ATELIER_DATABASE_URL)")
+}

@@ -1,0 +1,511 @@
+//! Accounts: sign-up with email verification, log-in, rotating refresh sessions with
+//! reuse detection. Nothing here tells a caller whether an email address has an account.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    TransactionSession, TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::audit::{self, Actor, NewEvent};
+use super::entities::{sessions, users};
+use super::outbox::{self, Email};
+use super::rate_limit::RateLimiter;
+use super::tokens::{self, purpose};
+use super::{clean_text, now, RequestMeta};
+use crate::config::AuthConfig;
+use crate::crypto::password;
+use crate::crypto::tokens::{mint, PresentedToken};
+use crate::crypto::vault::Vault;
+use crate::error::{DomainError, DomainResult};
+
+pub const EMAIL_VERIFICATION_TTL_HOURS: i64 = 24;
+
+/// An email address, trimmed and case-folded, checked for a plausible shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(raw: &str) -> DomainResult<Self> {
+        let value = raw.trim().to_lowercase();
+        let invalid = || DomainError::bad_input("email address is not valid");
+        if value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid());
+        }
+        let (local, domain) = value.rsplit_once('@').ok_or_else(invalid)?;
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && domain
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+        if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok {
+            return Err(invalid());
+        }
+        if local.chars().any(|c| matches!(c, '<' | '>' | '(' | ')' | '[' | ']' | ',' | ';' | ':' | '\\' | '"')) {
+            return Err(invalid());
+        }
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn local_part(&self) -> &str {
+        self.0.split('@').next().unwrap_or_default()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserStatus {
+    Active,
+    Restricted,
+    Erased,
+}
+
+impl UserStatus {
+    pub fn parse(value: &str) -> Self {
+        match value {
+            "RESTRICTED" => Self::Restricted,
+            "ERASED" => Self::Erased,
+            _ => Self::Active,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::Restricted => "RESTRICTED",
+            Self::Erased => "ERASED",
+        }
+    }
+}
+
+/// Abuse limits for the account endpoints, shared by every request of one instance.
+pub struct AuthLimits {
+    pub login_failures_per_email: RateLimiter,
+    pub login_failures_per_ip: RateLimiter,
+    pub signups_per_ip: RateLimiter,
+}
+
+impl AuthLimits {
+    pub fn new(config: &AuthConfig) -> Self {
+        let window = StdDuration::from_secs(config.rate_window_secs);
+        Self {
+            login_failures_per_email: RateLimiter::new(config.login_failures_per_email, window),
+            login_failures_per_ip: RateLimiter::new(config.login_failures_per_ip, window),
+            signups_per_ip: RateLimiter::new(config.signups_per_ip, window),
+        }
+    }
+}
+
+pub struct SignUp {
+    pub email: String,
+    pub password: String,
+    pub display_name: String,
+}
+
+/// Registers an account and emails a verification link. When the address already has an
+/// account, its owner is told by email instead; the caller sees the same outcome.
+pub async fn sign_up(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    limits: &AuthLimits,
+    input: SignUp,
+    meta: &RequestMeta,
+) -> DomainResult<()> {
+    if let Some(ip) = meta.ip {
+        limits.signups_per_ip.check_and_hit(&ip.to_string())?;
+    }
+    let email = EmailAddress::parse(&input.email)?;
+    let display_name = clean_text("display name", &input.display_name, 100)?;
+    password::check_strength(&input.password, &[email.local_part(), &display_name])?;
+    // Hash before looking anything up, so both outcomes cost the same.
+    let password_hash = hash_off_thread(input.password).await?;
+
+    let txn = conn.begin().await?;
+    let existing = find_by_email(&txn, &email).await?;
+    match existing {
+        Some(user) => {
+            outbox::enqueue(
+                &txn,
+                vault,
+                &Email::AccountExists {
+                    to: user.email.clone(),
+                    display_name: user.display_name.clone(),
+                },
+            )
+            .await?;
+            audit::record(
+                &txn,
+                NewEvent::new(Actor::Anonymous, "account.sign_up_for_existing").target("user", user.id),
+                meta,
+            )
+            .await?;
+        }
+        None => {
+            let at = now();
+            let user = users::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                email: Set(email.as_str().to_string()),
+                display_name: Set(display_name.clone()),
+                password_hash: Set(password_hash),
+                email_verified_at: Set(None),
+                locale: Set("en".into()),
+                time_zone: Set("UTC".into()),
+                status: Set(UserStatus::Active.as_str().into()),
+                created_at: Set(at),
+                updated_at: Set(at),
+            }
+            .insert(&txn)
+            .await?;
+            let token = tokens::issue(
+                &txn,
+                purpose::EMAIL_VERIFICATION,
+                user.id,
+                Duration::hours(EMAIL_VERIFICATION_TTL_HOURS),
+            )
+            .await?;
+            outbox::enqueue(
+                &txn,
+                vault,
+                &Email::VerifyEmail {
+                    to: user.email.clone(),
+                    display_name,
+                    token,
+                },
+            )
+            .await?;
+            audit::record(
+                &txn,
+                NewEvent::new(Actor::User(user.id), "account.signed_up").target("user", user.id),
+                meta,
+            )
+            .await?;
+        }
+    }
+    match txn.commit().await {
+        Ok(()) => Ok(()),
+        // Two sign-ups raced for one address: the other one won, which is the outcome
+        // the caller would have had anyway.
+        Err(e) if DomainError::is_unique_violation(&e) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Marks the address verified using the emailed link's token.
+pub async fn verify_email(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    token: &str,
+    meta: &RequestMeta,
+) -> DomainResult<users::Model> {
+    let txn = conn.begin().await?;
+    let row = tokens::find_valid(&txn, purpose::EMAIL_VERIFICATION, token).await?;
+    tokens::consume(&txn, row.id).await?;
+    let user = users::Entity::find_by_id(row.subject_id)
+        .one(&txn)
+        .await?
+        .ok_or(DomainError::NotFound("account"))?;
+    let user = if user.email_verified_at.is_none() {
+        let mut active: users::ActiveModel = user.into();
+        active.email_verified_at = Set(Some(now()));
+        active.updated_at = Set(now());
+        active.update(&txn).await?
+    } else {
+        user
+    };
+    audit::record(
+        &txn,
+        NewEvent::new(Actor::User(user.id), "account.email_verified").target("user", user.id),
+        meta,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// A refresh session handed to a client: the token is the only copy of its secret.
+pub struct IssuedSession {
+    pub session_id: Uuid,
+    pub refresh_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub struct LogIn {
+    pub email: String,
+    pub password: String,
+}
+
+/// Checks a password and opens a new session family. Failures are counted per email and
+/// per IP; every failure looks the same to the caller.
+pub async fn log_in(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    limits: &AuthLimits,
+    config: &AuthConfig,
+    input: LogIn,
+    meta: &RequestMeta,
+) -> DomainResult<(users::Model, IssuedSession)> {
+    let email = EmailAddress::parse(&input.email)?;
+    let ip_key = meta.ip.map(|ip| ip.to_string());
+    limits.login_failures_per_email.check(email.as_str())?;
+    if let Some(ip) = &ip_key {
+        limits.login_failures_per_ip.check(ip)?;
+    }
+
+    let user = find_by_email(conn, &email)
+        .await?
+        .filter(|u| UserStatus::parse(&u.status) != UserStatus::Erased);
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let password_ok = verify_off_thread(input.password, stored).await?;
+
+    let Some(user) = user.filter(|_| password_ok) else {
+        limits.login_failures_per_email.hit(email.as_str());
+        if let Some(ip) = &ip_key {
+            limits.login_failures_per_ip.hit(ip);
+        }
+        audit::record(conn, NewEvent::new(Actor::Anonymous, "auth.login_failed"), meta).await?;
+        return Err(DomainError::Unauthenticated(
+            "email or password is incorrect".into(),
+        ));
+    };
+
+    let txn = conn.begin().await?;
+    if user.email_verified_at.is_none() {
+        // Only someone who knows the password learns this; send them a fresh link.
+        limits.login_failures_per_email.hit(email.as_str());
+        tokens::revoke_for_subject(&txn, purpose::EMAIL_VERIFICATION, user.id).await?;
+        let token = tokens::issue(
+            &txn,
+            purpose::EMAIL_VERIFICATION,
+            user.id,
+            Duration::hours(EMAIL_VERIFICATION_TTL_HOURS),
+        )
+        .await?;
+        outbox::enqueue(
+            &txn,
+            vault,
+            &Email::VerifyEmail {
+                to: user.email.clone(),
+                display_name: user.display_name.clone(),
+                token,
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        return Err(DomainError::forbidden(
+            "confirm your email address first: we have sent you a new link",
+        ));
+    }
+    limits.login_failures_per_email.reset(email.as_str());
+    let session = issue_session(&txn, user.id, Uuid::now_v7(), config, meta).await?;
+    audit::record(
+        &txn,
+        NewEvent::new(Actor::User(user.id), "auth.login_succeeded").target("session", session.session_id),
+        meta,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((user, session))
+}
+
+/// Rotates a refresh token: the presented one is spent and a new one in the same family
+/// is returned. Presenting a spent token again revokes the whole family.
+pub async fn refresh_session(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    config: &AuthConfig,
+    refresh_token: &str,
+    meta: &RequestMeta,
+) -> DomainResult<(users::Model, IssuedSession)> {
+    let invalid = || DomainError::Unauthenticated("refresh token is invalid or expired".into());
+    let presented = PresentedToken::parse(refresh_token).ok_or_else(invalid)?;
+    let txn = conn.begin().await?;
+    let session = sessions::Entity::find_by_id(presented.id)
+        .one(&txn)
+        .await?
+        .filter(|s| presented.matches(&s.refresh_token_hash))
+        .ok_or_else(invalid)?;
+
+    if let Some(reason) = &session.revoked_at.and(session.revoked_reason.clone()) {
+        if reason == "rotated" {
+            return reuse_detected(txn, &session, meta).await;
+        }
+        return Err(invalid());
+    }
+    if session.expires_at <= now() {
+        return Err(invalid());
+    }
+    let user = users::Entity::find_by_id(session.user_id)
+        .one(&txn)
+        .await?
+        .filter(|u| UserStatus::parse(&u.status) != UserStatus::Erased)
+        .ok_or_else(invalid)?;
+
+    let spent = sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
+        .col_expr(sessions::Column::RevokedReason, Expr::value("rotated"))
+        .col_expr(sessions::Column::LastUsedAt, Expr::value(now()))
+        .filter(sessions::Column::Id.eq(session.id))
+        .filter(sessions::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if spent.rows_affected != 1 {
+        // Another request spent it between our read and this write: that is reuse too.
+        return reuse_detected(txn, &session, meta).await;
+    }
+    let issued = issue_session(&txn, user.id, session.family_id, config, meta).await?;
+    txn.commit().await?;
+    Ok((user, issued))
+}
+
+async fn reuse_detected<T>(
+    txn: impl ConnectionTrait + TransactionTrait + TransactionSession,
+    session: &sessions::Model,
+    meta: &RequestMeta,
+) -> DomainResult<T> {
+    let revoked = sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
+        .col_expr(sessions::Column::RevokedReason, Expr::value("reuse_detected"))
+        .filter(sessions::Column::FamilyId.eq(session.family_id))
+        .filter(sessions::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        NewEvent::new(Actor::User(session.user_id), "auth.refresh_reuse_detected")
+            .target("session_family", session.family_id)
+            .details(json!({ "sessions_revoked": revoked.rows_affected })),
+        meta,
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::warn!(family = %session.family_id, "refresh token reuse detected; session family revoked");
+    Err(DomainError::Unauthenticated(
+        "this refresh token was already used; sign in again".into(),
+    ))
+}
+
+/// Ends the session a refresh token belongs to. Returns whether a live session ended.
+pub async fn log_out(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    refresh_token: &str,
+    meta: &RequestMeta,
+) -> DomainResult<bool> {
+    let Some(presented) = PresentedToken::parse(refresh_token) else {
+        return Ok(false);
+    };
+    let txn = conn.begin().await?;
+    let Some(session) = sessions::Entity::find_by_id(presented.id)
+        .one(&txn)
+        .await?
+        .filter(|s| presented.matches(&s.refresh_token_hash))
+    else {
+        return Ok(false);
+    };
+    let ended = sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
+        .col_expr(sessions::Column::RevokedReason, Expr::value("logout"))
+        .filter(sessions::Column::Id.eq(session.id))
+        .filter(sessions::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if ended.rows_affected == 1 {
+        audit::record(
+            &txn,
+            NewEvent::new(Actor::User(session.user_id), "auth.logged_out").target("session", session.id),
+            meta,
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(ended.rows_affected == 1)
+}
+
+async fn issue_session(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    family_id: Uuid,
+    config: &AuthConfig,
+    meta: &RequestMeta,
+) -> DomainResult<IssuedSession> {
+    let minted = mint(Uuid::now_v7());
+    let at = now();
+    let expires_at = at + Duration::days(config.refresh_token_days);
+    sessions::ActiveModel {
+        id: Set(minted.id),
+        user_id: Set(user_id),
+        family_id: Set(family_id),
+        refresh_token_hash: Set(minted.secret_hash),
+        created_at: Set(at),
+        last_used_at: Set(at),
+        expires_at: Set(expires_at),
+        revoked_at: Set(None),
+        revoked_reason: Set(None),
+        user_agent: Set(meta.user_agent.as_ref().map(|ua| ua.chars().take(300).collect())),
+    }
+    .insert(conn)
+    .await?;
+    Ok(IssuedSession {
+        session_id: minted.id,
+        refresh_token: minted.token,
+        expires_at,
+    })
+}
+
+pub async fn find_by_email(
+    conn: &impl ConnectionTrait,
+    email: &EmailAddress,
+) -> DomainResult<Option<users::Model>> {
+    Ok(users::Entity::find()
+        .filter(users::Column::Email.eq(email.as_str()))
+        .one(conn)
+        .await?)
+}
+
+pub async fn find_by_id(conn: &impl ConnectionTrait, id: Uuid) -> DomainResult<Option<users::Model>> {
+    Ok(users::Entity::find_by_id(id).one(conn).await?)
+}
+
+/// Loads several users at once (for DataLoaders).
+pub async fn find_many(conn: &impl ConnectionTrait, ids: &[Uuid]) -> DomainResult<Vec<users::Model>> {
+    Ok(users::Entity::find()
+        .filter(users::Column::Id.is_in(ids.iter().copied()))
+        .all(conn)
+        .await?)
+}
+
+async fn hash_off_thread(password: String) -> DomainResult<String> {
+    tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(DomainError::internal)?
+}
+
+async fn verify_off_thread(password: String, stored: Option<String>) -> DomainResult<bool> {
+    tokio::task::spawn_blocking(move || password::verify(&password, stored.as_deref()))
+        .await
+        .map_err(DomainError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_case_folded_and_trimmed() {
+        assert_eq!(EmailAddress::parse("  Alice@Example.COM ").unwrap().as_str(), "alice@example.com");
+    }
+
+    #[test]
+    fn malformed_emails_are_refused() {
+        for bad in ["", "alice", "alice@", "@example.com", "a b@example.com", "alice@example", "alice@exa..mple.com", "<a>@x.io", "a@b@c.io"] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! The append-only audit chain. Each event stores `prev_hash` and
+//! `hash = SHA-256(prev_hash | canonical event)`, so anyone holding the table can check
+//! that no event was altered, removed or inserted. Events carry ids, never personal data
+//! in clear; client IPs are truncated to their network (/24 or /48).
+
+use std::net::IpAddr;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement, TransactionSession, TransactionTrait,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::entities::audit_events;
+use super::{now, RequestMeta};
+use crate::crypto::sha256_hex;
+use crate::error::DomainResult;
+
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// An arbitrary constant naming the PostgreSQL advisory lock that serialises appends.
+const CHAIN_LOCK_KEY: i64 = 0x4154_454c_4945_52; // "ATELIER"
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    User(Uuid),
+    Staff(Uuid),
+    System,
+    /// Someone not signed in (a failed log-in, a public form).
+    Anonymous,
+}
+
+impl Actor {
+    fn parts(self) -> (&'static str, Option<String>) {
+        match self {
+            Actor::User(id) => ("user", Some(id.to_string())),
+            Actor::Staff(id) => ("staff", Some(id.to_string())),
+            Actor::System => ("system", None),
+            Actor::Anonymous => ("anonymous", None),
+        }
+    }
+}
+
+/// One event to append.
+pub struct NewEvent {
+    pub actor: Actor,
+    pub action: &'static str,
+    pub target: Option<(&'static str, String)>,
+    pub workspace_id: Option<Uuid>,
+    pub details: Value,
+}
+
+impl NewEvent {
+    pub fn new(actor: Actor, action: &'static str) -> Self {
+        Self {
+            actor,
+            action,
+            target: None,
+            workspace_id: None,
+            details: Value::Object(Default::default()),
+        }
+    }
+
+    pub fn target(mut self, kind: &'static str, id: impl ToString) -> Self {
+        self.target = Some((kind, id.to_string()));
+        self
+    }
+
+    pub fn workspace(mut self, id: Uuid) -> Self {
+        self.workspace_id = Some(id);
+        self
+    }
+
+    pub fn details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// Appends an event to the chain. Appends are serialised (an advisory lock on
+/// PostgreSQL, the single writer on SQLite), so the chain never forks.
+pub async fn record(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    event: NewEvent,
+    meta: &RequestMeta,
+) -> DomainResult<audit_events::Model> {
+    let txn = conn.begin().await?;
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [CHAIN_LOCK_KEY.into()],
+        ))
+        .await?;
+    }
+    let prev_hash = audit_events::Entity::find()
+        .select_only()
+        .column(audit_events::Column::Hash)
+        .order_by_desc(audit_events::Column::Seq)
+        .limit(1)
+        .into_tuple::<String>()
+        .one(&txn)
+        .await?
+        .unwrap_or_else(|| GENESIS_HASH.to_string());
+
+    let (actor_kind, actor_id) = event.actor.parts();
+    let mut model = audit_events::Model {
+        seq: 0,
+        id: Uuid::now_v7(),
+        at: now(),
+        actor_kind: actor_kind.to_string(),
+        actor_id,
+        action: event.action.to_string(),
+        target_kind: event.target.as_ref().map(|(k, _)| k.to_string()),
+        target_id: event.target.map(|(_, id)| id),
+        workspace_id: event.workspace_id,
+        ip: meta.ip.map(truncate_ip),
+        details: event.details.to_string(),
+        prev_hash,
+        hash: String::new(),
+    };
+    model.hash = link_hash(&model);
+    let inserted = audit_events::ActiveModel {
+        seq: sea_orm::NotSet,
+        id: Set(model.id),
+        at: Set(model.at),
+        actor_kind: Set(model.actor_kind),
+        actor_id: Set(model.actor_id),
+        action: Set(model.action),
+        target_kind: Set(model.target_kind),
+        target_id: Set(model.target_id),
+        workspace_id: Set(model.workspace_id),
+        ip: Set(model.ip),
+        details: Set(model.details),
+        prev_hash: Set(model.prev_hash),
+        hash: Set(model.hash),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(inserted)
+}
+
+/// The hash of one link: SHA-256 over the previous hash and every field of the event.
+pub fn link_hash(event: &audit_events::Model) -> String {
+    let canonical = serde_json::json!([
+        "atelier-audit-v1",
+        event.prev_hash,
+        event.id.to_string(),
+        event.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        event.actor_kind,
+        event.actor_id,
+        event.action,
+        event.target_kind,
+        event.target_id,
+        event.workspace_id.map(|id| id.to_string()),
+        event.ip,
+        event.details,
+    ]);
+    sha256_hex(canonical.to_string())
+}
+
+/// Keeps the network part of an address: enough to spot abuse, not enough to name a person.
+pub fn truncate_ip(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return truncate_ip(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+    }
+}
+
+/// What a walk over the whole chain found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainReport {
+    pub events_checked: u64,
+    /// The sequence number of the first event whose link does not hold, if any.
+    pub first_broken_seq: Option<i64>,
+}
+
+impl ChainReport {
+    pub fn is_intact(&self) -> bool {
+        self.first_broken_seq.is_none()
+    }
+}
+
+/// Walks the whole chain in order, page by page, and reports the first broken link.
+pub async fn verify_chain(conn: &impl ConnectionTrait) -> DomainResult<ChainReport> {
+    const PAGE: u64 = 1_000;
+    let mut expected_prev = GENESIS_HASH.to_string();
+    let mut last_seq = i64::MIN;
+    let mut checked = 0u64;
+    loop {
+        let page = audit_events::Entity::find()
+            .filter(audit_events::Column::Seq.gt(last_seq))
+            .order_by_asc(audit_events::Column::Seq)
+            .limit(PAGE)
+            .all(conn)
+            .await?;
+        if page.is_empty() {
+            return Ok(ChainReport {
+                events_checked: checked,
+                first_broken_seq: None,
+            });
+        }
+        for event in &page {
+            checked += 1;
+            if event.prev_hash != expected_prev || link_hash(event) != event.hash {
+                return Ok(ChainReport {
+                    events_checked: checked,
+                    first_broken_seq: Some(event.seq),
+                });
+            }
+            expected_prev = event.hash.clone();
+            last_seq = event.seq;
+        }
+    }
+}
+
+/// A workspace's events, newest first, after the keyset cursor `before_seq`.
+pub async fn list_for_workspace(
+    conn: &impl ConnectionTrait,
+    workspace_id: Uuid,
+    before_seq: Option<i64>,
+    limit: u64,
+) -> DomainResult<Vec<audit_events::Model>> {
+    let mut query = audit_events::Entity::find()
+        .filter(audit_events::Column::WorkspaceId.eq(workspace_id))
+        .order_by_desc(audit_events::Column::Seq)
+        .limit(limit);
+    if let Some(seq) = before_seq {
+        query = query.filter(audit_events::Column::Seq.lt(seq));
+    }
+    Ok(query.all(conn).await?)
+}
+
+/// How many events carry a given action, for operational checks and tests.
+pub async fn count_action(conn: &impl ConnectionTrait, action: &str) -> DomainResult<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(audit_events::Entity::find()
+        .filter(audit_events::Column::Action.eq(action))
+        .count(conn)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ips_are_truncated_to_their_network() {
+        assert_eq!(truncate_ip("203.0.113.77".parse().unwrap()), "203.0.113.0/24");
+        assert_eq!(truncate_ip("2001:db8:abcd:12::1".parse().unwrap()), "2001:db8:abcd::/48");
+        assert_eq!(truncate_ip("::ffff:10.1.2.3".parse().unwrap()), "10.1.2.0/24");
+    }
+
+    #[test]
+    fn any_changed_field_changes_the_hash() {
+        let event = audit_events::Model {
+            seq: 1,
+            id: Uuid::nil(),
+            at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            actor_kind: "user".into(),
+            actor_id: Some("a".into()),
+            action: "workspace.created".into(),
+            target_kind: None,
+            target_id: None,
+            workspace_id: None,
+            ip: None,
+            details: "{}".into(),
+            prev_hash: GENESIS_HASH.into(),
+            hash: String::new(),
+        };
+        let original = link_hash(&event);
+        let mut changed = event.clone();
+        changed.action = "workspace.deleted".into();
+        assert_ne!(link_hash(&changed), original);
+        let mut changed = event.clone();
+        changed.prev_hash = "1".repeat(64);
+        assert_ne!(link_hash(&changed), original);
+    }
+}

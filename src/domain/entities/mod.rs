@@ -1,0 +1,11 @@
+//! SeaORM entities in the shape `sea-orm-cli generate entity` writes them. Behaviour lives
+//! in the sibling domain modules, never here.
+
+pub mod audit_events;
+pub mod invitations;
+pub mod jobs;
+pub mod memberships;
+pub mod one_time_tokens;
+pub mod sessions;
+pub mod users;
+pub mod workspaces;

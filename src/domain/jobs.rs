@@ -1,0 +1,151 @@
+//! The durable job queue: rows in `jobs`, claimed with `FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL (any instance may run any job) and by the single in-process claimer on
+//! SQLite, retried with exponential backoff up to `max_attempts`.
+
+use chrono::Duration;
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionSession, TransactionTrait,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::entities::jobs;
+use super::now;
+use crate::error::DomainResult;
+
+/// The kinds of job this build knows how to run.
+pub mod kind {
+    pub const SEND_EMAIL: &str = "send_email";
+}
+
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 10;
+
+/// Adds a job to run as soon as possible. Call it inside the transaction of the change the
+/// job belongs to, so that it exists exactly when the change does.
+pub async fn enqueue(
+    conn: &impl ConnectionTrait,
+    kind: &str,
+    payload: &impl Serialize,
+) -> DomainResult<Uuid> {
+    let id = Uuid::now_v7();
+    let at = now();
+    jobs::ActiveModel {
+        id: Set(id),
+        kind: Set(kind.to_string()),
+        payload: Set(serde_json::to_string(payload).map_err(crate::error::DomainError::internal)?),
+        run_at: Set(at),
+        attempts: Set(0),
+        max_attempts: Set(DEFAULT_MAX_ATTEMPTS),
+        locked_until: Set(None),
+        last_error: Set(None),
+        done_at: Set(None),
+        failed_at: Set(None),
+        created_at: Set(at),
+    }
+    .insert(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Claims up to `limit` due jobs for `lease`, counting the attempt. A claimed job is
+/// invisible to other claimers until the lease runs out (a crashed runner's jobs come
+/// back after that).
+pub async fn claim_due(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    limit: u64,
+    lease: Duration,
+) -> DomainResult<Vec<jobs::Model>> {
+    let txn = conn.begin().await?;
+    let at = now();
+    let due = jobs::Entity::find()
+        .filter(jobs::Column::DoneAt.is_null())
+        .filter(jobs::Column::FailedAt.is_null())
+        .filter(jobs::Column::RunAt.lte(at))
+        .filter(
+            Condition::any()
+                .add(jobs::Column::LockedUntil.is_null())
+                .add(jobs::Column::LockedUntil.lt(at)),
+        )
+        .order_by_asc(jobs::Column::RunAt)
+        .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .all(&txn)
+        .await?;
+    let mut claimed = Vec::with_capacity(due.len());
+    for job in due {
+        let attempts = job.attempts + 1;
+        let mut active: jobs::ActiveModel = job.into();
+        active.attempts = Set(attempts);
+        active.locked_until = Set(Some(at + lease));
+        claimed.push(active.update(&txn).await?);
+    }
+    txn.commit().await?;
+    Ok(claimed)
+}
+
+/// Marks a job finished.
+pub async fn complete(conn: &impl ConnectionTrait, id: Uuid) -> DomainResult<()> {
+    jobs::Entity::update_many()
+        .col_expr(jobs::Column::DoneAt, Expr::value(now()))
+        .col_expr(jobs::Column::LockedUntil, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+        .col_expr(jobs::Column::LastError, Expr::value(Option::<String>::None))
+        .filter(jobs::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records a failed attempt: retried after `base * 2^(attempt-1)` (at most an hour), or
+/// given up once `max_attempts` is reached.
+pub async fn fail(
+    conn: &impl ConnectionTrait,
+    job: &jobs::Model,
+    error: &str,
+    base: Duration,
+) -> DomainResult<()> {
+    let at = now();
+    let error: String = error.chars().take(2_000).collect();
+    let mut active: jobs::ActiveModel = job.clone().into();
+    active.last_error = Set(Some(error));
+    active.locked_until = Set(None);
+    if job.attempts >= job.max_attempts {
+        active.failed_at = Set(Some(at));
+    } else {
+        active.run_at = Set(at + backoff(base, job.attempts));
+    }
+    active.update(conn).await?;
+    Ok(())
+}
+
+/// The delay before the next try after `attempts` failed ones.
+pub fn backoff(base: Duration, attempts: i32) -> Duration {
+    let exponent = attempts.clamp(1, 20) - 1;
+    let delay = base * 2i32.pow(exponent as u32);
+    delay.min(Duration::hours(1))
+}
+
+/// Jobs not yet done nor given up, for health views and tests.
+pub async fn pending_count(conn: &impl ConnectionTrait) -> DomainResult<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(jobs::Entity::find()
+        .filter(jobs::Column::DoneAt.is_null())
+        .filter(jobs::Column::FailedAt.is_null())
+        .count(conn)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let base = Duration::seconds(5);
+        assert_eq!(backoff(base, 1), Duration::seconds(5));
+        assert_eq!(backoff(base, 2), Duration::seconds(10));
+        assert_eq!(backoff(base, 4), Duration::seconds(40));
+        assert_eq!(backoff(base, 15), Duration::hours(1));
+    }
+}

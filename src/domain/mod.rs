@@ -1,0 +1,48 @@
+//! The domain layer: one module per aggregate, plain async functions over
+//! `&impl ConnectionTrait` that return domain types and `DomainError`. Nothing here knows
+//! about axum or async-graphql.
+
+pub mod accounts;
+pub mod audit;
+pub mod entities;
+pub mod jobs;
+pub mod outbox;
+pub mod rate_limit;
+pub mod tokens;
+pub mod workspaces;
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+/// Who asked and from where, as far as the audit log needs to know.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMeta {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// The current time at the precision every database here stores (microseconds), so a
+/// value read back equals the value written.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Trims text a person typed and refuses control characters and overlong values.
+pub fn clean_text(field: &str, value: &str, max_chars: usize) -> Result<String, crate::error::DomainError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(crate::error::DomainError::bad_input(format!("{field} must not be empty")));
+    }
+    if value.chars().count() > max_chars {
+        return Err(crate::error::DomainError::bad_input(format!(
+            "{field} must be at most {max_chars} characters"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(crate::error::DomainError::bad_input(format!(
+            "{field} must not contain control characters"
+        )));
+    }
+    Ok(value.to_string())
+}

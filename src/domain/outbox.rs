@@ -1,0 +1,76 @@
+//! Emails the domain decides to send. An email is a job enqueued in the same transaction
+//! as the change it reports; its contents (which carry one-time links) are sealed with
+//! the token vault, and only a hash of the recipient stays readable so that queued mail
+//! to a person can be found without opening it.
+
+use sea_orm::ConnectionTrait;
+use serde::{Deserialize, Serialize};
+
+use super::jobs;
+use crate::crypto::sha256_hex;
+use crate::crypto::vault::Vault;
+use crate::error::{DomainError, DomainResult};
+
+const SEAL_CONTEXT: &[u8] = b"atelier:outbox:v1";
+
+/// One email intent with what its templates need. Links are built from the configured
+/// URLs when the email is rendered, so a token is the only secret carried here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "intent", rename_all = "snake_case")]
+pub enum Email {
+    /// Confirms the address given at sign-up.
+    VerifyEmail {
+        to: String,
+        display_name: String,
+        token: String,
+    },
+    /// Someone tried to sign up with an address that already has an account.
+    AccountExists { to: String, display_name: String },
+    /// An invitation to join a workspace.
+    Invitation {
+        to: String,
+        workspace_name: String,
+        inviter_name: String,
+        role: String,
+        token: String,
+    },
+}
+
+impl Email {
+    pub fn recipient(&self) -> &str {
+        match self {
+            Email::VerifyEmail { to, .. }
+            | Email::AccountExists { to, .. }
+            | Email::Invitation { to, .. } => to,
+        }
+    }
+}
+
+/// The job payload: a recipient hash in clear and the sealed email.
+#[derive(Serialize, Deserialize)]
+pub struct QueuedEmail {
+    pub to_hash: String,
+    pub sealed: String,
+}
+
+/// Queues an email as a durable job inside the caller's transaction.
+pub async fn enqueue(conn: &impl ConnectionTrait, vault: &Vault, email: &Email) -> DomainResult<()> {
+    let plain = serde_json::to_vec(email).map_err(DomainError::internal)?;
+    let payload = QueuedEmail {
+        to_hash: recipient_hash(email.recipient()),
+        sealed: vault.seal(&plain, SEAL_CONTEXT),
+    };
+    jobs::enqueue(conn, jobs::kind::SEND_EMAIL, &payload).await?;
+    Ok(())
+}
+
+/// Opens a queued email's payload.
+pub fn open(vault: &Vault, payload: &str) -> anyhow::Result<Email> {
+    let queued: QueuedEmail = serde_json::from_str(payload)?;
+    let plain = vault.open(&queued.sealed, SEAL_CONTEXT)?;
+    Ok(serde_json::from_slice(&plain)?)
+}
+
+pub fn recipient_hash(address: &str) -> String {
+    sha256_hex(address.trim().to_lowercase())
+}

@@ -1,0 +1,99 @@
+//! In-process sliding-window counters for abuse limits (log-in failures, sign-ups).
+//! Each instance counts on its own; behind a load balancer the effective limit is the
+//! configured one times the number of instances.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::error::DomainError;
+
+pub struct RateLimiter {
+    limit: u32,
+    window: Duration,
+    hits: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+impl RateLimiter {
+    pub fn new(limit: u32, window: Duration) -> Self {
+        Self {
+            limit,
+            window,
+            hits: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Refuses with RATE_LIMITED when `key` already has `limit` hits inside the window.
+    pub fn check(&self, key: &str) -> Result<(), DomainError> {
+        let now = Instant::now();
+        let mut hits = self.lock();
+        let Some(times) = hits.get_mut(key) else {
+            return Ok(());
+        };
+        while times.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+            times.pop_front();
+        }
+        if times.len() as u32 >= self.limit {
+            let oldest = times.front().copied().unwrap_or(now);
+            let retry = self.window.saturating_sub(now.duration_since(oldest));
+            return Err(DomainError::RateLimited {
+                retry_after_secs: retry.as_secs().max(1),
+            });
+        }
+        Ok(())
+    }
+
+    /// Counts one hit against `key`.
+    pub fn hit(&self, key: &str) {
+        let now = Instant::now();
+        let mut hits = self.lock();
+        if hits.len() > 100_000 {
+            // Keep memory bounded under a flood of distinct keys: drop expired entries.
+            let window = self.window;
+            hits.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < window));
+        }
+        hits.entry(key.to_string()).or_default().push_back(now);
+    }
+
+    /// Checks and counts in one step.
+    pub fn check_and_hit(&self, key: &str) -> Result<(), DomainError> {
+        self.check(key)?;
+        self.hit(key);
+        Ok(())
+    }
+
+    pub fn reset(&self, key: &str) {
+        self.lock().remove(key);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<Instant>>> {
+        // A panic while holding this lock leaves only counters behind; keep using them.
+        self.hits.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_after_the_limit_and_names_a_wait() {
+        let limiter = RateLimiter::new(2, Duration::from_secs(60));
+        limiter.check_and_hit("a").unwrap();
+        limiter.check_and_hit("a").unwrap();
+        let err = limiter.check("a").unwrap_err();
+        assert_eq!(err.code(), "RATE_LIMITED");
+        limiter.check("b").unwrap();
+        limiter.reset("a");
+        limiter.check("a").unwrap();
+    }
+
+    #[test]
+    fn hits_expire_with_the_window() {
+        let limiter = RateLimiter::new(1, Duration::from_millis(20));
+        limiter.hit("a");
+        assert!(limiter.check("a").is_err());
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(limiter.check("a").is_ok());
+    }
+}

@@ -1,0 +1,34 @@
+//! DomainError → GraphQL error with `extensions.code`. Internal errors are logged with
+//! their whole chain and reach the client only as "internal error".
+
+use async_graphql::{Error, ErrorExtensions};
+
+use crate::error::DomainError;
+
+impl ErrorExtensions for DomainError {
+    fn extend(&self) -> Error {
+        if let DomainError::Internal(cause) = self {
+            tracing::error!(error = ?cause, "internal error while resolving a GraphQL request");
+        }
+        let code = self.code();
+        let mut error = Error::new(self.to_string()).extend_with(|_, ext| ext.set("code", code));
+        if let DomainError::RateLimited { retry_after_secs } = self {
+            let retry = *retry_after_secs;
+            error = error.extend_with(|_, ext| ext.set("retryAfterSeconds", retry));
+        }
+        error
+    }
+}
+
+/// Converts a domain error for a resolver's `?`.
+pub fn gql(error: DomainError) -> Error {
+    error.extend()
+}
+
+pub fn unauthenticated() -> Error {
+    gql(DomainError::Unauthenticated("sign in first".into()))
+}
+
+pub fn bad_input(message: impl Into<String>) -> Error {
+    gql(DomainError::BadInput(message.into()))
+}

@@ -1,0 +1,244 @@
+use async_graphql::{Context, InputObject, Object, Result, ID};
+
+use super::context::{current_user, meta, state};
+use super::errors::gql;
+use super::types::{parse_id, AuthPayload, Invitation, Membership, RoleEnum, User, Workspace};
+use crate::domain::accounts::{self, IssuedSession, LogIn, SignUp};
+use crate::domain::entities::users;
+use crate::domain::workspaces::{self, BillingProfileUpdate};
+use crate::error::DomainError;
+use crate::state::AppState;
+
+pub struct Mutation;
+
+#[derive(InputObject)]
+pub struct SignUpInput {
+    pub email: String,
+    pub password: String,
+    pub display_name: String,
+}
+
+#[derive(InputObject)]
+pub struct LogInInput {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(InputObject)]
+pub struct CreateWorkspaceInput {
+    pub name: String,
+}
+
+#[derive(InputObject)]
+pub struct InviteMemberInput {
+    pub workspace_id: ID,
+    pub email: String,
+    pub role: RoleEnum,
+}
+
+/// Billing fields to set; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct BillingProfileInput {
+    pub billing_email: Option<String>,
+    pub legal_name: Option<String>,
+    pub country: Option<String>,
+    pub tax_id: Option<String>,
+}
+
+fn signed_in(state: &AppState, user: users::Model, session: IssuedSession) -> Result<AuthPayload> {
+    let (access_token, expires_at) = state
+        .jwt
+        .issue(user.id, session.session_id)
+        .map_err(|e| gql(DomainError::internal(e)))?;
+    Ok(AuthPayload {
+        access_token: Some(access_token),
+        refresh_token: Some(session.refresh_token),
+        expires_at: Some(expires_at),
+        user: Some(user),
+        verification_required: false,
+    })
+}
+
+#[Object]
+impl Mutation {
+    /// Creates an account and emails a verification link. The answer is the same whether
+    /// or not the address already has an account.
+    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
+        let s = state(ctx);
+        accounts::sign_up(
+            &s.db,
+            &s.vault,
+            &s.auth_limits,
+            SignUp {
+                email: input.email,
+                password: input.password,
+                display_name: input.display_name,
+            },
+            meta(ctx),
+        )
+        .await
+        .map_err(gql)?;
+        Ok(AuthPayload {
+            verification_required: true,
+            ..AuthPayload::default()
+        })
+    }
+
+    /// Confirms an email address with the token from the emailed link.
+    async fn verify_email(&self, ctx: &Context<'_>, token: String) -> Result<User> {
+        let user = accounts::verify_email(&state(ctx).db, &token, meta(ctx))
+            .await
+            .map_err(gql)?;
+        Ok(User(user))
+    }
+
+    async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<AuthPayload> {
+        let s = state(ctx);
+        let (user, session) = accounts::log_in(
+            &s.db,
+            &s.vault,
+            &s.auth_limits,
+            &s.config.auth,
+            LogIn {
+                email: input.email,
+                password: input.password,
+            },
+            meta(ctx),
+        )
+        .await
+        .map_err(gql)?;
+        signed_in(s, user, session)
+    }
+
+    /// Trades a refresh token for a new pair; the old refresh token is spent.
+    async fn refresh_session(&self, ctx: &Context<'_>, refresh_token: String) -> Result<AuthPayload> {
+        let s = state(ctx);
+        let (user, session) = accounts::refresh_session(&s.db, &s.config.auth, &refresh_token, meta(ctx))
+            .await
+            .map_err(gql)?;
+        signed_in(s, user, session)
+    }
+
+    /// Ends the session of a refresh token; true when a live session ended.
+    async fn log_out(&self, ctx: &Context<'_>, refresh_token: String) -> Result<bool> {
+        accounts::log_out(&state(ctx).db, &refresh_token, meta(ctx))
+            .await
+            .map_err(gql)
+    }
+
+    async fn create_workspace(&self, ctx: &Context<'_>, input: CreateWorkspaceInput) -> Result<Workspace> {
+        let user = current_user(ctx).await?;
+        let access = workspaces::create_workspace(&state(ctx).db, &user, &input.name, meta(ctx))
+            .await
+            .map_err(gql)?;
+        Ok(Workspace(access))
+    }
+
+    /// Invites someone by email; they receive a one-time link.
+    async fn invite_member(&self, ctx: &Context<'_>, input: InviteMemberInput) -> Result<Invitation> {
+        let user = current_user(ctx).await?;
+        let s = state(ctx);
+        let workspace_id = parse_id(&input.workspace_id, "workspaceId")?;
+        let access = workspaces::require_access(&s.db, user.id, workspace_id)
+            .await
+            .map_err(gql)?;
+        let invitation = workspaces::invite_member(
+            &s.db,
+            &s.vault,
+            &access,
+            &user,
+            &input.email,
+            input.role.into(),
+            meta(ctx),
+        )
+        .await
+        .map_err(gql)?;
+        Ok(Invitation(invitation))
+    }
+
+    /// Joins the workspace of an invitation sent to the signed-in user's verified address.
+    async fn accept_invitation(&self, ctx: &Context<'_>, token: String) -> Result<Membership> {
+        let user = current_user(ctx).await?;
+        let access = workspaces::accept_invitation(&state(ctx).db, &user, &token, meta(ctx))
+            .await
+            .map_err(gql)?;
+        Ok(Membership {
+            membership: access.membership.clone(),
+            user,
+            viewer_access: access,
+        })
+    }
+
+    async fn change_member_role(
+        &self,
+        ctx: &Context<'_>,
+        workspace_id: ID,
+        user_id: ID,
+        role: RoleEnum,
+    ) -> Result<Membership> {
+        let user = current_user(ctx).await?;
+        let s = state(ctx);
+        let workspace_id = parse_id(&workspace_id, "workspaceId")?;
+        let member_id = parse_id(&user_id, "userId")?;
+        let access = workspaces::require_access(&s.db, user.id, workspace_id)
+            .await
+            .map_err(gql)?;
+        let membership = workspaces::change_member_role(&s.db, &access, member_id, role.into(), meta(ctx))
+            .await
+            .map_err(gql)?;
+        let member = accounts::find_by_id(&s.db, member_id)
+            .await
+            .map_err(gql)?
+            .ok_or_else(|| gql(DomainError::NotFound("member")))?;
+        Ok(Membership {
+            membership,
+            user: member,
+            viewer_access: access,
+        })
+    }
+
+    /// Removes a member, or leaves when `userId` is the signed-in user.
+    async fn remove_member(&self, ctx: &Context<'_>, workspace_id: ID, user_id: ID) -> Result<bool> {
+        let user = current_user(ctx).await?;
+        let s = state(ctx);
+        let workspace_id = parse_id(&workspace_id, "workspaceId")?;
+        let member_id = parse_id(&user_id, "userId")?;
+        let access = workspaces::require_access(&s.db, user.id, workspace_id)
+            .await
+            .map_err(gql)?;
+        workspaces::remove_member(&s.db, &access, member_id, meta(ctx))
+            .await
+            .map_err(gql)?;
+        Ok(true)
+    }
+
+    /// Sets the workspace's billing profile; OWNER only.
+    async fn update_billing_profile(
+        &self,
+        ctx: &Context<'_>,
+        workspace_id: ID,
+        input: BillingProfileInput,
+    ) -> Result<Workspace> {
+        let user = current_user(ctx).await?;
+        let s = state(ctx);
+        let workspace_id = parse_id(&workspace_id, "workspaceId")?;
+        let mut access = workspaces::require_access(&s.db, user.id, workspace_id)
+            .await
+            .map_err(gql)?;
+        let workspace = workspaces::update_billing_profile(
+            &s.db,
+            &access,
+            BillingProfileUpdate {
+                billing_email: input.billing_email,
+                legal_name: input.legal_name,
+                country: input.country,
+                tax_id: input.tax_id,
+            },
+            meta(ctx),
+        )
+        .await
+        .map_err(gql)?;
+        access.workspace = workspace;
+        Ok(Workspace(access))
+    }
+}

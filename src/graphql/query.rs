@@ -1,0 +1,30 @@
+use async_graphql::{Context, Object, Result, ID};
+
+use super::context::{current_user, request, state};
+use super::errors::gql;
+use super::types::{parse_id, User, Workspace};
+use crate::domain::workspaces;
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// The signed-in user, or null when not signed in.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        if request(ctx).viewer.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(User(current_user(ctx).await?)))
+    }
+
+    /// A workspace the signed-in user belongs to; null when it does not exist or they are
+    /// not a member.
+    async fn workspace(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Workspace>> {
+        let user = current_user(ctx).await?;
+        let workspace_id = parse_id(&id, "id")?;
+        Ok(workspaces::access(&state(ctx).db, user.id, workspace_id)
+            .await
+            .map_err(gql)?
+            .map(Workspace))
+    }
+}

@@ -1,0 +1,97 @@
+//! The job runner: claims due jobs, runs the handler for their kind, and records the
+//! outcome. It stops between jobs when asked, so a job in flight always finishes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use tokio::sync::watch;
+
+use crate::config::JobsConfig;
+use crate::crypto::vault::Vault;
+use crate::domain::entities::jobs as job_rows;
+use crate::domain::{jobs, outbox};
+use crate::mail::Mailer;
+
+const BATCH: u64 = 10;
+
+#[derive(Clone)]
+pub struct JobRunner {
+    db: DatabaseConnection,
+    vault: Vault,
+    mailer: Arc<Mailer>,
+    config: JobsConfig,
+}
+
+impl JobRunner {
+    pub fn new(db: DatabaseConnection, vault: Vault, mailer: Arc<Mailer>, config: JobsConfig) -> Self {
+        Self {
+            db,
+            vault,
+            mailer,
+            config,
+        }
+    }
+
+    /// Runs until `shutdown` turns true, finishing the job in hand first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let idle = Duration::from_millis(self.config.poll_interval_ms.max(10));
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let ran = match self.run_due(&shutdown).await {
+                Ok(ran) => ran,
+                Err(e) => {
+                    tracing::error!(error = ?e, "job runner could not claim jobs");
+                    0
+                }
+            };
+            if ran == 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(idle) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        tracing::info!("job runner stopped");
+    }
+
+    /// Claims and runs one batch of due jobs; returns how many ran.
+    pub async fn run_due(&self, shutdown: &watch::Receiver<bool>) -> anyhow::Result<usize> {
+        let lease = chrono::Duration::seconds(self.config.lease_secs as i64);
+        let claimed = jobs::claim_due(&self.db, BATCH, lease).await?;
+        let mut ran = 0;
+        for job in claimed {
+            if *shutdown.borrow() {
+                // Not started: its lease lapses and another runner (or the next start)
+                // picks it up.
+                break;
+            }
+            ran += 1;
+            let outcome = self.handle(&job).await;
+            let base = chrono::Duration::milliseconds(self.config.retry_base_ms as i64);
+            let recorded = match &outcome {
+                Ok(()) => jobs::complete(&self.db, job.id).await,
+                Err(e) => {
+                    tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %format!("{e:#}"), "job failed");
+                    jobs::fail(&self.db, &job, &format!("{e:#}"), base).await
+                }
+            };
+            if let Err(e) = recorded {
+                tracing::error!(job = %job.id, error = ?e, "could not record a job's outcome");
+            }
+        }
+        Ok(ran)
+    }
+
+    async fn handle(&self, job: &job_rows::Model) -> anyhow::Result<()> {
+        match job.kind.as_str() {
+            jobs::kind::SEND_EMAIL => {
+                let email = outbox::open(&self.vault, &job.payload)?;
+                self.mailer.send(&email).await
+            }
+            other => anyhow::bail!("no handler for job kind {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Atelier: the backend of a content operations product for creators and teams, with
+//! the promises of its privacy policy built in.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod jobs;
+pub mod mail;
+pub mod portal;
+pub mod startup;
+pub mod state;
+
+pub use config::Config;
+pub use startup::Application;

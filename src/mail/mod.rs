@@ -1,0 +1,270 @@
+//! Sending email: one rendering function per intent (askama templates, text and HTML)
+//! and a `Mailer` that speaks SMTP when `ATELIER_SMTP_URL` is set, or writes `.eml`
+//! files to the outbox in the data directory (logging the link) when it is not.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use askama::Template;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+
+use crate::config::Config;
+use crate::domain::outbox::Email;
+
+/// An email ready to send.
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// The action link in the email, if it has one (logged in outbox mode).
+    pub link: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "emails/verify_email.txt")]
+struct VerifyEmailText<'a> {
+    display_name: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/verify_email.html")]
+struct VerifyEmailHtml<'a> {
+    display_name: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/account_exists.txt")]
+struct AccountExistsText<'a> {
+    display_name: &'a str,
+    login_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/account_exists.html")]
+struct AccountExistsHtml<'a> {
+    display_name: &'a str,
+    login_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/invitation.txt")]
+struct InvitationText<'a> {
+    workspace_name: &'a str,
+    inviter_name: &'a str,
+    role: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/invitation.html")]
+struct InvitationHtml<'a> {
+    workspace_name: &'a str,
+    inviter_name: &'a str,
+    role: &'a str,
+    link: &'a str,
+}
+
+/// Where links in emails point.
+#[derive(Clone, Debug)]
+pub struct Links {
+    pub app_url: String,
+    pub public_url: String,
+}
+
+impl Links {
+    fn app(&self, path: &str, token: &str) -> String {
+        format!("{}{path}?token={}", self.app_url, urlencode(token))
+    }
+}
+
+/// Renders one email intent into subject, text and HTML.
+pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
+    Ok(match email {
+        Email::VerifyEmail {
+            display_name, token, ..
+        } => {
+            let link = links.app("/verify-email", token);
+            Rendered {
+                subject: "Confirm your email address for Atelier".into(),
+                text: VerifyEmailText { display_name, link: &link }.render()?,
+                html: VerifyEmailHtml { display_name, link: &link }.render()?,
+                link: Some(link),
+            }
+        }
+        Email::AccountExists { display_name, .. } => {
+            let login_link = format!("{}/login", links.app_url);
+            Rendered {
+                subject: "Someone tried to sign up with your email address".into(),
+                text: AccountExistsText { display_name, login_link: &login_link }.render()?,
+                html: AccountExistsHtml { display_name, login_link: &login_link }.render()?,
+                link: None,
+            }
+        }
+        Email::Invitation {
+            workspace_name,
+            inviter_name,
+            role,
+            token,
+            ..
+        } => {
+            let link = links.app("/invitations/accept", token);
+            Rendered {
+                subject: format!("{inviter_name} invited you to {workspace_name} on Atelier"),
+                text: InvitationText { workspace_name, inviter_name, role, link: &link }.render()?,
+                html: InvitationHtml { workspace_name, inviter_name, role, link: &link }.render()?,
+                link: Some(link),
+            }
+        }
+    })
+}
+
+enum Transport {
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        shown_as: String,
+    },
+    Outbox(PathBuf),
+}
+
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+    links: Links,
+}
+
+impl Mailer {
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let from: Mailbox = config
+            .mail_from
+            .parse()
+            .with_context(|| format!("ATELIER_MAIL_FROM is not a valid mailbox: {:?}", config.mail_from))?;
+        let transport = match &config.smtp_url {
+            Some(url) => {
+                let url = url.expose_secret();
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .context("ATELIER_SMTP_URL is not a valid SMTP URL")?
+                    .timeout(Some(Duration::from_secs(15)))
+                    .build();
+                Transport::Smtp {
+                    transport,
+                    shown_as: redact_url(url),
+                }
+            }
+            None => {
+                let dir = config.data_dir.join("outbox");
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create the mail outbox {}", dir.display()))?;
+                Transport::Outbox(dir)
+            }
+        };
+        Ok(Self {
+            transport,
+            from,
+            links: Links {
+                app_url: config.app_url(),
+                public_url: config.public_url(),
+            },
+        })
+    }
+
+    /// Where mail goes, for the start-up banner (no credentials).
+    pub fn describe(&self) -> String {
+        match &self.transport {
+            Transport::Smtp { shown_as, .. } => format!("SMTP at {shown_as}"),
+            Transport::Outbox(dir) => format!(".eml files in {}", dir.display()),
+        }
+    }
+
+    /// Renders and delivers one email.
+    pub async fn send(&self, email: &Email) -> anyhow::Result<()> {
+        let rendered = render(email, &self.links)?;
+        let to: Mailbox = email
+            .recipient()
+            .parse()
+            .context("recipient is not a valid mailbox")?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(rendered.subject.clone())
+            .multipart(MultiPart::alternative_plain_html(
+                rendered.text.clone(),
+                rendered.html.clone(),
+            ))?;
+        match &self.transport {
+            Transport::Smtp { transport, .. } => {
+                transport.send(message).await.context("SMTP delivery failed")?;
+            }
+            Transport::Outbox(dir) => {
+                let name = format!(
+                    "{}-{}.eml",
+                    chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+                    uuid::Uuid::new_v4().simple()
+                );
+                let path = dir.join(name);
+                tokio::fs::write(&path, message.formatted())
+                    .await
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                match &rendered.link {
+                    Some(link) => tracing::info!(file = %path.display(), %link, "email written to the outbox"),
+                    None => tracing::info!(file = %path.display(), "email written to the outbox"),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Shows an SMTP URL without its password.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://[credentials]@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_passwords_never_show() {
+        assert_eq!(redact_url("smtp://user:hunter2@mail.example.com:587"), "smtp://[credentials]@mail.example.com:587");
+        assert_eq!(redact_url("smtp://127.0.0.1:2525"), "smtp://127.0.0.1:2525");
+    }
+
+    #[test]
+    fn invitation_email_escapes_names_in_html() {
+        let links = Links { app_url: "https://app.example".into(), public_url: "https://example".into() };
+        let rendered = render(
+            &Email::Invitation {
+                to: "a@example.com".into(),
+                workspace_name: "<script>alert(1)</script>".into(),
+                inviter_name: "Eve".into(),
+                role: "EDITOR".into(),
+                token: "abc.def".into(),
+            },
+            &links,
+        )
+        .unwrap();
+        assert!(!rendered.html.contains("<script>"));
+        assert!(rendered.text.contains("https://app.example/invitations/accept?token=abc.def"));
+        assert_eq!(rendered.link.as_deref(), Some("https://app.example/invitations/accept?token=abc.def"));
+    }
+}

@@ -1,0 +1,90 @@
+//! The command line: parses arguments and calls into the library.
+
+use anyhow::Context;
+use atelier::{Application, Config};
+use clap::{Parser, Subcommand};
+use migration::{Migrator, MigratorTrait};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "atelier", version, about = "Atelier: content operations with privacy built in")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API, the portal and the job runner (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL) as committed in schema.graphql.
+    ExportSchema,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("ATELIER_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
+        )
+        .init();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Migrate => {
+            let config = Config::load()?;
+            config.check_production()?;
+            std::fs::create_dir_all(&config.data_dir)?;
+            let db = atelier::db::connect(&config.database_url()).await?;
+            Migrator::up(&db, None).await.context("database migrations failed")?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::ExportSchema => {
+            print!("{}", atelier::graphql::sdl());
+            Ok(())
+        }
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let config = Config::load()?;
+    let app = Application::build(config.clone()).await?;
+    let addr = format!("{}:{}", config.listen_addr()?.ip(), app.port());
+    tracing::info!(
+        "Atelier is serving on http://{addr} (GraphQL at /graphql); mail goes to {}",
+        app.mail_destination()
+    );
+    println!("Atelier is listening on http://{addr}");
+    println!("Mail goes to {}", app.mail_destination());
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

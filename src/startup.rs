@@ -1,0 +1,217 @@
+//! `Application::build(config)` is the one way to make the app: the binary and every
+//! test call it. It checks the configuration, opens and migrates the database, binds its
+//! own listener (port 0 allowed), and starts the job runner when run.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::DatabaseConnection;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::crypto::jwt::JwtKeys;
+use crate::crypto::vault::Vault;
+use crate::domain::accounts::AuthLimits;
+use crate::jobs::JobRunner;
+use crate::mail::Mailer;
+use crate::state::{AppState, Shared};
+use crate::{db, graphql, portal};
+
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    router: Router,
+    state: AppState,
+    runner: JobRunner,
+    mail_destination: String,
+}
+
+impl Application {
+    /// Builds the whole application from its configuration.
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
+        config.check_production()?;
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+        resolve_development_secrets(&mut config)?;
+        // invariant: resolve_development_secrets fills both in development and
+        // check_production requires both in production.
+        let token_keys = config.token_keys.clone().context("ATELIER_TOKEN_KEYS is not set")?;
+        let jwt_secret = config.jwt_secret.clone().context("ATELIER_JWT_SECRET is not set")?;
+        let vault = Vault::from_spec(&token_keys)?;
+        let jwt = JwtKeys::new(&jwt_secret, chrono::Duration::minutes(config.auth.access_token_minutes));
+
+        let db = db::connect(&config.database_url()).await?;
+        Migrator::up(&db, None).await.context("database migrations failed")?;
+
+        let mailer = Arc::new(Mailer::from_config(&config)?);
+        let mail_destination = mailer.describe();
+        let runner = JobRunner::new(db.clone(), vault.clone(), mailer, config.jobs.clone());
+
+        let listener = TcpListener::bind(config.listen_addr()?)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let port = listener.local_addr()?.port();
+
+        let state = AppState::new(Shared {
+            auth_limits: AuthLimits::new(&config.auth),
+            db,
+            config,
+            vault,
+            jwt,
+        });
+        let router = router(state.clone());
+        Ok(Self {
+            listener,
+            port,
+            router,
+            state,
+            runner,
+            mail_destination,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.state.db
+    }
+
+    /// Where outgoing mail goes (SMTP host or outbox directory), for the start-up banner.
+    pub fn mail_destination(&self) -> &str {
+        &self.mail_destination
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests and the job in
+    /// hand finish before returning.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let runner = tokio::spawn(self.runner.run(stop_rx));
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down: finishing in-flight requests and jobs");
+                let _ = stop_tx.send(true);
+            })
+            .await?;
+        runner.await.context("job runner panicked")?;
+        self.state.db.clone().close().await.ok();
+        Ok(())
+    }
+}
+
+fn router(state: AppState) -> Router {
+    let schema = graphql::build_schema(Some(state.clone()), &state.config);
+    let limits = &state.config.graphql;
+    let api = Router::new()
+        .route("/graphql", get(graphql::graphql_get).post(graphql::graphql_post))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .with_state((state.clone(), schema));
+    let ops = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state.clone());
+    Router::new()
+        .merge(api)
+        .merge(ops)
+        .merge(portal::router(state.clone()))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(limits.request_timeout_secs),
+        ))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready when the database answers and every migration this build knows is applied.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if let Err(e) = state.db.ping().await {
+        tracing::warn!(error = %e, "readiness: database unreachable");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable");
+    }
+    match Migrator::get_pending_migrations(&state.db).await {
+        Ok(pending) if pending.is_empty() => (StatusCode::OK, "ready"),
+        Ok(_) => (StatusCode::SERVICE_UNAVAILABLE, "migrations pending"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: cannot read migration state");
+            (StatusCode::SERVICE_UNAVAILABLE, "migration state unknown")
+        }
+    }
+}
+
+/// In development, missing keys are generated once into `<data dir>/keys/` and reused.
+fn resolve_development_secrets(config: &mut Config) -> anyhow::Result<()> {
+    if config.is_production() {
+        return Ok(());
+    }
+    let dir = config.data_dir.join("keys");
+    if config.token_keys.is_none() {
+        config.token_keys = Some(load_or_create(&dir.join("token_keys"), || Vault::generate_spec("dev1"))?);
+    }
+    if config.jwt_secret.is_none() {
+        config.jwt_secret = Some(load_or_create(&dir.join("jwt_secret"), || {
+            use base64::Engine;
+            let mut bytes = [0u8; 48];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+            SecretString::from(base64::engine::general_purpose::STANDARD.encode(bytes))
+        })?);
+    }
+    Ok(())
+}
+
+fn load_or_create(path: &Path, generate: impl FnOnce() -> SecretString) -> anyhow::Result<SecretString> {
+    use secrecy::ExposeSecret;
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let existing = existing.trim().to_string();
+        if !existing.is_empty() {
+            return Ok(SecretString::from(existing));
+        }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let secret = generate();
+    write_private(path, secret.expose_secret())?;
+    tracing::warn!(
+        file = %path.display(),
+        "generated a development key; set ATELIER_TOKEN_KEYS and ATELIER_JWT_SECRET in production"
+    );
+    Ok(secret)
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}
