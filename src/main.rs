@@ -7,7 +7,11 @@ use migration::{Migrator, MigratorTrait};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "atelier", version, about = "Atelier: content operations with privacy built in")]
+#[command(
+    name = "atelier",
+    version,
+    about = "Atelier: content operations with privacy built in"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -28,7 +32,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("ATELIER_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
+            EnvFilter::try_from_env("ATELIER_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
         )
         .init();
     match cli.command.unwrap_or(Command::Serve) {
@@ -38,7 +43,9 @@ async fn main() -> anyhow::Result<()> {
             config.check_production()?;
             std::fs::create_dir_all(&config.data_dir)?;
             let db = atelier::db::connect(&config.database_url()).await?;
-            Migrator::up(&db, None).await.context("database migrations failed")?;
+            Migrator::up(&db, None)
+                .await
+                .context("database migrations failed")?;
             println!("migrations applied");
             Ok(())
         }

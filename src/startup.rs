@@ -44,18 +44,33 @@ impl Application {
     /// Builds the whole application from its configuration.
     pub async fn build(mut config: Config) -> anyhow::Result<Self> {
         config.check_production()?;
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
         resolve_development_secrets(&mut config)?;
         // invariant: resolve_development_secrets fills both in development and
         // check_production requires both in production.
-        let token_keys = config.token_keys.clone().context("ATELIER_TOKEN_KEYS is not set")?;
-        let jwt_secret = config.jwt_secret.clone().context("ATELIER_JWT_SECRET is not set")?;
+        let token_keys = config
+            .token_keys
+            .clone()
+            .context("ATELIER_TOKEN_KEYS is not set")?;
+        let jwt_secret = config
+            .jwt_secret
+            .clone()
+            .context("ATELIER_JWT_SECRET is not set")?;
         let vault = Vault::from_spec(&token_keys)?;
-        let jwt = JwtKeys::new(&jwt_secret, chrono::Duration::minutes(config.auth.access_token_minutes));
+        let jwt = JwtKeys::new(
+            &jwt_secret,
+            chrono::Duration::minutes(config.auth.access_token_minutes),
+        );
 
         let db = db::connect(&config.database_url()).await?;
-        Migrator::up(&db, None).await.context("database migrations failed")?;
+        Migrator::up(&db, None)
+            .await
+            .context("database migrations failed")?;
 
         let mailer = Arc::new(Mailer::from_config(&config)?);
         let mail_destination = mailer.describe();
@@ -99,7 +114,10 @@ impl Application {
 
     /// Serves until `shutdown` completes, then lets in-flight requests and the job in
     /// hand finish before returning.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let runner = tokio::spawn(self.runner.run(stop_rx));
         let app = self
@@ -122,7 +140,10 @@ fn router(state: AppState) -> Router {
     let schema = graphql::build_schema(Some(state.clone()), &state.config);
     let limits = &state.config.graphql;
     let api = Router::new()
-        .route("/graphql", get(graphql::graphql_get).post(graphql::graphql_post))
+        .route(
+            "/graphql",
+            get(graphql::graphql_get).post(graphql::graphql_post),
+        )
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .with_state((state.clone(), schema));
     let ops = Router::new()
@@ -167,7 +188,9 @@ fn resolve_development_secrets(config: &mut Config) -> anyhow::Result<()> {
     }
     let dir = config.data_dir.join("keys");
     if config.token_keys.is_none() {
-        config.token_keys = Some(load_or_create(&dir.join("token_keys"), || Vault::generate_spec("dev1"))?);
+        config.token_keys = Some(load_or_create(&dir.join("token_keys"), || {
+            Vault::generate_spec("dev1")
+        })?);
     }
     if config.jwt_secret.is_none() {
         config.jwt_secret = Some(load_or_create(&dir.join("jwt_secret"), || {
@@ -180,7 +203,10 @@ fn resolve_development_secrets(config: &mut Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_or_create(path: &Path, generate: impl FnOnce() -> SecretString) -> anyhow::Result<SecretString> {
+fn load_or_create(
+    path: &Path,
+    generate: impl FnOnce() -> SecretString,
+) -> anyhow::Result<SecretString> {
     use secrecy::ExposeSecret;
     if let Ok(existing) = std::fs::read_to_string(path) {
         let existing = existing.trim().to_string();

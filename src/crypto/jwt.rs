@@ -51,7 +51,11 @@ impl JwtKeys {
     }
 
     /// Signs an access token for a user's session; returns it with its expiry.
-    pub fn issue(&self, user_id: Uuid, session_id: Uuid) -> anyhow::Result<(String, DateTime<Utc>)> {
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+    ) -> anyhow::Result<(String, DateTime<Utc>)> {
         let now = Utc::now();
         let expires_at = now + self.lifetime;
         let claims = Claims {
@@ -81,7 +85,10 @@ mod tests {
     use base64::Engine;
 
     fn keys() -> JwtKeys {
-        JwtKeys::new(&SecretString::from("test-secret-that-is-long-enough-000"), Duration::minutes(15))
+        JwtKeys::new(
+            &SecretString::from("test-secret-that-is-long-enough-000"),
+            Duration::minutes(15),
+        )
     }
 
     #[test]
@@ -95,11 +102,17 @@ mod tests {
     #[test]
     fn other_secrets_algorithms_and_expired_tokens_are_refused() {
         let keys = keys();
-        let other = JwtKeys::new(&SecretString::from("another-secret-entirely-000000000"), Duration::minutes(15));
+        let other = JwtKeys::new(
+            &SecretString::from("another-secret-entirely-000000000"),
+            Duration::minutes(15),
+        );
         let (token, _) = other.issue(Uuid::now_v7(), Uuid::now_v7()).unwrap();
         assert!(keys.verify(&token).is_none());
 
-        let expired = JwtKeys::new(&SecretString::from("test-secret-that-is-long-enough-000"), Duration::minutes(-10));
+        let expired = JwtKeys::new(
+            &SecretString::from("test-secret-that-is-long-enough-000"),
+            Duration::minutes(-10),
+        );
         let (token, _) = expired.issue(Uuid::now_v7(), Uuid::now_v7()).unwrap();
         assert!(keys.verify(&token).is_none());
 
@@ -121,7 +134,11 @@ mod tests {
         }
         let token = encode(
             &Header::new(Algorithm::HS256),
-            &NoAud { sub: Uuid::now_v7(), exp: Utc::now().timestamp() + 600, iss: ISSUER },
+            &NoAud {
+                sub: Uuid::now_v7(),
+                exp: Utc::now().timestamp() + 600,
+                iss: ISSUER,
+            },
             &EncodingKey::from_secret(b"test-secret-that-is-long-enough-000"),
         )
         .unwrap();

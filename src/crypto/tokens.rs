@@ -38,7 +38,11 @@ impl PresentedToken {
     /// Splits a presented token; `None` when it cannot be one of ours.
     pub fn parse(token: &str) -> Option<Self> {
         let (id, secret) = token.trim().split_once('.')?;
-        if secret.len() != 43 || !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if secret.len() != 43
+            || !secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return None;
         }
         let id = Uuid::try_parse(id).ok()?;
@@ -50,7 +54,10 @@ impl PresentedToken {
 
     /// Constant-time comparison with the stored hash.
     pub fn matches(&self, stored_hash: &str) -> bool {
-        self.secret_hash.as_bytes().ct_eq(stored_hash.as_bytes()).into()
+        self.secret_hash
+            .as_bytes()
+            .ct_eq(stored_hash.as_bytes())
+            .into()
     }
 }
 
@@ -70,7 +77,13 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_token() {
-        for bad in ["", "abc", "not-a-uuid.secret", "0190f1b2c3d4e5f60718293a4b5c6d7e.short", "<script>.x"] {
+        for bad in [
+            "",
+            "abc",
+            "not-a-uuid.secret",
+            "0190f1b2c3d4e5f60718293a4b5c6d7e.short",
+            "<script>.x",
+        ] {
             assert!(PresentedToken::parse(bad).is_none(), "{bad}");
         }
     }

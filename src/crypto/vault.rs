@@ -50,8 +50,14 @@ impl Vault {
             let (id, encoded) = entry
                 .split_once(':')
                 .ok_or_else(|| VaultError::BadKeys("each key is written id:base64key".into()))?;
-            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(VaultError::BadKeys(format!("key id {id:?} must be letters, digits, - or _")));
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(VaultError::BadKeys(format!(
+                    "key id {id:?} must be letters, digits, - or _"
+                )));
             }
             let bytes = STANDARD
                 .decode(encoded)
@@ -90,7 +96,13 @@ impl Vault {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         // Encryption with a valid key and nonce cannot fail for in-memory buffers; the
         // aead API returns a Result only for its length limits (far above our values).
-        let ciphertext = match cipher.encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad }) {
+        let ciphertext = match cipher.encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        ) {
             Ok(ct) => ct,
             Err(_) => unreachable_seal(),
         };
@@ -103,10 +115,13 @@ impl Vault {
     /// Opens a value sealed by `seal` with any configured key.
     pub fn open(&self, sealed: &str, aad: &[u8]) -> Result<Vec<u8>, VaultError> {
         let mut parts = sealed.splitn(3, ':');
-        let (Some(FORMAT), Some(id), Some(encoded)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(FORMAT), Some(id), Some(encoded)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err(VaultError::Malformed);
         };
-        let blob = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| VaultError::Malformed)?;
+        let blob = URL_SAFE_NO_PAD
+            .decode(encoded)
+            .map_err(|_| VaultError::Malformed)?;
         if blob.len() < NONCE_LEN + 16 {
             return Err(VaultError::Malformed);
         }
@@ -118,7 +133,13 @@ impl Vault {
             .ok_or_else(|| VaultError::UnknownKey(id.to_string()))?;
         let (nonce, ciphertext) = blob.split_at(NONCE_LEN);
         cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
             .map_err(|_| VaultError::Unopenable)
     }
 
@@ -151,14 +172,20 @@ mod tests {
         let v = vault(Vault::generate_spec("k1").expose_secret());
         let sealed = v.seal(b"refresh-token-123", b"integration:1");
         assert!(!sealed.contains("refresh-token-123"));
-        assert_eq!(v.open(&sealed, b"integration:1").unwrap(), b"refresh-token-123");
+        assert_eq!(
+            v.open(&sealed, b"integration:1").unwrap(),
+            b"refresh-token-123"
+        );
     }
 
     #[test]
     fn a_value_copied_to_another_row_does_not_open() {
         let v = vault(Vault::generate_spec("k1").expose_secret());
         let sealed = v.seal(b"secret", b"integration:1");
-        assert!(matches!(v.open(&sealed, b"integration:2"), Err(VaultError::Unopenable)));
+        assert!(matches!(
+            v.open(&sealed, b"integration:2"),
+            Err(VaultError::Unopenable)
+        ));
     }
 
     #[test]
@@ -194,7 +221,10 @@ mod tests {
     fn bad_key_specs_are_refused_with_a_reason() {
         for spec in ["", "nokey", "k1:notbase64!!", "k1:c2hvcnQ=", "k 1:AAAA"] {
             let err = Vault::from_spec(&SecretString::from(spec.to_string())).unwrap_err();
-            assert!(err.to_string().starts_with("ATELIER_TOKEN_KEYS"), "{spec}: {err}");
+            assert!(
+                err.to_string().starts_with("ATELIER_TOKEN_KEYS"),
+                "{spec}: {err}"
+            );
         }
     }
 }

@@ -48,7 +48,12 @@ impl EmailAddress {
         if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok {
             return Err(invalid());
         }
-        if local.chars().any(|c| matches!(c, '<' | '>' | '(' | ')' | '[' | ']' | ',' | ';' | ':' | '\\' | '"')) {
+        if local.chars().any(|c| {
+            matches!(
+                c,
+                '<' | '>' | '(' | ')' | '[' | ']' | ',' | ';' | ':' | '\\' | '"'
+            )
+        }) {
             return Err(invalid());
         }
         Ok(Self(value))
@@ -145,7 +150,8 @@ pub async fn sign_up(
             .await?;
             audit::record(
                 &txn,
-                NewEvent::new(Actor::Anonymous, "account.sign_up_for_existing").target("user", user.id),
+                NewEvent::new(Actor::Anonymous, "account.sign_up_for_existing")
+                    .target("user", user.id),
                 meta,
             )
             .await?;
@@ -271,7 +277,12 @@ pub async fn log_in(
         if let Some(ip) = &ip_key {
             limits.login_failures_per_ip.hit(ip);
         }
-        audit::record(conn, NewEvent::new(Actor::Anonymous, "auth.login_failed"), meta).await?;
+        audit::record(
+            conn,
+            NewEvent::new(Actor::Anonymous, "auth.login_failed"),
+            meta,
+        )
+        .await?;
         return Err(DomainError::Unauthenticated(
             "email or password is incorrect".into(),
         ));
@@ -279,9 +290,10 @@ pub async fn log_in(
 
     let txn = conn.begin().await?;
     if user.email_verified_at.is_none() {
-        // Only someone who knows the password learns this; send them a fresh link.
+        // Only someone who knows the password learns this; send them a fresh link
+        // (earlier links keep working until they expire). Counted like a failure so that
+        // repeating it cannot flood the inbox.
         limits.login_failures_per_email.hit(email.as_str());
-        tokens::revoke_for_subject(&txn, purpose::EMAIL_VERIFICATION, user.id).await?;
         let token = tokens::issue(
             &txn,
             purpose::EMAIL_VERIFICATION,
@@ -308,7 +320,8 @@ pub async fn log_in(
     let session = issue_session(&txn, user.id, Uuid::now_v7(), config, meta).await?;
     audit::record(
         &txn,
-        NewEvent::new(Actor::User(user.id), "auth.login_succeeded").target("session", session.session_id),
+        NewEvent::new(Actor::User(user.id), "auth.login_succeeded")
+            .target("session", session.session_id),
         meta,
     )
     .await?;
@@ -372,7 +385,10 @@ async fn reuse_detected<T>(
 ) -> DomainResult<T> {
     let revoked = sessions::Entity::update_many()
         .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
-        .col_expr(sessions::Column::RevokedReason, Expr::value("reuse_detected"))
+        .col_expr(
+            sessions::Column::RevokedReason,
+            Expr::value("reuse_detected"),
+        )
         .filter(sessions::Column::FamilyId.eq(session.family_id))
         .filter(sessions::Column::RevokedAt.is_null())
         .exec(&txn)
@@ -419,7 +435,8 @@ pub async fn log_out(
     if ended.rows_affected == 1 {
         audit::record(
             &txn,
-            NewEvent::new(Actor::User(session.user_id), "auth.logged_out").target("session", session.id),
+            NewEvent::new(Actor::User(session.user_id), "auth.logged_out")
+                .target("session", session.id),
             meta,
         )
         .await?;
@@ -448,7 +465,10 @@ async fn issue_session(
         expires_at: Set(expires_at),
         revoked_at: Set(None),
         revoked_reason: Set(None),
-        user_agent: Set(meta.user_agent.as_ref().map(|ua| ua.chars().take(300).collect())),
+        user_agent: Set(meta
+            .user_agent
+            .as_ref()
+            .map(|ua| ua.chars().take(300).collect())),
     }
     .insert(conn)
     .await?;
@@ -469,12 +489,18 @@ pub async fn find_by_email(
         .await?)
 }
 
-pub async fn find_by_id(conn: &impl ConnectionTrait, id: Uuid) -> DomainResult<Option<users::Model>> {
+pub async fn find_by_id(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> DomainResult<Option<users::Model>> {
     Ok(users::Entity::find_by_id(id).one(conn).await?)
 }
 
 /// Loads several users at once (for DataLoaders).
-pub async fn find_many(conn: &impl ConnectionTrait, ids: &[Uuid]) -> DomainResult<Vec<users::Model>> {
+pub async fn find_many(
+    conn: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> DomainResult<Vec<users::Model>> {
     Ok(users::Entity::find()
         .filter(users::Column::Id.is_in(ids.iter().copied()))
         .all(conn)
@@ -499,13 +525,31 @@ mod tests {
 
     #[test]
     fn emails_are_case_folded_and_trimmed() {
-        assert_eq!(EmailAddress::parse("  Alice@Example.COM ").unwrap().as_str(), "alice@example.com");
+        assert_eq!(
+            EmailAddress::parse("  Alice@Example.COM ")
+                .unwrap()
+                .as_str(),
+            "alice@example.com"
+        );
     }
 
     #[test]
     fn malformed_emails_are_refused() {
-        for bad in ["", "alice", "alice@", "@example.com", "a b@example.com", "alice@example", "alice@exa..mple.com", "<a>@x.io", "a@b@c.io"] {
-            assert!(EmailAddress::parse(bad).is_err(), "{bad:?} should be refused");
+        for bad in [
+            "",
+            "alice",
+            "alice@",
+            "@example.com",
+            "a b@example.com",
+            "alice@example",
+            "alice@exa..mple.com",
+            "<a>@x.io",
+            "a@b@c.io",
+        ] {
+            assert!(
+                EmailAddress::parse(bad).is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 }

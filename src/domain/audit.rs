@@ -20,7 +20,7 @@ use crate::error::DomainResult;
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// An arbitrary constant naming the PostgreSQL advisory lock that serialises appends.
-const CHAIN_LOCK_KEY: i64 = 0x4154_454c_4945_52; // "ATELIER"
+const CHAIN_LOCK_KEY: i64 = 0x0041_5445_4c49_4552; // "ATELIER" in ASCII
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Actor {
@@ -148,7 +148,9 @@ pub fn link_hash(event: &audit_events::Model) -> String {
         "atelier-audit-v1",
         event.prev_hash,
         event.id.to_string(),
-        event.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        event
+            .at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         event.actor_kind,
         event.actor_id,
         event.action,
@@ -257,9 +259,18 @@ mod tests {
 
     #[test]
     fn ips_are_truncated_to_their_network() {
-        assert_eq!(truncate_ip("203.0.113.77".parse().unwrap()), "203.0.113.0/24");
-        assert_eq!(truncate_ip("2001:db8:abcd:12::1".parse().unwrap()), "2001:db8:abcd::/48");
-        assert_eq!(truncate_ip("::ffff:10.1.2.3".parse().unwrap()), "10.1.2.0/24");
+        assert_eq!(
+            truncate_ip("203.0.113.77".parse().unwrap()),
+            "203.0.113.0/24"
+        );
+        assert_eq!(
+            truncate_ip("2001:db8:abcd:12::1".parse().unwrap()),
+            "2001:db8:abcd::/48"
+        );
+        assert_eq!(
+            truncate_ip("::ffff:10.1.2.3".parse().unwrap()),
+            "10.1.2.0/24"
+        );
     }
 
     #[test]

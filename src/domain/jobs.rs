@@ -5,8 +5,8 @@
 use chrono::Duration;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionSession, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionSession, TransactionTrait,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -89,7 +89,10 @@ pub async fn claim_due(
 pub async fn complete(conn: &impl ConnectionTrait, id: Uuid) -> DomainResult<()> {
     jobs::Entity::update_many()
         .col_expr(jobs::Column::DoneAt, Expr::value(now()))
-        .col_expr(jobs::Column::LockedUntil, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+        .col_expr(
+            jobs::Column::LockedUntil,
+            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
         .col_expr(jobs::Column::LastError, Expr::value(Option::<String>::None))
         .filter(jobs::Column::Id.eq(id))
         .exec(conn)

@@ -29,10 +29,16 @@ pub fn now() -> DateTime<Utc> {
 }
 
 /// Trims text a person typed and refuses control characters and overlong values.
-pub fn clean_text(field: &str, value: &str, max_chars: usize) -> Result<String, crate::error::DomainError> {
+pub fn clean_text(
+    field: &str,
+    value: &str,
+    max_chars: usize,
+) -> Result<String, crate::error::DomainError> {
     let value = value.trim();
     if value.is_empty() {
-        return Err(crate::error::DomainError::bad_input(format!("{field} must not be empty")));
+        return Err(crate::error::DomainError::bad_input(format!(
+            "{field} must not be empty"
+        )));
     }
     if value.chars().count() > max_chars {
         return Err(crate::error::DomainError::bad_input(format!(

@@ -54,7 +54,11 @@ pub struct QueuedEmail {
 }
 
 /// Queues an email as a durable job inside the caller's transaction.
-pub async fn enqueue(conn: &impl ConnectionTrait, vault: &Vault, email: &Email) -> DomainResult<()> {
+pub async fn enqueue(
+    conn: &impl ConnectionTrait,
+    vault: &Vault,
+    email: &Email,
+) -> DomainResult<()> {
     let plain = serde_json::to_vec(email).map_err(DomainError::internal)?;
     let payload = QueuedEmail {
         to_hash: recipient_hash(email.recipient()),

@@ -30,7 +30,10 @@ impl RateLimiter {
         let Some(times) = hits.get_mut(key) else {
             return Ok(());
         };
-        while times.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
             times.pop_front();
         }
         if times.len() as u32 >= self.limit {
@@ -50,7 +53,11 @@ impl RateLimiter {
         if hits.len() > 100_000 {
             // Keep memory bounded under a flood of distinct keys: drop expired entries.
             let window = self.window;
-            hits.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < window));
+            hits.retain(|_, times| {
+                times
+                    .back()
+                    .is_some_and(|t| now.duration_since(*t) < window)
+            });
         }
         hits.entry(key.to_string()).or_default().push_back(now);
     }
@@ -68,7 +75,9 @@ impl RateLimiter {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<Instant>>> {
         // A panic while holding this lock leaves only counters behind; keep using them.
-        self.hits.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.hits
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -87,7 +87,9 @@ pub async fn consume(conn: &impl ConnectionTrait, id: Uuid) -> DomainResult<()> 
     if result.rows_affected == 1 {
         Ok(())
     } else {
-        Err(DomainError::bad_input("this link is invalid or has expired"))
+        Err(DomainError::bad_input(
+            "this link is invalid or has expired",
+        ))
     }
 }
 

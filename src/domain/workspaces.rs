@@ -49,7 +49,9 @@ impl Role {
             "ADMIN" => Ok(Role::Admin),
             "EDITOR" => Ok(Role::Editor),
             "VIEWER" => Ok(Role::Viewer),
-            other => Err(DomainError::internal(anyhow::anyhow!("unknown role {other:?} in database"))),
+            other => Err(DomainError::internal(anyhow::anyhow!(
+                "unknown role {other:?} in database"
+            ))),
         }
     }
 }
@@ -129,25 +131,44 @@ pub async fn create_workspace(
 ) -> DomainResult<WorkspaceAccess> {
     let name = clean_text("workspace name", name, 100)?;
     let txn = conn.begin().await?;
-    let slug = unique_slug(&txn, &name).await?;
-    let at = now();
-    let workspace = workspaces::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        name: Set(name),
-        slug: Set(slug),
-        brand_name: Set(None),
-        company: Set(None),
-        region: Set(None),
-        default_time_zone: Set(creator.time_zone.clone()),
-        billing_email: Set(None),
-        billing_legal_name: Set(None),
-        billing_country: Set(None),
-        billing_tax_id: Set(None),
-        created_at: Set(at),
-        updated_at: Set(at),
-    }
-    .insert(&txn)
-    .await?;
+    let first_choice = unique_slug(&txn, &name).await?;
+    let mut slug = first_choice.clone();
+    let mut attempts = 0;
+    // Another request may take the same slug between our check and our insert; the
+    // unique index refuses the second one, which then tries a suffixed slug.
+    let workspace = loop {
+        let savepoint = txn.begin().await?;
+        let at = now();
+        let inserted = workspaces::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            name: Set(name.clone()),
+            slug: Set(slug.clone()),
+            brand_name: Set(None),
+            company: Set(None),
+            region: Set(None),
+            default_time_zone: Set(creator.time_zone.clone()),
+            billing_email: Set(None),
+            billing_legal_name: Set(None),
+            billing_country: Set(None),
+            billing_tax_id: Set(None),
+            created_at: Set(at),
+            updated_at: Set(at),
+        }
+        .insert(&savepoint)
+        .await;
+        match inserted {
+            Ok(workspace) => {
+                savepoint.commit().await?;
+                break workspace;
+            }
+            Err(e) if DomainError::is_unique_violation(&e) && attempts < 5 => {
+                savepoint.rollback().await?;
+                attempts += 1;
+                slug = suffixed(&first_choice);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let membership = insert_membership(&txn, workspace.id, creator.id, Role::Owner).await?;
     audit::record(
         &txn,
@@ -191,7 +212,9 @@ pub async fn invite_member(
         .await?
         > 0;
     if already_member {
-        return Err(DomainError::conflict("this person is already a member of the workspace"));
+        return Err(DomainError::conflict(
+            "this person is already a member of the workspace",
+        ));
     }
     let at = now();
     let pending = invitations::Entity::find()
@@ -269,7 +292,9 @@ pub async fn accept_invitation(
         .filter(|i| i.accepted_at.is_none() && i.revoked_at.is_none() && i.expires_at > now())
         .ok_or_else(|| DomainError::bad_input("this link is invalid or has expired"))?;
     if user.email_verified_at.is_none() {
-        return Err(DomainError::forbidden("confirm your email address before joining a workspace"));
+        return Err(DomainError::forbidden(
+            "confirm your email address before joining a workspace",
+        ));
     }
     if user.email != invitation.email {
         return Err(DomainError::forbidden(
@@ -286,7 +311,9 @@ pub async fn accept_invitation(
         .count(&txn)
         .await?;
     if existing > 0 {
-        return Err(DomainError::conflict("you are already a member of this workspace"));
+        return Err(DomainError::conflict(
+            "you are already a member of this workspace",
+        ));
     }
     tokens::consume(&txn, row.id).await?;
     let role = Role::parse(&invitation.role)?;
@@ -339,10 +366,13 @@ pub async fn change_member_role(
     let updated = active.update(&txn).await?;
     audit::record(
         &txn,
-        NewEvent::new(Actor::User(access.user_id()), "workspace.member_role_changed")
-            .target("user", member_user_id)
-            .workspace(access.workspace_id())
-            .details(json!({ "from": current.as_str(), "to": role.as_str() })),
+        NewEvent::new(
+            Actor::User(access.user_id()),
+            "workspace.member_role_changed",
+        )
+        .target("user", member_user_id)
+        .workspace(access.workspace_id())
+        .details(json!({ "from": current.as_str(), "to": role.as_str() })),
         meta,
     )
     .await?;
@@ -371,12 +401,18 @@ pub async fn remove_member(
     if current == Role::Owner {
         ensure_another_owner(&txn, access.workspace_id(), member_user_id).await?;
     }
-    memberships::Entity::delete_by_id(member.id).exec(&txn).await?;
+    memberships::Entity::delete_by_id(member.id)
+        .exec(&txn)
+        .await?;
     audit::record(
         &txn,
         NewEvent::new(
             Actor::User(access.user_id()),
-            if leaving { "workspace.member_left" } else { "workspace.member_removed" },
+            if leaving {
+                "workspace.member_left"
+            } else {
+                "workspace.member_removed"
+            },
         )
         .target("user", member_user_id)
         .workspace(access.workspace_id())
@@ -415,7 +451,9 @@ pub async fn update_billing_profile(
     if let Some(country) = update.country {
         let country = country.trim().to_uppercase();
         if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
-            return Err(DomainError::bad_input("country must be a two-letter ISO 3166 code"));
+            return Err(DomainError::bad_input(
+                "country must be a two-letter ISO 3166 code",
+            ));
         }
         active.billing_country = Set(Some(country));
     }
@@ -569,7 +607,11 @@ async fn unique_slug(conn: &impl ConnectionTrait, name: &str) -> DomainResult<St
         base = base.replace("--", "-");
     }
     let base = base.trim_matches('-').chars().take(48).collect::<String>();
-    let base = if base.is_empty() { "workspace".to_string() } else { base };
+    let base = if base.is_empty() {
+        "workspace".to_string()
+    } else {
+        base
+    };
     let taken = |slug: String| async move {
         workspaces::Entity::find()
             .filter(workspaces::Column::Slug.eq(slug))
@@ -580,11 +622,15 @@ async fn unique_slug(conn: &impl ConnectionTrait, name: &str) -> DomainResult<St
         return Ok(base);
     }
     loop {
-        let candidate = format!("{base}-{}", &Uuid::new_v4().simple().to_string()[..6]);
+        let candidate = suffixed(&base);
         if taken(candidate.clone()).await? == 0 {
             return Ok(candidate);
         }
     }
+}
+
+fn suffixed(base: &str) -> String {
+    format!("{base}-{}", &Uuid::new_v4().simple().to_string()[..6])
 }
 
 /// Where an invitation stands, derived from its dates.

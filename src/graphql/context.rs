@@ -53,5 +53,9 @@ pub async fn current_user(ctx: &Context<'_>) -> Result<users::Model> {
         .await
         .map_err(gql)?
         .filter(|u| UserStatus::parse(&u.status) != UserStatus::Erased)
-        .ok_or_else(|| gql(DomainError::Unauthenticated("this account no longer exists".into())))
+        .ok_or_else(|| {
+            gql(DomainError::Unauthenticated(
+                "this account no longer exists".into(),
+            ))
+        })
 }

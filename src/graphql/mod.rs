@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::registry::SDLExportOptions;
-use async_graphql::{BatchRequest, EmptySubscription, Schema};
+use async_graphql::{BatchRequest, BatchResponse, EmptySubscription, Schema};
 use async_graphql_axum::GraphQLResponse;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
@@ -90,7 +90,11 @@ pub async fn graphql_post(
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(_) => {
-            return error_response(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "the body is not a GraphQL request in JSON")
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                "the body is not a GraphQL request in JSON",
+            )
         }
     };
     let operations = match &batch {
@@ -101,13 +105,18 @@ pub async fn graphql_post(
         return error_response(
             StatusCode::BAD_REQUEST,
             "BAD_USER_INPUT",
-            &format!("a batch holds 1 to {} operations", state.config.graphql.max_batch),
+            &format!(
+                "a batch holds 1 to {} operations",
+                state.config.graphql.max_batch
+            ),
         );
     }
     let viewer = match bearer_token(&headers) {
         None => None,
         Some(token) => match state.jwt.verify(token) {
-            Some(claims) => Some(Viewer { user_id: claims.sub }),
+            Some(claims) => Some(Viewer {
+                user_id: claims.sub,
+            }),
             None => {
                 return error_response(
                     StatusCode::UNAUTHORIZED,
@@ -127,7 +136,26 @@ pub async fn graphql_post(
                 .map(str::to_string),
         },
     };
-    GraphQLResponse::from(schema.execute_batch(batch.data(info)).await).into_response()
+    let response = match schema.execute_batch(batch.data(info)).await {
+        BatchResponse::Single(one) => BatchResponse::Single(with_error_codes(one)),
+        BatchResponse::Batch(many) => {
+            BatchResponse::Batch(many.into_iter().map(with_error_codes).collect())
+        }
+    };
+    GraphQLResponse::from(response).into_response()
+}
+
+/// Every error carries `extensions.code`. Resolver errors set their own; what is left
+/// (parse and validation errors, depth and complexity limits, bad argument values) is
+/// the request's fault.
+fn with_error_codes(mut response: async_graphql::Response) -> async_graphql::Response {
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "BAD_USER_INPUT");
+        }
+    }
+    response
 }
 
 /// `GET /graphql`: GraphiQL outside production; nothing (and never a query) otherwise.
@@ -141,5 +169,7 @@ pub async fn graphql_get(State((state, _)): State<(AppState, AppSchema)>) -> Res
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }

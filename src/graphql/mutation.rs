@@ -111,11 +111,16 @@ impl Mutation {
     }
 
     /// Trades a refresh token for a new pair; the old refresh token is spent.
-    async fn refresh_session(&self, ctx: &Context<'_>, refresh_token: String) -> Result<AuthPayload> {
+    async fn refresh_session(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: String,
+    ) -> Result<AuthPayload> {
         let s = state(ctx);
-        let (user, session) = accounts::refresh_session(&s.db, &s.config.auth, &refresh_token, meta(ctx))
-            .await
-            .map_err(gql)?;
+        let (user, session) =
+            accounts::refresh_session(&s.db, &s.config.auth, &refresh_token, meta(ctx))
+                .await
+                .map_err(gql)?;
         signed_in(s, user, session)
     }
 
@@ -126,7 +131,11 @@ impl Mutation {
             .map_err(gql)
     }
 
-    async fn create_workspace(&self, ctx: &Context<'_>, input: CreateWorkspaceInput) -> Result<Workspace> {
+    async fn create_workspace(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateWorkspaceInput,
+    ) -> Result<Workspace> {
         let user = current_user(ctx).await?;
         let access = workspaces::create_workspace(&state(ctx).db, &user, &input.name, meta(ctx))
             .await
@@ -135,7 +144,11 @@ impl Mutation {
     }
 
     /// Invites someone by email; they receive a one-time link.
-    async fn invite_member(&self, ctx: &Context<'_>, input: InviteMemberInput) -> Result<Invitation> {
+    async fn invite_member(
+        &self,
+        ctx: &Context<'_>,
+        input: InviteMemberInput,
+    ) -> Result<Invitation> {
         let user = current_user(ctx).await?;
         let s = state(ctx);
         let workspace_id = parse_id(&input.workspace_id, "workspaceId")?;
@@ -183,9 +196,10 @@ impl Mutation {
         let access = workspaces::require_access(&s.db, user.id, workspace_id)
             .await
             .map_err(gql)?;
-        let membership = workspaces::change_member_role(&s.db, &access, member_id, role.into(), meta(ctx))
-            .await
-            .map_err(gql)?;
+        let membership =
+            workspaces::change_member_role(&s.db, &access, member_id, role.into(), meta(ctx))
+                .await
+                .map_err(gql)?;
         let member = accounts::find_by_id(&s.db, member_id)
             .await
             .map_err(gql)?
@@ -198,7 +212,12 @@ impl Mutation {
     }
 
     /// Removes a member, or leaves when `userId` is the signed-in user.
-    async fn remove_member(&self, ctx: &Context<'_>, workspace_id: ID, user_id: ID) -> Result<bool> {
+    async fn remove_member(
+        &self,
+        ctx: &Context<'_>,
+        workspace_id: ID,
+        user_id: ID,
+    ) -> Result<bool> {
         let user = current_user(ctx).await?;
         let s = state(ctx);
         let workspace_id = parse_id(&workspace_id, "workspaceId")?;

@@ -71,7 +71,8 @@ pub enum InvitationStatus {
 }
 
 pub fn parse_id(id: &ID, what: &str) -> Result<Uuid> {
-    Uuid::try_parse(id.as_str()).map_err(|_| gql(DomainError::bad_input(format!("{what} is not a valid id"))))
+    Uuid::try_parse(id.as_str())
+        .map_err(|_| gql(DomainError::bad_input(format!("{what} is not a valid id"))))
 }
 
 fn role_of(value: &str) -> Result<RoleEnum> {
@@ -124,14 +125,22 @@ impl User {
         after: Option<String>,
     ) -> Result<Connection<String, Workspace, EmptyFields, EmptyFields>> {
         if viewer_id(ctx)? != self.0.id {
-            return Err(gql(DomainError::forbidden("only you can list your workspaces")));
+            return Err(gql(DomainError::forbidden(
+                "only you can list your workspaces",
+            )));
         }
         let limit = page_size(first)?;
         let after_key = decode_cursor::<Uuid>(after.as_deref())?;
         let rows = workspaces::list_for_user(&state(ctx).db, self.0.id, after_key, limit + 1)
             .await
             .map_err(gql)?;
-        Ok(connection::build(rows, limit, after_key.is_some(), |a| a.membership.id, Workspace))
+        Ok(connection::build(
+            rows,
+            limit,
+            after_key.is_some(),
+            |a| a.membership.id,
+            Workspace,
+        ))
     }
 }
 
@@ -198,15 +207,22 @@ impl Workspace {
     ) -> Result<Connection<String, Membership, EmptyFields, EmptyFields>> {
         let limit = page_size(first)?;
         let after_key = decode_cursor::<Uuid>(after.as_deref())?;
-        let rows = workspaces::list_members(&state(ctx).db, self.0.workspace.id, after_key, limit + 1)
-            .await
-            .map_err(gql)?;
+        let rows =
+            workspaces::list_members(&state(ctx).db, self.0.workspace.id, after_key, limit + 1)
+                .await
+                .map_err(gql)?;
         let access = self.0.clone();
-        Ok(connection::build(rows, limit, after_key.is_some(), |(m, _)| m.id, move |(m, u)| Membership {
-            membership: m,
-            user: u,
-            viewer_access: access.clone(),
-        }))
+        Ok(connection::build(
+            rows,
+            limit,
+            after_key.is_some(),
+            |(m, _)| m.id,
+            move |(m, u)| Membership {
+                membership: m,
+                user: u,
+                viewer_access: access.clone(),
+            },
+        ))
     }
 
     /// Invitations sent from this workspace; ADMIN and up.
@@ -220,10 +236,17 @@ impl Workspace {
         self.0.require(workspaces::Role::Admin).map_err(gql)?;
         let limit = page_size(first)?;
         let after_key = decode_cursor::<Uuid>(after.as_deref())?;
-        let rows = workspaces::list_invitations(&state(ctx).db, self.0.workspace.id, after_key, limit + 1)
-            .await
-            .map_err(gql)?;
-        Ok(connection::build(rows, limit, after_key.is_some(), |i| i.id, Invitation))
+        let rows =
+            workspaces::list_invitations(&state(ctx).db, self.0.workspace.id, after_key, limit + 1)
+                .await
+                .map_err(gql)?;
+        Ok(connection::build(
+            rows,
+            limit,
+            after_key.is_some(),
+            |i| i.id,
+            Invitation,
+        ))
     }
 
     /// This workspace's audit events, newest first; ADMIN and up.
@@ -237,10 +260,17 @@ impl Workspace {
         self.0.require(workspaces::Role::Admin).map_err(gql)?;
         let limit = page_size(first)?;
         let before = decode_cursor::<i64>(after.as_deref())?;
-        let rows = audit::list_for_workspace(&state(ctx).db, self.0.workspace.id, before, limit + 1)
-            .await
-            .map_err(gql)?;
-        Ok(connection::build(rows, limit, before.is_some(), |e| e.seq, AuditEvent))
+        let rows =
+            audit::list_for_workspace(&state(ctx).db, self.0.workspace.id, before, limit + 1)
+                .await
+                .map_err(gql)?;
+        Ok(connection::build(
+            rows,
+            limit,
+            before.is_some(),
+            |e| e.seq,
+            AuditEvent,
+        ))
     }
 }
 

@@ -24,7 +24,12 @@ pub struct JobRunner {
 }
 
 impl JobRunner {
-    pub fn new(db: DatabaseConnection, vault: Vault, mailer: Arc<Mailer>, config: JobsConfig) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        vault: Vault,
+        mailer: Arc<Mailer>,
+        config: JobsConfig,
+    ) -> Self {
         Self {
             db,
             vault,

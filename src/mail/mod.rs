@@ -86,13 +86,23 @@ impl Links {
 pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
     Ok(match email {
         Email::VerifyEmail {
-            display_name, token, ..
+            display_name,
+            token,
+            ..
         } => {
             let link = links.app("/verify-email", token);
             Rendered {
                 subject: "Confirm your email address for Atelier".into(),
-                text: VerifyEmailText { display_name, link: &link }.render()?,
-                html: VerifyEmailHtml { display_name, link: &link }.render()?,
+                text: VerifyEmailText {
+                    display_name,
+                    link: &link,
+                }
+                .render()?,
+                html: VerifyEmailHtml {
+                    display_name,
+                    link: &link,
+                }
+                .render()?,
                 link: Some(link),
             }
         }
@@ -100,8 +110,16 @@ pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
             let login_link = format!("{}/login", links.app_url);
             Rendered {
                 subject: "Someone tried to sign up with your email address".into(),
-                text: AccountExistsText { display_name, login_link: &login_link }.render()?,
-                html: AccountExistsHtml { display_name, login_link: &login_link }.render()?,
+                text: AccountExistsText {
+                    display_name,
+                    login_link: &login_link,
+                }
+                .render()?,
+                html: AccountExistsHtml {
+                    display_name,
+                    login_link: &login_link,
+                }
+                .render()?,
                 link: None,
             }
         }
@@ -115,8 +133,20 @@ pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
             let link = links.app("/invitations/accept", token);
             Rendered {
                 subject: format!("{inviter_name} invited you to {workspace_name} on Atelier"),
-                text: InvitationText { workspace_name, inviter_name, role, link: &link }.render()?,
-                html: InvitationHtml { workspace_name, inviter_name, role, link: &link }.render()?,
+                text: InvitationText {
+                    workspace_name,
+                    inviter_name,
+                    role,
+                    link: &link,
+                }
+                .render()?,
+                html: InvitationHtml {
+                    workspace_name,
+                    inviter_name,
+                    role,
+                    link: &link,
+                }
+                .render()?,
                 link: Some(link),
             }
         }
@@ -139,10 +169,12 @@ pub struct Mailer {
 
 impl Mailer {
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let from: Mailbox = config
-            .mail_from
-            .parse()
-            .with_context(|| format!("ATELIER_MAIL_FROM is not a valid mailbox: {:?}", config.mail_from))?;
+        let from: Mailbox = config.mail_from.parse().with_context(|| {
+            format!(
+                "ATELIER_MAIL_FROM is not a valid mailbox: {:?}",
+                config.mail_from
+            )
+        })?;
         let transport = match &config.smtp_url {
             Some(url) => {
                 let url = url.expose_secret();
@@ -197,7 +229,10 @@ impl Mailer {
             ))?;
         match &self.transport {
             Transport::Smtp { transport, .. } => {
-                transport.send(message).await.context("SMTP delivery failed")?;
+                transport
+                    .send(message)
+                    .await
+                    .context("SMTP delivery failed")?;
             }
             Transport::Outbox(dir) => {
                 let name = format!(
@@ -210,7 +245,9 @@ impl Mailer {
                     .await
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 match &rendered.link {
-                    Some(link) => tracing::info!(file = %path.display(), %link, "email written to the outbox"),
+                    Some(link) => {
+                        tracing::info!(file = %path.display(), %link, "email written to the outbox")
+                    }
                     None => tracing::info!(file = %path.display(), "email written to the outbox"),
                 }
             }
@@ -233,7 +270,9 @@ fn urlencode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -245,13 +284,19 @@ mod tests {
 
     #[test]
     fn smtp_passwords_never_show() {
-        assert_eq!(redact_url("smtp://user:hunter2@mail.example.com:587"), "smtp://[credentials]@mail.example.com:587");
+        assert_eq!(
+            redact_url("smtp://user:hunter2@mail.example.com:587"),
+            "smtp://[credentials]@mail.example.com:587"
+        );
         assert_eq!(redact_url("smtp://127.0.0.1:2525"), "smtp://127.0.0.1:2525");
     }
 
     #[test]
     fn invitation_email_escapes_names_in_html() {
-        let links = Links { app_url: "https://app.example".into(), public_url: "https://example".into() };
+        let links = Links {
+            app_url: "https://app.example".into(),
+            public_url: "https://example".into(),
+        };
         let rendered = render(
             &Email::Invitation {
                 to: "a@example.com".into(),
@@ -264,7 +309,12 @@ mod tests {
         )
         .unwrap();
         assert!(!rendered.html.contains("<script>"));
-        assert!(rendered.text.contains("https://app.example/invitations/accept?token=abc.def"));
-        assert_eq!(rendered.link.as_deref(), Some("https://app.example/invitations/accept?token=abc.def"));
+        assert!(rendered
+            .text
+            .contains("https://app.example/invitations/accept?token=abc.def"));
+        assert_eq!(
+            rendered.link.as_deref(),
+            Some("https://app.example/invitations/accept?token=abc.def")
+        );
     }
 }

@@ -16,7 +16,10 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-ac
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/verify-email", get(public::verify_email_page).post(public::verify_email_submit))
+        .route(
+            "/verify-email",
+            get(public::verify_email_page).post(public::verify_email_submit),
+        )
         .route("/static/portal.css", get(stylesheet))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,

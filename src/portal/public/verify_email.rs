@@ -57,7 +57,8 @@ pub async fn verify_email_submit(
     match accounts::verify_email(&state.db, &form.token, &meta).await {
         Ok(_) => MessagePage {
             title: "Email address confirmed",
-            message: "Thank you: your email address is confirmed. You can now sign in to Atelier.".into(),
+            message: "Thank you: your email address is confirmed. You can now sign in to Atelier."
+                .into(),
         }
         .into_response(),
         Err(DomainError::BadInput(_)) | Err(DomainError::NotFound(_)) => invalid_link(),

@@ -1,0 +1,217 @@
+//! Accounts: nothing reveals whether an email is registered; bad input is refused
+//! clearly and changes nothing; log-in failures are rate limited.
+
+use atelier::domain::entities::users;
+use sea_orm::{EntityTrait, PaginatorTrait};
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::on_both_databases;
+
+async fn sign_up_never_reveals_an_existing_account(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fresh = app.sign_up("taken@example.com", "First Person").await;
+    let again = app
+        .gql_ok(
+            None,
+            SIGN_UP,
+            json!({ "input": { "email": "Taken@Example.com", "password": "another-quiet-phrase-93", "displayName": "Impostor" } }),
+        )
+        .await;
+    // Same answer either way.
+    assert_eq!(fresh, again);
+    // One account; its owner is told by email instead, and the password is unchanged.
+    assert_eq!(users::Entity::find().count(&app.db).await.unwrap(), 1);
+    let notice = app.inbox.wait_for("taken@example.com", 2).await;
+    assert!(
+        notice.subject().contains("tried to sign up"),
+        "{}",
+        notice.subject()
+    );
+    assert!(!notice.decoded().contains("token="));
+    app.stop().await;
+}
+on_both_databases!(sign_up_never_reveals_an_existing_account);
+
+async fn log_in_failures_look_alike_and_are_rate_limited(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.auth.login_failures_per_email = 3).await;
+    app.signed_in_user("rate@example.com", "Rita Rate").await;
+
+    let wrong_password = app
+        .gql(
+            None,
+            LOG_IN,
+            json!({ "input": { "email": "rate@example.com", "password": "not-the-password-1" } }),
+        )
+        .await;
+    let unknown = app
+        .gql(
+            None,
+            LOG_IN,
+            json!({ "input": { "email": "nobody@example.com", "password": "not-the-password-1" } }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&wrong_password).as_deref(),
+        Some("UNAUTHENTICATED")
+    );
+    assert_eq!(
+        wrong_password["errors"][0]["message"],
+        unknown["errors"][0]["message"]
+    );
+
+    for _ in 0..2 {
+        app.gql(
+            None,
+            LOG_IN,
+            json!({ "input": { "email": "rate@example.com", "password": "nope-nope-nope-1" } }),
+        )
+        .await;
+    }
+    // Now even the right password is refused for this address until the window passes.
+    let limited = app
+        .gql(
+            None,
+            LOG_IN,
+            json!({ "input": { "email": "rate@example.com", "password": PASSWORD } }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&limited).as_deref(),
+        Some("RATE_LIMITED"),
+        "{limited}"
+    );
+    assert!(
+        limited["errors"][0]["extensions"]["retryAfterSeconds"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(
+        atelier::domain::audit::count_action(&app.db, "auth.login_failed")
+            .await
+            .unwrap(),
+        4
+    );
+    app.stop().await;
+}
+on_both_databases!(log_in_failures_look_alike_and_are_rate_limited);
+
+async fn invalid_and_malicious_account_input_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cases = [
+        (
+            json!({ "email": "not-an-email", "password": PASSWORD, "displayName": "X" }),
+            "email",
+        ),
+        (
+            json!({ "email": "a@example.com", "password": "short", "displayName": "X" }),
+            "at least",
+        ),
+        (
+            json!({ "email": "a@example.com", "password": "password1234", "displayName": "X" }),
+            "too weak",
+        ),
+        (
+            json!({ "email": "a@example.com", "password": PASSWORD, "displayName": "   " }),
+            "display name",
+        ),
+        (
+            json!({ "email": "a@example.com", "password": PASSWORD, "displayName": "Bob\u{0007}" }),
+            "control",
+        ),
+        (
+            json!({ "email": "a'; DROP TABLE users;--@example.com", "password": PASSWORD, "displayName": "X" }),
+            "email",
+        ),
+    ];
+    for (input, needle) in cases {
+        let response = app.gql(None, SIGN_UP, json!({ "input": input })).await;
+        assert_eq!(
+            error_code(&response).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{input}: {response}"
+        );
+        let message = response["errors"][0]["message"].as_str().unwrap();
+        assert!(
+            message.contains(needle),
+            "{message} should mention {needle}"
+        );
+    }
+    assert_eq!(users::Entity::find().count(&app.db).await.unwrap(), 0);
+    assert!(app.inbox.all().is_empty());
+
+    // Forged or garbage tokens.
+    for token in [
+        "",
+        "garbage",
+        "0190f1b2c3d4e5f60718293a4b5c6d7e.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        let response = app.gql(None, VERIFY_EMAIL, json!({ "token": token })).await;
+        assert_eq!(
+            error_code(&response).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{response}"
+        );
+        let response = app.gql(None, REFRESH, json!({ "t": token })).await;
+        assert_eq!(
+            error_code(&response).as_deref(),
+            Some("UNAUTHENTICATED"),
+            "{response}"
+        );
+    }
+
+    // A forged access token is refused for the whole request.
+    let response = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")
+        .json(&json!({ "query": "{ me { id } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"));
+
+    // Signed out: `me` is null and mutations that need an account say so.
+    let me = app.gql_ok(None, "{ me { id } }", json!({})).await;
+    assert!(me["me"].is_null());
+    let response = app
+        .gql(
+            None,
+            "mutation { createWorkspace(input: {name: \"X\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&response).as_deref(), Some("UNAUTHENTICATED"));
+    app.stop().await;
+}
+on_both_databases!(invalid_and_malicious_account_input_is_refused);
+
+async fn log_out_ends_the_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let session = app.signed_in_user("leave@example.com", "Lee Leave").await;
+    let out = app
+        .gql_ok(
+            None,
+            "mutation($t: String!) { logOut(refreshToken: $t) }",
+            json!({ "t": session.refresh }),
+        )
+        .await;
+    assert_eq!(out["logOut"], true);
+    let refresh = app
+        .gql(None, REFRESH, json!({ "t": session.refresh }))
+        .await;
+    assert_eq!(error_code(&refresh).as_deref(), Some("UNAUTHENTICATED"));
+    let again = app
+        .gql_ok(
+            None,
+            "mutation($t: String!) { logOut(refreshToken: $t) }",
+            json!({ "t": session.refresh }),
+        )
+        .await;
+    assert_eq!(again["logOut"], false);
+    app.stop().await;
+}
+on_both_databases!(log_out_ends_the_session);

@@ -1,0 +1,291 @@
+//! Spawning the real application for a test: a fresh database (SQLite file, or a new
+//! PostgreSQL database when ATELIER_TEST_DATABASE_URL is set), a real SMTP sink on
+//! loopback, and a GraphQL client.
+
+use std::time::Duration;
+
+use atelier::config::{Config, Environment};
+use atelier::crypto::vault::Vault;
+use atelier::Application;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::smtp_sink::{Inbox, SmtpSink};
+
+pub const PASSWORD: &str = "quiet-lantern-orbit-57";
+
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres { admin_url: String },
+}
+
+impl Backend {
+    /// PostgreSQL when the environment points at a server, else `None` (test skipped).
+    pub fn postgres() -> Option<Self> {
+        match std::env::var("ATELIER_TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => Some(Backend::Postgres { admin_url: url }),
+            _ => {
+                eprintln!("ATELIER_TEST_DATABASE_URL is not set: PostgreSQL variant skipped");
+                None
+            }
+        }
+    }
+}
+
+/// Runs a test body once on SQLite and once on PostgreSQL (when configured).
+#[macro_export]
+macro_rules! on_both_databases {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(backend) = $crate::helpers::Backend::postgres() {
+                    super::$name(backend).await;
+                }
+            }
+        }
+    };
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub http: reqwest::Client,
+    pub db: DatabaseConnection,
+    /// Kept alive for the app's lifetime.
+    _smtp: SmtpSink,
+    pub inbox: Inbox,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    pg_database: Option<(String, String)>,
+    _data_dir: tempfile::TempDir,
+}
+
+/// A configuration for tests: fast job polling and retries, fresh keys, loopback only.
+pub fn test_config(data_dir: &std::path::Path, smtp_url: &str) -> Config {
+    let mut config = Config {
+        env: Environment::Development,
+        listen: "127.0.0.1:0".into(),
+        data_dir: data_dir.to_path_buf(),
+        app_url: Some("http://app.test".into()),
+        smtp_url: Some(SecretString::from(smtp_url.to_string())),
+        token_keys: Some(Vault::generate_spec("test1")),
+        jwt_secret: Some(SecretString::from(format!("jwt-{}", uuid::Uuid::new_v4()))),
+        ..Config::default()
+    };
+    config.jobs.poll_interval_ms = 25;
+    config.jobs.retry_base_ms = 100;
+    config
+}
+
+async fn fresh_database(
+    backend: &Backend,
+    dir: &std::path::Path,
+) -> (String, Option<(String, String)>) {
+    match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}?mode=rwc", dir.join("test.sqlite").display()),
+            None,
+        ),
+        Backend::Postgres { admin_url } => {
+            let name = format!("atelier_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = Database::connect(admin_url.as_str())
+                .await
+                .expect("connect to the test PostgreSQL server");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create a test database");
+            admin.close().await.ok();
+            let base = admin_url
+                .rsplit_once('/')
+                .map(|(b, _)| b)
+                .unwrap_or(admin_url);
+            (format!("{base}/{name}"), Some((admin_url.clone(), name)))
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns the app after letting the test adjust its configuration (which may point
+    /// `smtp_url` elsewhere than the sink started here).
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        let smtp = SmtpSink::start().await;
+        let inbox = smtp.inbox.clone();
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(data_dir.path(), &smtp.url());
+        let (database_url, pg_database) = fresh_database(&backend, data_dir.path()).await;
+        config.database_url = Some(SecretString::from(database_url));
+        adjust(&mut config);
+        let app = Application::build(config).await.expect("the app builds");
+        let port = app.port();
+        let db = app.db().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async move {
+            let _ = rx.await;
+        }));
+        Self {
+            address: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            db,
+            _smtp: smtp,
+            inbox,
+            shutdown: Some(tx),
+            server: Some(server),
+            pg_database,
+            _data_dir: data_dir,
+        }
+    }
+
+    /// Sends a GraphQL request and returns the whole JSON response.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .http
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request
+            .send()
+            .await
+            .expect("graphql request")
+            .json()
+            .await
+            .expect("graphql json")
+    }
+
+    /// Like `gql`, but fails the test on any GraphQL error and returns `data`.
+    pub async fn gql_ok(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let response = self.gql(token, query, variables).await;
+        assert!(
+            response.get("errors").is_none(),
+            "unexpected errors: {response}"
+        );
+        response["data"].clone()
+    }
+
+    /// Signs up, verifies through the emailed link and logs in; returns the tokens.
+    pub async fn signed_in_user(&self, email: &str, name: &str) -> Session {
+        let before = self.inbox.to(email).len();
+        self.sign_up(email, name).await;
+        let mail = self.inbox.wait_for(email, before + 1).await;
+        assert!(
+            mail.subject().contains("Confirm your email"),
+            "{}",
+            mail.subject()
+        );
+        self.gql_ok(None, VERIFY_EMAIL, json!({ "token": mail.token() }))
+            .await;
+        self.log_in(email).await
+    }
+
+    pub async fn sign_up(&self, email: &str, name: &str) -> Value {
+        self.gql_ok(
+            None,
+            SIGN_UP,
+            json!({ "input": { "email": email, "password": PASSWORD, "displayName": name } }),
+        )
+        .await
+    }
+
+    pub async fn log_in(&self, email: &str) -> Session {
+        let data = self
+            .gql_ok(
+                None,
+                LOG_IN,
+                json!({ "input": { "email": email, "password": PASSWORD } }),
+            )
+            .await;
+        Session::from(&data["logIn"])
+    }
+
+    pub async fn create_workspace(&self, session: &Session, name: &str) -> String {
+        let data = self
+            .gql_ok(
+                Some(&session.access),
+                "mutation($input: CreateWorkspaceInput!) { createWorkspace(input: $input) { id myRole } }",
+                json!({ "input": { "name": name } }),
+            )
+            .await;
+        assert_eq!(data["createWorkspace"]["myRole"], "OWNER");
+        data["createWorkspace"]["id"].as_str().unwrap().to_string()
+    }
+
+    /// Stops the app gracefully (in-flight work finishes) and drops its database.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server ran cleanly");
+        }
+        if let Some((admin_url, name)) = self.pg_database.take() {
+            if let Ok(admin) = Database::connect(admin_url.as_str()).await {
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok();
+                admin.close().await.ok();
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub access: String,
+    pub refresh: String,
+    pub user_id: String,
+}
+
+impl From<&Value> for Session {
+    fn from(payload: &Value) -> Self {
+        Session {
+            access: payload["accessToken"]
+                .as_str()
+                .expect("access token")
+                .to_string(),
+            refresh: payload["refreshToken"]
+                .as_str()
+                .expect("refresh token")
+                .to_string(),
+            user_id: payload["user"]["id"].as_str().expect("user id").to_string(),
+        }
+    }
+}
+
+/// The `extensions.code` of the first error, if any.
+pub fn error_code(response: &Value) -> Option<String> {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .map(str::to_string)
+}
+
+pub const SIGN_UP: &str = "mutation($input: SignUpInput!) { signUp(input: $input) { accessToken refreshToken user { id } verificationRequired } }";
+pub const VERIFY_EMAIL: &str =
+    "mutation($token: String!) { verifyEmail(token: $token) { id email emailVerified } }";
+pub const LOG_IN: &str = "mutation($input: LogInInput!) { logIn(input: $input) { accessToken refreshToken expiresAt user { id email } } }";
+pub const REFRESH: &str = "mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken refreshToken user { id } } }";
+pub const INVITE: &str =
+    "mutation($input: InviteMemberInput!) { inviteMember(input: $input) { id email role status } }";
+pub const ACCEPT: &str = "mutation($token: String!) { acceptInvitation(token: $token) { role user { email } workspace { id name myRole } } }";

@@ -1,0 +1,166 @@
+//! The API's outer defences: JSON only, body size, depth, complexity and batch limits.
+
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::on_both_databases;
+
+async fn the_api_refuses_what_it_should(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.graphql.max_body_bytes = 4 * 1024).await;
+    let url = format!("{}/graphql", app.address);
+
+    // Wrong content type (what an HTML form would send): refused, nothing executed.
+    let form = app
+        .http
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("query=mutation{logOut(refreshToken:\"x\")}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 415);
+    let text_plain = app
+        .http
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body(r#"{"query":"{ me { id } }"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text_plain.status(), 415);
+
+    // Oversized body.
+    let big = json!({ "query": format!("{{ me {{ id }} }} # {}", "x".repeat(8 * 1024)) });
+    let response = app.http.post(&url).json(&big).send().await.unwrap();
+    assert_eq!(response.status(), 413);
+
+    // Not JSON at all.
+    let response = app
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+
+    // Deeper than the limit.
+    let mut deep = String::from("id");
+    for _ in 0..3 {
+        deep = format!(
+            "workspaces(first: 1) {{ edges {{ node {{ members(first: 1) {{ edges {{ node {{ user {{ {deep} }} }} }} }} }} }} }}"
+        );
+    }
+    let response = app
+        .gql(None, &format!("{{ me {{ {deep} }} }}"), json!({}))
+        .await;
+    let message = response["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(message.contains("nested too deep"), "{response}");
+    assert_eq!(error_code(&response).as_deref(), Some("BAD_USER_INPUT"));
+    assert!(response["data"].is_null(), "{response}");
+
+    // Too complex (a wide page of pages).
+    let response = app
+        .gql(
+            None,
+            "{ me { workspaces(first: 100) { edges { node { members(first: 100) { edges { node { user { id email displayName } } } } } } } } }",
+            json!({}),
+        )
+        .await;
+    let message = response["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(message.contains("complex"), "{response}");
+    assert_eq!(error_code(&response).as_deref(), Some("BAD_USER_INPUT"));
+
+    // Batches: allowed up to the cap, refused above it.
+    let one = json!({ "query": "{ me { id } }" });
+    let response = app
+        .http
+        .post(&url)
+        .json(&json!([one, one]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body.as_array().unwrap().len(), 2);
+    let eleven: Vec<_> = (0..11).map(|_| one.clone()).collect();
+    let response = app.http.post(&url).json(&eleven).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+
+    // Page sizes and cursors are checked.
+    let session = app.signed_in_user("limits@example.com", "Lim Its").await;
+    let response = app
+        .gql(
+            Some(&session.access),
+            "{ me { workspaces(first: 101) { edges { cursor } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        error_code(&response).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{response}"
+    );
+    let response = app
+        .gql(
+            Some(&session.access),
+            "{ me { workspaces(after: \"%%%\") { edges { cursor } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        error_code(&response).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{response}"
+    );
+
+    // Mutations are never executed over GET; GET serves GraphiQL in development.
+    let page = app
+        .http
+        .get(format!(
+            "{url}?query=mutation%7BlogOut(refreshToken:%22x%22)%7D"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .to_lowercase()
+        .contains("graphiql"));
+    app.stop().await;
+}
+on_both_databases!(the_api_refuses_what_it_should);
+
+#[tokio::test]
+async fn production_hides_introspection_and_suggestions() {
+    let config = atelier::Config {
+        env: atelier::config::Environment::Production,
+        ..atelier::Config::default()
+    };
+    let schema = atelier::graphql::build_schema(None, &config);
+    let response = schema.execute("{ __schema { types { name } } }").await;
+    let shown = serde_json::to_value(&response).unwrap();
+    assert!(
+        shown["data"]["__schema"].is_null() && !shown.to_string().contains("Workspace"),
+        "introspection must be off in production: {shown}"
+    );
+    let response = schema.execute("{ mee { id } }").await;
+    let message = &response.errors[0].message;
+    assert!(!message.contains("Did you mean"), "{message}");
+
+    let development = atelier::graphql::build_schema(None, &atelier::Config::default());
+    let response = development
+        .execute("{ __schema { queryType { name } } }")
+        .await;
+    assert!(response.errors.is_empty());
+}

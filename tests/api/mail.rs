@@ -1,0 +1,90 @@
+//! Mail is durable: an email is a job committed with the change it reports, retried
+//! until the SMTP server takes it.
+
+use atelier::domain::jobs;
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::on_both_databases;
+use crate::smtp_sink::{Inbox, SmtpSink};
+
+async fn invitation_survives_smtp_outage(backend: Backend) {
+    // Find a free port and leave it closed: SMTP is "down".
+    let down_port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let outage_inbox = Inbox::default();
+    let app = TestApp::spawn_with(backend, |config| {
+        config.smtp_url = Some(secrecy::SecretString::from(format!(
+            "smtp://127.0.0.1:{down_port}"
+        )));
+    })
+    .await;
+
+    // The owner signs up while the server is up; then it goes down for the invitation.
+    let sink = SmtpSink::start_on(down_port, outage_inbox.clone()).await;
+    let owner = {
+        app.sign_up("owner@example.com", "Olivia Owner").await;
+        let mail = outage_inbox.wait_for("owner@example.com", 1).await;
+        app.gql_ok(None, VERIFY_EMAIL, json!({ "token": mail.token() }))
+            .await;
+        app.log_in("owner@example.com").await
+    };
+    let workspace_id = app.create_workspace(&owner, "Outage Test").await;
+    sink.stop();
+    drop(sink);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+    // The invitation commits although the email cannot be sent now.
+    let invited = app
+        .gql_ok(
+            Some(&owner.access),
+            INVITE,
+            json!({ "input": { "workspaceId": workspace_id, "email": "late@example.com", "role": "EDITOR" } }),
+        )
+        .await;
+    assert_eq!(invited["inviteMember"]["status"], "PENDING");
+
+    // The job fails at least once while SMTP is down and stays queued.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(outage_inbox.to("late@example.com").is_empty());
+    assert!(jobs::pending_count(&app.db).await.unwrap() >= 1);
+
+    // SMTP comes back: the email arrives exactly once.
+    let _back = SmtpSink::start_on(down_port, outage_inbox.clone()).await;
+    let mail = outage_inbox.wait_for("late@example.com", 1).await;
+    assert!(mail.subject().contains("Outage Test"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(outage_inbox.to("late@example.com").len(), 1);
+    assert_eq!(jobs::pending_count(&app.db).await.unwrap(), 0);
+
+    app.stop().await;
+}
+on_both_databases!(invitation_survives_smtp_outage);
+
+async fn queued_mail_keeps_its_link_sealed(backend: Backend) {
+    use atelier::domain::entities::jobs as job_rows;
+    use sea_orm::EntityTrait;
+
+    // No SMTP at all: the job stays queued and we can read the row as stored.
+    let app = TestApp::spawn_with(backend, |config| {
+        config.smtp_url = Some(secrecy::SecretString::from("smtp://127.0.0.1:9"));
+    })
+    .await;
+    app.sign_up("sealed@example.com", "Sam Sealed").await;
+    let rows = job_rows::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(
+        !rows[0].payload.contains("sealed@example.com"),
+        "recipient in clear: {}",
+        rows[0].payload
+    );
+    assert!(
+        !rows[0].payload.contains("token"),
+        "token in clear: {}",
+        rows[0].payload
+    );
+    app.stop().await;
+}
+on_both_databases!(queued_mail_keeps_its_link_sealed);

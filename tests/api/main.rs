@@ -1,0 +1,14 @@
+//! The integration tests: one binary that drives the real application over HTTP, on
+//! SQLite and (when ATELIER_TEST_DATABASE_URL is set) on PostgreSQL.
+
+mod helpers;
+mod smtp_sink;
+
+mod accounts;
+mod http_limits;
+mod journey;
+mod mail;
+mod portal;
+mod schema;
+mod startup;
+mod workspaces;

@@ -1,0 +1,84 @@
+//! The portal's `/verify-email` page, which answers the sign-up link without the app.
+
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::on_both_databases;
+
+async fn verify_email_page_confirms_on_post_only(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.sign_up("page@example.com", "Pat Page").await;
+    let token = app.inbox.wait_for("page@example.com", 1).await.token();
+
+    // Following the link (GET) shows a button and does not use the token up.
+    let page = app
+        .http
+        .get(format!("{}/verify-email?token={token}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Confirm my email address"));
+    assert!(html.contains(&format!("value=\"{token}\"")));
+    let login = app
+        .gql(
+            None,
+            LOG_IN,
+            json!({ "input": { "email": "page@example.com", "password": PASSWORD } }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&login).as_deref(),
+        Some("FORBIDDEN"),
+        "still unverified after GET"
+    );
+
+    // The button's POST confirms.
+    let confirmed = app
+        .http
+        .post(format!("{}/verify-email", app.address))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
+    assert!(confirmed
+        .text()
+        .await
+        .unwrap()
+        .contains("Email address confirmed"));
+    app.log_in("page@example.com").await;
+
+    // A used, forged or hostile token gets a plain explanation, escaped.
+    for token in [token.as_str(), "nope", "<script>alert(1)</script>"] {
+        let response = app
+            .http
+            .post(format!("{}/verify-email", app.address))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        let body = response.text().await.unwrap();
+        assert!(body.contains("This link does not work"));
+        assert!(!body.contains("<script>alert"));
+    }
+    let hostile = app
+        .http
+        .get(format!(
+            "{}/verify-email?token=%22%3E%3Cscript%3Ealert(1)%3C/script%3E",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(!hostile.text().await.unwrap().contains("<script>alert"));
+    app.stop().await;
+}
+on_both_databases!(verify_email_page_confirms_on_post_only);
