@@ -62,6 +62,7 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     /// Kept alive for the app's lifetime.
     _smtp: SmtpSink,
+    config: Config,
     pub inbox: Inbox,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -123,13 +124,23 @@ impl TestApp {
     /// `smtp_url` elsewhere than the sink started here).
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
         let smtp = SmtpSink::start().await;
-        let inbox = smtp.inbox.clone();
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(data_dir.path(), &smtp.url());
         let (database_url, pg_database) = fresh_database(&backend, data_dir.path()).await;
         config.database_url = Some(SecretString::from(database_url));
         adjust(&mut config);
-        let app = Application::build(config).await.expect("the app builds");
+        Self::start(config, smtp, pg_database, data_dir).await
+    }
+
+    async fn start(
+        config: Config,
+        smtp: SmtpSink,
+        pg_database: Option<(String, String)>,
+        data_dir: tempfile::TempDir,
+    ) -> Self {
+        let app = Application::build(config.clone())
+            .await
+            .expect("the app builds");
         let port = app.port();
         let db = app.db().clone();
         let (tx, rx) = oneshot::channel::<()>();
@@ -144,12 +155,37 @@ impl TestApp {
                 .build()
                 .unwrap(),
             db,
+            inbox: smtp.inbox.clone(),
             _smtp: smtp,
-            inbox,
+            config,
             shutdown: Some(tx),
             server: Some(server),
             pg_database,
             _data_dir: data_dir,
+        }
+    }
+
+    /// Stops the app gracefully and starts a new one on the same database and data
+    /// directory, as a deploy or a crash-and-restart would.
+    pub async fn restart(mut self, adjust: impl FnOnce(&mut Config)) -> Self {
+        self.stop_server().await;
+        let mut config = self.config.clone();
+        adjust(&mut config);
+        let smtp = std::mem::replace(&mut self._smtp, SmtpSink::start().await);
+        let pg_database = self.pg_database.take();
+        let data_dir = std::mem::replace(&mut self._data_dir, tempfile::tempdir().unwrap());
+        Self::start(config, smtp, pg_database, data_dir).await
+    }
+
+    async fn stop_server(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server ran cleanly");
         }
     }
 

@@ -88,3 +88,108 @@ async fn queued_mail_keeps_its_link_sealed(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(queued_mail_keeps_its_link_sealed);
+
+async fn queued_mail_survives_a_restart(backend: Backend) {
+    let down_port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let app = TestApp::spawn_with(backend, |config| {
+        config.smtp_url = Some(secrecy::SecretString::from(format!(
+            "smtp://127.0.0.1:{down_port}"
+        )));
+    })
+    .await;
+    app.sign_up("restart@example.com", "Rae Start").await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(jobs::pending_count(&app.db).await.unwrap(), 1);
+
+    // The process goes away with the email undelivered; SMTP comes back; a new process
+    // on the same database delivers it, once.
+    let inbox = Inbox::default();
+    let _sink = SmtpSink::start_on(down_port, inbox.clone()).await;
+    let app = app.restart(|_| {}).await;
+    let mail = inbox.wait_for("restart@example.com", 1).await;
+    assert!(mail.subject().contains("Confirm your email"));
+    app.gql_ok(None, VERIFY_EMAIL, json!({ "token": mail.token() }))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(inbox.to("restart@example.com").len(), 1);
+    assert_eq!(jobs::pending_count(&app.db).await.unwrap(), 0);
+    app.stop().await;
+}
+on_both_databases!(queued_mail_survives_a_restart);
+
+async fn shutdown_finishes_the_email_in_flight(backend: Backend) {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let inbox = Inbox::default();
+    let _slow =
+        SmtpSink::start_slow(port, inbox.clone(), std::time::Duration::from_millis(800)).await;
+    let app = TestApp::spawn_with(backend, |config| {
+        config.smtp_url = Some(secrecy::SecretString::from(format!(
+            "smtp://127.0.0.1:{port}"
+        )));
+    })
+    .await;
+    app.sign_up("inflight@example.com", "Ian Flight").await;
+    // Once the runner is talking to the slow relay, stop.
+    inbox.wait_for_transfer().await;
+    assert!(
+        inbox.to("inflight@example.com").is_empty(),
+        "still in flight"
+    );
+    let app = app.restart(|_| {}).await;
+    // Stopping waited for the delivery, and recorded it: the new process sends nothing.
+    assert_eq!(inbox.to("inflight@example.com").len(), 1);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(inbox.to("inflight@example.com").len(), 1);
+    assert_eq!(jobs::pending_count(&app.db).await.unwrap(), 0);
+    app.stop().await;
+}
+on_both_databases!(shutdown_finishes_the_email_in_flight);
+
+async fn failing_jobs_back_off_and_are_given_up(backend: Backend) {
+    use atelier::domain::entities::jobs as job_rows;
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+
+    let app = TestApp::spawn(backend).await;
+    let id = jobs::enqueue(&app.db, "no_such_kind", &json!({}))
+        .await
+        .unwrap();
+    let row = job_rows::Entity::find_by_id(id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut row: job_rows::ActiveModel = row.into();
+    row.max_attempts = Set(3);
+    row.update(&app.db).await.unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let failed = loop {
+        let row = job_rows::Entity::find_by_id(id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        if row.failed_at.is_some() {
+            break row;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job never given up: {row:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(failed.attempts, 3);
+    assert!(failed.done_at.is_none());
+    assert!(failed.last_error.unwrap().contains("no handler"));
+    // Backoff: 100 ms, then 200 ms between the three attempts.
+    assert!(failed.failed_at.unwrap() - failed.created_at >= chrono::Duration::milliseconds(300));
+    assert_eq!(jobs::pending_count(&app.db).await.unwrap(), 0);
+    app.stop().await;
+}
+on_both_databases!(failing_jobs_back_off_and_are_given_up);

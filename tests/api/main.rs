@@ -8,6 +8,7 @@ mod accounts;
 mod http_limits;
 mod journey;
 mod mail;
+mod migrations;
 mod portal;
 mod schema;
 mod startup;

@@ -45,6 +45,8 @@ impl ReceivedMail {
 pub struct Inbox {
     mails: Arc<Mutex<Vec<ReceivedMail>>>,
     arrived: Arc<Notify>,
+    /// Messages whose DATA has started arriving.
+    started: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Inbox {
@@ -57,6 +59,18 @@ impl Inbox {
             .into_iter()
             .filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(address)))
             .collect()
+    }
+
+    /// Waits until a message is being transferred (DATA started).
+    pub async fn wait_for_transfer(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while self.started.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no message transfer began within 20s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Waits until `count` emails to `address` have arrived and returns the last one.
@@ -94,6 +108,11 @@ impl SmtpSink {
 
     /// Starts on a given port (to bring a "down" server back) with a shared inbox.
     pub async fn start_on(port: u16, inbox: Inbox) -> Self {
+        Self::start_slow(port, inbox, Duration::ZERO).await
+    }
+
+    /// Like `start_on`, but takes `delay` to accept each message (a slow relay).
+    pub async fn start_slow(port: u16, inbox: Inbox, delay: Duration) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind SMTP sink");
@@ -106,7 +125,7 @@ impl SmtpSink {
                 };
                 let inbox = served.clone();
                 tokio::spawn(async move {
-                    let _ = session(stream, inbox).await;
+                    let _ = session(stream, inbox, delay).await;
                 });
             }
         });
@@ -128,7 +147,11 @@ impl Drop for SmtpSink {
     }
 }
 
-async fn session(stream: tokio::net::TcpStream, inbox: Inbox) -> std::io::Result<()> {
+async fn session(
+    stream: tokio::net::TcpStream,
+    inbox: Inbox,
+    delay: Duration,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     write.write_all(b"220 sink.test ESMTP ready\r\n").await?;
@@ -156,6 +179,9 @@ async fn session(stream: tokio::net::TcpStream, inbox: Inbox) -> std::io::Result
             to.push(address_of(&command));
             write.write_all(b"250 OK\r\n").await?;
         } else if upper == "DATA" {
+            inbox
+                .started
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             write
                 .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
                 .await?;
@@ -171,6 +197,7 @@ async fn session(stream: tokio::net::TcpStream, inbox: Inbox) -> std::io::Result
                 let content = line.strip_prefix('.').unwrap_or(&line);
                 data.push_str(content);
             }
+            tokio::time::sleep(delay).await;
             inbox.mails.lock().unwrap().push(ReceivedMail {
                 from: from.clone(),
                 to: to.clone(),
