@@ -41,6 +41,31 @@ pub struct Config {
     pub graphql: GraphqlLimits,
     pub jobs: JobsConfig,
     pub auth: AuthConfig,
+    pub privacy: PrivacyConfig,
+}
+
+/// Abuse limits on the public privacy forms.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PrivacyConfig {
+    /// Rights requests accepted per client IP within the window.
+    pub requests_per_ip: u32,
+    /// Rights requests accepted per email address within the window.
+    pub requests_per_email: u32,
+    /// Status-link lookups per client IP within the window.
+    pub status_lookups_per_ip: u32,
+    pub window_secs: u64,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_ip: 10,
+            requests_per_email: 3,
+            status_lookups_per_ip: 20,
+            window_secs: 3600,
+        }
+    }
 }
 
 /// Limits that protect the API from expensive or abusive requests.
@@ -63,6 +88,8 @@ pub struct JobsConfig {
     pub retry_base_ms: u64,
     /// How long a claimed job stays locked before another runner may take it over.
     pub lease_secs: u64,
+    /// How often housekeeping runs (expiring unconfirmed privacy requests).
+    pub maintenance_interval_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -96,6 +123,7 @@ impl Default for Config {
             graphql: GraphqlLimits::default(),
             jobs: JobsConfig::default(),
             auth: AuthConfig::default(),
+            privacy: PrivacyConfig::default(),
         }
     }
 }
@@ -118,6 +146,7 @@ impl Default for JobsConfig {
             poll_interval_ms: 1_000,
             retry_base_ms: 5_000,
             lease_secs: 300,
+            maintenance_interval_secs: 600,
         }
     }
 }
@@ -268,6 +297,7 @@ impl fmt::Debug for Config {
             .field("graphql", &self.graphql)
             .field("jobs", &self.jobs)
             .field("auth", &self.auth)
+            .field("privacy", &self.privacy)
             .finish()
     }
 }

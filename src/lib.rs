@@ -8,6 +8,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod graphql;
+pub mod http;
 pub mod jobs;
 pub mod mail;
 pub mod portal;

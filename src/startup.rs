@@ -28,7 +28,7 @@ use crate::crypto::vault::Vault;
 use crate::domain::accounts::AuthLimits;
 use crate::jobs::JobRunner;
 use crate::mail::Mailer;
-use crate::state::{AppState, Shared};
+use crate::state::{AppState, PrivacyLimits, Shared};
 use crate::{db, graphql, portal};
 
 pub struct Application {
@@ -83,6 +83,8 @@ impl Application {
 
         let state = AppState::new(Shared {
             auth_limits: AuthLimits::new(&config.auth),
+            privacy_limits: PrivacyLimits::new(&config.privacy),
+            csrf_key: crate::portal::csrf::derive_key(&jwt_secret),
             db,
             config,
             vault,

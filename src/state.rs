@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::config::Config;
+use crate::config::{Config, PrivacyConfig};
 use crate::crypto::jwt::JwtKeys;
 use crate::crypto::vault::Vault;
 use crate::domain::accounts::AuthLimits;
+use crate::domain::rate_limit::RateLimiter;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
@@ -19,6 +20,27 @@ pub struct Shared {
     pub vault: Vault,
     pub jwt: JwtKeys,
     pub auth_limits: AuthLimits,
+    pub privacy_limits: PrivacyLimits,
+    /// Signs the portal's CSRF tokens.
+    pub csrf_key: [u8; 32],
+}
+
+/// Abuse limits on the public privacy forms, shared by every request of one instance.
+pub struct PrivacyLimits {
+    pub requests_per_ip: RateLimiter,
+    pub requests_per_email: RateLimiter,
+    pub status_lookups_per_ip: RateLimiter,
+}
+
+impl PrivacyLimits {
+    pub fn new(config: &PrivacyConfig) -> Self {
+        let window = std::time::Duration::from_secs(config.window_secs);
+        Self {
+            requests_per_ip: RateLimiter::new(config.requests_per_ip, window),
+            requests_per_email: RateLimiter::new(config.requests_per_email, window),
+            status_lookups_per_ip: RateLimiter::new(config.status_lookups_per_ip, window),
+        }
+    }
 }
 
 impl AppState {

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_accounts;
 mod m20261123_000002_workspaces;
 mod m20261123_000003_audit_and_jobs;
+mod m20261123_000004_privacy;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_accounts::Migration),
             Box::new(m20261123_000002_workspaces::Migration),
             Box::new(m20261123_000003_audit_and_jobs::Migration),
+            Box::new(m20261123_000004_privacy::Migration),
         ]
     }
 }

@@ -507,6 +507,22 @@ pub async fn find_many(
         .await?)
 }
 
+/// Checks the signed-in user's password again before a grave action. Wrong answers count
+/// against the same per-address limit as failed log-ins.
+pub async fn reauthenticate(
+    limits: &AuthLimits,
+    user: &users::Model,
+    password: String,
+) -> DomainResult<()> {
+    limits.login_failures_per_email.check(&user.email)?;
+    if verify_off_thread(password, Some(user.password_hash.clone())).await? {
+        Ok(())
+    } else {
+        limits.login_failures_per_email.hit(&user.email);
+        Err(DomainError::forbidden("the password is incorrect"))
+    }
+}
+
 async fn hash_off_thread(password: String) -> DomainResult<String> {
     tokio::task::spawn_blocking(move || password::hash(&password))
         .await

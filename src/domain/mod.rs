@@ -7,6 +7,7 @@ pub mod audit;
 pub mod entities;
 pub mod jobs;
 pub mod outbox;
+pub mod privacy;
 pub mod rate_limit;
 pub mod tokens;
 pub mod workspaces;
@@ -20,6 +21,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 pub struct RequestMeta {
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
+    /// The Accept-Language header, from which a jurisdiction may be inferred.
+    pub accept_language: Option<String>,
 }
 
 /// The current time at the precision every database here stores (microseconds), so a

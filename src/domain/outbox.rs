@@ -34,6 +34,27 @@ pub enum Email {
         role: String,
         token: String,
     },
+    /// The single-use link that confirms a privacy request.
+    RequestConfirmation {
+        to: String,
+        reference: String,
+        kind: String,
+        token: String,
+    },
+    /// A confirmed privacy request: its reference, what happens next, the deadline.
+    RequestAcknowledgement {
+        to: String,
+        reference: String,
+        kind: String,
+        due_date: String,
+        deadline: String,
+    },
+    /// A link to a privacy request's status page.
+    RequestStatusLink {
+        to: String,
+        reference: String,
+        token: String,
+    },
 }
 
 impl Email {
@@ -41,7 +62,10 @@ impl Email {
         match self {
             Email::VerifyEmail { to, .. }
             | Email::AccountExists { to, .. }
-            | Email::Invitation { to, .. } => to,
+            | Email::Invitation { to, .. }
+            | Email::RequestConfirmation { to, .. }
+            | Email::RequestAcknowledgement { to, .. }
+            | Email::RequestStatusLink { to, .. } => to,
         }
     }
 }

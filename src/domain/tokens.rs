@@ -15,6 +15,8 @@ use crate::error::{DomainError, DomainResult};
 pub mod purpose {
     pub const EMAIL_VERIFICATION: &str = "EMAIL_VERIFICATION";
     pub const INVITATION: &str = "INVITATION";
+    pub const REQUEST_CONFIRMATION: &str = "REQUEST_CONFIRMATION";
+    pub const REQUEST_STATUS: &str = "REQUEST_STATUS";
 }
 
 const MAX_ATTEMPTS: i32 = 5;

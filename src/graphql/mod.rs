@@ -5,6 +5,7 @@ pub mod connection;
 pub mod context;
 pub mod errors;
 pub mod mutation;
+pub mod privacy;
 pub mod query;
 pub mod types;
 
@@ -25,7 +26,6 @@ use self::context::{RequestInfo, Viewer};
 use self::mutation::Mutation;
 use self::query::Query;
 use crate::config::Config;
-use crate::domain::RequestMeta;
 use crate::state::AppState;
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -128,13 +128,7 @@ pub async fn graphql_post(
     };
     let info = RequestInfo {
         viewer,
-        meta: RequestMeta {
-            ip: Some(peer.ip()),
-            user_agent: headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-        },
+        meta: crate::http::request_meta(peer, &headers),
     };
     let response = match schema.execute_batch(batch.data(info)).await {
         BatchResponse::Single(one) => BatchResponse::Single(with_error_codes(one)),

@@ -2,9 +2,11 @@ use async_graphql::{Context, InputObject, Object, Result, ID};
 
 use super::context::{current_user, meta, state};
 use super::errors::gql;
+use super::privacy::PrivacyRequest;
 use super::types::{parse_id, AuthPayload, Invitation, Membership, RoleEnum, User, Workspace};
 use crate::domain::accounts::{self, IssuedSession, LogIn, SignUp};
 use crate::domain::entities::users;
+use crate::domain::privacy::requests::{self, RequestKind};
 use crate::domain::workspaces::{self, BillingProfileUpdate};
 use crate::error::DomainError;
 use crate::state::AppState;
@@ -229,6 +231,36 @@ impl Mutation {
             .await
             .map_err(gql)?;
         Ok(true)
+    }
+
+    /// Asks for a copy of the signed-in user's data; confirmed by an emailed link.
+    async fn request_data_export(&self, ctx: &Context<'_>) -> Result<PrivacyRequest> {
+        let user = current_user(ctx).await?;
+        let s = state(ctx);
+        let request =
+            requests::submit_for_user(&s.db, &s.vault, &user, RequestKind::Export, meta(ctx))
+                .await
+                .map_err(gql)?;
+        Ok(PrivacyRequest(request))
+    }
+
+    /// Asks for the signed-in user's account and data to be erased. The password is
+    /// checked again; the request is confirmed by an emailed link like any other.
+    async fn request_account_erasure(
+        &self,
+        ctx: &Context<'_>,
+        password: String,
+    ) -> Result<PrivacyRequest> {
+        let user = current_user(ctx).await?;
+        let s = state(ctx);
+        accounts::reauthenticate(&s.auth_limits, &user, password)
+            .await
+            .map_err(gql)?;
+        let request =
+            requests::submit_for_user(&s.db, &s.vault, &user, RequestKind::Erase, meta(ctx))
+                .await
+                .map_err(gql)?;
+        Ok(PrivacyRequest(request))
     }
 
     /// Sets the workspace's billing profile; OWNER only.

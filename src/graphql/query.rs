@@ -2,7 +2,9 @@ use async_graphql::{Context, Object, Result, ID};
 
 use super::context::{current_user, request, state};
 use super::errors::gql;
+use super::privacy::PrivacyPolicy;
 use super::types::{parse_id, User, Workspace};
+use crate::domain::privacy::policy;
 use crate::domain::workspaces;
 
 pub struct Query;
@@ -15,6 +17,13 @@ impl Query {
             return Ok(None);
         }
         Ok(Some(User(current_user(ctx).await?)))
+    }
+
+    /// The privacy policy in force now.
+    async fn privacy_policy(&self, ctx: &Context<'_>) -> Result<PrivacyPolicy> {
+        Ok(PrivacyPolicy(
+            policy::current(&state(ctx).db).await.map_err(gql)?,
+        ))
     }
 
     /// A workspace the signed-in user belongs to; null when it does not exist or they are

@@ -8,9 +8,10 @@ use uuid::Uuid;
 use super::connection::{self, decode_cursor, page_size};
 use super::context::{state, viewer_id};
 use super::errors::gql;
+use super::privacy::PrivacyRequest;
 use crate::domain::entities::{audit_events, invitations, memberships, users};
 use crate::domain::workspaces::{self, WorkspaceAccess};
-use crate::domain::{accounts, audit};
+use crate::domain::{accounts, audit, privacy};
 use crate::error::DomainError;
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -114,6 +115,21 @@ impl User {
 
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+
+    /// The privacy requests this user made, newest first; only the user may list them.
+    async fn privacy_requests(&self, ctx: &Context<'_>) -> Result<Vec<PrivacyRequest>> {
+        if viewer_id(ctx)? != self.0.id {
+            return Err(gql(DomainError::forbidden(
+                "only you can list your privacy requests",
+            )));
+        }
+        Ok(privacy::requests::list_for_user(&state(ctx).db, self.0.id)
+            .await
+            .map_err(gql)?
+            .into_iter()
+            .map(PrivacyRequest)
+            .collect())
     }
 
     /// The workspaces this user belongs to; only the user themselves may list them.

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use crate::config::JobsConfig;
 use crate::crypto::vault::Vault;
 use crate::domain::entities::jobs as job_rows;
-use crate::domain::{jobs, outbox};
+use crate::domain::{jobs, outbox, privacy};
 use crate::mail::Mailer;
 
 const BATCH: u64 = 10;
@@ -41,9 +41,15 @@ impl JobRunner {
     /// Runs until `shutdown` turns true, finishing the job in hand first.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let idle = Duration::from_millis(self.config.poll_interval_ms.max(10));
+        let maintenance_every = Duration::from_secs(self.config.maintenance_interval_secs.max(1));
+        let mut next_maintenance = tokio::time::Instant::now();
         loop {
             if *shutdown.borrow() {
                 break;
+            }
+            if tokio::time::Instant::now() >= next_maintenance {
+                self.maintain().await;
+                next_maintenance = tokio::time::Instant::now() + maintenance_every;
             }
             let ran = match self.run_due(&shutdown).await {
                 Ok(ran) => ran,
@@ -88,6 +94,16 @@ impl JobRunner {
             }
         }
         Ok(ran)
+    }
+
+    /// Housekeeping that is safe to run on every instance at once: each step is a single
+    /// idempotent update.
+    async fn maintain(&self) {
+        match privacy::requests::expire_unverified(&self.db, crate::domain::now()).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "expired unconfirmed privacy requests"),
+            Err(e) => tracing::error!(error = ?e, "could not expire unconfirmed privacy requests"),
+        }
     }
 
     async fn handle(&self, job: &job_rows::Model) -> anyhow::Result<()> {

@@ -69,6 +69,56 @@ struct InvitationHtml<'a> {
     link: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "emails/request_confirmation.txt")]
+struct RequestConfirmationText<'a> {
+    reference: &'a str,
+    kind: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/request_confirmation.html")]
+struct RequestConfirmationHtml<'a> {
+    reference: &'a str,
+    kind: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/request_acknowledgement.txt")]
+struct RequestAcknowledgementText<'a> {
+    reference: &'a str,
+    kind: &'a str,
+    due_date: &'a str,
+    deadline: &'a str,
+    status_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/request_acknowledgement.html")]
+struct RequestAcknowledgementHtml<'a> {
+    reference: &'a str,
+    kind: &'a str,
+    due_date: &'a str,
+    deadline: &'a str,
+    status_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/request_status_link.txt")]
+struct RequestStatusLinkText<'a> {
+    reference: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/request_status_link.html")]
+struct RequestStatusLinkHtml<'a> {
+    reference: &'a str,
+    link: &'a str,
+}
+
 /// Where links in emails point.
 #[derive(Clone, Debug)]
 pub struct Links {
@@ -79,6 +129,10 @@ pub struct Links {
 impl Links {
     fn app(&self, path: &str, token: &str) -> String {
         format!("{}{path}?token={}", self.app_url, urlencode(token))
+    }
+
+    fn portal(&self, path: &str, token: &str) -> String {
+        format!("{}{path}?token={}", self.public_url, urlencode(token))
     }
 }
 
@@ -144,6 +198,78 @@ pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
                     workspace_name,
                     inviter_name,
                     role,
+                    link: &link,
+                }
+                .render()?,
+                link: Some(link),
+            }
+        }
+        Email::RequestConfirmation {
+            reference,
+            kind,
+            token,
+            ..
+        } => {
+            let link = links.portal("/privacy/requests/confirm", token);
+            Rendered {
+                subject: format!("Please confirm your privacy request {reference}"),
+                text: RequestConfirmationText {
+                    reference,
+                    kind,
+                    link: &link,
+                }
+                .render()?,
+                html: RequestConfirmationHtml {
+                    reference,
+                    kind,
+                    link: &link,
+                }
+                .render()?,
+                link: Some(link),
+            }
+        }
+        Email::RequestAcknowledgement {
+            reference,
+            kind,
+            due_date,
+            deadline,
+            ..
+        } => {
+            let status_link = format!("{}/privacy/requests/status", links.public_url);
+            Rendered {
+                subject: format!("We have your privacy request {reference}"),
+                text: RequestAcknowledgementText {
+                    reference,
+                    kind,
+                    due_date,
+                    deadline,
+                    status_link: &status_link,
+                }
+                .render()?,
+                html: RequestAcknowledgementHtml {
+                    reference,
+                    kind,
+                    due_date,
+                    deadline,
+                    status_link: &status_link,
+                }
+                .render()?,
+                link: None,
+            }
+        }
+        Email::RequestStatusLink {
+            reference, token, ..
+        } => {
+            let link = links.portal("/privacy/requests/status", token);
+            Rendered {
+                subject: format!("The status of your privacy request {reference}"),
+                text: RequestStatusLinkText {
+                    reference,
+                    link: &link,
+                }
+                .render()?,
+                html: RequestStatusLinkHtml {
+                    reference,
                     link: &link,
                 }
                 .render()?,

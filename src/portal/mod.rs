@@ -1,11 +1,12 @@
 //! The server-rendered portal (askama): public pages now, the staff portal later. Every
 //! portal response carries a strict Content-Security-Policy; output is escaped by askama.
 
+pub mod csrf;
 pub mod public;
 
 use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -19,6 +20,31 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/verify-email",
             get(public::verify_email_page).post(public::verify_email_submit),
+        )
+        .route("/privacy", get(public::policy::current))
+        .route("/privacy/versions", get(public::policy::versions))
+        .route("/privacy/versions/{version}", get(public::policy::version))
+        .route(
+            "/privacy/requests/new",
+            get(public::requests::new_request).post(public::requests::submit),
+        )
+        .route("/privacy/deletion", get(public::requests::deletion))
+        .route(
+            "/privacy/requests/confirm",
+            get(public::requests::confirm_page).post(public::requests::confirm),
+        )
+        .route(
+            "/privacy/requests/status",
+            get(public::requests::status).post(public::requests::status_lookup),
+        )
+        .route("/privacy/requests/cancel", post(public::requests::cancel))
+        .route(
+            "/privacy/meta/data-deletion",
+            post(public::meta::data_deletion),
+        )
+        .route(
+            "/privacy/deletion-status/{code}",
+            get(public::meta::deletion_status),
         )
         .route("/static/portal.css", get(stylesheet))
         .layer(SetResponseHeaderLayer::overriding(

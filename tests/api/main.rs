@@ -10,6 +10,7 @@ mod journey;
 mod mail;
 mod migrations;
 mod portal;
+mod privacy;
 mod schema;
 mod startup;
 mod workspaces;

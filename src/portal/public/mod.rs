@@ -1,5 +1,72 @@
 //! Public pages anyone can reach without an account.
 
+pub mod meta;
+pub mod policy;
+pub mod requests;
 mod verify_email;
 
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
 pub use verify_email::{verify_email_page, verify_email_submit};
+
+use crate::error::DomainError;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "portal/message.html")]
+pub(crate) struct MessagePage {
+    pub title: &'static str,
+    pub message: String,
+}
+
+/// A page for an error: internal causes are logged, never shown.
+pub(crate) fn error_page(error: DomainError) -> Response {
+    match error {
+        DomainError::NotFound(_) => not_found(),
+        DomainError::BadInput(message) => (
+            StatusCode::BAD_REQUEST,
+            MessagePage {
+                title: "This did not work",
+                message,
+            },
+        )
+            .into_response(),
+        DomainError::RateLimited { retry_after_secs } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            MessagePage {
+                title: "Too many attempts",
+                message: format!(
+                    "Please wait {} minutes and try again.",
+                    retry_after_secs.div_ceil(60)
+                ),
+            },
+        )
+            .into_response(),
+        other => {
+            tracing::error!(error = ?other, "portal request failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                MessagePage {
+                    title: "Something went wrong",
+                    message:
+                        "We could not complete this just now. Please try again in a few minutes."
+                            .into(),
+                },
+            )
+                .into_response()
+        }
+    }
+}
+
+pub(crate) fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        MessagePage {
+            title: "Page not found",
+            message: "There is nothing at this address.".into(),
+        },
+    )
+        .into_response()
+}

@@ -7,12 +7,13 @@ use std::net::SocketAddr;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use serde::Deserialize;
 
-use crate::domain::{accounts, RequestMeta};
+use super::MessagePage;
+use crate::domain::accounts;
 use crate::error::DomainError;
 use crate::state::AppState;
 
@@ -28,13 +29,6 @@ struct ConfirmPage {
     token: String,
 }
 
-#[derive(Template, WebTemplate)]
-#[template(path = "portal/message.html")]
-struct MessagePage {
-    title: &'static str,
-    message: String,
-}
-
 pub async fn verify_email_page(Query(param): Query<TokenParam>) -> Response {
     if param.token.is_empty() || param.token.len() > 200 {
         return invalid_link();
@@ -45,15 +39,13 @@ pub async fn verify_email_page(Query(param): Query<TokenParam>) -> Response {
 pub async fn verify_email_submit(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(form): Form<TokenParam>,
 ) -> Response {
     if form.token.is_empty() || form.token.len() > 200 {
         return invalid_link();
     }
-    let meta = RequestMeta {
-        ip: Some(peer.ip()),
-        user_agent: None,
-    };
+    let meta = crate::http::request_meta(peer, &headers);
     match accounts::verify_email(&state.db, &form.token, &meta).await {
         Ok(_) => MessagePage {
             title: "Email address confirmed",

@@ -1,0 +1,7 @@
+//! Privacy: the published policy, data-subject requests with their legal clock, and
+//! Meta's signed callbacks.
+
+pub mod clock;
+pub mod meta;
+pub mod policy;
+pub mod requests;

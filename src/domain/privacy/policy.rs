@@ -1,0 +1,155 @@
+//! The published privacy policy: exactly one current version (the latest effective one),
+//! every version kept forever, rendered from Markdown with raw HTML escaped.
+
+use pulldown_cmark::{html, CowStr, Event, Options, Parser, Tag};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use similar::{ChangeTag, TextDiff};
+
+use super::super::entities::privacy_policies;
+use super::super::now;
+use crate::error::{DomainError, DomainResult};
+
+/// The version in force now.
+pub async fn current(conn: &impl ConnectionTrait) -> DomainResult<privacy_policies::Model> {
+    privacy_policies::Entity::find()
+        .filter(privacy_policies::Column::EffectiveAt.lte(now()))
+        .order_by_desc(privacy_policies::Column::Version)
+        .one(conn)
+        .await?
+        .ok_or(DomainError::NotFound("privacy policy"))
+}
+
+/// Every version, newest first.
+pub async fn versions(conn: &impl ConnectionTrait) -> DomainResult<Vec<privacy_policies::Model>> {
+    Ok(privacy_policies::Entity::find()
+        .order_by_desc(privacy_policies::Column::Version)
+        .all(conn)
+        .await?)
+}
+
+/// One version and the one before it (for the diff).
+pub async fn version_with_previous(
+    conn: &impl ConnectionTrait,
+    version: i32,
+) -> DomainResult<(privacy_policies::Model, Option<privacy_policies::Model>)> {
+    let found = privacy_policies::Entity::find()
+        .filter(privacy_policies::Column::Version.lte(version))
+        .order_by_desc(privacy_policies::Column::Version)
+        .all(conn)
+        .await?;
+    let mut iter = found.into_iter();
+    match iter.next() {
+        Some(this) if this.version == version => Ok((this, iter.next())),
+        _ => Err(DomainError::NotFound("policy version")),
+    }
+}
+
+/// Markdown to HTML. Raw HTML in the source is shown as text, and links may only point
+/// to http(s), mailto or paths on this site.
+pub fn render(markdown: &str) -> String {
+    let parser = Parser::new_ext(markdown, Options::ENABLE_TABLES).map(|event| match event {
+        Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+        Event::Start(Tag::Link {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => Event::Start(Tag::Link {
+            link_type,
+            dest_url: safe_url(dest_url),
+            title,
+            id,
+        }),
+        Event::Start(Tag::Image {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => Event::Start(Tag::Image {
+            link_type,
+            dest_url: safe_url(dest_url),
+            title,
+            id,
+        }),
+        other => other,
+    });
+    let mut out = String::with_capacity(markdown.len() * 3 / 2);
+    html::push_html(&mut out, parser);
+    out
+}
+
+fn safe_url(url: CowStr<'_>) -> CowStr<'_> {
+    let lower = url.trim().to_ascii_lowercase();
+    let allowed = lower.starts_with("https://")
+        || lower.starts_with("http://")
+        || lower.starts_with("mailto:")
+        || (lower.starts_with('/') && !lower.starts_with("//"))
+        || lower.starts_with('#');
+    if allowed {
+        url
+    } else {
+        CowStr::Borrowed("#")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Same,
+    Added,
+    Removed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiffLine {
+    pub change: Change,
+    pub text: String,
+}
+
+/// A line diff between two versions' Markdown.
+pub fn diff(old: &str, new: &str) -> Vec<DiffLine> {
+    TextDiff::from_lines(old, new)
+        .iter_all_changes()
+        .map(|change| DiffLine {
+            change: match change.tag() {
+                ChangeTag::Equal => Change::Same,
+                ChangeTag::Insert => Change::Added,
+                ChangeTag::Delete => Change::Removed,
+            },
+            text: change.value().trim_end_matches('\n').to_string(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_html_and_script_links_are_neutralised() {
+        let html = render(
+            "Hello <script>alert(1)</script> [x](javascript:alert(1)) [ok](/privacy) **bold**",
+        );
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(!html.contains("javascript:"));
+        assert!(html.contains("href=\"/privacy\""));
+        assert!(html.contains("<strong>bold</strong>"));
+    }
+
+    #[test]
+    fn diff_marks_added_and_removed_lines() {
+        let lines = diff("a\nb\nc\n", "a\nB\nc\n");
+        assert_eq!(
+            lines
+                .iter()
+                .map(|l| (l.change, l.text.as_str()))
+                .collect::<Vec<_>>(),
+            vec![
+                (Change::Same, "a"),
+                (Change::Removed, "b"),
+                (Change::Added, "B"),
+                (Change::Same, "c")
+            ]
+        );
+    }
+}
