@@ -72,14 +72,19 @@ impl Application {
             .await
             .context("database migrations failed")?;
 
-        let mailer = Arc::new(Mailer::from_config(&config)?);
-        let mail_destination = mailer.describe();
-        let runner = JobRunner::new(db.clone(), vault.clone(), mailer, config.jobs.clone());
-
         let listener = TcpListener::bind(config.listen_addr()?)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let port = listener.local_addr()?.port();
+        let bound = listener.local_addr()?;
+        let port = bound.port();
+        if config.public_url.is_none() {
+            // Links in emails must reach this process even when it picked its own port.
+            config.public_url = Some(format!("http://{bound}"));
+        }
+
+        let mailer = Arc::new(Mailer::from_config(&config)?);
+        let mail_destination = mailer.describe();
+        let runner = JobRunner::new(db.clone(), vault.clone(), mailer, config.jobs.clone());
 
         let state = AppState::new(Shared {
             auth_limits: AuthLimits::new(&config.auth),

@@ -5,6 +5,7 @@ mod helpers;
 mod smtp_sink;
 
 mod accounts;
+mod browser;
 mod http_limits;
 mod journey;
 mod mail;

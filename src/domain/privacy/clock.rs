@@ -40,8 +40,10 @@ impl Jurisdiction {
     /// What the deadline is, in words.
     pub fn deadline_in_words(self) -> &'static str {
         match self {
-            Self::Gdpr => "one month from receipt (extendable by two months for complex requests, with notice)",
-            Self::Ccpa => "45 days from receipt (extendable by 45 days, with notice)",
+            Self::Gdpr => {
+                "one month from receipt, extendable by two months for complex requests with notice"
+            }
+            Self::Ccpa => "45 days from receipt, extendable by 45 days with notice",
             Self::Lgpd => "15 days from receipt",
             Self::Other => "30 days from receipt",
         }

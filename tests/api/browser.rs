@@ -1,0 +1,228 @@
+//! Portal flows in a real headless Chromium (Debian's chromium and chromedriver), driven
+//! over WebDriver as a person would click through them. Skipped with a note when the
+//! browser is not installed, unless ATELIER_REQUIRE_BROWSER is set (CI sets it).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use atelier::domain::entities::privacy_requests;
+use fantoccini::{Client, ClientBuilder, Locator};
+use sea_orm::EntityTrait;
+use serde_json::json;
+
+use crate::helpers::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+struct Browser {
+    client: Client,
+    driver: tokio::process::Child,
+}
+
+impl Browser {
+    async fn start() -> Option<Self> {
+        let installed =
+            std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
+        if !installed {
+            assert!(
+                std::env::var_os("ATELIER_REQUIRE_BROWSER").is_none(),
+                "ATELIER_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing"
+            );
+            eprintln!("chromium/chromedriver not installed: browser test skipped");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = tokio::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chromedriver");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1100,1400",
+                ],
+            }),
+        );
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.enforce_http(true);
+        let mut last_error = None;
+        for _ in 0..100 {
+            match ClientBuilder::new(connector.clone())
+                .capabilities(capabilities.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => return Some(Self { client, driver }),
+                Err(e) => last_error = Some(e.to_string()),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("could not start a Chromium session: {last_error:?}");
+    }
+
+    async fn stop(mut self) {
+        let _ = self.client.close().await;
+        let _ = self.driver.kill().await;
+    }
+}
+
+fn artifact(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_asks_for_deletion_in_a_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let b = &browser.client;
+
+    // The deletion page explains deletion and has the form with ERASE chosen.
+    b.goto(&format!("{}/privacy/deletion", app.address))
+        .await
+        .unwrap();
+    let heading = b
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(heading, "Ask us to delete your data");
+    let chosen = b
+        .find(Locator::Css("#kind option:checked"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap();
+    assert_eq!(chosen.as_deref(), Some("ERASE"));
+
+    // A first try with a typo: the form comes back with the message and what was typed.
+    b.find(Locator::Css("#email"))
+        .await
+        .unwrap()
+        .send_keys("dana@example")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#channel_identifiers"))
+        .await
+        .unwrap()
+        .send_keys("@dana.makes on Instagram")
+        .await
+        .unwrap();
+    b.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let error = b
+        .wait()
+        .for_element(Locator::Id("email-error"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(error.contains("Please enter the email address"), "{error}");
+    let kept = b
+        .find(Locator::Css("#channel_identifiers"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("@dana.makes on Instagram"));
+
+    let email = b.find(Locator::Css("#email")).await.unwrap();
+    email.clear().await.unwrap();
+    email.send_keys("dana@example.com").await.unwrap();
+    b.find(Locator::Css("#workspace_name"))
+        .await
+        .unwrap()
+        .send_keys("Dana Makes")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#jurisdiction option[value=GDPR]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    std::fs::write(
+        artifact("privacy-deletion-form.png"),
+        b.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    b.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::XPath("//h1[text()='Check your inbox']"))
+        .await
+        .unwrap();
+
+    // Follow the emailed link and press the button: the reference and due date show.
+    let mail = app.inbox.wait_for("dana@example.com", 1).await;
+    let text = mail.decoded();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("/privacy/requests/confirm?token="))
+        .expect("a confirmation link")
+        .to_string();
+    assert!(
+        link.starts_with(&app.address),
+        "{link} should point at this server"
+    );
+    b.goto(&link).await.unwrap();
+    b.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let reference = b
+        .wait()
+        .for_element(Locator::Css(".reference"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let stored = privacy_requests::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reference, stored.reference);
+    assert_eq!(stored.status, "VERIFIED");
+    assert_eq!(stored.kind, "ERASE");
+    let page = b.source().await.unwrap();
+    assert!(page.contains(&stored.due_at.format("%-d %B %Y").to_string()));
+    let shot = artifact("privacy-request-confirmed.png");
+    std::fs::write(&shot, b.screenshot().await.unwrap()).unwrap();
+    eprintln!("screenshot saved to {}", shot.display());
+
+    browser.stop().await;
+    app.stop().await;
+}
