@@ -7,6 +7,7 @@ mod m20261123_000001_accounts;
 mod m20261123_000002_workspaces;
 mod m20261123_000003_audit_and_jobs;
 mod m20261123_000004_privacy;
+mod m20261123_000005_integrations;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_workspaces::Migration),
             Box::new(m20261123_000003_audit_and_jobs::Migration),
             Box::new(m20261123_000004_privacy::Migration),
+            Box::new(m20261123_000005_integrations::Migration),
         ]
     }
 }

@@ -138,7 +138,7 @@ impl MigrationTrait for Migration {
 }
 
 #[derive(DeriveIden)]
-enum Workspaces {
+pub enum Workspaces {
     Table,
     Id,
     Name,

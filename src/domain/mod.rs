@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod entities;
+pub mod integrations;
 pub mod jobs;
 pub mod outbox;
 pub mod privacy;

@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
             "/privacy/meta/data-deletion",
             post(public::meta::data_deletion),
         )
+        .route("/privacy/meta/deauthorize", post(public::meta::deauthorize))
         .route(
             "/privacy/deletion-status/{code}",
             get(public::meta::deletion_status),

@@ -189,6 +189,17 @@ impl TestApp {
         }
     }
 
+    /// The token vault with the app's keys (to seal test fixtures as the app would).
+    pub fn vault(&self) -> Vault {
+        Vault::from_spec(
+            self.config
+                .token_keys
+                .as_ref()
+                .expect("tests set token keys"),
+        )
+        .unwrap()
+    }
+
     /// Sends a GraphQL request and returns the whole JSON response.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let mut request = self

@@ -767,3 +767,166 @@ async fn in_app_requests(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(in_app_requests);
+
+async fn meta_deauthorize_deletes_tokens(backend: Backend) {
+    use atelier::domain::entities::{integration_tokens, integrations as integration_rows};
+    use atelier::domain::integrations::{self, ConnectedAccount, Provider, TokenSet};
+    use atelier::domain::{workspaces, RequestMeta};
+    use secrecy::{ExposeSecret, SecretString};
+
+    let app = TestApp::spawn_with(backend, |c| {
+        c.meta_app_secret = Some(SecretString::from(META_SECRET))
+    })
+    .await;
+    let owner = app
+        .signed_in_user("creator@example.com", "Cora Creator")
+        .await;
+    let workspace_id = app.create_workspace(&owner, "Cora Studio").await;
+    let access = workspaces::require_access(
+        &app.db,
+        owner.user_id.parse().unwrap(),
+        workspace_id.parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let vault = app.vault();
+    let connected = integrations::upsert_connection(
+        &app.db,
+        &vault,
+        &access,
+        Provider::Instagram,
+        ConnectedAccount {
+            external_account_id: "10158812345".into(),
+            handle: Some("cora.makes".into()),
+            display_name: Some("Cora".into()),
+            scopes: vec!["instagram_basic".into(), "instagram_content_publish".into()],
+        },
+        TokenSet {
+            access_token: SecretString::from("ig-access-token-plaintext"),
+            refresh_token: Some(SecretString::from("ig-refresh-token-plaintext")),
+            expires_at: None,
+        },
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
+    // Sealed at rest, bound to its row.
+    let stored = integration_tokens::Entity::find_by_id(connected.id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !stored.access_token_sealed.contains("plaintext")
+            && !stored
+                .refresh_token_sealed
+                .clone()
+                .unwrap()
+                .contains("plaintext")
+    );
+    let opened = integrations::open_tokens(&app.db, &vault, connected.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        opened.access_token.expose_secret(),
+        "ig-access-token-plaintext"
+    );
+
+    let url = format!("{}/privacy/meta/deauthorize", app.address);
+    let now = chrono::Utc::now().timestamp();
+    let forged = meta::sign(
+        &json!({ "algorithm": "HMAC-SHA256", "user_id": "10158812345", "issued_at": now }),
+        "wrong",
+    );
+    let response = app
+        .http
+        .post(&url)
+        .form(&[("signed_request", forged.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        integration_tokens::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        1,
+        "a bad signature changes nothing"
+    );
+
+    let signed = meta::sign(
+        &json!({ "algorithm": "HMAC-SHA256", "user_id": "10158812345", "issued_at": now }),
+        META_SECRET,
+    );
+    let body: serde_json::Value = app
+        .http
+        .post(&url)
+        .form(&[("signed_request", signed.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["disconnected"], 1);
+    assert_eq!(
+        integration_tokens::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        0,
+        "no token row remains"
+    );
+    let integration = integration_rows::Entity::find_by_id(connected.id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(integration.health, "REVOKED");
+    assert!(integrations::open_tokens(&app.db, &vault, connected.id)
+        .await
+        .unwrap()
+        .is_none());
+
+    // Redelivery is harmless.
+    let again: serde_json::Value = app
+        .http
+        .post(&url)
+        .form(&[("signed_request", signed.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["disconnected"], 0);
+    assert_eq!(
+        atelier::domain::audit::count_action(&app.db, "integration.deauthorized_by_platform")
+            .await
+            .unwrap(),
+        1
+    );
+
+    // A deletion callback for the same id is linked to the person who connected it.
+    let deletion = app
+        .http
+        .post(format!("{}/privacy/meta/data-deletion", app.address))
+        .form(&[("signed_request", signed.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deletion.status(), 200);
+    let request = privacy_requests::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        request.user_id.map(|id| id.to_string()),
+        Some(owner.user_id.clone())
+    );
+    app.stop().await;
+}
+on_both_databases!(meta_deauthorize_deletes_tokens);

@@ -2,6 +2,8 @@
 //! in the sibling domain modules, never here.
 
 pub mod audit_events;
+pub mod integration_tokens;
+pub mod integrations;
 pub mod invitations;
 pub mod jobs;
 pub mod memberships;

@@ -21,6 +21,7 @@ use crate::domain::audit::{self, Actor, NewEvent};
 use crate::domain::entities::{
     privacy_request_events as events, privacy_requests as requests, users,
 };
+use crate::domain::integrations::{self, Provider};
 use crate::domain::outbox::{self, recipient_hash, Email};
 use crate::domain::tokens::{self, purpose};
 use crate::domain::{now, RequestMeta};
@@ -691,12 +692,16 @@ pub async fn submit_meta_deletion(
         details: None,
         jurisdiction: Jurisdiction::Gdpr,
     };
+    // The person is known to us through the channels they connected with that id.
+    let connected =
+        integrations::find_by_external_account(&txn, &Provider::META, external_user_id).await?;
+    let user_id = connected.iter().find_map(|i| i.connected_by);
     let code = random_code(12);
     let created = insert_request(
         &txn,
         &request,
         RequestSource::MetaCallback,
-        None,
+        user_id,
         Some((external_user_id, &code)),
     )
     .await?;

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::requests::StatusPage;
 use super::{error_page, not_found};
+use crate::domain::integrations::{self, Provider};
 use crate::domain::privacy::{meta, requests};
 use crate::error::DomainError;
 use crate::state::AppState;
@@ -74,5 +75,43 @@ pub async fn deletion_status(State(state): State<AppState>, Path(code): Path<Str
         Ok(view) => StatusPage::new(view, None, String::new(), None).into_response(),
         Err(DomainError::NotFound(_)) => not_found(),
         Err(e) => error_page(e),
+    }
+}
+
+/// `POST /privacy/meta/deauthorize`: the person removed our app on Facebook or Instagram;
+/// every matching integration loses its tokens. Redelivery is harmless.
+pub async fn deauthorize(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<SignedRequestForm>,
+) -> Response {
+    let Some(secret) = &state.config.meta_app_secret else {
+        tracing::error!(
+            "Meta deauthorize callback received but ATELIER_META_APP_SECRET is not set"
+        );
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this endpoint is not configured",
+        );
+    };
+    let signed = match meta::parse(&form.signed_request, secret, chrono::Utc::now()) {
+        Ok(signed) => signed,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let request_meta = crate::http::request_meta(peer, &headers);
+    match integrations::deauthorized_by_platform(
+        &state.db,
+        &Provider::META,
+        &signed.user_id,
+        &request_meta,
+    )
+    .await
+    {
+        Ok(count) => Json(json!({ "disconnected": count })).into_response(),
+        Err(e) => {
+            tracing::error!(error = ?e, "Meta deauthorize callback failed");
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
     }
 }
