@@ -25,6 +25,25 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL) as committed in schema.graphql.
     ExportSchema,
+    /// Manage staff accounts of the compliance portal.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create a staff account; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// ADMIN, COMPLIANCE or SUPPORT.
+        #[arg(long, default_value = "COMPLIANCE")]
+        role: String,
+    },
 }
 
 #[tokio::main]
@@ -53,7 +72,44 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", atelier::graphql::sdl());
             Ok(())
         }
+        Command::Staff {
+            command: StaffCommand::Create { email, name, role },
+        } => create_staff(&email, &name, &role).await,
     }
+}
+
+async fn create_staff(email: &str, name: &str, role: &str) -> anyhow::Result<()> {
+    use atelier::domain::audit::Actor;
+    use atelier::domain::staff::{self, StaffRole};
+
+    let role = StaffRole::parse(role).context("--role must be ADMIN, COMPLIANCE or SUPPORT")?;
+    eprintln!("Password for {email} (read from standard input):");
+    let mut password = String::new();
+    std::io::stdin().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    let config = Config::load()?;
+    config.check_production()?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let db = atelier::db::connect(&config.database_url()).await?;
+    Migrator::up(&db, None)
+        .await
+        .context("database migrations failed")?;
+    let created = staff::create_staff(
+        &db,
+        email,
+        name,
+        password,
+        role,
+        Actor::System,
+        &Default::default(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "staff account {} created with role {}",
+        created.email, created.role
+    );
+    Ok(())
 }
 
 async fn serve() -> anyhow::Result<()> {
@@ -66,6 +122,9 @@ async fn serve() -> anyhow::Result<()> {
     );
     println!("Atelier is listening on http://{addr}");
     println!("Mail goes to {}", app.mail_destination());
+    if let Some(link) = app.staff_setup_link().await? {
+        println!("No staff account exists yet. Create the first admin at: {link}");
+    }
     app.run_until_stopped(shutdown_signal()).await
 }
 

@@ -89,6 +89,7 @@ impl Application {
         let state = AppState::new(Shared {
             auth_limits: AuthLimits::new(&config.auth),
             privacy_limits: PrivacyLimits::new(&config.privacy),
+            staff_login_limits: crate::domain::staff::StaffLoginLimits::new(),
             csrf_key: crate::portal::csrf::derive_key(&jwt_secret),
             db,
             config,
@@ -112,6 +113,19 @@ impl Application {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.state.db
+    }
+
+    /// While no staff account exists: a fresh link to create the first ADMIN (printed at
+    /// start-up so that whoever runs the server can claim the staff portal).
+    pub async fn staff_setup_link(&self) -> anyhow::Result<Option<String>> {
+        if !crate::domain::staff::none_exist(&self.state.db).await? {
+            return Ok(None);
+        }
+        let token = crate::domain::staff::issue_setup_token(&self.state.db).await?;
+        Ok(Some(format!(
+            "{}/staff/setup?token={token}",
+            self.state.config.public_url()
+        )))
     }
 
     /// Where outgoing mail goes (SMTP host or outbox directory), for the start-up banner.

@@ -10,6 +10,7 @@ use crate::crypto::jwt::JwtKeys;
 use crate::crypto::vault::Vault;
 use crate::domain::accounts::AuthLimits;
 use crate::domain::rate_limit::RateLimiter;
+use crate::domain::staff::StaffLoginLimits;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
@@ -21,6 +22,7 @@ pub struct Shared {
     pub jwt: JwtKeys,
     pub auth_limits: AuthLimits,
     pub privacy_limits: PrivacyLimits,
+    pub staff_login_limits: StaffLoginLimits,
     /// Signs the portal's CSRF tokens.
     pub csrf_key: [u8; 32],
 }

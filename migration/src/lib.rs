@@ -8,6 +8,7 @@ mod m20261123_000002_workspaces;
 mod m20261123_000003_audit_and_jobs;
 mod m20261123_000004_privacy;
 mod m20261123_000005_integrations;
+mod m20261123_000006_staff;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_audit_and_jobs::Migration),
             Box::new(m20261123_000004_privacy::Migration),
             Box::new(m20261123_000005_integrations::Migration),
+            Box::new(m20261123_000006_staff::Migration),
         ]
     }
 }

@@ -267,6 +267,13 @@ pub async fn deauthorized_by_platform(
         .await?;
         disconnected += 1;
     }
+    audit::record(
+        &txn,
+        NewEvent::new(Actor::Anonymous, "privacy.platform_deauthorized")
+            .details(json!({ "integrations_disconnected": disconnected })),
+        meta,
+    )
+    .await?;
     txn.commit().await?;
     Ok(disconnected)
 }

@@ -49,6 +49,19 @@ pub enum Email {
         due_date: String,
         deadline: String,
     },
+    /// A refused privacy request: why, and the right to complain.
+    RequestRejected {
+        to: String,
+        reference: String,
+        reason: String,
+    },
+    /// A privacy request's deadline was extended: until when, and why.
+    RequestExtended {
+        to: String,
+        reference: String,
+        due_date: String,
+        reason: String,
+    },
     /// A link to a privacy request's status page.
     RequestStatusLink {
         to: String,
@@ -65,6 +78,8 @@ impl Email {
             | Email::Invitation { to, .. }
             | Email::RequestConfirmation { to, .. }
             | Email::RequestAcknowledgement { to, .. }
+            | Email::RequestRejected { to, .. }
+            | Email::RequestExtended { to, .. }
             | Email::RequestStatusLink { to, .. } => to,
         }
     }

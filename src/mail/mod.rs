@@ -119,6 +119,38 @@ struct RequestStatusLinkHtml<'a> {
     link: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "emails/request_rejected.txt")]
+struct RequestRejectedText<'a> {
+    reference: &'a str,
+    reason: &'a str,
+    status_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/request_rejected.html")]
+struct RequestRejectedHtml<'a> {
+    reference: &'a str,
+    reason: &'a str,
+    status_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/request_extended.txt")]
+struct RequestExtendedText<'a> {
+    reference: &'a str,
+    due_date: &'a str,
+    reason: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/request_extended.html")]
+struct RequestExtendedHtml<'a> {
+    reference: &'a str,
+    due_date: &'a str,
+    reason: &'a str,
+}
+
 /// Where links in emails point.
 #[derive(Clone, Debug)]
 pub struct Links {
@@ -257,6 +289,48 @@ pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
                 link: None,
             }
         }
+        Email::RequestRejected {
+            reference, reason, ..
+        } => {
+            let status_link = format!("{}/privacy/requests/status", links.public_url);
+            Rendered {
+                subject: format!("Your privacy request {reference} was refused"),
+                text: RequestRejectedText {
+                    reference,
+                    reason,
+                    status_link: &status_link,
+                }
+                .render()?,
+                html: RequestRejectedHtml {
+                    reference,
+                    reason,
+                    status_link: &status_link,
+                }
+                .render()?,
+                link: None,
+            }
+        }
+        Email::RequestExtended {
+            reference,
+            due_date,
+            reason,
+            ..
+        } => Rendered {
+            subject: format!("We need more time for your privacy request {reference}"),
+            text: RequestExtendedText {
+                reference,
+                due_date,
+                reason,
+            }
+            .render()?,
+            html: RequestExtendedHtml {
+                reference,
+                due_date,
+                reason,
+            }
+            .render()?,
+            link: None,
+        },
         Email::RequestStatusLink {
             reference, token, ..
         } => {

@@ -3,6 +3,7 @@
 
 pub mod csrf;
 pub mod public;
+pub mod staff;
 
 use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
             get(public::meta::deletion_status),
         )
         .route("/static/portal.css", get(stylesheet))
+        .merge(staff::routes())
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),

@@ -13,5 +13,6 @@ mod migrations;
 mod portal;
 mod privacy;
 mod schema;
+mod staff;
 mod startup;
 mod workspaces;

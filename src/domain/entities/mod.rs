@@ -12,5 +12,7 @@ pub mod privacy_policies;
 pub mod privacy_request_events;
 pub mod privacy_requests;
 pub mod sessions;
+pub mod staff_sessions;
+pub mod staff_users;
 pub mod users;
 pub mod workspaces;

@@ -34,6 +34,8 @@ pub struct Model {
     #[sea_orm(unique)]
     pub confirmation_code: Option<String>,
     pub updated_at: DateTimeUtc,
+    pub identity_verified_at: Option<DateTimeUtc>,
+    pub identity_method: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

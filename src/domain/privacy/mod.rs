@@ -5,3 +5,4 @@ pub mod clock;
 pub mod meta;
 pub mod policy;
 pub mod requests;
+pub mod review;

@@ -770,6 +770,8 @@ async fn insert_request(
         external_account_id: Set(external),
         confirmation_code: Set(code),
         updated_at: Set(at),
+        identity_verified_at: Set(None),
+        identity_method: Set(None),
     }
     .insert(conn)
     .await?)

@@ -1,0 +1,556 @@
+//! The staff compliance portal: setup, sign-in with throttling and lockout, sessions,
+//! roles on every route, CSRF, the queue and the decisions on a request.
+
+use atelier::domain::audit::{self, Actor};
+use atelier::domain::entities::{privacy_requests, staff_sessions};
+use atelier::domain::privacy::requests::{self as privacy, RequestForm, RequestSource};
+use atelier::domain::staff::{self, StaffRole};
+use atelier::domain::RequestMeta;
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+
+use crate::helpers::*;
+use crate::on_both_databases;
+
+const STAFF_PASSWORD: &str = "amber-falcon-river-82";
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no hidden {name} in page"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+async fn make_staff(app: &TestApp, email: &str, role: StaffRole) {
+    staff::create_staff(
+        &app.db,
+        email,
+        "Sam Staff",
+        STAFF_PASSWORD,
+        role,
+        Actor::System,
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
+}
+
+/// Signs in through the login form; returns the client (holding the session cookie).
+async fn sign_in(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+) -> (reqwest::Client, reqwest::StatusCode) {
+    let client = browser();
+    let page = client
+        .get(format!("{}/staff/login", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    let response = client
+        .post(format!("{}/staff/login", app.address))
+        .form(&[
+            ("email", email),
+            ("password", password),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (client, response.status())
+}
+
+async fn page(client: &reqwest::Client, url: String) -> (u16, String) {
+    let response = client.get(url).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// A portal request, confirmed by its emailed link.
+async fn confirmed_request(
+    app: &TestApp,
+    email: &str,
+    kind: &str,
+    jurisdiction: &str,
+) -> privacy_requests::Model {
+    let form = RequestForm {
+        kind: kind.into(),
+        email: email.into(),
+        jurisdiction: jurisdiction.into(),
+        ..RequestForm::default()
+    };
+    let valid = privacy::validate(&form, None).unwrap();
+    let before = app.inbox.to(email).len();
+    privacy::submit(
+        &app.db,
+        &app.vault(),
+        valid,
+        RequestSource::Portal,
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
+    let token = app.inbox.wait_for(email, before + 1).await.token();
+    privacy::confirm(&app.db, &app.vault(), &token, &RequestMeta::default())
+        .await
+        .unwrap()
+}
+
+async fn act(
+    client: &reqwest::Client,
+    app: &TestApp,
+    id: &uuid::Uuid,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String) {
+    let (_, html) = page(client, format!("{}/staff/requests/{id}", app.address)).await;
+    let csrf = hidden(&html, "csrf");
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    let response = client
+        .post(format!("{}/staff/requests/{id}/{action}", app.address))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string());
+    match location {
+        Some(to) => page(client, format!("{}{to}", app.address)).await,
+        None => (status, response.text().await.unwrap()),
+    }
+}
+
+async fn first_admin_setup_and_sign_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert!(staff::none_exist(&app.db).await.unwrap());
+    let token = staff::issue_setup_token(&app.db).await.unwrap();
+    let client = browser();
+    let (status, html) = page(
+        &client,
+        format!("{}/staff/setup?token={token}", app.address),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let csrf = hidden(&html, "csrf");
+    let url = format!("{}/staff/setup", app.address);
+    // A weak password is refused and what was typed is kept.
+    let weak = client
+        .post(&url)
+        .form(&[
+            ("token", token.as_str()),
+            ("csrf", csrf.as_str()),
+            ("email", "admin@atelier.test"),
+            ("name", "Ada Admin"),
+            ("password", "password1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(weak.status(), 422);
+    let body = weak.text().await.unwrap();
+    assert!(body.contains("value=\"Ada Admin\"") && body.contains("password"));
+    let created = client
+        .post(&url)
+        .form(&[
+            ("token", token.as_str()),
+            ("csrf", csrf.as_str()),
+            ("email", "admin@atelier.test"),
+            ("name", "Ada Admin"),
+            ("password", STAFF_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 303);
+    let cookie = created.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    let (status, html) = page(&client, format!("{}/staff", app.address)).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Ada Admin (ADMIN)"));
+    // The setup link cannot be used again.
+    let again = client
+        .post(&url)
+        .form(&[
+            ("token", token.as_str()),
+            ("csrf", csrf.as_str()),
+            ("email", "eve@atelier.test"),
+            ("name", "Eve"),
+            ("password", STAFF_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 422);
+    assert!(!staff::none_exist(&app.db).await.unwrap());
+    app.stop().await;
+}
+on_both_databases!(first_admin_setup_and_sign_in);
+
+async fn sign_in_is_throttled_and_sessions_expire(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_staff(&app, "officer@atelier.test", StaffRole::Compliance).await;
+
+    // Unknown email and wrong password look the same.
+    let (_, unknown) = sign_in(&app, "nobody@atelier.test", STAFF_PASSWORD).await;
+    let (_, wrong) = sign_in(&app, "officer@atelier.test", "wrong-password-123").await;
+    assert_eq!(
+        (unknown, wrong),
+        (
+            reqwest::StatusCode::UNAUTHORIZED,
+            reqwest::StatusCode::UNAUTHORIZED
+        )
+    );
+
+    // Five failures lock the account: even the right password is refused for a while.
+    for _ in 0..4 {
+        sign_in(&app, "officer@atelier.test", "wrong-password-123").await;
+    }
+    let (_, locked) = sign_in(&app, "officer@atelier.test", STAFF_PASSWORD).await;
+    assert_eq!(locked, reqwest::StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        audit::count_action(&app.db, "staff.login_locked_out")
+            .await
+            .unwrap()
+            >= 1
+    );
+
+    // Another account signs in, then idles past the limit.
+    make_staff(&app, "idle@atelier.test", StaffRole::Support).await;
+    let (client, status) = sign_in(&app, "idle@atelier.test", STAFF_PASSWORD).await;
+    assert_eq!(status, reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(page(&client, format!("{}/staff", app.address)).await.0, 200);
+    let session = staff_sessions::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let mut idle: staff_sessions::ActiveModel = session.into();
+    idle.last_seen_at = Set(chrono::Utc::now() - chrono::Duration::minutes(31));
+    idle.update(&app.db).await.unwrap();
+    let response = client
+        .get(format!("{}/staff", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/staff/login");
+
+    // Sign out ends the session.
+    let (client, _) = sign_in(&app, "idle@atelier.test", STAFF_PASSWORD).await;
+    let (_, html) = page(&client, format!("{}/staff", app.address)).await;
+    let csrf = hidden(&html, "csrf");
+    let out = client
+        .post(format!("{}/staff/logout", app.address))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert_eq!(
+        client
+            .get(format!("{}/staff", app.address))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+    app.stop().await;
+}
+on_both_databases!(sign_in_is_throttled_and_sessions_expire);
+
+async fn roles_and_csrf_guard_every_route(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let request = confirmed_request(&app, "subject@example.com", "ACCESS", "GDPR").await;
+    let id = request.id;
+
+    // Signed out: every staff page and action sends you to sign in.
+    let anonymous = browser();
+    for path in [
+        "/staff".to_string(),
+        "/staff/requests".into(),
+        format!("/staff/requests/{id}"),
+    ] {
+        let response = anonymous
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303, "{path}");
+    }
+    let response = anonymous
+        .post(format!("{}/staff/requests/{id}/approve", app.address))
+        .form(&[("csrf", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+
+    // SUPPORT reads and adds notes, but decides nothing.
+    make_staff(&app, "support@atelier.test", StaffRole::Support).await;
+    let (support, _) = sign_in(&app, "support@atelier.test", STAFF_PASSWORD).await;
+    assert_eq!(
+        page(&support, format!("{}/staff/requests", app.address))
+            .await
+            .0,
+        200
+    );
+    let (status, html) = page(&support, format!("{}/staff/requests/{id}", app.address)).await;
+    assert_eq!(status, 200);
+    assert!(
+        !html.contains("Mark identity verified"),
+        "SUPPORT is not offered decisions"
+    );
+    for action in ["verify-identity", "approve", "reject", "extend", "assign"] {
+        let (status, _) = act(
+            &support,
+            &app,
+            &id,
+            action,
+            &[("method", "email"), ("reason", "because")],
+        )
+        .await;
+        assert_eq!(status, 403, "SUPPORT must not {action}");
+    }
+    let (status, html) = act(
+        &support,
+        &app,
+        &id,
+        "note",
+        &[("note", "Called the requester back.")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Called the requester back."));
+
+    // CSRF: missing or from another session is refused, and nothing changes.
+    make_staff(&app, "officer@atelier.test", StaffRole::Compliance).await;
+    let (officer, _) = sign_in(&app, "officer@atelier.test", STAFF_PASSWORD).await;
+    let (_, support_page) = page(&support, format!("{}/staff/requests/{id}", app.address)).await;
+    let foreign = hidden(&support_page, "csrf");
+    for csrf in ["", "deadbeef", foreign.as_str()] {
+        let response = officer
+            .post(format!(
+                "{}/staff/requests/{id}/verify-identity",
+                app.address
+            ))
+            .form(&[("csrf", csrf), ("method", "email")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "csrf {csrf:?}");
+    }
+    let unchanged = privacy_requests::Entity::find_by_id(id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unchanged.status, "VERIFIED");
+    assert!(unchanged.identity_verified_at.is_none());
+    app.stop().await;
+}
+on_both_databases!(roles_and_csrf_guard_every_route);
+
+async fn an_officer_works_the_queue(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_staff(&app, "officer@atelier.test", StaffRole::Compliance).await;
+    let (officer, _) = sign_in(&app, "officer@atelier.test", STAFF_PASSWORD).await;
+    let access = confirmed_request(&app, "alice@example.com", "ACCESS", "GDPR").await;
+    let erase = confirmed_request(&app, "bob@example.com", "ERASE", "CCPA").await;
+    let late = confirmed_request(&app, "carol@example.com", "EXPORT", "LGPD").await;
+    let mut overdue: privacy_requests::ActiveModel = late.clone().into();
+    overdue.due_at = Set(chrono::Utc::now() - chrono::Duration::days(1));
+    overdue.update(&app.db).await.unwrap();
+
+    // Dashboard: three open, one overdue; the overdue one stands out first in the queue.
+    let (_, html) = page(&officer, format!("{}/staff", app.address)).await;
+    assert!(
+        html.contains("<strong>3</strong> open") && html.contains("<strong>1</strong> overdue"),
+        "{html}"
+    );
+    let (_, queue) = page(&officer, format!("{}/staff/requests", app.address)).await;
+    let first_row = queue
+        .split("<tbody>")
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(
+        first_row.contains("class=\"overdue\"") && first_row.contains(&late.reference),
+        "{first_row}"
+    );
+    // Filters and search.
+    let (_, filtered) = page(
+        &officer,
+        format!("{}/staff/requests?kind=ERASE", app.address),
+    )
+    .await;
+    assert!(filtered.contains(&erase.reference) && !filtered.contains(&access.reference));
+    let (_, found) = page(
+        &officer,
+        format!("{}/staff/requests?q=Alice%40Example.com", app.address),
+    )
+    .await;
+    assert!(found.contains(&access.reference) && !found.contains(&erase.reference));
+    let (_, found) = page(
+        &officer,
+        format!(
+            "{}/staff/requests?q={}",
+            app.address,
+            erase.reference.to_lowercase()
+        ),
+    )
+    .await;
+    assert!(found.contains(&erase.reference) && !found.contains(&access.reference));
+    let (_, overdue_only) = page(
+        &officer,
+        format!("{}/staff/requests?overdue=1", app.address),
+    )
+    .await;
+    assert!(overdue_only.contains(&late.reference) && !overdue_only.contains(&access.reference));
+
+    // Approve needs the identity checked first.
+    let (status, html) = act(
+        &officer,
+        &app,
+        &access.id,
+        "verify-identity",
+        &[("method", "")],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("must not be empty"));
+    let (status, html) = act(
+        &officer,
+        &app,
+        &access.id,
+        "verify-identity",
+        &[("method", "Replied from the account's address")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Identity marked as verified."));
+    let (_, html) = act(&officer, &app, &access.id, "approve", &[]).await;
+    assert!(html.contains("Request approved."));
+    let approved = privacy_requests::Entity::find_by_id(access.id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(approved.status, "APPROVED");
+    assert_eq!(
+        approved.identity_method.as_deref(),
+        Some("Replied from the account's address")
+    );
+
+    // Extend once, with the reason emailed; a second extension is refused.
+    let (status, _) = act(
+        &officer,
+        &app,
+        &erase.id,
+        "extend",
+        &[("reason", "Your data spans several workspaces.")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let extended = privacy_requests::Entity::find_by_id(erase.id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        extended.extended_until,
+        Some(extended.due_at + chrono::Duration::days(45))
+    );
+    let notice = app.inbox.wait_for("bob@example.com", 3).await;
+    assert!(
+        notice
+            .decoded()
+            .contains("Your data spans several workspaces.")
+            && notice.subject().contains("more time")
+    );
+    let (status, html) = act(&officer, &app, &erase.id, "extend", &[("reason", "Again")]).await;
+    assert_eq!(status, 422);
+    assert!(html.contains("already extended once"));
+    // An overdue request can no longer be extended.
+    let (status, html) = act(&officer, &app, &late.id, "extend", &[("reason", "Late")]).await;
+    assert_eq!(status, 422);
+    assert!(html.contains("original due date has passed"));
+
+    // Refuse with a reason: the requester is told why and of their right to complain.
+    let (status, html) = act(
+        &officer,
+        &app,
+        &erase.id,
+        "reject",
+        &[("reason", "We hold no data for this address.")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Request refused"));
+    let refusal = app.inbox.wait_for("bob@example.com", 4).await;
+    let text = refusal.decoded();
+    assert!(
+        text.contains("We hold no data for this address.")
+            && text.contains("supervisory authority")
+    );
+
+    // Assign to someone.
+    let officer_id = staff::list(&app.db).await.unwrap()[0].id.to_string();
+    let (_, html) = act(
+        &officer,
+        &app,
+        &late.id,
+        "assign",
+        &[("assignee", officer_id.as_str())],
+    )
+    .await;
+    assert!(html.contains("Assignment saved."));
+    let (_, mine) = page(
+        &officer,
+        format!("{}/staff/requests?assignee={officer_id}", app.address),
+    )
+    .await;
+    assert!(mine.contains(&late.reference) && !mine.contains(&access.reference));
+
+    for action in [
+        "privacy.identity_verified",
+        "privacy.request_approved",
+        "privacy.request_extended",
+        "privacy.request_rejected",
+        "privacy.request_assigned",
+    ] {
+        assert_eq!(
+            audit::count_action(&app.db, action).await.unwrap(),
+            1,
+            "{action}"
+        );
+    }
+    assert!(audit::verify_chain(&app.db).await.unwrap().is_intact());
+    app.stop().await;
+}
+on_both_databases!(an_officer_works_the_queue);
