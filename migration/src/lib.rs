@@ -9,6 +9,7 @@ mod m20261123_000003_audit_and_jobs;
 mod m20261123_000004_privacy;
 mod m20261123_000005_integrations;
 mod m20261123_000006_staff;
+mod m20261123_000007_execution_steps;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_privacy::Migration),
             Box::new(m20261123_000005_integrations::Migration),
             Box::new(m20261123_000006_staff::Migration),
+            Box::new(m20261123_000007_execution_steps::Migration),
         ]
     }
 }

@@ -18,6 +18,7 @@ use crate::error::DomainResult;
 /// The kinds of job this build knows how to run.
 pub mod kind {
     pub const SEND_EMAIL: &str = "send_email";
+    pub const FULFIL_PRIVACY_REQUEST: &str = "fulfil_privacy_request";
 }
 
 pub const DEFAULT_MAX_ATTEMPTS: i32 = 10;
@@ -85,10 +86,12 @@ pub async fn claim_due(
     Ok(claimed)
 }
 
-/// Marks a job finished.
+/// Marks a job finished and drops its payload: a done job keeps no content (an email's
+/// sealed text and address, a fulfilment's search terms) beyond its need.
 pub async fn complete(conn: &impl ConnectionTrait, id: Uuid) -> DomainResult<()> {
     jobs::Entity::update_many()
         .col_expr(jobs::Column::DoneAt, Expr::value(now()))
+        .col_expr(jobs::Column::Payload, Expr::value("{}"))
         .col_expr(
             jobs::Column::LockedUntil,
             Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),

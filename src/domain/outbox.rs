@@ -62,6 +62,12 @@ pub enum Email {
         due_date: String,
         reason: String,
     },
+    /// A privacy request was carried out.
+    RequestCompleted {
+        to: String,
+        reference: String,
+        kind: String,
+    },
     /// A link to a privacy request's status page.
     RequestStatusLink {
         to: String,
@@ -80,6 +86,7 @@ impl Email {
             | Email::RequestAcknowledgement { to, .. }
             | Email::RequestRejected { to, .. }
             | Email::RequestExtended { to, .. }
+            | Email::RequestCompleted { to, .. }
             | Email::RequestStatusLink { to, .. } => to,
         }
     }

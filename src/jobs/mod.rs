@@ -112,6 +112,9 @@ impl JobRunner {
                 let email = outbox::open(&self.vault, &job.payload)?;
                 self.mailer.send(&email).await
             }
+            jobs::kind::FULFIL_PRIVACY_REQUEST => {
+                privacy::fulfil::run_job(&self.db, &self.vault, &job.payload).await
+            }
             other => anyhow::bail!("no handler for job kind {other:?}"),
         }
     }

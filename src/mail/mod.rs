@@ -151,6 +151,20 @@ struct RequestExtendedHtml<'a> {
     reason: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "emails/request_completed.txt")]
+struct RequestCompletedText<'a> {
+    reference: &'a str,
+    kind: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/request_completed.html")]
+struct RequestCompletedHtml<'a> {
+    reference: &'a str,
+    kind: &'a str,
+}
+
 /// Where links in emails point.
 #[derive(Clone, Debug)]
 pub struct Links {
@@ -329,6 +343,14 @@ pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
                 reason,
             }
             .render()?,
+            link: None,
+        },
+        Email::RequestCompleted {
+            reference, kind, ..
+        } => Rendered {
+            subject: format!("Your privacy request {reference} is complete"),
+            text: RequestCompletedText { reference, kind }.render()?,
+            html: RequestCompletedHtml { reference, kind }.render()?,
             link: None,
         },
         Email::RequestStatusLink {

@@ -189,6 +189,11 @@ impl TestApp {
         }
     }
 
+    /// The app's data directory (SQLite files, outbox).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
+    }
+
     /// The token vault with the app's keys (to seal test fixtures as the app would).
     pub fn vault(&self) -> Vault {
         Vault::from_spec(

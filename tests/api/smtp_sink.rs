@@ -61,6 +61,24 @@ impl Inbox {
             .collect()
     }
 
+    /// Waits for an email to `address` whose subject contains `needle`.
+    pub async fn wait_for_subject(&self, address: &str, needle: &str) -> ReceivedMail {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let notified = self.arrived.notified();
+            if let Some(mail) = self
+                .to(address)
+                .into_iter()
+                .find(|m| m.subject().contains(needle))
+            {
+                return mail;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("no email to {address} about {needle:?} within 20s");
+            }
+        }
+    }
+
     /// Waits until a message is being transferred (DATA started).
     pub async fn wait_for_transfer(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

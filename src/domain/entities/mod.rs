@@ -8,6 +8,7 @@ pub mod invitations;
 pub mod jobs;
 pub mod memberships;
 pub mod one_time_tokens;
+pub mod privacy_execution_steps;
 pub mod privacy_policies;
 pub mod privacy_request_events;
 pub mod privacy_requests;

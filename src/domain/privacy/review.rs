@@ -15,7 +15,8 @@ use crate::crypto::vault::Vault;
 use crate::domain::accounts::EmailAddress;
 use crate::domain::audit::{self, NewEvent};
 use crate::domain::entities::{
-    privacy_request_events as events, privacy_requests as requests, staff_users, users,
+    privacy_execution_steps, privacy_request_events as events, privacy_requests as requests,
+    staff_users, users,
 };
 use crate::domain::outbox::{self, recipient_hash, Email};
 use crate::domain::staff::{StaffIdentity, StaffRole};
@@ -138,6 +139,7 @@ pub struct StaffView {
     pub timeline: Vec<events::Model>,
     pub linked_user: Option<users::Model>,
     pub assignee: Option<staff_users::Model>,
+    pub steps: Vec<privacy_execution_steps::Model>,
 }
 
 pub async fn view(conn: &impl ConnectionTrait, id: Uuid) -> DomainResult<StaffView> {
@@ -158,11 +160,17 @@ pub async fn view(conn: &impl ConnectionTrait, id: Uuid) -> DomainResult<StaffVi
         Some(staff_id) => staff_users::Entity::find_by_id(staff_id).one(conn).await?,
         None => None,
     };
+    let steps = privacy_execution_steps::Entity::find()
+        .filter(privacy_execution_steps::Column::RequestId.eq(id))
+        .order_by_asc(privacy_execution_steps::Column::Position)
+        .all(conn)
+        .await?;
     Ok(StaffView {
         request,
         timeline,
         linked_user,
         assignee,
+        steps,
     })
 }
 
@@ -297,6 +305,7 @@ pub async fn assign(
 /// Approves the request for fulfilment; the identity must have been verified.
 pub async fn approve(
     conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
     identity: &StaffIdentity,
     id: Uuid,
     meta: &RequestMeta,
@@ -325,6 +334,9 @@ pub async fn approve(
         "We approved your request and will carry it out.",
     )
     .await?;
+    if RequestKind::parse(&updated.kind).is_some_and(super::fulfil::is_automated) {
+        super::fulfil::enqueue(&txn, vault, &updated).await?;
+    }
     staff_event(
         &txn,
         identity,
@@ -475,6 +487,62 @@ pub async fn extend(
     .await?;
     txn.commit().await?;
     Ok(updated)
+}
+
+/// Lifts the restriction a completed RESTRICT or OBJECT request put on the account.
+pub async fn lift_restriction(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    identity: &StaffIdentity,
+    id: Uuid,
+    meta: &RequestMeta,
+) -> DomainResult<()> {
+    identity.require(StaffRole::Compliance)?;
+    let txn = conn.begin().await?;
+    let request = requests::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(DomainError::NotFound("request"))?;
+    let restricting = matches!(
+        RequestKind::parse(&request.kind),
+        Some(RequestKind::Restrict | RequestKind::Object)
+    );
+    let (true, Some(user_id)) = (
+        restricting && request.status == RequestStatus::Completed.as_str(),
+        request.user_id,
+    ) else {
+        return Err(DomainError::bad_input(
+            "only a completed restriction or objection on an account can be lifted",
+        ));
+    };
+    let lifted =
+        super::fulfil::set_user_status(&txn, user_id, crate::domain::accounts::UserStatus::Active)
+            .await?;
+    if lifted == 0 {
+        return Err(DomainError::bad_input(
+            "the account is no longer restricted",
+        ));
+    }
+    add_event(
+        &txn,
+        id,
+        "staff",
+        "RESTRICTION_LIFTED",
+        None,
+        None,
+        "We lifted the restriction: your data is processed normally again.",
+    )
+    .await?;
+    staff_event(
+        &txn,
+        identity,
+        id,
+        "privacy.restriction_lifted",
+        json!({}),
+        meta,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Adds an internal note (never shown to the requester). Any staff role.

@@ -244,6 +244,17 @@ impl RequestPage {
             .any(|s| s.as_str() == self.view.request.status)
     }
 
+    fn can_lift(&self) -> bool {
+        self.can_decide
+            && self.is("COMPLETED")
+            && matches!(self.view.request.kind.as_str(), "RESTRICT" | "OBJECT")
+            && self
+                .view
+                .linked_user
+                .as_ref()
+                .is_some_and(|u| u.status == "RESTRICTED")
+    }
+
     fn assigned(&self, id: &Uuid) -> bool {
         self.view.request.assigned_staff_id.as_ref() == Some(id)
     }
@@ -263,6 +274,7 @@ fn notice_for(done: &str) -> Option<&'static str> {
         "reject" => Some("Request refused; the requester has been emailed the reason."),
         "extend" => Some("Deadline extended; the requester has been emailed."),
         "note" => Some("Note added."),
+        "lift-restriction" => Some("Restriction lifted: the account is processed normally again."),
         _ => None,
     }
 }
@@ -379,7 +391,10 @@ pub async fn act(
                 )),
             }
         }
-        "approve" => review::approve(db, identity, id, &meta).await.map(|_| ()),
+        "approve" => review::approve(db, &state.vault, identity, id, &meta)
+            .await
+            .map(|_| ()),
+        "lift-restriction" => review::lift_restriction(db, identity, id, &meta).await,
         "reject" => review::reject(db, &state.vault, identity, id, &form.reason, &meta)
             .await
             .map(|_| ()),

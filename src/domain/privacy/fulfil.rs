@@ -1,0 +1,677 @@
+//! Carrying out an approved request, step by step. Each step's changes and its DONE mark
+//! commit in one transaction, so a crash in the middle resumes at the first unfinished
+//! step and never runs a finished one twice.
+//!
+//! ERASE touches every system that holds the person: connected channels, sessions,
+//! workspaces they alone are in (deleted) and shared ones (they leave; ownership passes
+//! on), invitations, one-time tokens, queued email, other request records, and the
+//! account itself, which becomes an irreversible tombstone. A final scan of every text
+//! column of every table fails the request loudly if the email, name or a handle is left.
+//! RESTRICT and OBJECT mark the account RESTRICTED until staff lift it.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
+    QueryOrder, Set, Statement, TransactionSession, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::requests::{add_event, RequestKind, RequestStatus};
+use crate::crypto::vault::Vault;
+use crate::domain::accounts::UserStatus;
+use crate::domain::audit::{self, Actor, NewEvent};
+use crate::domain::entities::{
+    integration_tokens, integrations, invitations, jobs as job_rows, memberships, one_time_tokens,
+    privacy_execution_steps as steps, privacy_requests as requests, sessions, users, workspaces,
+};
+use crate::domain::integrations::Health;
+use crate::domain::outbox::{self, recipient_hash, Email, QueuedEmail};
+use crate::domain::workspaces::Role;
+use crate::domain::{jobs, now, RequestMeta};
+use crate::error::{DomainError, DomainResult};
+
+const SEAL_CONTEXT: &[u8] = b"atelier:fulfilment:v1";
+
+/// What the verification scan looks for, captured when the request is approved and kept
+/// sealed in the job (the live rows lose it along the way).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Needles {
+    pub email: Option<String>,
+    pub names: Vec<String>,
+    pub handles: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JobPayload {
+    request_id: Uuid,
+    sealed_needles: String,
+}
+
+/// The kinds carried out automatically; the others are fulfilled by staff.
+pub fn is_automated(kind: RequestKind) -> bool {
+    matches!(
+        kind,
+        RequestKind::Erase | RequestKind::Restrict | RequestKind::Object
+    )
+}
+
+/// Queues the fulfilment job of an approved request (inside the approval's transaction).
+pub async fn enqueue(
+    conn: &impl ConnectionTrait,
+    vault: &Vault,
+    request: &requests::Model,
+) -> DomainResult<()> {
+    let mut needles = Needles {
+        email: request.requester_email.clone(),
+        ..Needles::default()
+    };
+    if let Some(user_id) = request.user_id {
+        if let Some(user) = users::Entity::find_by_id(user_id).one(conn).await? {
+            needles.email.get_or_insert(user.email.clone());
+            needles.names.push(user.display_name.clone());
+        }
+        let connected = integrations::Entity::find()
+            .filter(integrations::Column::ConnectedBy.eq(user_id))
+            .all(conn)
+            .await?;
+        needles
+            .handles
+            .extend(connected.into_iter().filter_map(|i| i.handle));
+    }
+    let sealed = vault.seal(
+        &serde_json::to_vec(&needles).map_err(DomainError::internal)?,
+        SEAL_CONTEXT,
+    );
+    jobs::enqueue(
+        conn,
+        jobs::kind::FULFIL_PRIVACY_REQUEST,
+        &JobPayload {
+            request_id: request.id,
+            sealed_needles: sealed,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Integrations,
+    Sessions,
+    Workspaces,
+    Invitations,
+    OneTimeTokens,
+    MailOutbox,
+    RequestRecords,
+    Account,
+    Verification,
+    Restrict,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Integrations => "integrations",
+            Self::Sessions => "sessions",
+            Self::Workspaces => "workspaces",
+            Self::Invitations => "invitations",
+            Self::OneTimeTokens => "one_time_tokens",
+            Self::MailOutbox => "mail_outbox",
+            Self::RequestRecords => "request_records",
+            Self::Account => "account",
+            Self::Verification => "verification",
+            Self::Restrict => "restrict_processing",
+        }
+    }
+
+    fn plan(kind: RequestKind) -> &'static [Step] {
+        match kind {
+            RequestKind::Erase => &[
+                Self::Integrations,
+                Self::Sessions,
+                Self::Workspaces,
+                Self::Invitations,
+                Self::OneTimeTokens,
+                Self::MailOutbox,
+                Self::RequestRecords,
+                Self::Account,
+                Self::Verification,
+            ],
+            RequestKind::Restrict | RequestKind::Object => &[Self::Restrict],
+            _ => &[],
+        }
+    }
+}
+
+/// Runs (or resumes) the fulfilment job's request. Errors leave the failed step marked
+/// FAILED with its error, for the job to retry and staff to see.
+pub async fn run_job(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    payload: &str,
+) -> anyhow::Result<()> {
+    let payload: JobPayload = serde_json::from_str(payload)?;
+    let needles: Needles =
+        serde_json::from_slice(&vault.open(&payload.sealed_needles, SEAL_CONTEXT)?)?;
+    run(conn, vault, payload.request_id, &needles)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
+}
+
+pub async fn run(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    request_id: Uuid,
+    needles: &Needles,
+) -> DomainResult<()> {
+    let Some(request) = requests::Entity::find_by_id(request_id).one(conn).await? else {
+        return Ok(());
+    };
+    let status = RequestStatus::parse(&request.status)?;
+    let kind = RequestKind::parse(&request.kind)
+        .ok_or_else(|| DomainError::internal(anyhow::anyhow!("bad kind")))?;
+    match status {
+        RequestStatus::Approved => start(conn, &request, kind).await?,
+        RequestStatus::InProgress => {}
+        // Cancelled, refused or already done: nothing to carry out.
+        _ => return Ok(()),
+    }
+    let plan = Step::plan(kind);
+    for step in plan {
+        let row = steps::Entity::find()
+            .filter(steps::Column::RequestId.eq(request_id))
+            .filter(steps::Column::Step.eq(step.name()))
+            .one(conn)
+            .await?
+            .ok_or_else(|| {
+                DomainError::internal(anyhow::anyhow!("step {} was not planned", step.name()))
+            })?;
+        if row.status == "DONE" {
+            continue;
+        }
+        let txn = conn.begin().await?;
+        match run_step(&txn, *step, &request, needles).await {
+            Ok(rows) => {
+                let attempts = row.attempts + 1;
+                let mut done: steps::ActiveModel = row.into();
+                done.status = Set("DONE".into());
+                done.rows_affected = Set(rows as i64);
+                done.error = Set(None);
+                done.attempts = Set(attempts);
+                done.finished_at = Set(Some(now()));
+                done.update(&txn).await?;
+                txn.commit().await?;
+            }
+            Err(e) => {
+                txn.rollback().await?;
+                let message = match &e {
+                    DomainError::Internal(cause) => format!("{cause:#}"),
+                    other => other.to_string(),
+                };
+                let attempts = row.attempts + 1;
+                let mut failed: steps::ActiveModel = row.into();
+                failed.status = Set("FAILED".into());
+                failed.error = Set(Some(message.chars().take(2_000).collect()));
+                failed.attempts = Set(attempts);
+                failed.update(conn).await?;
+                tracing::error!(request = %request_id, step = step.name(), error = %message, "privacy request step failed");
+                audit::record(
+                    conn,
+                    NewEvent::new(Actor::System, "privacy.fulfilment_step_failed")
+                        .target("privacy_request", request_id)
+                        .details(json!({ "step": step.name() })),
+                    &RequestMeta::default(),
+                )
+                .await?;
+                return Err(e);
+            }
+        }
+    }
+    complete(conn, vault, request_id, kind).await?;
+    if conn.get_database_backend() == DatabaseBackend::Sqlite && kind == RequestKind::Erase {
+        // secure_delete zeroes freed pages; the checkpoint moves them out of the WAL too.
+        conn.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+            .await?;
+    }
+    Ok(())
+}
+
+async fn start(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    request: &requests::Model,
+    kind: RequestKind,
+) -> DomainResult<()> {
+    let txn = conn.begin().await?;
+    for (position, step) in Step::plan(kind).iter().enumerate() {
+        steps::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            request_id: Set(request.id),
+            position: Set(position as i32),
+            step: Set(step.name().into()),
+            status: Set("PENDING".into()),
+            rows_affected: Set(0),
+            error: Set(None),
+            attempts: Set(0),
+            finished_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+    }
+    requests::Entity::update_many()
+        .col_expr(
+            requests::Column::Status,
+            Expr::value(RequestStatus::InProgress.as_str()),
+        )
+        .col_expr(requests::Column::UpdatedAt, Expr::value(now()))
+        .filter(requests::Column::Id.eq(request.id))
+        .exec(&txn)
+        .await?;
+    add_event(
+        &txn,
+        request.id,
+        "system",
+        "IN_PROGRESS",
+        Some(RequestStatus::Approved),
+        Some(RequestStatus::InProgress),
+        "We are carrying out your request.",
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn run_step(
+    txn: &(impl ConnectionTrait + TransactionTrait),
+    step: Step,
+    request: &requests::Model,
+    needles: &Needles,
+) -> DomainResult<u64> {
+    let user_id = request.user_id;
+    let email_hash = needles.email.as_deref().map(recipient_hash);
+    match (step, user_id) {
+        (Step::Verification, _) => verify_nothing_left(txn, request.id, needles).await,
+        (Step::MailOutbox, _) => delete_queued_mail(txn, email_hash.as_deref()).await,
+        (Step::RequestRecords, _) => {
+            minimise_other_requests(txn, request.id, email_hash.as_deref()).await
+        }
+        (Step::Invitations, _) => match &needles.email {
+            Some(email) => Ok(invitations::Entity::delete_many()
+                .filter(invitations::Column::Email.eq(email.as_str()))
+                .exec(txn)
+                .await?
+                .rows_affected),
+            None => Ok(0),
+        },
+        (_, None) => Ok(0),
+        (Step::Integrations, Some(user_id)) => disconnect_integrations(txn, user_id).await,
+        (Step::Sessions, Some(user_id)) => Ok(sessions::Entity::delete_many()
+            .filter(sessions::Column::UserId.eq(user_id))
+            .exec(txn)
+            .await?
+            .rows_affected),
+        (Step::Workspaces, Some(user_id)) => leave_workspaces(txn, user_id).await,
+        (Step::OneTimeTokens, Some(user_id)) => Ok(one_time_tokens::Entity::delete_many()
+            .filter(one_time_tokens::Column::SubjectId.eq(user_id))
+            .exec(txn)
+            .await?
+            .rows_affected),
+        (Step::Account, Some(user_id)) => tombstone(txn, user_id).await,
+        (Step::Restrict, Some(user_id)) => {
+            set_user_status(txn, user_id, UserStatus::Restricted).await
+        }
+    }
+}
+
+async fn disconnect_integrations(txn: &impl ConnectionTrait, user_id: Uuid) -> DomainResult<u64> {
+    let connected = integrations::Entity::find()
+        .filter(integrations::Column::ConnectedBy.eq(user_id))
+        .all(txn)
+        .await?;
+    let mut affected = 0;
+    for integration in connected {
+        affected += integration_tokens::Entity::delete_by_id(integration.id)
+            .exec(txn)
+            .await?
+            .rows_affected;
+        let mut active: integrations::ActiveModel = integration.into();
+        active.health = Set(Health::Revoked.as_str().into());
+        active.connected_by = Set(None);
+        active.handle = Set(None);
+        active.display_name = Set(None);
+        active.last_error = Set(Some("disconnected when its owner's data was erased".into()));
+        active.disconnected_at = Set(Some(now()));
+        active.updated_at = Set(now());
+        active.update(txn).await?;
+        affected += 1;
+    }
+    Ok(affected)
+}
+
+/// Workspaces where they are the only member are deleted with everything in them; in
+/// shared ones they leave, and when they were the only owner the longest-standing
+/// remaining member becomes owner.
+async fn leave_workspaces(txn: &impl ConnectionTrait, user_id: Uuid) -> DomainResult<u64> {
+    let mine = memberships::Entity::find()
+        .filter(memberships::Column::UserId.eq(user_id))
+        .all(txn)
+        .await?;
+    let mut affected = 0;
+    for membership in mine {
+        let others = memberships::Entity::find()
+            .filter(memberships::Column::WorkspaceId.eq(membership.workspace_id))
+            .filter(memberships::Column::UserId.ne(user_id))
+            .order_by_asc(memberships::Column::Id)
+            .all(txn)
+            .await?;
+        if others.is_empty() {
+            affected += workspaces::Entity::delete_by_id(membership.workspace_id)
+                .exec(txn)
+                .await?
+                .rows_affected;
+            continue;
+        }
+        if !others.iter().any(|m| m.role == Role::Owner.as_str()) {
+            let successor = others
+                .iter()
+                .find(|m| m.role == Role::Admin.as_str())
+                .unwrap_or(&others[0]);
+            memberships::Entity::update_many()
+                .col_expr(memberships::Column::Role, Expr::value(Role::Owner.as_str()))
+                .filter(memberships::Column::Id.eq(successor.id))
+                .exec(txn)
+                .await?;
+        }
+        affected += memberships::Entity::delete_by_id(membership.id)
+            .exec(txn)
+            .await?
+            .rows_affected;
+    }
+    Ok(affected)
+}
+
+async fn delete_queued_mail(
+    txn: &impl ConnectionTrait,
+    email_hash: Option<&str>,
+) -> DomainResult<u64> {
+    let Some(email_hash) = email_hash else {
+        return Ok(0);
+    };
+    let pending = job_rows::Entity::find()
+        .filter(job_rows::Column::Kind.eq(jobs::kind::SEND_EMAIL))
+        .all(txn)
+        .await?;
+    let mut affected = 0;
+    for job in pending {
+        let to_them = serde_json::from_str::<QueuedEmail>(&job.payload)
+            .map(|q| q.to_hash == email_hash)
+            .unwrap_or(false);
+        if to_them {
+            affected += job_rows::Entity::delete_by_id(job.id)
+                .exec(txn)
+                .await?
+                .rows_affected;
+        }
+    }
+    Ok(affected)
+}
+
+/// Earlier request records of the same person keep what the compliance log needs.
+async fn minimise_other_requests(
+    txn: &impl ConnectionTrait,
+    request_id: Uuid,
+    email_hash: Option<&str>,
+) -> DomainResult<u64> {
+    let Some(email_hash) = email_hash else {
+        return Ok(0);
+    };
+    Ok(requests::Entity::update_many()
+        .col_expr(
+            requests::Column::RequesterEmail,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            requests::Column::WorkspaceName,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            requests::Column::ChannelIdentifiers,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            requests::Column::Details,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(requests::Column::RequesterEmailHash.eq(email_hash))
+        .filter(requests::Column::Id.ne(request_id))
+        .exec(txn)
+        .await?
+        .rows_affected)
+}
+
+/// The account becomes a tombstone: no email, name or password left, status ERASED.
+async fn tombstone(txn: &impl ConnectionTrait, user_id: Uuid) -> DomainResult<u64> {
+    let Some(user) = users::Entity::find_by_id(user_id).one(txn).await? else {
+        return Ok(0);
+    };
+    let mut active: users::ActiveModel = user.into();
+    active.email = Set(format!("erased-{}@erased.invalid", user_id.simple()));
+    active.display_name = Set("Erased user".into());
+    active.password_hash = Set("!erased".into());
+    active.email_verified_at = Set(None);
+    active.locale = Set("en".into());
+    active.time_zone = Set("UTC".into());
+    active.status = Set(UserStatus::Erased.as_str().into());
+    active.updated_at = Set(now());
+    active.update(txn).await?;
+    Ok(1)
+}
+
+pub(crate) async fn set_user_status(
+    txn: &impl ConnectionTrait,
+    user_id: Uuid,
+    status: UserStatus,
+) -> DomainResult<u64> {
+    Ok(users::Entity::update_many()
+        .col_expr(users::Column::Status, Expr::value(status.as_str()))
+        .col_expr(users::Column::UpdatedAt, Expr::value(now()))
+        .filter(users::Column::Id.eq(user_id))
+        .filter(users::Column::Status.ne(UserStatus::Erased.as_str()))
+        .exec(txn)
+        .await?
+        .rows_affected)
+}
+
+/// Where the verification scan found a needle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    pub table: String,
+    pub column: String,
+    pub rows: i64,
+}
+
+/// Searches every text column of every table for the needles. The request's own
+/// contact address is the one expected hit: it goes in the transaction that emails the
+/// completion notice.
+pub async fn scan(
+    conn: &impl ConnectionTrait,
+    needles: &[String],
+    except_request: Option<Uuid>,
+) -> DomainResult<Vec<Leftover>> {
+    let backend = conn.get_database_backend();
+    let columns: Vec<(String, String)> = match backend {
+        DatabaseBackend::Postgres => conn
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT table_name, column_name FROM information_schema.columns \
+                 WHERE table_schema = current_schema() \
+                 AND data_type IN ('text', 'character varying', 'character', 'json', 'jsonb')",
+            ))
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get::<String>("", "table_name")?,
+                    row.try_get::<String>("", "column_name")?,
+                ))
+            })
+            .collect::<Result<_, sea_orm::DbErr>>()?,
+        _ => {
+            let tables = conn
+                .query_all_raw(Statement::from_string(
+                    backend,
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+                ))
+                .await?;
+            let mut found = Vec::new();
+            for table in tables {
+                let table: String = table.try_get("", "name")?;
+                let info = conn
+                    .query_all_raw(Statement::from_string(
+                        backend,
+                        format!("PRAGMA table_info(\"{table}\")"),
+                    ))
+                    .await?;
+                for column in info {
+                    found.push((table.clone(), column.try_get::<String>("", "name")?));
+                }
+            }
+            found
+        }
+    };
+    let mut leftovers = Vec::new();
+    for (table, column) in columns {
+        for needle in needles.iter().filter(|n| n.chars().count() >= 4) {
+            let pattern = format!(
+                "%{}%",
+                needle
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            let (sql, values): (String, Vec<sea_orm::Value>) = match backend {
+                DatabaseBackend::Postgres => (
+                    format!("SELECT COUNT(*) AS n FROM \"{table}\" WHERE CAST(\"{column}\" AS TEXT) ILIKE $1 ESCAPE '\\'"),
+                    vec![pattern.into()],
+                ),
+                _ => (
+                    format!("SELECT COUNT(*) AS n FROM \"{table}\" WHERE CAST(\"{column}\" AS TEXT) LIKE ? ESCAPE '\\'"),
+                    vec![pattern.into()],
+                ),
+            };
+            let mut sql = sql;
+            let mut values = values;
+            if let (Some(id), true) = (
+                except_request,
+                table == "privacy_requests" && column == "requester_email",
+            ) {
+                match backend {
+                    DatabaseBackend::Postgres => sql.push_str(" AND id <> $2"),
+                    _ => sql.push_str(" AND id <> ?"),
+                }
+                values.push(id.into());
+            }
+            let row = conn
+                .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?;
+            let rows = row
+                .map(|r| r.try_get::<i64>("", "n"))
+                .transpose()?
+                .unwrap_or(0);
+            if rows > 0 {
+                leftovers.push(Leftover {
+                    table: table.clone(),
+                    column: column.clone(),
+                    rows,
+                });
+            }
+        }
+    }
+    Ok(leftovers)
+}
+
+async fn verify_nothing_left(
+    txn: &impl ConnectionTrait,
+    request_id: Uuid,
+    needles: &Needles,
+) -> DomainResult<u64> {
+    let mut all: Vec<String> = needles.email.iter().cloned().collect();
+    all.extend(needles.names.iter().cloned());
+    all.extend(needles.handles.iter().cloned());
+    let leftovers = scan(txn, &all, Some(request_id)).await?;
+    if leftovers.is_empty() {
+        return Ok(0);
+    }
+    let places: Vec<String> = leftovers
+        .iter()
+        .map(|l| format!("{}.{} ({} rows)", l.table, l.column, l.rows))
+        .collect();
+    Err(DomainError::internal(anyhow::anyhow!(
+        "erasure verification found personal data left in: {}",
+        places.join(", ")
+    )))
+}
+
+async fn complete(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    request_id: Uuid,
+    kind: RequestKind,
+) -> DomainResult<()> {
+    let txn = conn.begin().await?;
+    let request = requests::Entity::find_by_id(request_id)
+        .one(&txn)
+        .await?
+        .ok_or(DomainError::NotFound("request"))?;
+    if let Some(to) = &request.requester_email {
+        outbox::enqueue(
+            &txn,
+            vault,
+            &Email::RequestCompleted {
+                to: to.clone(),
+                reference: request.reference.clone(),
+                kind: kind.label().to_string(),
+            },
+        )
+        .await?;
+    }
+    let mut active: requests::ActiveModel = request.into();
+    active.status = Set(RequestStatus::Completed.as_str().into());
+    active.completed_at = Set(Some(now()));
+    active.updated_at = Set(now());
+    if kind == RequestKind::Erase {
+        // The compliance log keeps date, kind, channel and outcome; not the person.
+        active.requester_email = Set(None);
+        active.workspace_name = Set(None);
+        active.channel_identifiers = Set(None);
+        active.details = Set(None);
+        active.user_id = Set(None);
+    }
+    active.update(&txn).await?;
+    let message = match kind {
+        RequestKind::Erase => "We erased your data. This notice is the last thing we hold about the request, without your details.",
+        RequestKind::Restrict | RequestKind::Object => "We stopped processing your data (no publishing, no analytics sync, no email except about this request) until the matter is settled.",
+        _ => "We completed your request.",
+    };
+    add_event(
+        &txn,
+        request_id,
+        "system",
+        "COMPLETED",
+        Some(RequestStatus::InProgress),
+        Some(RequestStatus::Completed),
+        message,
+    )
+    .await?;
+    audit::record(
+        &txn,
+        NewEvent::new(Actor::System, "privacy.request_completed")
+            .target("privacy_request", request_id)
+            .details(json!({ "kind": kind.as_str() })),
+        &RequestMeta::default(),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,512 @@
+//! Fulfilment: an approved erasure runs through every system, resumes after a failure
+//! without redoing finished steps, and leaves no byte of the person behind; a restriction
+//! is applied and lifted.
+
+use std::time::Duration;
+
+use atelier::domain::audit::{self, Actor};
+use atelier::domain::entities::{
+    integration_tokens, integrations, memberships, privacy_execution_steps as steps,
+    privacy_requests, sessions, staff_users, users, workspaces,
+};
+use atelier::domain::integrations::{self as channel, ConnectedAccount, Provider, TokenSet};
+use atelier::domain::privacy::fulfil;
+use atelier::domain::staff::{self, StaffRole};
+use atelier::domain::{workspaces as ws, RequestMeta};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use secrecy::SecretString;
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::on_both_databases;
+
+const STAFF_PASSWORD: &str = "amber-falcon-river-82";
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no hidden {name}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+/// A COMPLIANCE officer signed in to the staff portal.
+async fn officer(app: &TestApp) -> reqwest::Client {
+    staff::create_staff(
+        &app.db,
+        "officer@atelier.test",
+        "Olga Officer",
+        STAFF_PASSWORD,
+        StaffRole::Compliance,
+        Actor::System,
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
+    let client = browser();
+    let page = client
+        .get(format!("{}/staff/login", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    let response = client
+        .post(format!("{}/staff/login", app.address))
+        .form(&[
+            ("email", "officer@atelier.test"),
+            ("password", STAFF_PASSWORD),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    client
+}
+
+async fn staff_action(
+    client: &reqwest::Client,
+    app: &TestApp,
+    id: uuid::Uuid,
+    action: &str,
+    fields: &[(&str, &str)],
+) {
+    let page = client
+        .get(format!("{}/staff/requests/{id}", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    let response = client
+        .post(format!("{}/staff/requests/{id}/{action}", app.address))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "{action} should succeed");
+}
+
+async fn wait_for_status(app: &TestApp, id: uuid::Uuid, status: &str) -> privacy_requests::Model {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let request = privacy_requests::Entity::find_by_id(id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        if request.status == status {
+            return request;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "request stuck in {}",
+            request.status
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Erin: a solo workspace, a shared one she alone owns (Frank is ADMIN), an Instagram
+/// channel she connected, an earlier export request, and an erasure request confirmed by
+/// email. Returns Erin's session and the erasure request's id.
+async fn erin_asks_to_be_erased(app: &TestApp) -> (Session, uuid::Uuid, String) {
+    let erin = app
+        .signed_in_user("erin.eraseme@example.com", "Erin Eraseme")
+        .await;
+    let _solo = app.create_workspace(&erin, "Erin Solo Studio").await;
+    let shared = app.create_workspace(&erin, "Shared Agency").await;
+    app.gql_ok(
+        Some(&erin.access),
+        INVITE,
+        json!({ "input": { "workspaceId": shared, "email": "frank@example.com", "role": "ADMIN" } }),
+    )
+    .await;
+    let invitation = app.inbox.wait_for("frank@example.com", 1).await.token();
+    let frank = app
+        .signed_in_user("frank@example.com", "Frank Keeper")
+        .await;
+    app.gql_ok(Some(&frank.access), ACCEPT, json!({ "token": invitation }))
+        .await;
+
+    let access = ws::require_access(
+        &app.db,
+        erin.user_id.parse().unwrap(),
+        shared.parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    channel::upsert_connection(
+        &app.db,
+        &app.vault(),
+        &access,
+        Provider::Instagram,
+        ConnectedAccount {
+            external_account_id: "17841400000000001".into(),
+            handle: Some("erin.eraseme.makes".into()),
+            display_name: Some("Erin makes".into()),
+            scopes: vec!["instagram_basic".into()],
+        },
+        TokenSet {
+            access_token: SecretString::from("erin-access-token"),
+            refresh_token: Some(SecretString::from("erin-refresh-token")),
+            expires_at: None,
+        },
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
+
+    app.gql_ok(
+        Some(&erin.access),
+        "mutation { requestDataExport { reference } }",
+        json!({}),
+    )
+    .await;
+    let erase = app
+        .gql_ok(
+            Some(&erin.access),
+            "mutation($p: String!) { requestAccountErasure(password: $p) { id reference } }",
+            json!({ "p": PASSWORD }),
+        )
+        .await;
+    let id: uuid::Uuid = erase["requestAccountErasure"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Confirm through the emailed link (the newest email to Erin).
+    let count = app.inbox.to("erin.eraseme@example.com").len();
+    let mail = app
+        .inbox
+        .wait_for("erin.eraseme@example.com", count.max(3))
+        .await;
+    assert!(mail.decoded().contains(
+        erase["requestAccountErasure"]["reference"]
+            .as_str()
+            .unwrap()
+    ));
+    atelier::domain::privacy::requests::confirm(
+        &app.db,
+        &app.vault(),
+        &mail.token(),
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
+    (erin, id, shared)
+}
+
+async fn erasure_leaves_nothing_behind(backend: Backend) {
+    let sqlite = matches!(backend, Backend::Sqlite);
+    let app = TestApp::spawn(backend).await;
+    let (erin, id, shared) = erin_asks_to_be_erased(&app).await;
+    let erin_id: uuid::Uuid = erin.user_id.parse().unwrap();
+    let staff = officer(&app).await;
+    staff_action(
+        &staff,
+        &app,
+        id,
+        "verify-identity",
+        &[("method", "Signed in and re-entered the password")],
+    )
+    .await;
+    staff_action(&staff, &app, id, "approve", &[]).await;
+    let done = wait_for_status(&app, id, "COMPLETED").await;
+
+    // The completion notice reaches her; the record keeps no contact details.
+    let notice = app
+        .inbox
+        .wait_for_subject("erin.eraseme@example.com", "is complete")
+        .await;
+    assert!(notice.decoded().contains(&done.reference));
+    assert!(done.requester_email.is_none() && done.user_id.is_none());
+
+    // Every system was touched, each step once, with its row count.
+    let ran = steps::Entity::find()
+        .filter(steps::Column::RequestId.eq(id))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert!(
+        ran.iter().all(|s| s.status == "DONE" && s.attempts == 1),
+        "{ran:?}"
+    );
+    let rows = |name: &str| ran.iter().find(|s| s.step == name).unwrap().rows_affected;
+    assert!(
+        rows("sessions") >= 1
+            && rows("workspaces") == 2
+            && rows("integrations") >= 1
+            && rows("account") == 1
+    );
+
+    // The account is a tombstone; sessions are gone; the solo workspace is gone; the
+    // shared one keeps going with Frank as owner; the channel lost its tokens.
+    let user = users::Entity::find_by_id(erin_id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (user.status.as_str(), user.display_name.as_str()),
+        ("ERASED", "Erased user")
+    );
+    assert!(!user.email.contains("erin"));
+    assert_eq!(
+        sessions::Entity::find()
+            .filter(sessions::Column::UserId.eq(erin_id))
+            .count(&app.db)
+            .await
+            .unwrap(),
+        0
+    );
+    let left: Vec<String> = workspaces::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.name)
+        .collect();
+    assert_eq!(left, ["Shared Agency"]);
+    let owners = memberships::Entity::find()
+        .filter(memberships::Column::WorkspaceId.eq(shared.parse::<uuid::Uuid>().unwrap()))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(owners.len(), 1);
+    assert_eq!(owners[0].role, "OWNER");
+    assert_eq!(
+        integration_tokens::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        0
+    );
+    let integration = integrations::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(integration.health, "REVOKED");
+    assert!(integration.handle.is_none() && integration.connected_by.is_none());
+
+    // Nothing of her is left in any text column of any table.
+    let needles = vec![
+        "erin.eraseme@example.com".to_string(),
+        "Erin Eraseme".to_string(),
+        "erin.eraseme.makes".to_string(),
+    ];
+    assert_eq!(fulfil::scan(&app.db, &needles, None).await.unwrap(), vec![]);
+    // Not even in the bytes of the SQLite files.
+    if sqlite {
+        let dir = app.data_dir();
+        for file in ["test.sqlite", "test.sqlite-wal"] {
+            let Ok(bytes) = std::fs::read(dir.join(file)) else {
+                continue;
+            };
+            for needle in &needles {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{needle} still in {file}"
+                );
+            }
+        }
+    }
+    // She can no longer sign in; her old access token opens nothing.
+    let login = app
+        .gql(
+            None,
+            LOG_IN,
+            json!({ "input": { "email": "erin.eraseme@example.com", "password": PASSWORD } }),
+        )
+        .await;
+    assert_eq!(error_code(&login).as_deref(), Some("UNAUTHENTICATED"));
+    let me = app
+        .gql(Some(&erin.access), "{ me { id } }", json!({}))
+        .await;
+    assert_eq!(error_code(&me).as_deref(), Some("UNAUTHENTICATED"));
+    // And the audit chain still verifies.
+    assert!(audit::verify_chain(&app.db).await.unwrap().is_intact());
+    app.stop().await;
+}
+on_both_databases!(erasure_leaves_nothing_behind);
+
+async fn a_failed_step_resumes_without_redoing_finished_ones(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, id, _) = erin_asks_to_be_erased(&app).await;
+    // Erin also has a staff account under the same address, which erasure of the
+    // product account does not touch: verification must notice and stop.
+    staff::create_staff(
+        &app.db,
+        "erin.eraseme@example.com",
+        "Erin at work",
+        STAFF_PASSWORD,
+        StaffRole::Support,
+        Actor::System,
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
+    let staff = officer(&app).await;
+    staff_action(
+        &staff,
+        &app,
+        id,
+        "verify-identity",
+        &[("method", "Signed in")],
+    )
+    .await;
+    staff_action(&staff, &app, id, "approve", &[]).await;
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let failed = loop {
+        let ran = steps::Entity::find()
+            .filter(steps::Column::RequestId.eq(id))
+            .all(&app.db)
+            .await
+            .unwrap();
+        if let Some(step) = ran.iter().find(|s| s.status == "FAILED") {
+            break (step.clone(), ran);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "verification never failed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (step, before) = failed;
+    assert_eq!(step.step, "verification");
+    assert!(
+        step.error.as_deref().unwrap().contains("staff_users.email"),
+        "{:?}",
+        step.error
+    );
+    let request = privacy_requests::Entity::find_by_id(id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        request.status, "IN_PROGRESS",
+        "a failed verification never completes the request"
+    );
+    let page = staff
+        .get(format!("{}/staff/requests/{id}", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("FAILED") && page.contains("personal data left in"));
+
+    // An admin removes the leftover; the job's next try resumes at verification.
+    staff_users::Entity::delete_many()
+        .filter(staff_users::Column::Email.eq("erin.eraseme@example.com"))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    wait_for_status(&app, id, "COMPLETED").await;
+    let after = steps::Entity::find()
+        .filter(steps::Column::RequestId.eq(id))
+        .all(&app.db)
+        .await
+        .unwrap();
+    for (old, new) in before.iter().zip(after.iter()) {
+        if old.step != "verification" {
+            assert_eq!(
+                (old.attempts, old.rows_affected, old.finished_at),
+                (new.attempts, new.rows_affected, new.finished_at),
+                "{} ran twice",
+                old.step
+            );
+        }
+    }
+    assert!(
+        after
+            .iter()
+            .find(|s| s.step == "verification")
+            .unwrap()
+            .attempts
+            >= 2
+    );
+    app.stop().await;
+}
+on_both_databases!(a_failed_step_resumes_without_redoing_finished_ones);
+
+async fn restriction_is_applied_and_lifted(backend: Backend) {
+    use atelier::domain::privacy::requests::{self, RequestForm, RequestSource};
+
+    let app = TestApp::spawn(backend).await;
+    let rita = app
+        .signed_in_user("rita@example.com", "Rita Restrict")
+        .await;
+    let form = RequestForm {
+        kind: "RESTRICT".into(),
+        email: "rita@example.com".into(),
+        jurisdiction: "GDPR".into(),
+        ..RequestForm::default()
+    };
+    let request = requests::submit(
+        &app.db,
+        &app.vault(),
+        requests::validate(&form, None).unwrap(),
+        RequestSource::Portal,
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
+    let token = app.inbox.wait_for("rita@example.com", 2).await.token();
+    requests::confirm(&app.db, &app.vault(), &token, &RequestMeta::default())
+        .await
+        .unwrap();
+    let staff = officer(&app).await;
+    staff_action(
+        &staff,
+        &app,
+        request.id,
+        "verify-identity",
+        &[("method", "Email reply")],
+    )
+    .await;
+    staff_action(&staff, &app, request.id, "approve", &[]).await;
+    wait_for_status(&app, request.id, "COMPLETED").await;
+
+    // The API says so.
+    let me = app
+        .gql_ok(Some(&rita.access), "{ me { status } }", json!({}))
+        .await;
+    assert_eq!(me["me"]["status"], "RESTRICTED");
+
+    staff_action(&staff, &app, request.id, "lift-restriction", &[]).await;
+    let me = app
+        .gql_ok(Some(&rita.access), "{ me { status } }", json!({}))
+        .await;
+    assert_eq!(me["me"]["status"], "ACTIVE");
+    let view = atelier::domain::privacy::review::view(&app.db, request.id)
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = view.timeline.iter().map(|e| e.kind.as_str()).collect();
+    assert!(
+        kinds.contains(&"COMPLETED") && kinds.contains(&"RESTRICTION_LIFTED"),
+        "{kinds:?}"
+    );
+    app.stop().await;
+}
+on_both_databases!(restriction_is_applied_and_lifted);
