@@ -71,6 +71,7 @@ impl Application {
         Migrator::up(&db, None)
             .await
             .context("database migrations failed")?;
+        crate::domain::jobs::ensure_daily_jobs(&db).await?;
 
         let listener = TcpListener::bind(config.listen_addr()?)
             .await

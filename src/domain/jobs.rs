@@ -19,6 +19,8 @@ use crate::error::DomainResult;
 pub mod kind {
     pub const SEND_EMAIL: &str = "send_email";
     pub const FULFIL_PRIVACY_REQUEST: &str = "fulfil_privacy_request";
+    pub const RETENTION: &str = "retention";
+    pub const DEADLINE_REMINDERS: &str = "deadline_reminders";
 }
 
 pub const DEFAULT_MAX_ATTEMPTS: i32 = 10;
@@ -48,6 +50,59 @@ pub async fn enqueue(
     .insert(conn)
     .await?;
     Ok(id)
+}
+
+/// Schedules the run of a daily job for `day` at `run_at`. The job's id is derived from
+/// its kind and day, so however many instances ask, one row exists per day.
+pub async fn schedule_daily(
+    conn: &impl ConnectionTrait,
+    kind: &str,
+    day: chrono::NaiveDate,
+    run_at: chrono::DateTime<chrono::Utc>,
+) -> DomainResult<()> {
+    use sea_orm::sea_query::OnConflict;
+    let id = Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("atelier:{kind}:{day}").as_bytes(),
+    );
+    let row = jobs::ActiveModel {
+        id: Set(id),
+        kind: Set(kind.to_string()),
+        payload: Set(serde_json::json!({ "day": day }).to_string()),
+        run_at: Set(run_at),
+        attempts: Set(0),
+        max_attempts: Set(DEFAULT_MAX_ATTEMPTS),
+        locked_until: Set(None),
+        last_error: Set(None),
+        done_at: Set(None),
+        failed_at: Set(None),
+        created_at: Set(now()),
+    };
+    jobs::Entity::insert(row)
+        .on_conflict(OnConflict::column(jobs::Column::Id).do_nothing().to_owned())
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// Makes sure today's run of every daily job exists (at start-up; each run schedules the
+/// next day's at 03:00 UTC).
+pub async fn ensure_daily_jobs(conn: &impl ConnectionTrait) -> DomainResult<()> {
+    let today = now().date_naive();
+    for kind in [kind::RETENTION, kind::DEADLINE_REMINDERS] {
+        schedule_daily(conn, kind, today, now()).await?;
+    }
+    Ok(())
+}
+
+/// Schedules tomorrow's run of a daily job.
+pub async fn schedule_next_day(conn: &impl ConnectionTrait, kind: &str) -> DomainResult<()> {
+    let tomorrow = now().date_naive() + chrono::Days::new(1);
+    let run_at = tomorrow
+        .and_hms_opt(3, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or_else(|| now() + Duration::days(1));
+    schedule_daily(conn, kind, tomorrow, run_at).await
 }
 
 /// Claims up to `limit` due jobs for `lease`, counting the attempt. A claimed job is
@@ -132,10 +187,11 @@ pub fn backoff(base: Duration, attempts: i32) -> Duration {
     delay.min(Duration::hours(1))
 }
 
-/// Jobs not yet done nor given up, for health views and tests.
-pub async fn pending_count(conn: &impl ConnectionTrait) -> DomainResult<u64> {
+/// Jobs of a kind not yet done nor given up, for health views and tests.
+pub async fn pending_count(conn: &impl ConnectionTrait, kind: &str) -> DomainResult<u64> {
     use sea_orm::PaginatorTrait;
     Ok(jobs::Entity::find()
+        .filter(jobs::Column::Kind.eq(kind))
         .filter(jobs::Column::DoneAt.is_null())
         .filter(jobs::Column::FailedAt.is_null())
         .count(conn)

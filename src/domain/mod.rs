@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod outbox;
 pub mod privacy;
 pub mod rate_limit;
+pub mod retention;
 pub mod staff;
 pub mod tokens;
 pub mod workspaces;

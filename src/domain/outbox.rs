@@ -68,6 +68,13 @@ pub enum Email {
         reference: String,
         kind: String,
     },
+    /// A staff member's daily digest of requests due soon or overdue.
+    DeadlineReminder {
+        to: String,
+        name: String,
+        due_soon: Vec<String>,
+        overdue: Vec<String>,
+    },
     /// A link to a privacy request's status page.
     RequestStatusLink {
         to: String,
@@ -87,6 +94,7 @@ impl Email {
             | Email::RequestRejected { to, .. }
             | Email::RequestExtended { to, .. }
             | Email::RequestCompleted { to, .. }
+            | Email::DeadlineReminder { to, .. }
             | Email::RequestStatusLink { to, .. } => to,
         }
     }

@@ -115,6 +115,24 @@ impl JobRunner {
             jobs::kind::FULFIL_PRIVACY_REQUEST => {
                 privacy::fulfil::run_job(&self.db, &self.vault, &job.payload).await
             }
+            jobs::kind::RETENTION => {
+                let purged =
+                    crate::domain::retention::purge(&self.db, crate::domain::now()).await?;
+                tracing::info!(?purged, "retention purge done");
+                jobs::schedule_next_day(&self.db, jobs::kind::RETENTION).await?;
+                Ok(())
+            }
+            jobs::kind::DEADLINE_REMINDERS => {
+                let sent = privacy::review::send_deadline_reminders(
+                    &self.db,
+                    &self.vault,
+                    crate::domain::now(),
+                )
+                .await?;
+                tracing::info!(sent, "deadline reminders queued");
+                jobs::schedule_next_day(&self.db, jobs::kind::DEADLINE_REMINDERS).await?;
+                Ok(())
+            }
             other => anyhow::bail!("no handler for job kind {other:?}"),
         }
     }

@@ -165,6 +165,24 @@ struct RequestCompletedHtml<'a> {
     kind: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "emails/deadline_reminder.txt")]
+struct DeadlineReminderText<'a> {
+    name: &'a str,
+    due_soon: &'a [String],
+    overdue: &'a [String],
+    queue_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/deadline_reminder.html")]
+struct DeadlineReminderHtml<'a> {
+    name: &'a str,
+    due_soon: &'a [String],
+    overdue: &'a [String],
+    queue_link: &'a str,
+}
+
 /// Where links in emails point.
 #[derive(Clone, Debug)]
 pub struct Links {
@@ -353,6 +371,36 @@ pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
             html: RequestCompletedHtml { reference, kind }.render()?,
             link: None,
         },
+        Email::DeadlineReminder {
+            name,
+            due_soon,
+            overdue,
+            ..
+        } => {
+            let queue_link = format!("{}/staff/requests", links.public_url);
+            Rendered {
+                subject: if overdue.is_empty() {
+                    format!("{} privacy request(s) due within 3 days", due_soon.len())
+                } else {
+                    format!("{} privacy request(s) overdue", overdue.len())
+                },
+                text: DeadlineReminderText {
+                    name,
+                    due_soon,
+                    overdue,
+                    queue_link: &queue_link,
+                }
+                .render()?,
+                html: DeadlineReminderHtml {
+                    name,
+                    due_soon,
+                    overdue,
+                    queue_link: &queue_link,
+                }
+                .render()?,
+                link: None,
+            }
+        }
         Email::RequestStatusLink {
             reference, token, ..
         } => {

@@ -510,3 +510,121 @@ async fn restriction_is_applied_and_lifted(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(restriction_is_applied_and_lifted);
+
+async fn retention_and_reminders_run_daily(backend: Backend) {
+    use atelier::domain::entities::{jobs as job_rows, one_time_tokens};
+    use atelier::domain::jobs;
+    use atelier::domain::privacy::requests::{self, RequestForm, RequestSource};
+    use sea_orm::{ActiveModelTrait, Set};
+
+    let app = TestApp::spawn(backend).await;
+    // Today's runs exist once, whatever restarts happen, and each schedules tomorrow's.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let daily = job_rows::Entity::find()
+            .filter(
+                job_rows::Column::Kind
+                    .is_in([jobs::kind::RETENTION, jobs::kind::DEADLINE_REMINDERS]),
+            )
+            .all(&app.db)
+            .await
+            .unwrap();
+        if daily.len() == 4 && daily.iter().filter(|j| j.done_at.is_some()).count() == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "daily jobs: {daily:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    jobs::ensure_daily_jobs(&app.db).await.unwrap();
+    assert_eq!(
+        job_rows::Entity::find()
+            .filter(job_rows::Column::Kind.eq(jobs::kind::RETENTION))
+            .count(&app.db)
+            .await
+            .unwrap(),
+        2
+    );
+
+    // Retention: an old unconfirmed request, a long-closed record and expired tokens go;
+    // a fresh request stays. Each purge is counted in the audit log.
+    let meta = RequestMeta::default();
+    let submit = |email: &'static str| {
+        let form = RequestForm {
+            kind: "ACCESS".into(),
+            email: email.into(),
+            ..RequestForm::default()
+        };
+        requests::submit(
+            &app.db,
+            app.vault_ref(),
+            requests::validate(&form, None).unwrap(),
+            RequestSource::Portal,
+            &meta,
+        )
+    };
+    let old = submit("old@example.com").await.unwrap();
+    let closed = submit("closed@example.com").await.unwrap();
+    let fresh = submit("fresh@example.com").await.unwrap();
+    let mut stale: privacy_requests::ActiveModel = old.clone().into();
+    stale.received_at = Set(chrono::Utc::now() - chrono::Duration::days(9));
+    stale.update(&app.db).await.unwrap();
+    let mut ancient: privacy_requests::ActiveModel = closed.clone().into();
+    ancient.status = Set("COMPLETED".into());
+    ancient.completed_at = Set(Some(chrono::Utc::now() - chrono::Duration::days(25 * 31)));
+    ancient.update(&app.db).await.unwrap();
+    one_time_tokens::Entity::update_many()
+        .col_expr(
+            one_time_tokens::Column::ExpiresAt,
+            sea_orm::sea_query::Expr::value(chrono::Utc::now() - chrono::Duration::hours(1)),
+        )
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let purged = atelier::domain::retention::purge(&app.db, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (purged.unverified_requests, purged.closed_request_records),
+        (1, 1)
+    );
+    assert!(purged.one_time_tokens >= 3);
+    let remaining: Vec<uuid::Uuid> = privacy_requests::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(remaining, vec![fresh.id]);
+    assert!(
+        audit::count_action(&app.db, "retention.purged")
+            .await
+            .unwrap()
+            >= 2
+    );
+
+    // Reminders: the assignee hears of an overdue request; unassigned ones go to every
+    // COMPLIANCE and ADMIN staff member.
+    let _staff = officer(&app).await;
+    let mut overdue: privacy_requests::ActiveModel = fresh.clone().into();
+    overdue.status = Set("IN_REVIEW".into());
+    overdue.due_at = Set(chrono::Utc::now() - chrono::Duration::hours(2));
+    overdue.update(&app.db).await.unwrap();
+    let sent = atelier::domain::privacy::review::send_deadline_reminders(
+        &app.db,
+        app.vault_ref(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sent, 1);
+    let reminder = app.inbox.wait_for("officer@atelier.test", 1).await;
+    assert!(
+        reminder.subject().contains("overdue") && reminder.decoded().contains(&fresh.reference)
+    );
+    app.stop().await;
+}
+on_both_databases!(retention_and_reminders_run_daily);

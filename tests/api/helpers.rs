@@ -63,6 +63,7 @@ pub struct TestApp {
     /// Kept alive for the app's lifetime.
     _smtp: SmtpSink,
     config: Config,
+    vault: Vault,
     pub inbox: Inbox,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -157,6 +158,8 @@ impl TestApp {
             db,
             inbox: smtp.inbox.clone(),
             _smtp: smtp,
+            vault: Vault::from_spec(config.token_keys.as_ref().expect("tests set token keys"))
+                .unwrap(),
             config,
             shutdown: Some(tx),
             server: Some(server),
@@ -196,13 +199,11 @@ impl TestApp {
 
     /// The token vault with the app's keys (to seal test fixtures as the app would).
     pub fn vault(&self) -> Vault {
-        Vault::from_spec(
-            self.config
-                .token_keys
-                .as_ref()
-                .expect("tests set token keys"),
-        )
-        .unwrap()
+        self.vault.clone()
+    }
+
+    pub fn vault_ref(&self) -> &Vault {
+        &self.vault
     }
 
     /// Sends a GraphQL request and returns the whole JSON response.

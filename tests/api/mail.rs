@@ -49,7 +49,12 @@ async fn invitation_survives_smtp_outage(backend: Backend) {
     // The job fails at least once while SMTP is down and stays queued.
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     assert!(outage_inbox.to("late@example.com").is_empty());
-    assert!(jobs::pending_count(&app.db).await.unwrap() >= 1);
+    assert!(
+        jobs::pending_count(&app.db, jobs::kind::SEND_EMAIL)
+            .await
+            .unwrap()
+            >= 1
+    );
 
     // SMTP comes back: the email arrives exactly once.
     let _back = SmtpSink::start_on(down_port, outage_inbox.clone()).await;
@@ -57,7 +62,12 @@ async fn invitation_survives_smtp_outage(backend: Backend) {
     assert!(mail.subject().contains("Outage Test"));
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(outage_inbox.to("late@example.com").len(), 1);
-    assert_eq!(jobs::pending_count(&app.db).await.unwrap(), 0);
+    assert_eq!(
+        jobs::pending_count(&app.db, jobs::kind::SEND_EMAIL)
+            .await
+            .unwrap(),
+        0
+    );
 
     app.stop().await;
 }
@@ -65,7 +75,7 @@ on_both_databases!(invitation_survives_smtp_outage);
 
 async fn queued_mail_keeps_its_link_sealed(backend: Backend) {
     use atelier::domain::entities::jobs as job_rows;
-    use sea_orm::EntityTrait;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
     // No SMTP at all: the job stays queued and we can read the row as stored.
     let app = TestApp::spawn_with(backend, |config| {
@@ -73,7 +83,11 @@ async fn queued_mail_keeps_its_link_sealed(backend: Backend) {
     })
     .await;
     app.sign_up("sealed@example.com", "Sam Sealed").await;
-    let rows = job_rows::Entity::find().all(&app.db).await.unwrap();
+    let rows = job_rows::Entity::find()
+        .filter(job_rows::Column::Kind.eq(jobs::kind::SEND_EMAIL))
+        .all(&app.db)
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 1);
     assert!(
         !rows[0].payload.contains("sealed@example.com"),
@@ -102,7 +116,12 @@ async fn queued_mail_survives_a_restart(backend: Backend) {
     .await;
     app.sign_up("restart@example.com", "Rae Start").await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(jobs::pending_count(&app.db).await.unwrap(), 1);
+    assert_eq!(
+        jobs::pending_count(&app.db, jobs::kind::SEND_EMAIL)
+            .await
+            .unwrap(),
+        1
+    );
 
     // The process goes away with the email undelivered; SMTP comes back; a new process
     // on the same database delivers it, once.
@@ -115,7 +134,12 @@ async fn queued_mail_survives_a_restart(backend: Backend) {
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(inbox.to("restart@example.com").len(), 1);
-    assert_eq!(jobs::pending_count(&app.db).await.unwrap(), 0);
+    assert_eq!(
+        jobs::pending_count(&app.db, jobs::kind::SEND_EMAIL)
+            .await
+            .unwrap(),
+        0
+    );
     app.stop().await;
 }
 on_both_databases!(queued_mail_survives_a_restart);
@@ -146,7 +170,12 @@ async fn shutdown_finishes_the_email_in_flight(backend: Backend) {
     assert_eq!(inbox.to("inflight@example.com").len(), 1);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(inbox.to("inflight@example.com").len(), 1);
-    assert_eq!(jobs::pending_count(&app.db).await.unwrap(), 0);
+    assert_eq!(
+        jobs::pending_count(&app.db, jobs::kind::SEND_EMAIL)
+            .await
+            .unwrap(),
+        0
+    );
     app.stop().await;
 }
 on_both_databases!(shutdown_finishes_the_email_in_flight);
@@ -189,7 +218,10 @@ async fn failing_jobs_back_off_and_are_given_up(backend: Backend) {
     assert!(failed.last_error.unwrap().contains("no handler"));
     // Backoff: 100 ms, then 200 ms between the three attempts.
     assert!(failed.failed_at.unwrap() - failed.created_at >= chrono::Duration::milliseconds(300));
-    assert_eq!(jobs::pending_count(&app.db).await.unwrap(), 0);
+    assert_eq!(
+        jobs::pending_count(&app.db, "no_such_kind").await.unwrap(),
+        0
+    );
     app.stop().await;
 }
 on_both_databases!(failing_jobs_back_off_and_are_given_up);

@@ -545,6 +545,86 @@ pub async fn lift_restriction(
     Ok(())
 }
 
+/// Emails each assignee (or, for unassigned requests, every COMPLIANCE and ADMIN staff
+/// member) the open requests due within 3 days and those overdue. Returns emails queued.
+pub async fn send_deadline_reminders(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    at: DateTime<Utc>,
+) -> DomainResult<u64> {
+    use std::collections::BTreeMap;
+
+    let open = queue(conn, &QueueFilter::default(), at).await?;
+    let staff = staff_users::Entity::find()
+        .filter(staff_users::Column::DisabledAt.is_null())
+        .all(conn)
+        .await?;
+    let deciders: Vec<&staff_users::Model> = staff
+        .iter()
+        .filter(|s| StaffRole::parse(&s.role).is_some_and(|r| r >= StaffRole::Compliance))
+        .collect();
+    // recipient id -> (due soon, overdue)
+    let mut digest: BTreeMap<Uuid, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    for request in &open {
+        let due = effective_due(request);
+        if due > at + Duration::days(3) {
+            continue;
+        }
+        let line = format!(
+            "{} ({}, due {})",
+            request.reference,
+            request.kind,
+            due.format("%-d %B %Y")
+        );
+        let recipients: Vec<Uuid> = match request
+            .assigned_staff_id
+            .filter(|id| staff.iter().any(|s| s.id == *id))
+        {
+            Some(assignee) => vec![assignee],
+            None => deciders.iter().map(|s| s.id).collect(),
+        };
+        for recipient in recipients {
+            let entry = digest.entry(recipient).or_default();
+            if due < at {
+                entry.1.push(line.clone());
+            } else {
+                entry.0.push(line.clone());
+            }
+        }
+    }
+    let txn = conn.begin().await?;
+    let mut sent = 0;
+    for (recipient, (due_soon, overdue)) in digest {
+        let Some(member) = staff.iter().find(|s| s.id == recipient) else {
+            continue;
+        };
+        outbox::enqueue(
+            &txn,
+            vault,
+            &Email::DeadlineReminder {
+                to: member.email.clone(),
+                name: member.name.clone(),
+                due_soon,
+                overdue,
+            },
+        )
+        .await?;
+        sent += 1;
+    }
+    audit::record(
+        &txn,
+        NewEvent::new(
+            crate::domain::audit::Actor::System,
+            "privacy.deadline_reminders_sent",
+        )
+        .details(json!({ "emails": sent })),
+        &RequestMeta::default(),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(sent)
+}
+
 /// Adds an internal note (never shown to the requester). Any staff role.
 pub async fn add_note(
     conn: &(impl ConnectionTrait + TransactionTrait),

@@ -1,0 +1,102 @@
+//! Retention: what is kept no longer than the privacy policy says. Runs daily; every
+//! purge writes its counts to the audit log.
+
+use chrono::{DateTime, Duration, Months, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, TransactionSession,
+    TransactionTrait,
+};
+use serde_json::json;
+
+use super::audit::{self, Actor, NewEvent};
+use super::entities::{jobs, one_time_tokens, privacy_requests, sessions, staff_sessions};
+use super::privacy::requests::RequestStatus;
+use super::RequestMeta;
+use crate::error::DomainResult;
+
+/// How many rows each purge removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub one_time_tokens: u64,
+    pub unverified_requests: u64,
+    pub closed_request_records: u64,
+    pub sessions: u64,
+    pub staff_sessions: u64,
+    pub finished_jobs: u64,
+}
+
+/// Purges, as of `at`: expired one-time tokens; requests never confirmed, 7 days after
+/// receipt; request records 24 months after they closed; sessions ended 30 days ago;
+/// finished jobs after 30 days.
+pub async fn purge(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    at: DateTime<Utc>,
+) -> DomainResult<Purged> {
+    let txn = conn.begin().await?;
+    let month_ago = at - Duration::days(30);
+    let two_years_ago = at.checked_sub_months(Months::new(24)).unwrap_or(at);
+    let purged = Purged {
+        one_time_tokens: one_time_tokens::Entity::delete_many()
+            .filter(one_time_tokens::Column::ExpiresAt.lt(at))
+            .exec(&txn)
+            .await?
+            .rows_affected,
+        unverified_requests: privacy_requests::Entity::delete_many()
+            .filter(privacy_requests::Column::Status.is_in([
+                RequestStatus::Unverified.as_str(),
+                RequestStatus::Expired.as_str(),
+            ]))
+            .filter(privacy_requests::Column::ReceivedAt.lt(at - Duration::days(7)))
+            .exec(&txn)
+            .await?
+            .rows_affected,
+        closed_request_records: privacy_requests::Entity::delete_many()
+            .filter(privacy_requests::Column::Status.is_in([
+                RequestStatus::Completed.as_str(),
+                RequestStatus::Rejected.as_str(),
+                RequestStatus::Cancelled.as_str(),
+            ]))
+            .filter(privacy_requests::Column::CompletedAt.lt(two_years_ago))
+            .exec(&txn)
+            .await?
+            .rows_affected,
+        sessions: sessions::Entity::delete_many()
+            .filter(
+                sessions::Column::ExpiresAt
+                    .lt(month_ago)
+                    .or(sessions::Column::RevokedAt.lt(month_ago)),
+            )
+            .exec(&txn)
+            .await?
+            .rows_affected,
+        staff_sessions: staff_sessions::Entity::delete_many()
+            .filter(staff_sessions::Column::ExpiresAt.lt(at))
+            .exec(&txn)
+            .await?
+            .rows_affected,
+        finished_jobs: jobs::Entity::delete_many()
+            .filter(
+                jobs::Column::DoneAt
+                    .lt(month_ago)
+                    .or(jobs::Column::FailedAt.lt(month_ago)),
+            )
+            .exec(&txn)
+            .await?
+            .rows_affected,
+    };
+    audit::record(
+        &txn,
+        NewEvent::new(Actor::System, "retention.purged").details(json!({
+            "one_time_tokens": purged.one_time_tokens,
+            "unverified_requests": purged.unverified_requests,
+            "closed_request_records": purged.closed_request_records,
+            "sessions": purged.sessions,
+            "staff_sessions": purged.staff_sessions,
+            "finished_jobs": purged.finished_jobs,
+        })),
+        &RequestMeta::default(),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(purged)
+}
