@@ -244,6 +244,50 @@ pub async fn list_for_workspace(
     Ok(query.all(conn).await?)
 }
 
+/// What the staff audit viewer narrows the chain to.
+#[derive(Clone, Debug, Default)]
+pub struct Search {
+    /// An actor id (user or staff uuid).
+    pub actor: Option<String>,
+    /// An action, or a prefix of one ending in '.' (e.g. `privacy.`).
+    pub action: Option<String>,
+    /// A target id.
+    pub target: Option<String>,
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The newest events matching a search (at most `limit`).
+pub async fn search(
+    conn: &impl ConnectionTrait,
+    search: &Search,
+    limit: u64,
+) -> DomainResult<Vec<audit_events::Model>> {
+    let mut query = audit_events::Entity::find()
+        .order_by_desc(audit_events::Column::Seq)
+        .limit(limit);
+    if let Some(actor) = &search.actor {
+        query = query.filter(audit_events::Column::ActorId.eq(actor.as_str()));
+    }
+    if let Some(action) = &search.action {
+        query = if action.ends_with('.') {
+            query.filter(audit_events::Column::Action.starts_with(action.as_str()))
+        } else {
+            query.filter(audit_events::Column::Action.eq(action.as_str()))
+        };
+    }
+    if let Some(target) = &search.target {
+        query = query.filter(audit_events::Column::TargetId.eq(target.as_str()));
+    }
+    if let Some(from) = search.from {
+        query = query.filter(audit_events::Column::At.gte(from));
+    }
+    if let Some(until) = search.until {
+        query = query.filter(audit_events::Column::At.lt(until));
+    }
+    Ok(query.all(conn).await?)
+}
+
 /// How many events carry a given action, for operational checks and tests.
 pub async fn count_action(conn: &impl ConnectionTrait, action: &str) -> DomainResult<u64> {
     use sea_orm::PaginatorTrait;

@@ -554,3 +554,189 @@ async fn an_officer_works_the_queue(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(an_officer_works_the_queue);
+
+async fn audit_viewer_filters_and_verifies(backend: Backend) {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    let app = TestApp::spawn(backend).await;
+    make_staff(&app, "support@atelier.test", StaffRole::Support).await;
+    let (client, _) = sign_in(&app, "support@atelier.test", STAFF_PASSWORD).await;
+    confirmed_request(&app, "subject@example.com", "ACCESS", "GDPR").await;
+
+    let (status, html) = page(&client, format!("{}/staff/audit", app.address)).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("staff.login_succeeded") && html.contains("privacy.request_submitted"));
+    let (_, filtered) = page(
+        &client,
+        format!("{}/staff/audit?action=privacy.", app.address),
+    )
+    .await;
+    assert!(
+        filtered.contains("privacy.request_verified")
+            && !filtered.contains("staff.login_succeeded")
+    );
+    let (status, bad) = page(
+        &client,
+        format!("{}/staff/audit?from=yesterday", app.address),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(bad.contains("is not a date"));
+
+    let csrf = hidden(&html, "csrf");
+    let verify = |csrf: String| {
+        let client = client.clone();
+        let url = format!("{}/staff/audit/verify", app.address);
+        async move {
+            client
+                .post(url)
+                .form(&[("csrf", csrf)])
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(verify(csrf.clone()).await.contains("The chain verifies"));
+    let backend = app.db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            "UPDATE audit_events SET action = 'x.forged' WHERE seq = $1"
+        }
+        _ => "UPDATE audit_events SET action = 'x.forged' WHERE seq = ?",
+    };
+    app.db
+        .execute_raw(Statement::from_sql_and_values(backend, sql, [2i64.into()]))
+        .await
+        .unwrap();
+    let broken = verify(csrf).await;
+    assert!(broken.contains("The chain is broken: event #2"), "{broken}");
+    app.stop().await;
+}
+on_both_databases!(audit_viewer_filters_and_verifies);
+
+async fn admins_publish_policy_versions(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_staff(&app, "officer@atelier.test", StaffRole::Compliance).await;
+    let (officer, _) = sign_in(&app, "officer@atelier.test", STAFF_PASSWORD).await;
+    assert_eq!(
+        page(&officer, format!("{}/staff/policies", app.address))
+            .await
+            .0,
+        403
+    );
+
+    make_staff(&app, "admin@atelier.test", StaffRole::Admin).await;
+    let (admin, _) = sign_in(&app, "admin@atelier.test", STAFF_PASSWORD).await;
+    let (status, html) = page(&admin, format!("{}/staff/policies", app.address)).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Atelier privacy policy"),
+        "the form starts from the current text"
+    );
+    let csrf = hidden(&html, "csrf");
+    let current = atelier::domain::privacy::policy::current(&app.db)
+        .await
+        .unwrap();
+    let new_body = current
+        .body
+        .replace("Publishing logs: 90 days.", "Publishing logs: 60 days.");
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let submit = |fields: Vec<(&'static str, String)>| {
+        let admin = admin.clone();
+        let url = format!("{}/staff/policies", app.address);
+        async move {
+            let response = admin.post(url).form(&fields).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, preview) = submit(vec![
+        ("csrf", csrf.clone()),
+        ("intent", "preview".into()),
+        ("body", new_body.clone()),
+        ("summary", "Shorter log retention".into()),
+        ("effective", today.clone()),
+    ])
+    .await;
+    assert_eq!(status, 200);
+    assert!(preview.contains("class=\"added\">- Publishing logs: 60 days."));
+    assert_eq!(
+        atelier::domain::privacy::policy::versions(&app.db)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "preview publishes nothing"
+    );
+
+    for (summary, effective, needle) in [
+        ("", today.as_str(), "must not be empty"),
+        (
+            "Shorter log retention",
+            "2020-01-01",
+            "cannot be in the past",
+        ),
+        ("Shorter log retention", "soon", "must look like"),
+    ] {
+        let (status, html) = submit(vec![
+            ("csrf", csrf.clone()),
+            ("intent", "publish".into()),
+            ("body", new_body.clone()),
+            ("summary", summary.into()),
+            ("effective", effective.into()),
+        ])
+        .await;
+        assert_eq!(status, 422, "{needle}");
+        assert!(html.contains(needle), "{needle}");
+    }
+    let (status, _) = submit(vec![
+        ("csrf", "forged".into()),
+        ("intent", "publish".into()),
+        ("body", new_body.clone()),
+        ("summary", "x".into()),
+        ("effective", today.clone()),
+    ])
+    .await;
+    assert_eq!(status, 403);
+
+    let response = admin
+        .post(format!("{}/staff/policies", app.address))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("intent", "publish"),
+            ("body", new_body.as_str()),
+            ("summary", "Shorter log retention"),
+            ("effective", today.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let public = reqwest::get(format!("{}/privacy", app.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(public.contains("Version 2") && public.contains("Shorter log retention"));
+    assert_eq!(
+        audit::count_action(&app.db, "policy.published")
+            .await
+            .unwrap(),
+        1
+    );
+    let (status, html) = submit(vec![
+        ("csrf", csrf.clone()),
+        ("intent", "publish".into()),
+        ("body", new_body.clone()),
+        ("summary", "Again".into()),
+        ("effective", today.clone()),
+    ])
+    .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("same as the latest version"));
+    app.stop().await;
+}
+on_both_databases!(admins_publish_policy_versions);

@@ -1,12 +1,20 @@
 //! The published privacy policy: exactly one current version (the latest effective one),
 //! every version kept forever, rendered from Markdown with raw HTML escaped.
 
+use chrono::{DateTime, Duration, Utc};
 use pulldown_cmark::{html, CowStr, Event, Options, Parser, Tag};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionSession, TransactionTrait,
+};
+use serde_json::json;
 use similar::{ChangeTag, TextDiff};
+use uuid::Uuid;
 
 use super::super::entities::privacy_policies;
-use super::super::now;
+use super::super::{clean_text, now, RequestMeta};
+use crate::domain::audit::{self, NewEvent};
+use crate::domain::staff::{StaffIdentity, StaffRole};
 use crate::error::{DomainError, DomainResult};
 
 /// The version in force now.
@@ -42,6 +50,63 @@ pub async fn version_with_previous(
         Some(this) if this.version == version => Ok((this, iter.next())),
         _ => Err(DomainError::NotFound("policy version")),
     }
+}
+
+/// Publishes a new version (ADMIN only). Published versions are never changed; the new
+/// one becomes current on its effective date, which may not lie in the past.
+pub async fn publish(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    identity: &StaffIdentity,
+    body: &str,
+    summary: &str,
+    effective_at: DateTime<Utc>,
+    meta: &RequestMeta,
+) -> DomainResult<privacy_policies::Model> {
+    identity.require(StaffRole::Admin)?;
+    let body = body.trim();
+    if body.is_empty() || body.len() > 200_000 {
+        return Err(DomainError::bad_input(
+            "the policy text must be between 1 and 200,000 characters",
+        ));
+    }
+    let summary = clean_text("summary of changes", summary, 2_000)?;
+    if effective_at < now() - Duration::minutes(5) {
+        return Err(DomainError::bad_input(
+            "the effective date cannot be in the past",
+        ));
+    }
+    let txn = conn.begin().await?;
+    let latest = privacy_policies::Entity::find()
+        .order_by_desc(privacy_policies::Column::Version)
+        .one(&txn)
+        .await?;
+    if latest.as_ref().is_some_and(|l| l.body.trim() == body) {
+        return Err(DomainError::bad_input(
+            "the text is the same as the latest version",
+        ));
+    }
+    let version = latest.map_or(1, |l| l.version + 1);
+    let published = privacy_policies::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        version: Set(version),
+        effective_at: Set(effective_at),
+        published_at: Set(now()),
+        published_by: Set(Some(identity.staff.id)),
+        body: Set(body.to_string()),
+        summary: Set(summary),
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        NewEvent::new(identity.actor(), "policy.published")
+            .target("privacy_policy", published.id)
+            .details(json!({ "version": version })),
+        meta,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(published)
 }
 
 /// Markdown to HTML. Raw HTML in the source is shown as text, and links may only point

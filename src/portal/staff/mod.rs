@@ -2,7 +2,9 @@
 //! development, HttpOnly, SameSite=Lax), a per-session CSRF token on every form, and the
 //! role each route needs checked before anything else happens.
 
+mod audit;
 mod auth;
+mod policies;
 mod requests;
 
 use askama::Template;
@@ -32,6 +34,12 @@ pub fn routes() -> Router<AppState> {
         .route("/staff/requests", get(requests::queue))
         .route("/staff/requests/{id}", get(requests::show))
         .route("/staff/requests/{id}/{action}", post(requests::act))
+        .route("/staff/audit", get(audit::show))
+        .route("/staff/audit/verify", post(audit::verify))
+        .route(
+            "/staff/policies",
+            get(policies::show).post(policies::submit),
+        )
 }
 
 pub(crate) fn cookie_name(state: &AppState) -> &'static str {
