@@ -226,3 +226,153 @@ async fn a_person_asks_for_deletion_in_a_browser() {
     browser.stop().await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officer_approves_an_erasure_in_a_browser() {
+    use atelier::domain::audit::Actor;
+    use atelier::domain::privacy::requests::{self, RequestForm, RequestSource};
+    use atelier::domain::staff::{self, StaffRole};
+    use atelier::domain::RequestMeta;
+
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    staff::create_staff(
+        &app.db,
+        "olga@atelier.test",
+        "Olga Officer",
+        "amber-falcon-river-82",
+        StaffRole::Compliance,
+        Actor::System,
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
+    app.signed_in_user("gone@example.com", "Gina Gone").await;
+    let form = RequestForm {
+        kind: "ERASE".into(),
+        email: "gone@example.com".into(),
+        jurisdiction: "GDPR".into(),
+        ..RequestForm::default()
+    };
+    let request = requests::submit(
+        &app.db,
+        app.vault_ref(),
+        requests::validate(&form, None).unwrap(),
+        RequestSource::Portal,
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
+    let token = app.inbox.wait_for("gone@example.com", 2).await.token();
+    requests::confirm(&app.db, app.vault_ref(), &token, &RequestMeta::default())
+        .await
+        .unwrap();
+
+    let b = &browser.client;
+    // Sign in.
+    b.goto(&format!("{}/staff/login", app.address))
+        .await
+        .unwrap();
+    b.find(Locator::Css("#email"))
+        .await
+        .unwrap()
+        .send_keys("olga@atelier.test")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys("amber-falcon-river-82")
+        .await
+        .unwrap();
+    b.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::XPath("//h1[text()='Privacy requests']"))
+        .await
+        .unwrap();
+
+    // Find the request in the queue by its reference.
+    b.goto(&format!("{}/staff/requests", app.address))
+        .await
+        .unwrap();
+    b.find(Locator::Css("input[name=q]"))
+        .await
+        .unwrap()
+        .send_keys(&request.reference)
+        .await
+        .unwrap();
+    b.find(Locator::Css(".filters button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::LinkText(&request.reference))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // Verify identity, approve, and watch it complete.
+    b.wait()
+        .for_element(Locator::Css("#method"))
+        .await
+        .unwrap()
+        .send_keys("Replied from the account's address")
+        .await
+        .unwrap();
+    b.find(Locator::Css("form[action$='verify-identity'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::Css("form[action$='/approve'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::XPath("//p[contains(., 'Request approved.')]"))
+        .await
+        .unwrap();
+    std::fs::write(
+        artifact("staff-request-approved.png"),
+        b.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        b.refresh().await.unwrap();
+        let status = b
+            .find(Locator::Css("h1 .badge"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if status == "COMPLETED" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let page = b.source().await.unwrap();
+    assert!(page.contains("verification") && page.contains("DONE"));
+    let shot = artifact("staff-request-completed.png");
+    std::fs::write(&shot, b.screenshot().await.unwrap()).unwrap();
+    eprintln!("screenshot saved to {}", shot.display());
+    browser.stop().await;
+    app.stop().await;
+}
