@@ -85,7 +85,13 @@ impl Application {
 
         let mailer = Arc::new(Mailer::from_config(&config)?);
         let mail_destination = mailer.describe();
-        let runner = JobRunner::new(db.clone(), vault.clone(), mailer, config.jobs.clone());
+        let runner = JobRunner::new(
+            db.clone(),
+            vault.clone(),
+            mailer,
+            config.jobs.clone(),
+            config.data_dir.join("exports"),
+        );
 
         let state = AppState::new(Shared {
             auth_limits: AuthLimits::new(&config.auth),

@@ -10,6 +10,7 @@ mod m20261123_000004_privacy;
 mod m20261123_000005_integrations;
 mod m20261123_000006_staff;
 mod m20261123_000007_execution_steps;
+mod m20261123_000008_export_packages;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_integrations::Migration),
             Box::new(m20261123_000006_staff::Migration),
             Box::new(m20261123_000007_execution_steps::Migration),
+            Box::new(m20261123_000008_export_packages::Migration),
         ]
     }
 }

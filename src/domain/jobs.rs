@@ -141,6 +141,27 @@ pub async fn claim_due(
     Ok(claimed)
 }
 
+/// Gives claimed but unstarted jobs back: unlocked, the claim's attempt not counted.
+pub async fn release(conn: &impl ConnectionTrait, ids: &[Uuid]) -> DomainResult<()> {
+    use sea_orm::sea_query::ExprTrait;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    jobs::Entity::update_many()
+        .col_expr(
+            jobs::Column::LockedUntil,
+            Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .col_expr(
+            jobs::Column::Attempts,
+            Expr::col(jobs::Column::Attempts).sub(1),
+        )
+        .filter(jobs::Column::Id.is_in(ids.iter().copied()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// Marks a job finished and drops its payload: a done job keeps no content (an email's
 /// sealed text and address, a fulfilment's search terms) beyond its need.
 pub async fn complete(conn: &impl ConnectionTrait, id: Uuid) -> DomainResult<()> {

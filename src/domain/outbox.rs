@@ -68,6 +68,13 @@ pub enum Email {
         reference: String,
         kind: String,
     },
+    /// An access or export request's package is ready to download.
+    ExportReady {
+        to: String,
+        reference: String,
+        token: String,
+        expires: String,
+    },
     /// A staff member's daily digest of requests due soon or overdue.
     DeadlineReminder {
         to: String,
@@ -95,6 +102,7 @@ impl Email {
             | Email::RequestExtended { to, .. }
             | Email::RequestCompleted { to, .. }
             | Email::DeadlineReminder { to, .. }
+            | Email::ExportReady { to, .. }
             | Email::RequestStatusLink { to, .. } => to,
         }
     }

@@ -23,6 +23,7 @@ pub struct Purged {
     pub sessions: u64,
     pub staff_sessions: u64,
     pub finished_jobs: u64,
+    pub export_packages: u64,
 }
 
 /// Purges, as of `at`: expired one-time tokens; requests never confirmed, 7 days after
@@ -30,9 +31,11 @@ pub struct Purged {
 /// finished jobs after 30 days.
 pub async fn purge(
     conn: &(impl ConnectionTrait + TransactionTrait),
+    exports_dir: &std::path::Path,
     at: DateTime<Utc>,
 ) -> DomainResult<Purged> {
     let txn = conn.begin().await?;
+    let export_packages = super::privacy::export::purge_expired(&txn, exports_dir, at).await?;
     let month_ago = at - Duration::days(30);
     let two_years_ago = at.checked_sub_months(Months::new(24)).unwrap_or(at);
     let purged = Purged {
@@ -83,6 +86,7 @@ pub async fn purge(
             .exec(&txn)
             .await?
             .rows_affected,
+        export_packages,
     };
     audit::record(
         &txn,
@@ -93,6 +97,7 @@ pub async fn purge(
             "sessions": purged.sessions,
             "staff_sessions": purged.staff_sessions,
             "finished_jobs": purged.finished_jobs,
+            "export_packages": purged.export_packages,
         })),
         &RequestMeta::default(),
     )

@@ -17,6 +17,7 @@ pub mod purpose {
     pub const INVITATION: &str = "INVITATION";
     pub const REQUEST_CONFIRMATION: &str = "REQUEST_CONFIRMATION";
     pub const REQUEST_STATUS: &str = "REQUEST_STATUS";
+    pub const EXPORT_DOWNLOAD: &str = "EXPORT_DOWNLOAD";
 }
 
 const MAX_ATTEMPTS: i32 = 5;

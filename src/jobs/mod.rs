@@ -21,6 +21,8 @@ pub struct JobRunner {
     vault: Vault,
     mailer: Arc<Mailer>,
     config: JobsConfig,
+    /// Where export packages are written.
+    exports_dir: std::path::PathBuf,
 }
 
 impl JobRunner {
@@ -29,12 +31,14 @@ impl JobRunner {
         vault: Vault,
         mailer: Arc<Mailer>,
         config: JobsConfig,
+        exports_dir: std::path::PathBuf,
     ) -> Self {
         Self {
             db,
             vault,
             mailer,
             config,
+            exports_dir,
         }
     }
 
@@ -73,10 +77,13 @@ impl JobRunner {
         let lease = chrono::Duration::seconds(self.config.lease_secs as i64);
         let claimed = jobs::claim_due(&self.db, BATCH, lease).await?;
         let mut ran = 0;
-        for job in claimed {
+        let mut claimed = claimed.into_iter();
+        while let Some(job) = claimed.next() {
             if *shutdown.borrow() {
-                // Not started: its lease lapses and another runner (or the next start)
-                // picks it up.
+                // Stopping: hand back what was claimed but not started, so the next
+                // start (or another instance) runs it now rather than after the lease.
+                let unstarted: Vec<_> = std::iter::once(job).chain(claimed).map(|j| j.id).collect();
+                jobs::release(&self.db, &unstarted).await?;
                 break;
             }
             ran += 1;
@@ -113,11 +120,16 @@ impl JobRunner {
                 self.mailer.send(&email).await
             }
             jobs::kind::FULFIL_PRIVACY_REQUEST => {
-                privacy::fulfil::run_job(&self.db, &self.vault, &job.payload).await
+                privacy::fulfil::run_job(&self.db, &self.vault, &self.exports_dir, &job.payload)
+                    .await
             }
             jobs::kind::RETENTION => {
-                let purged =
-                    crate::domain::retention::purge(&self.db, crate::domain::now()).await?;
+                let purged = crate::domain::retention::purge(
+                    &self.db,
+                    &self.exports_dir,
+                    crate::domain::now(),
+                )
+                .await?;
                 tracing::info!(?purged, "retention purge done");
                 jobs::schedule_next_day(&self.db, jobs::kind::RETENTION).await?;
                 Ok(())

@@ -183,6 +183,22 @@ struct DeadlineReminderHtml<'a> {
     queue_link: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "emails/export_ready.txt")]
+struct ExportReadyText<'a> {
+    reference: &'a str,
+    link: &'a str,
+    expires: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/export_ready.html")]
+struct ExportReadyHtml<'a> {
+    reference: &'a str,
+    link: &'a str,
+    expires: &'a str,
+}
+
 /// Where links in emails point.
 #[derive(Clone, Debug)]
 pub struct Links {
@@ -371,6 +387,30 @@ pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
             html: RequestCompletedHtml { reference, kind }.render()?,
             link: None,
         },
+        Email::ExportReady {
+            reference,
+            token,
+            expires,
+            ..
+        } => {
+            let link = format!("{}/exports/{}", links.public_url, urlencode(token));
+            Rendered {
+                subject: format!("Your data is ready to download ({reference})"),
+                text: ExportReadyText {
+                    reference,
+                    link: &link,
+                    expires,
+                }
+                .render()?,
+                html: ExportReadyHtml {
+                    reference,
+                    link: &link,
+                    expires,
+                }
+                .render()?,
+                link: Some(link),
+            }
+        }
         Email::DeadlineReminder {
             name,
             due_soon,

@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
             "/privacy/deletion-status/{code}",
             get(public::meta::deletion_status),
         )
+        .route("/exports/{token}", get(public::exports::download))
         .route("/static/portal.css", get(stylesheet))
         .merge(staff::routes())
         .layer(SetResponseHeaderLayer::overriding(

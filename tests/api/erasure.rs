@@ -583,9 +583,13 @@ async fn retention_and_reminders_run_daily(backend: Backend) {
         .exec(&app.db)
         .await
         .unwrap();
-    let purged = atelier::domain::retention::purge(&app.db, chrono::Utc::now())
-        .await
-        .unwrap();
+    let purged = atelier::domain::retention::purge(
+        &app.db,
+        &app.data_dir().join("exports"),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (purged.unverified_requests, purged.closed_request_records),
         (1, 1)
@@ -628,3 +632,161 @@ async fn retention_and_reminders_run_daily(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(retention_and_reminders_run_daily);
+
+async fn an_export_is_packaged_and_downloaded(backend: Backend) {
+    use atelier::domain::entities::export_packages;
+    use sea_orm::{ActiveModelTrait, Set};
+    use std::io::Read;
+
+    let app = TestApp::spawn(backend).await;
+    let xena = app.signed_in_user("xena@example.com", "Xena Export").await;
+    app.create_workspace(&xena, "Xena Studio").await;
+    let requested = app
+        .gql_ok(
+            Some(&xena.access),
+            "mutation { requestDataExport { id reference } }",
+            json!({}),
+        )
+        .await;
+    let id: uuid::Uuid = requested["requestDataExport"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let confirm = app.inbox.wait_for("xena@example.com", 2).await.token();
+    atelier::domain::privacy::requests::confirm(
+        &app.db,
+        app.vault_ref(),
+        &confirm,
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
+    let staff = officer(&app).await;
+    staff_action(
+        &staff,
+        &app,
+        id,
+        "verify-identity",
+        &[("method", "Signed in")],
+    )
+    .await;
+    staff_action(&staff, &app, id, "approve", &[]).await;
+    wait_for_status(&app, id, "COMPLETED").await;
+
+    let mail = app
+        .inbox
+        .wait_for_subject("xena@example.com", "ready to download")
+        .await;
+    let text = mail.decoded();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("/exports/"))
+        .unwrap()
+        .to_string();
+    assert!(link.starts_with(&app.address));
+    let response = reqwest::get(&link).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    let bytes = response.bytes().await.unwrap();
+    let package = export_packages::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(package.size_bytes as usize, bytes.len());
+    assert_eq!(package.sha256, atelier::crypto::sha256_hex(&bytes));
+
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut names: Vec<String> = archive.file_names().map(str::to_string).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "README.md",
+            "account.json",
+            "audit_events.json",
+            "index.html",
+            "integrations.json",
+            "privacy_requests.json",
+            "sessions.csv",
+            "workspaces.csv",
+            "workspaces.json",
+        ]
+    );
+    let mut read = |name: &str| {
+        let mut text = String::new();
+        archive
+            .by_name(name)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    };
+    let readme = read("README.md");
+    for name in &names {
+        if name != "README.md" {
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "README documents {name}"
+            );
+        }
+    }
+    let account: serde_json::Value = serde_json::from_str(&read("account.json")).unwrap();
+    assert_eq!(account["email"], "xena@example.com");
+    assert_eq!(account["display_name"], "Xena Export");
+    let workspaces: serde_json::Value = serde_json::from_str(&read("workspaces.json")).unwrap();
+    assert_eq!(workspaces[0]["name"], "Xena Studio");
+    assert_eq!(workspaces[0]["role"], "OWNER");
+    let requests: serde_json::Value = serde_json::from_str(&read("privacy_requests.json")).unwrap();
+    assert_eq!(requests[0]["kind"], "EXPORT");
+    let events: serde_json::Value = serde_json::from_str(&read("audit_events.json")).unwrap();
+    assert!(events
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "workspace.created"));
+    assert!(read("sessions.csv")
+        .starts_with("session_id,created_at,last_used_at,expires_at,revoked_at,user_agent"));
+    assert!(read("workspaces.csv").contains("Xena Studio"));
+    // No secrets anywhere in the package.
+    let user = users::Entity::find()
+        .filter(users::Column::Email.eq("xena@example.com"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let everything: String = names.iter().map(|n| read(n)).collect();
+    assert!(!everything.contains(&user.password_hash) && !everything.contains("$argon2"));
+    for session in sessions::Entity::find().all(&app.db).await.unwrap() {
+        assert!(!everything.contains(&session.refresh_token_hash));
+    }
+
+    // Downloads are counted; the link dies with the package.
+    reqwest::get(&link).await.unwrap().bytes().await.unwrap();
+    let counted = export_packages::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(counted.download_count, 2);
+    let mut expired: export_packages::ActiveModel = counted.clone().into();
+    expired.expires_at = Set(chrono::Utc::now() - chrono::Duration::minutes(1));
+    expired.update(&app.db).await.unwrap();
+    assert_eq!(reqwest::get(&link).await.unwrap().status(), 410);
+    let purged = atelier::domain::retention::purge(
+        &app.db,
+        &app.data_dir().join("exports"),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(purged.export_packages, 1);
+    assert!(!app
+        .data_dir()
+        .join("exports")
+        .join(&counted.storage_key)
+        .exists());
+    app.stop().await;
+}
+on_both_databases!(an_export_is_packaged_and_downloaded);

@@ -2,6 +2,7 @@
 //! in the sibling domain modules, never here.
 
 pub mod audit_events;
+pub mod export_packages;
 pub mod integration_tokens;
 pub mod integrations;
 pub mod invitations;

@@ -9,6 +9,8 @@
 //! column of every table fails the request loudly if the email, name or a handle is left.
 //! RESTRICT and OBJECT mark the account RESTRICTED until staff lift it.
 
+use std::path::Path;
+
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
@@ -23,8 +25,9 @@ use crate::crypto::vault::Vault;
 use crate::domain::accounts::UserStatus;
 use crate::domain::audit::{self, Actor, NewEvent};
 use crate::domain::entities::{
-    integration_tokens, integrations, invitations, jobs as job_rows, memberships, one_time_tokens,
-    privacy_execution_steps as steps, privacy_requests as requests, sessions, users, workspaces,
+    export_packages, integration_tokens, integrations, invitations, jobs as job_rows, memberships,
+    one_time_tokens, privacy_execution_steps as steps, privacy_requests as requests, sessions,
+    users, workspaces,
 };
 use crate::domain::integrations::Health;
 use crate::domain::outbox::{self, recipient_hash, Email, QueuedEmail};
@@ -51,10 +54,7 @@ struct JobPayload {
 
 /// The kinds carried out automatically; the others are fulfilled by staff.
 pub fn is_automated(kind: RequestKind) -> bool {
-    matches!(
-        kind,
-        RequestKind::Erase | RequestKind::Restrict | RequestKind::Object
-    )
+    kind != RequestKind::Rectify
 }
 
 /// Queues the fulfilment job of an approved request (inside the approval's transaction).
@@ -108,6 +108,7 @@ enum Step {
     Account,
     Verification,
     Restrict,
+    ExportPackage,
 }
 
 impl Step {
@@ -123,6 +124,7 @@ impl Step {
             Self::Account => "account",
             Self::Verification => "verification",
             Self::Restrict => "restrict_processing",
+            Self::ExportPackage => "export_package",
         }
     }
 
@@ -140,7 +142,8 @@ impl Step {
                 Self::Verification,
             ],
             RequestKind::Restrict | RequestKind::Object => &[Self::Restrict],
-            _ => &[],
+            RequestKind::Access | RequestKind::Export => &[Self::ExportPackage],
+            RequestKind::Rectify => &[],
         }
     }
 }
@@ -150,12 +153,13 @@ impl Step {
 pub async fn run_job(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
+    exports_dir: &Path,
     payload: &str,
 ) -> anyhow::Result<()> {
     let payload: JobPayload = serde_json::from_str(payload)?;
     let needles: Needles =
         serde_json::from_slice(&vault.open(&payload.sealed_needles, SEAL_CONTEXT)?)?;
-    run(conn, vault, payload.request_id, &needles)
+    run(conn, vault, exports_dir, payload.request_id, &needles)
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))
 }
@@ -163,6 +167,7 @@ pub async fn run_job(
 pub async fn run(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
+    exports_dir: &Path,
     request_id: Uuid,
     needles: &Needles,
 ) -> DomainResult<()> {
@@ -192,7 +197,7 @@ pub async fn run(
             continue;
         }
         let txn = conn.begin().await?;
-        match run_step(&txn, *step, &request, needles).await {
+        match run_step(&txn, *step, &request, needles, exports_dir).await {
             Ok(rows) => {
                 let attempts = row.attempts + 1;
                 let mut done: steps::ActiveModel = row.into();
@@ -287,11 +292,15 @@ async fn run_step(
     step: Step,
     request: &requests::Model,
     needles: &Needles,
+    exports_dir: &Path,
 ) -> DomainResult<u64> {
     let user_id = request.user_id;
     let email_hash = needles.email.as_deref().map(recipient_hash);
     match (step, user_id) {
         (Step::Verification, _) => verify_nothing_left(txn, request.id, needles).await,
+        (Step::ExportPackage, _) => super::export::build(txn, exports_dir, request)
+            .await
+            .map(|_| 1),
         (Step::MailOutbox, _) => delete_queued_mail(txn, email_hash.as_deref()).await,
         (Step::RequestRecords, _) => {
             minimise_other_requests(txn, request.id, email_hash.as_deref()).await
@@ -624,7 +633,36 @@ async fn complete(
         .one(&txn)
         .await?
         .ok_or(DomainError::NotFound("request"))?;
-    if let Some(to) = &request.requester_email {
+    let package = match kind {
+        RequestKind::Access | RequestKind::Export => {
+            export_packages::Entity::find()
+                .filter(export_packages::Column::RequestId.eq(request_id))
+                .order_by_desc(export_packages::Column::Id)
+                .one(&txn)
+                .await?
+        }
+        _ => None,
+    };
+    if let (Some(to), Some(package)) = (&request.requester_email, &package) {
+        let token = crate::domain::tokens::issue(
+            &txn,
+            crate::domain::tokens::purpose::EXPORT_DOWNLOAD,
+            package.id,
+            chrono::Duration::days(super::export::PACKAGE_TTL_DAYS),
+        )
+        .await?;
+        outbox::enqueue(
+            &txn,
+            vault,
+            &Email::ExportReady {
+                to: to.clone(),
+                reference: request.reference.clone(),
+                token,
+                expires: package.expires_at.format("%-d %B %Y").to_string(),
+            },
+        )
+        .await?;
+    } else if let Some(to) = &request.requester_email {
         outbox::enqueue(
             &txn,
             vault,
@@ -651,6 +689,7 @@ async fn complete(
     active.update(&txn).await?;
     let message = match kind {
         RequestKind::Erase => "We erased your data. This notice is the last thing we hold about the request, without your details.",
+        RequestKind::Access | RequestKind::Export => "We prepared your data and emailed you a download link, valid for 7 days.",
         RequestKind::Restrict | RequestKind::Object => "We stopped processing your data (no publishing, no analytics sync, no email except about this request) until the matter is settled.",
         _ => "We completed your request.",
     };

@@ -2,6 +2,7 @@
 //! Meta's signed callbacks.
 
 pub mod clock;
+pub mod export;
 pub mod fulfil;
 pub mod meta;
 pub mod policy;

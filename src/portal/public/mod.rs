@@ -1,5 +1,6 @@
 //! Public pages anyone can reach without an account.
 
+pub mod exports;
 pub mod meta;
 pub mod policy;
 pub mod requests;

@@ -1,0 +1,373 @@
+//! Export packages for access and export requests: a ZIP with one JSON file per kind of
+//! data (schema in its README.md), CSV for the tabular ones, and an index.html for people.
+//! Written row page by row page, so memory stays flat however much there is. No secrets
+//! (hashes, tokens) and no one else's personal data go in.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{Duration, Utc};
+use sea_orm::sea_query::ExprTrait;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+use zip::write::SimpleFileOptions;
+use zip::ZipWriter;
+
+use crate::domain::entities::{
+    audit_events, export_packages, integrations, memberships, privacy_requests, sessions, users,
+    workspaces,
+};
+use crate::domain::now;
+use crate::domain::outbox::recipient_hash;
+use crate::error::{DomainError, DomainResult};
+
+pub const PACKAGE_TTL_DAYS: i64 = 7;
+const PAGE: u64 = 500;
+
+/// The documented layout of every package.
+pub const SCHEMA: &str = include_str!("export_schema.md");
+
+fn io(e: impl std::error::Error + Send + Sync + 'static) -> DomainError {
+    DomainError::internal(anyhow::Error::new(e))
+}
+
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_string()
+    }
+}
+
+/// Where packages are stored under the data directory.
+pub fn package_path(exports_dir: &Path, storage_key: &str) -> PathBuf {
+    exports_dir.join(storage_key)
+}
+
+/// Builds the package for a request and records it; returns the package row.
+pub async fn build(
+    conn: &impl ConnectionTrait,
+    exports_dir: &Path,
+    request: &privacy_requests::Model,
+) -> DomainResult<export_packages::Model> {
+    std::fs::create_dir_all(exports_dir).map_err(io)?;
+    let id = Uuid::now_v7();
+    let storage_key = format!("{}.zip", id.simple());
+    let path = package_path(exports_dir, &storage_key);
+    let file = File::create(&path).map_err(io)?;
+    let mut zip = ZipWriter::new(BufWriter::new(file));
+    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let user = match request.user_id {
+        Some(id) => users::Entity::find_by_id(id).one(conn).await?,
+        None => None,
+    };
+
+    zip.start_file("README.md", options).map_err(io)?;
+    zip.write_all(SCHEMA.as_bytes()).map_err(io)?;
+
+    // account.json
+    zip.start_file("account.json", options).map_err(io)?;
+    let account = user.as_ref().map(|u| {
+        json!({
+            "id": u.id, "email": u.email, "display_name": u.display_name, "locale": u.locale,
+            "time_zone": u.time_zone, "status": u.status, "email_verified_at": u.email_verified_at,
+            "created_at": u.created_at,
+        })
+    });
+    serde_json::to_writer_pretty(&mut zip, &account).map_err(io)?;
+
+    // workspaces.json + workspaces.csv: their memberships (not other members).
+    let mut workspace_rows = Vec::new();
+    if let Some(user) = &user {
+        let mine = memberships::Entity::find()
+            .find_also_related(workspaces::Entity)
+            .filter(memberships::Column::UserId.eq(user.id))
+            .order_by_asc(memberships::Column::Id)
+            .all(conn)
+            .await?;
+        for (membership, workspace) in mine {
+            if let Some(w) = workspace {
+                workspace_rows.push(json!({
+                    "workspace_id": w.id, "name": w.name, "slug": w.slug, "role": membership.role,
+                    "joined_at": membership.created_at,
+                }));
+            }
+        }
+    }
+    zip.start_file("workspaces.json", options).map_err(io)?;
+    serde_json::to_writer_pretty(&mut zip, &workspace_rows).map_err(io)?;
+    zip.start_file("workspaces.csv", options).map_err(io)?;
+    writeln!(zip, "workspace_id,name,slug,role,joined_at").map_err(io)?;
+    for row in &workspace_rows {
+        let text = |k: &str| {
+            row[k]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| row[k].to_string())
+        };
+        writeln!(
+            zip,
+            "{},{},{},{},{}",
+            text("workspace_id"),
+            csv_field(&text("name")),
+            csv_field(&text("slug")),
+            text("role"),
+            text("joined_at")
+        )
+        .map_err(io)?;
+    }
+
+    // sessions.csv, page by page.
+    zip.start_file("sessions.csv", options).map_err(io)?;
+    writeln!(
+        zip,
+        "session_id,created_at,last_used_at,expires_at,revoked_at,user_agent"
+    )
+    .map_err(io)?;
+    if let Some(user) = &user {
+        let mut after: Option<Uuid> = None;
+        loop {
+            let mut query = sessions::Entity::find()
+                .filter(sessions::Column::UserId.eq(user.id))
+                .order_by_asc(sessions::Column::Id)
+                .limit(PAGE);
+            if let Some(after) = after {
+                query = query.filter(sessions::Column::Id.gt(after));
+            }
+            let page = query.all(conn).await?;
+            for s in &page {
+                writeln!(
+                    zip,
+                    "{},{},{},{},{},{}",
+                    s.id,
+                    s.created_at.to_rfc3339(),
+                    s.last_used_at.to_rfc3339(),
+                    s.expires_at.to_rfc3339(),
+                    s.revoked_at.map(|r| r.to_rfc3339()).unwrap_or_default(),
+                    csv_field(s.user_agent.as_deref().unwrap_or_default())
+                )
+                .map_err(io)?;
+            }
+            match page.last() {
+                Some(last) if page.len() as u64 == PAGE => after = Some(last.id),
+                _ => break,
+            }
+        }
+    }
+
+    // integrations.json: channels they connected, never their tokens.
+    let channels = match &user {
+        Some(user) => integrations::Entity::find()
+            .filter(integrations::Column::ConnectedBy.eq(user.id))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|i| {
+                json!({
+                    "provider": i.provider, "external_account_id": i.external_account_id, "handle": i.handle,
+                    "display_name": i.display_name, "scopes": i.scopes.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
+                    "health": i.health, "connected_at": i.connected_at,
+                })
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    zip.start_file("integrations.json", options).map_err(io)?;
+    serde_json::to_writer_pretty(&mut zip, &channels).map_err(io)?;
+
+    // privacy_requests.json: their own requests, by account or by address.
+    let email_hash = request.requester_email.as_deref().map(recipient_hash);
+    let mut own = privacy_requests::Entity::find().order_by_asc(privacy_requests::Column::Id);
+    own = match (request.user_id, email_hash) {
+        (Some(user_id), Some(hash)) => own.filter(
+            sea_orm::Condition::any()
+                .add(privacy_requests::Column::UserId.eq(user_id))
+                .add(privacy_requests::Column::RequesterEmailHash.eq(hash)),
+        ),
+        (Some(user_id), None) => own.filter(privacy_requests::Column::UserId.eq(user_id)),
+        (None, Some(hash)) => own.filter(privacy_requests::Column::RequesterEmailHash.eq(hash)),
+        (None, None) => own.filter(privacy_requests::Column::Id.eq(request.id)),
+    };
+    let own: Vec<serde_json::Value> = own
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|r| {
+            json!({
+                "reference": r.reference, "kind": r.kind, "status": r.status, "source": r.source,
+                "jurisdiction": r.jurisdiction, "received_at": r.received_at, "due_at": r.due_at,
+                "completed_at": r.completed_at, "decision": r.decision, "decision_reason": r.decision_reason,
+            })
+        })
+        .collect();
+    zip.start_file("privacy_requests.json", options)
+        .map_err(io)?;
+    serde_json::to_writer_pretty(&mut zip, &own).map_err(io)?;
+
+    // audit_events.json: what they did, page by page (other people appear by id only).
+    zip.start_file("audit_events.json", options).map_err(io)?;
+    zip.write_all(b"[").map_err(io)?;
+    if let Some(user) = &user {
+        let actor = user.id.to_string();
+        let mut after = 0i64;
+        let mut first = true;
+        loop {
+            let page = audit_events::Entity::find()
+                .filter(audit_events::Column::ActorId.eq(actor.as_str()))
+                .filter(audit_events::Column::Seq.gt(after))
+                .order_by_asc(audit_events::Column::Seq)
+                .limit(PAGE)
+                .all(conn)
+                .await?;
+            for e in &page {
+                if !first {
+                    zip.write_all(b",").map_err(io)?;
+                }
+                first = false;
+                serde_json::to_writer(
+                    &mut zip,
+                    &json!({ "at": e.at, "action": e.action, "target_kind": e.target_kind, "network": e.ip }),
+                )
+                .map_err(io)?;
+            }
+            match page.last() {
+                Some(last) if page.len() as u64 == PAGE => after = last.seq,
+                _ => break,
+            }
+        }
+    }
+    zip.write_all(b"]").map_err(io)?;
+
+    // index.html for people.
+    zip.start_file("index.html", options).map_err(io)?;
+    let name = user.as_ref().map_or("", |u| u.display_name.as_str());
+    write!(
+        zip,
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Your Atelier data</title>\
+         <body style=\"font-family:sans-serif;max-width:720px;margin:2em auto\"><h1>Your Atelier data</h1>\
+         <p>Prepared {} for request {}{}.</p><ul>\
+         <li><a href=\"account.json\">account.json</a>: your account</li>\
+         <li><a href=\"workspaces.json\">workspaces.json</a> / <a href=\"workspaces.csv\">.csv</a>: {} workspace(s) and your role</li>\
+         <li><a href=\"sessions.csv\">sessions.csv</a>: your sign-in sessions</li>\
+         <li><a href=\"integrations.json\">integrations.json</a>: {} channel(s) you connected (without tokens)</li>\
+         <li><a href=\"privacy_requests.json\">privacy_requests.json</a>: {} privacy request(s)</li>\
+         <li><a href=\"audit_events.json\">audit_events.json</a>: what you did, as our security log records it</li>\
+         </ul><p>README.md describes every file and field.</p></body></html>",
+        Utc::now().format("%-d %B %Y"),
+        html_escape(&request.reference),
+        if name.is_empty() { String::new() } else { format!(" ({})", html_escape(name)) },
+        workspace_rows.len(),
+        channels.len(),
+        own.len()
+    )
+    .map_err(io)?;
+
+    let mut writer = zip.finish().map_err(io)?;
+    writer.flush().map_err(io)?;
+    drop(writer);
+    let (sha256, size) = checksum(&path)?;
+    let package = export_packages::Model {
+        id,
+        request_id: request.id,
+        storage_key,
+        sha256,
+        size_bytes: size as i64,
+        expires_at: now() + Duration::days(PACKAGE_TTL_DAYS),
+        download_count: 0,
+        created_at: now(),
+    };
+    use sea_orm::ActiveModelTrait;
+    let active: export_packages::ActiveModel = package.clone().into();
+    let active = sea_orm::ActiveModelTrait::reset_all(active);
+    active.insert(conn).await?;
+    Ok(package)
+}
+
+fn checksum(path: &Path) -> DomainResult<(String, u64)> {
+    let mut file = File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = [0u8; 64 * 1024];
+    let mut size = 0u64;
+    loop {
+        let read = file.read(&mut buffer).map_err(io)?;
+        if read == 0 {
+            break;
+        }
+        size += read as u64;
+        hasher.update(&buffer[..read]);
+    }
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+fn html_escape(value: &str) -> String {
+    value
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The package a download token opens, counting the download.
+pub async fn open_for_download(
+    conn: &(impl ConnectionTrait + sea_orm::TransactionTrait),
+    token: &str,
+    meta: &crate::domain::RequestMeta,
+) -> DomainResult<export_packages::Model> {
+    let row = crate::domain::tokens::find_valid(
+        conn,
+        crate::domain::tokens::purpose::EXPORT_DOWNLOAD,
+        token,
+    )
+    .await?;
+    let package = export_packages::Entity::find_by_id(row.subject_id)
+        .one(conn)
+        .await?
+        .filter(|p| p.expires_at > now())
+        .ok_or_else(|| DomainError::bad_input("this link is invalid or has expired"))?;
+    export_packages::Entity::update_many()
+        .col_expr(
+            export_packages::Column::DownloadCount,
+            sea_orm::sea_query::Expr::col(export_packages::Column::DownloadCount).add(1),
+        )
+        .filter(export_packages::Column::Id.eq(package.id))
+        .exec(conn)
+        .await?;
+    crate::domain::audit::record(
+        conn,
+        crate::domain::audit::NewEvent::new(
+            crate::domain::audit::Actor::Anonymous,
+            "privacy.export_downloaded",
+        )
+        .target("export_package", package.id)
+        .details(json!({ "request_id": package.request_id })),
+        meta,
+    )
+    .await?;
+    Ok(package)
+}
+
+/// Deletes expired packages, files first; returns how many.
+pub async fn purge_expired(
+    conn: &impl ConnectionTrait,
+    exports_dir: &Path,
+    at: chrono::DateTime<Utc>,
+) -> DomainResult<u64> {
+    let expired = export_packages::Entity::find()
+        .filter(export_packages::Column::ExpiresAt.lt(at))
+        .all(conn)
+        .await?;
+    for package in &expired {
+        match std::fs::remove_file(package_path(exports_dir, &package.storage_key)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        export_packages::Entity::delete_by_id(package.id)
+            .exec(conn)
+            .await?;
+    }
+    Ok(expired.len() as u64)
+}
