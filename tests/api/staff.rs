@@ -461,7 +461,9 @@ async fn an_officer_works_the_queue(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(approved.status, "APPROVED");
+    // Approved; an access request is then carried out by the fulfilment job.
+    assert_eq!(approved.decision.as_deref(), Some("APPROVED"));
+    assert!(["APPROVED", "IN_PROGRESS", "COMPLETED"].contains(&approved.status.as_str()));
     assert_eq!(
         approved.identity_method.as_deref(),
         Some("Replied from the account's address")
@@ -740,3 +742,84 @@ async fn admins_publish_policy_versions(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(admins_publish_policy_versions);
+
+async fn a_rectification_is_applied_and_recorded(backend: Backend) {
+    use atelier::domain::entities::users;
+    use sea_orm::{ColumnTrait, QueryFilter};
+
+    let app = TestApp::spawn(backend).await;
+    app.signed_in_user("jon@example.com", "Jon Smyth").await;
+    app.signed_in_user("taken@example.com", "Taken").await;
+    let request = confirmed_request(&app, "jon@example.com", "RECTIFY", "GDPR").await;
+    make_staff(&app, "officer@atelier.test", StaffRole::Compliance).await;
+    let (officer, _) = sign_in(&app, "officer@atelier.test", STAFF_PASSWORD).await;
+    act(
+        &officer,
+        &app,
+        &request.id,
+        "verify-identity",
+        &[("method", "Email reply")],
+    )
+    .await;
+    let (_, html) = act(&officer, &app, &request.id, "approve", &[]).await;
+    assert!(html.contains("Record the correction"));
+
+    let (status, html) = act(
+        &officer,
+        &app,
+        &request.id,
+        "rectify",
+        &[("field", "email"), ("value", "taken@example.com")],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("another account already uses this email address"));
+    let (status, html) = act(
+        &officer,
+        &app,
+        &request.id,
+        "rectify",
+        &[("field", "password_hash"), ("value", "x")],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("choose the name or the email address"));
+
+    let (status, html) = act(
+        &officer,
+        &app,
+        &request.id,
+        "rectify",
+        &[("field", "display_name"), ("value", "Jon Smith")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Correction applied"));
+    let user = users::Entity::find()
+        .filter(users::Column::Email.eq("jon@example.com"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.display_name, "Jon Smith");
+    let view = atelier::domain::privacy::review::view(&app.db, request.id)
+        .await
+        .unwrap();
+    assert_eq!(view.request.status, "COMPLETED");
+    let record = &view.timeline.last().unwrap().message;
+    assert_eq!(
+        record,
+        "We corrected your name: J** S**** is now Jon Smith."
+    );
+    app.inbox
+        .wait_for_subject("jon@example.com", "is complete")
+        .await;
+    assert_eq!(
+        audit::count_action(&app.db, "privacy.rectified")
+            .await
+            .unwrap(),
+        1
+    );
+    app.stop().await;
+}
+on_both_databases!(a_rectification_is_applied_and_recorded);

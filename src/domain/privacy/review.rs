@@ -545,6 +545,150 @@ pub async fn lift_restriction(
     Ok(())
 }
 
+/// Masks a value for the record: the first character of each word, the rest starred.
+pub fn mask(value: &str) -> String {
+    value
+        .split_inclusive([' ', '@', '.'])
+        .map(|part| {
+            let mut chars = part.chars();
+            let first = chars.next().map(String::from).unwrap_or_default();
+            let rest: String = chars
+                .map(|c| if matches!(c, ' ' | '@' | '.') { c } else { '*' })
+                .collect();
+            first + &rest
+        })
+        .collect()
+}
+
+/// Applies the correction a RECTIFY request asked for, through the account rules (a new
+/// email address must be free and is confirmed again), records it on the timeline with
+/// the old value masked, and completes the request.
+pub async fn rectify(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    identity: &StaffIdentity,
+    id: Uuid,
+    field: &str,
+    new_value: &str,
+    meta: &RequestMeta,
+) -> DomainResult<requests::Model> {
+    use crate::domain::accounts::EmailAddress;
+    identity.require(StaffRole::Compliance)?;
+    let txn = conn.begin().await?;
+    let (request, status) = load_for_action(
+        &txn,
+        id,
+        &[RequestStatus::Approved],
+        "record a correction on",
+    )
+    .await?;
+    if request.kind != RequestKind::Rectify.as_str() {
+        return Err(DomainError::bad_input(
+            "only a rectification request records corrections",
+        ));
+    }
+    let user = match request.user_id {
+        Some(user_id) => users::Entity::find_by_id(user_id).one(&txn).await?,
+        None => None,
+    }
+    .ok_or_else(|| DomainError::bad_input("this request is not linked to an account to correct"))?;
+    let (label, old, new) = match field {
+        "display_name" => (
+            "name",
+            user.display_name.clone(),
+            clean_text("name", new_value, 100)?,
+        ),
+        "email" => {
+            let email = EmailAddress::parse(new_value)?;
+            if crate::domain::accounts::find_by_email(&txn, &email)
+                .await?
+                .is_some()
+            {
+                return Err(DomainError::conflict(
+                    "another account already uses this email address",
+                ));
+            }
+            (
+                "email address",
+                user.email.clone(),
+                email.as_str().to_string(),
+            )
+        }
+        _ => {
+            return Err(DomainError::bad_input(
+                "choose the name or the email address to correct",
+            ))
+        }
+    };
+    let mut active: users::ActiveModel = user.clone().into();
+    match field {
+        "display_name" => active.display_name = Set(new.clone()),
+        _ => {
+            active.email = Set(new.clone());
+            active.email_verified_at = Set(None);
+        }
+    }
+    active.updated_at = Set(now());
+    active.update(&txn).await?;
+    if field == "email" {
+        let token = crate::domain::tokens::issue(
+            &txn,
+            crate::domain::tokens::purpose::EMAIL_VERIFICATION,
+            user.id,
+            Duration::hours(crate::domain::accounts::EMAIL_VERIFICATION_TTL_HOURS),
+        )
+        .await?;
+        outbox::enqueue(
+            &txn,
+            vault,
+            &Email::VerifyEmail {
+                to: new.clone(),
+                display_name: user.display_name.clone(),
+                token,
+            },
+        )
+        .await?;
+    }
+    let mut done: requests::ActiveModel = request.clone().into();
+    done.status = Set(RequestStatus::Completed.as_str().into());
+    done.completed_at = Set(Some(now()));
+    done.updated_at = Set(now());
+    let done = done.update(&txn).await?;
+    add_event(
+        &txn,
+        id,
+        "staff",
+        "COMPLETED",
+        Some(status),
+        Some(RequestStatus::Completed),
+        &format!("We corrected your {label}: {} is now {new}.", mask(&old)),
+    )
+    .await?;
+    if let Some(to) = &done.requester_email {
+        outbox::enqueue(
+            &txn,
+            vault,
+            &Email::RequestCompleted {
+                to: to.clone(),
+                reference: done.reference.clone(),
+                kind: RequestKind::Rectify.label().into(),
+            },
+        )
+        .await?;
+    }
+    staff_event(
+        &txn,
+        identity,
+        id,
+        "privacy.rectified",
+        json!({ "field": field }),
+        meta,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(done)
+}
+
 /// Emails each assignee (or, for unassigned requests, every COMPLIANCE and ADMIN staff
 /// member) the open requests due within 3 days and those overdue. Returns emails queued.
 pub async fn send_deadline_reminders(

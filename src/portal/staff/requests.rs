@@ -275,6 +275,9 @@ fn notice_for(done: &str) -> Option<&'static str> {
         "extend" => Some("Deadline extended; the requester has been emailed."),
         "note" => Some("Note added."),
         "lift-restriction" => Some("Restriction lifted: the account is processed normally again."),
+        "rectify" => {
+            Some("Correction applied; the request is complete and the requester has been emailed.")
+        }
         _ => None,
     }
 }
@@ -345,6 +348,10 @@ pub struct ActionForm {
     note: String,
     #[serde(default)]
     assignee: String,
+    #[serde(default)]
+    field: String,
+    #[serde(default)]
+    value: String,
 }
 
 pub async fn act(
@@ -395,6 +402,17 @@ pub async fn act(
             .await
             .map(|_| ()),
         "lift-restriction" => review::lift_restriction(db, identity, id, &meta).await,
+        "rectify" => review::rectify(
+            db,
+            &state.vault,
+            identity,
+            id,
+            &form.field,
+            &form.value,
+            &meta,
+        )
+        .await
+        .map(|_| ()),
         "reject" => review::reject(db, &state.vault, identity, id, &form.reason, &meta)
             .await
             .map(|_| ()),
@@ -406,7 +424,7 @@ pub async fn act(
     };
     match outcome {
         Ok(()) => Redirect::to(&format!("/staff/requests/{id}?done={action}")).into_response(),
-        Err(DomainError::BadInput(message)) => {
+        Err(DomainError::BadInput(message)) | Err(DomainError::Conflict(message)) => {
             render_request(&state, staff_member, id, None, Some(message)).await
         }
         Err(e) => staff_error(e),
