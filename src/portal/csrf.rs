@@ -17,9 +17,7 @@ const DEV_COOKIE: &str = "atelier_csrf";
 const PROD_COOKIE: &str = "__Host-atelier_csrf";
 
 pub fn derive_key(secret: &SecretString) -> [u8; 32] {
-    // invariant: HMAC accepts keys of any length.
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-        .expect("HMAC takes any key length");
+    let mut mac = crate::crypto::hmac_sha256(secret.expose_secret().as_bytes());
     mac.update(b"atelier portal csrf v1");
     mac.finalize().into_bytes().into()
 }
@@ -56,9 +54,7 @@ fn cookie_value(state: &AppState, headers: &HeaderMap) -> Option<String> {
 }
 
 fn sign(state: &AppState, value: &str) -> Hmac<Sha256> {
-    // invariant: HMAC accepts keys of any length.
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(&state.csrf_key).expect("HMAC takes any key length");
+    let mut mac = crate::crypto::hmac_sha256(&state.csrf_key);
     mac.update(value.as_bytes());
     mac
 }

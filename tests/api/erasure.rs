@@ -20,25 +20,6 @@ use serde_json::json;
 use crate::helpers::*;
 use crate::on_both_databases;
 
-const STAFF_PASSWORD: &str = "amber-falcon-river-82";
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no hidden {name}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
-
 /// A COMPLIANCE officer signed in to the staff portal.
 async fn officer(app: &TestApp) -> reqwest::Client {
     staff::create_staff(

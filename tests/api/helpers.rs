@@ -16,6 +16,26 @@ use tokio::task::JoinHandle;
 use crate::smtp_sink::{Inbox, SmtpSink};
 
 pub const PASSWORD: &str = "quiet-lantern-orbit-57";
+pub const STAFF_PASSWORD: &str = "amber-falcon-river-82";
+
+/// A browser-like HTTP client: keeps cookies, follows no redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of a hidden form field in a page.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no hidden {name} in page"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
 
 #[derive(Clone, Debug)]
 pub enum Backend {

@@ -11,24 +11,6 @@ use crate::on_both_databases;
 
 const META_SECRET: &str = "test-meta-app-secret";
 
-/// A browser-like client: keeps cookies, follows no redirects.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no hidden {name} in page"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
-
 async fn get(client: &reqwest::Client, url: String) -> (u16, String) {
     let response = client.get(url).send().await.unwrap();
     (response.status().as_u16(), response.text().await.unwrap())

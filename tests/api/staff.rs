@@ -11,25 +11,6 @@ use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use crate::helpers::*;
 use crate::on_both_databases;
 
-const STAFF_PASSWORD: &str = "amber-falcon-river-82";
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no hidden {name} in page"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
-
 async fn make_staff(app: &TestApp, email: &str, role: StaffRole) {
     staff::create_staff(
         &app.db,

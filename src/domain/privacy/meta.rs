@@ -4,10 +4,9 @@
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use sha2::Sha256;
 
 /// How far in the future `issued_at` may be (clock skew), and how old it may be.
 const MAX_SKEW_SECS: i64 = 300;
@@ -68,8 +67,7 @@ pub fn parse(
     {
         return Err(SignedRequestError::Algorithm);
     }
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-        .map_err(|_| SignedRequestError::Signature)?;
+    let mut mac = crate::crypto::hmac_sha256(secret.expose_secret().as_bytes());
     // Meta signs the payload as it encodes it, without padding; a padded copy of the
     // same payload carries the same signature.
     mac.update(payload_b64.trim_end_matches('=').as_bytes());
@@ -102,9 +100,7 @@ pub fn parse(
 /// Builds a signed_request the way Meta does; for tests and tooling.
 pub fn sign(payload: &serde_json::Value, secret: &str) -> String {
     let payload_b64 = URL_SAFE_NO_PAD.encode(payload.to_string());
-    // invariant: HMAC accepts keys of any length.
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac = crate::crypto::hmac_sha256(secret.as_bytes());
     mac.update(payload_b64.as_bytes());
     format!(
         "{}.{}",

@@ -103,9 +103,7 @@ impl Staff {
 }
 
 fn csrf_mac(secret: &str) -> Hmac<Sha256> {
-    // invariant: HMAC accepts keys of any length.
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac = crate::crypto::hmac_sha256(secret.as_bytes());
     mac.update(b"atelier staff form");
     mac
 }
