@@ -378,6 +378,63 @@ pub async fn log_out(
     Ok(())
 }
 
+/// Disables or re-enables a staff account (ADMIN only; nobody disables themselves).
+/// Disabling ends the account's sessions at once.
+pub async fn set_disabled(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    identity: &StaffIdentity,
+    staff_id: Uuid,
+    disabled: bool,
+    meta: &RequestMeta,
+) -> DomainResult<staff_users::Model> {
+    identity.require(StaffRole::Admin)?;
+    if staff_id == identity.staff.id {
+        return Err(DomainError::bad_input(
+            "you cannot disable your own account",
+        ));
+    }
+    let txn = conn.begin().await?;
+    let member = staff_users::Entity::find_by_id(staff_id)
+        .one(&txn)
+        .await?
+        .ok_or(DomainError::NotFound("staff member"))?;
+    let mut active: staff_users::ActiveModel = member.into();
+    active.disabled_at = Set(disabled.then(now));
+    let updated = active.update(&txn).await?;
+    if disabled {
+        staff_sessions::Entity::update_many()
+            .col_expr(staff_sessions::Column::RevokedAt, Expr::value(now()))
+            .filter(staff_sessions::Column::StaffId.eq(staff_id))
+            .filter(staff_sessions::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+    }
+    audit::record(
+        &txn,
+        NewEvent::new(
+            identity.actor(),
+            if disabled {
+                "staff.disabled"
+            } else {
+                "staff.enabled"
+            },
+        )
+        .target("staff", staff_id),
+        meta,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Every staff account, including disabled ones, for the team page.
+pub async fn list_all(conn: &impl ConnectionTrait) -> DomainResult<Vec<staff_users::Model>> {
+    Ok(staff_users::Entity::find()
+        .order_by_asc(staff_users::Column::Name)
+        .all(conn)
+        .await?)
+}
+
 /// Every staff account, for assignment lists.
 pub async fn list(conn: &impl ConnectionTrait) -> DomainResult<Vec<staff_users::Model>> {
     Ok(staff_users::Entity::find()

@@ -804,3 +804,105 @@ async fn a_rectification_is_applied_and_recorded(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(a_rectification_is_applied_and_recorded);
+
+async fn admins_manage_the_team(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_staff(&app, "admin@atelier.test", StaffRole::Admin).await;
+    let (admin, _) = sign_in(&app, "admin@atelier.test", STAFF_PASSWORD).await;
+    let (status, html) = page(&admin, format!("{}/staff/team", app.address)).await;
+    assert_eq!(status, 200);
+    let csrf = hidden(&html, "csrf");
+    let add = |fields: Vec<(&'static str, String)>| {
+        let admin = admin.clone();
+        let url = format!("{}/staff/team", app.address);
+        async move {
+            let response = admin.post(url).form(&fields).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, html) = add(vec![
+        ("csrf", csrf.clone()),
+        ("name", "Nina New".into()),
+        ("email", "nina@atelier.test".into()),
+        ("role", "COMPLIANCE".into()),
+        ("password", "short".into()),
+    ])
+    .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("value=\"Nina New\"") && html.contains("at least"));
+    let (status, _) = add(vec![
+        ("csrf", csrf.clone()),
+        ("name", "Nina New".into()),
+        ("email", "nina@atelier.test".into()),
+        ("role", "COMPLIANCE".into()),
+        ("password", "copper-meadow-signal-41".into()),
+    ])
+    .await;
+    assert_eq!(status, 303);
+    let (status, html) = add(vec![
+        ("csrf", csrf.clone()),
+        ("name", "Nina Again".into()),
+        ("email", "nina@atelier.test".into()),
+        ("role", "SUPPORT".into()),
+        ("password", "copper-meadow-signal-41".into()),
+    ])
+    .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("already exists"));
+
+    // The new officer signs in, but may not manage the team.
+    let (nina, status) = sign_in(&app, "nina@atelier.test", "copper-meadow-signal-41").await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        page(&nina, format!("{}/staff/team", app.address)).await.0,
+        403
+    );
+
+    // Disabling ends her session and keeps her out; an admin cannot disable themselves.
+    let nina_id = staff::list_all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.email == "nina@atelier.test")
+        .unwrap()
+        .id;
+    let response = admin
+        .post(format!("{}/staff/team/{nina_id}/disable", app.address))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        nina.get(format!("{}/staff", app.address))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+    let (_, status) = sign_in(&app, "nina@atelier.test", "copper-meadow-signal-41").await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+    let admin_id = staff::list_all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.email == "admin@atelier.test")
+        .unwrap()
+        .id;
+    let response = admin
+        .post(format!("{}/staff/team/{admin_id}/disable", app.address))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    assert_eq!(
+        audit::count_action(&app.db, "staff.disabled")
+            .await
+            .unwrap(),
+        1
+    );
+    app.stop().await;
+}
+on_both_databases!(admins_manage_the_team);

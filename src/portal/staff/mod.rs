@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod policies;
 mod requests;
+mod team;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -40,6 +41,8 @@ pub fn routes() -> Router<AppState> {
             "/staff/policies",
             get(policies::show).post(policies::submit),
         )
+        .route("/staff/team", get(team::show).post(team::create))
+        .route("/staff/team/{id}/{action}", post(team::toggle))
 }
 
 pub(crate) fn cookie_name(state: &AppState) -> &'static str {
