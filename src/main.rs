@@ -25,11 +25,23 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL) as committed in schema.graphql.
     ExportSchema,
+    /// Manage the token-encryption keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Manage staff accounts of the compliance portal.
     Staff {
         #[command(subcommand)]
         command: StaffCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-seal every stored token and queued sealed job under the first key of
+    /// ATELIER_TOKEN_KEYS, and report the counts.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -72,10 +84,38 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", atelier::graphql::sdl());
             Ok(())
         }
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => rotate_keys().await,
         Command::Staff {
             command: StaffCommand::Create { email, name, role },
         } => create_staff(&email, &name, &role).await,
     }
+}
+
+async fn rotate_keys() -> anyhow::Result<()> {
+    let config = Config::load()?;
+    config.check_production()?;
+    let spec = config
+        .token_keys
+        .clone()
+        .context("set ATELIER_TOKEN_KEYS to the new key first, followed by the old ones")?;
+    let vault = atelier::crypto::vault::Vault::from_spec(&spec)?;
+    let db = atelier::db::connect(&config.database_url()).await?;
+    Migrator::up(&db, None)
+        .await
+        .context("database migrations failed")?;
+    let rotation = atelier::domain::keys::rotate(&db, &vault, &Default::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    println!(
+        "re-sealed under key {:?}: {} integration token rows, {} queued jobs ({} token rows were already current)",
+        vault.current_key_id(),
+        rotation.integration_tokens,
+        rotation.queued_jobs,
+        rotation.already_current
+    );
+    Ok(())
 }
 
 async fn create_staff(email: &str, name: &str, role: &str) -> anyhow::Result<()> {

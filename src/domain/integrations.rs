@@ -89,7 +89,8 @@ pub struct TokenSet {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-fn associated_data(integration_id: Uuid) -> Vec<u8> {
+/// What a sealed token is bound to: the integration it belongs to.
+pub(crate) fn associated_data(integration_id: Uuid) -> Vec<u8> {
     format!("atelier:integration:{integration_id}").into_bytes()
 }
 

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod entities;
 pub mod integrations;
 pub mod jobs;
+pub mod keys;
 pub mod outbox;
 pub mod privacy;
 pub mod rate_limit;

@@ -11,7 +11,7 @@ use crate::crypto::sha256_hex;
 use crate::crypto::vault::Vault;
 use crate::error::{DomainError, DomainResult};
 
-const SEAL_CONTEXT: &[u8] = b"atelier:outbox:v1";
+pub(crate) const SEAL_CONTEXT: &[u8] = b"atelier:outbox:v1";
 
 /// One email intent with what its templates need. Links are built from the configured
 /// URLs when the email is rendered, so a token is the only secret carried here.

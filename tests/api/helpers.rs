@@ -217,6 +217,11 @@ impl TestApp {
         self._data_dir.path()
     }
 
+    /// The configuration the app was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// The token vault with the app's keys (to seal test fixtures as the app would).
     pub fn vault(&self) -> Vault {
         self.vault.clone()

@@ -9,6 +9,7 @@ mod browser;
 mod erasure;
 mod http_limits;
 mod journey;
+mod keys;
 mod mail;
 mod migrations;
 mod portal;

@@ -35,7 +35,7 @@ use crate::domain::workspaces::Role;
 use crate::domain::{jobs, now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 
-const SEAL_CONTEXT: &[u8] = b"atelier:fulfilment:v1";
+pub(crate) const SEAL_CONTEXT: &[u8] = b"atelier:fulfilment:v1";
 
 /// What the verification scan looks for, captured when the request is approved and kept
 /// sealed in the job (the live rows lose it along the way).

@@ -1,0 +1,102 @@
+//! Key rotation: re-seals everything the vault sealed under the current (first) key, so
+//! an old key can be retired once no value needs it.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    TransactionSession, TransactionTrait,
+};
+use serde_json::json;
+
+use super::audit::{self, Actor, NewEvent};
+use super::entities::{integration_tokens, jobs as job_rows};
+use super::RequestMeta;
+use crate::crypto::vault::Vault;
+use crate::error::{DomainError, DomainResult};
+
+/// What a rotation re-sealed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rotation {
+    pub integration_tokens: u64,
+    pub queued_jobs: u64,
+    pub already_current: u64,
+}
+
+/// Re-seals every integration token and every pending job's sealed payload under the
+/// vault's current key. Values already under it are left alone.
+pub async fn rotate(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    meta: &RequestMeta,
+) -> DomainResult<Rotation> {
+    let current = vault.current_key_id().to_string();
+    let mut rotation = Rotation::default();
+    let txn = conn.begin().await?;
+    for row in integration_tokens::Entity::find().all(&txn).await? {
+        if row.key_id == current {
+            rotation.already_current += 1;
+            continue;
+        }
+        let aad = super::integrations::associated_data(row.integration_id);
+        let reseal = |sealed: &str| -> DomainResult<String> {
+            let plain = vault.open(sealed, &aad).map_err(DomainError::internal)?;
+            Ok(vault.seal(&plain, &aad))
+        };
+        let access = reseal(&row.access_token_sealed)?;
+        let refresh = row
+            .refresh_token_sealed
+            .as_deref()
+            .map(reseal)
+            .transpose()?;
+        let mut active: integration_tokens::ActiveModel = row.into();
+        active.access_token_sealed = Set(access);
+        active.refresh_token_sealed = Set(refresh);
+        active.key_id = Set(current.clone());
+        active.update(&txn).await?;
+        rotation.integration_tokens += 1;
+    }
+    let pending = job_rows::Entity::find()
+        .filter(job_rows::Column::DoneAt.is_null())
+        .filter(job_rows::Column::FailedAt.is_null())
+        .all(&txn)
+        .await?;
+    for job in pending {
+        let Ok(mut payload) = serde_json::from_str::<serde_json::Value>(&job.payload) else {
+            continue;
+        };
+        let mut changed = false;
+        if let Some(map) = payload.as_object_mut() {
+            for (field, context) in [
+                ("sealed", super::outbox::SEAL_CONTEXT),
+                ("sealed_needles", super::privacy::fulfil::SEAL_CONTEXT),
+            ] {
+                let Some(sealed) = map.get(field).and_then(|v| v.as_str()) else {
+                    continue;
+                };
+                if Vault::key_id_of(sealed) == Some(current.as_str()) {
+                    continue;
+                }
+                let plain = vault.open(sealed, context).map_err(DomainError::internal)?;
+                map.insert(field.to_string(), json!(vault.seal(&plain, context)));
+                changed = true;
+            }
+        }
+        if changed {
+            let mut active: job_rows::ActiveModel = job.into();
+            active.payload = Set(payload.to_string());
+            active.update(&txn).await?;
+            rotation.queued_jobs += 1;
+        }
+    }
+    audit::record(
+        &txn,
+        NewEvent::new(Actor::System, "keys.rotated").details(json!({
+            "key_id": current,
+            "integration_tokens": rotation.integration_tokens,
+            "queued_jobs": rotation.queued_jobs,
+        })),
+        meta,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(rotation)
+}
