@@ -11,6 +11,7 @@ mod m20261123_000005_integrations;
 mod m20261123_000006_staff;
 mod m20261123_000007_execution_steps;
 mod m20261123_000008_export_packages;
+mod m20261123_000009_drafts;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_staff::Migration),
             Box::new(m20261123_000007_execution_steps::Migration),
             Box::new(m20261123_000008_export_packages::Migration),
+            Box::new(m20261123_000009_drafts::Migration),
         ]
     }
 }

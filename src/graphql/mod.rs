@@ -2,6 +2,7 @@
 //! cap, bearer-token authentication), GraphiQL outside production, and the SDL export.
 
 pub mod connection;
+pub mod content;
 pub mod context;
 pub mod errors;
 pub mod mutation;
@@ -41,7 +42,11 @@ pub fn build_schema(state: Option<AppState>, config: &Config) -> AppSchema {
         builder = builder.disable_introspection().disable_suggestions();
     }
     if let Some(state) = state {
-        builder = builder.data(state);
+        let users = async_graphql::dataloader::DataLoader::new(
+            content::UserLoader(state.db.clone()),
+            tokio::spawn,
+        );
+        builder = builder.data(state).data(users);
     }
     builder.finish()
 }

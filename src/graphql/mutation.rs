@@ -1,10 +1,12 @@
 use async_graphql::{Context, InputObject, Object, Result, ID};
 
+use super::content::Draft;
 use super::context::{current_user, meta, state};
 use super::errors::gql;
 use super::privacy::PrivacyRequest;
 use super::types::{parse_id, AuthPayload, Invitation, Membership, RoleEnum, User, Workspace};
 use crate::domain::accounts::{self, IssuedSession, LogIn, SignUp};
+use crate::domain::content::{self, DraftChanges, DraftStatus};
 use crate::domain::entities::users;
 use crate::domain::privacy::requests::{self, RequestKind};
 use crate::domain::workspaces::{self, BillingProfileUpdate};
@@ -38,6 +40,27 @@ pub struct InviteMemberInput {
     pub role: RoleEnum,
 }
 
+#[derive(InputObject)]
+pub struct CreateDraftInput {
+    pub workspace_id: ID,
+    pub title: String,
+    #[graphql(default)]
+    pub body: String,
+    #[graphql(default)]
+    pub tags: Vec<String>,
+}
+
+/// Changes to a draft; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateDraftInput {
+    pub id: ID,
+    /// The version you edited; a newer one on the server is a CONFLICT.
+    pub expected_version: i32,
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
 /// Billing fields to set; omitted fields stay as they are.
 #[derive(InputObject)]
 pub struct BillingProfileInput {
@@ -45,6 +68,38 @@ pub struct BillingProfileInput {
     pub legal_name: Option<String>,
     pub country: Option<String>,
     pub tax_id: Option<String>,
+}
+
+/// The caller's access to the workspace of a draft (NOT_FOUND when they have none).
+async fn draft_access(
+    ctx: &Context<'_>,
+    id: &ID,
+) -> Result<(workspaces::WorkspaceAccess, uuid::Uuid)> {
+    let user = current_user(ctx).await?;
+    let draft_id = parse_id(id, "id")?;
+    let db = &state(ctx).db;
+    let workspace_id = content::workspace_of(db, draft_id)
+        .await
+        .map_err(gql)?
+        .ok_or_else(|| gql(DomainError::NotFound("draft")))?;
+    let access = workspaces::access(db, user.id, workspace_id)
+        .await
+        .map_err(gql)?
+        .ok_or_else(|| gql(DomainError::NotFound("draft")))?;
+    Ok((access, draft_id))
+}
+
+async fn move_draft(
+    ctx: &Context<'_>,
+    id: &ID,
+    to: DraftStatus,
+    note: Option<&str>,
+) -> Result<Draft> {
+    let (access, draft_id) = draft_access(ctx, id).await?;
+    let draft = content::transition(&state(ctx).db, &access, draft_id, to, note, meta(ctx))
+        .await
+        .map_err(gql)?;
+    Ok(Draft(draft))
 }
 
 fn signed_in(state: &AppState, user: users::Model, session: IssuedSession) -> Result<AuthPayload> {
@@ -231,6 +286,73 @@ impl Mutation {
             .await
             .map_err(gql)?;
         Ok(true)
+    }
+
+    async fn create_draft(&self, ctx: &Context<'_>, input: CreateDraftInput) -> Result<Draft> {
+        let user = current_user(ctx).await?;
+        let s = state(ctx);
+        let workspace_id = parse_id(&input.workspace_id, "workspaceId")?;
+        let access = workspaces::require_access(&s.db, user.id, workspace_id)
+            .await
+            .map_err(gql)?;
+        let draft = content::create_draft(
+            &s.db,
+            &access,
+            &input.title,
+            &input.body,
+            &input.tags,
+            meta(ctx),
+        )
+        .await
+        .map_err(gql)?;
+        Ok(Draft(draft))
+    }
+
+    /// Saves changes if `expectedVersion` is still current; otherwise CONFLICT and nothing changes.
+    async fn update_draft(&self, ctx: &Context<'_>, input: UpdateDraftInput) -> Result<Draft> {
+        let (access, draft_id) = draft_access(ctx, &input.id).await?;
+        let draft = content::update_draft(
+            &state(ctx).db,
+            &access,
+            draft_id,
+            input.expected_version,
+            DraftChanges {
+                title: input.title,
+                body: input.body,
+                tags: input.tags,
+            },
+        )
+        .await
+        .map_err(gql)?;
+        Ok(Draft(draft))
+    }
+
+    async fn submit_draft_for_review(&self, ctx: &Context<'_>, id: ID) -> Result<Draft> {
+        move_draft(ctx, &id, DraftStatus::InReview, None).await
+    }
+
+    /// ADMIN and OWNER only.
+    async fn approve_draft(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        note: Option<String>,
+    ) -> Result<Draft> {
+        move_draft(ctx, &id, DraftStatus::Approved, note.as_deref()).await
+    }
+
+    /// ADMIN and OWNER only; the note says what should change.
+    async fn request_draft_changes(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        note: String,
+    ) -> Result<Draft> {
+        move_draft(ctx, &id, DraftStatus::ChangesRequested, Some(&note)).await
+    }
+
+    async fn archive_draft(&self, ctx: &Context<'_>, id: ID) -> Result<Draft> {
+        move_draft(ctx, &id, DraftStatus::Archived, None).await
     }
 
     /// Asks for a copy of the signed-in user's data; confirmed by an emailed link.

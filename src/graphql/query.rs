@@ -1,9 +1,11 @@
 use async_graphql::{Context, Object, Result, ID};
 
+use super::content::Draft;
 use super::context::{current_user, request, state};
 use super::errors::gql;
 use super::privacy::PrivacyPolicy;
 use super::types::{parse_id, User, Workspace};
+use crate::domain::content;
 use crate::domain::privacy::policy;
 use crate::domain::workspaces;
 
@@ -24,6 +26,27 @@ impl Query {
         Ok(PrivacyPolicy(
             policy::current(&state(ctx).db).await.map_err(gql)?,
         ))
+    }
+
+    /// A draft in a workspace the signed-in user belongs to; null otherwise.
+    async fn draft(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Draft>> {
+        let user = current_user(ctx).await?;
+        let draft_id = parse_id(&id, "id")?;
+        let db = &state(ctx).db;
+        let Some(workspace_id) = content::workspace_of(db, draft_id).await.map_err(gql)? else {
+            return Ok(None);
+        };
+        let Some(access) = workspaces::access(db, user.id, workspace_id)
+            .await
+            .map_err(gql)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Draft(
+            content::find_in_workspace(db, &access, draft_id)
+                .await
+                .map_err(gql)?,
+        )))
     }
 
     /// A workspace the signed-in user belongs to; null when it does not exist or they are

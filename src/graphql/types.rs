@@ -265,6 +265,35 @@ impl Workspace {
         ))
     }
 
+    /// The workspace's drafts, newest first, optionally of one status.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn drafts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        status: Option<super::content::DraftStatusEnum>,
+    ) -> Result<Connection<String, super::content::Draft, EmptyFields, EmptyFields>> {
+        let limit = page_size(first)?;
+        let before = decode_cursor::<Uuid>(after.as_deref())?;
+        let rows = crate::domain::content::list(
+            &state(ctx).db,
+            self.0.workspace.id,
+            status.map(Into::into),
+            before,
+            limit + 1,
+        )
+        .await
+        .map_err(gql)?;
+        Ok(connection::build(
+            rows,
+            limit,
+            before.is_some(),
+            |d| d.id,
+            super::content::Draft,
+        ))
+    }
+
     /// This workspace's audit events, newest first; ADMIN and up.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn audit_log(

@@ -156,6 +156,12 @@ async fn erin_asks_to_be_erased(app: &TestApp) -> (Session, uuid::Uuid, String) 
 
     app.gql_ok(
         Some(&erin.access),
+        "mutation($i: CreateDraftInput!) { createDraft(input: $i) { id } }",
+        json!({ "i": { "workspaceId": shared, "title": "Autumn campaign", "body": "Plan for the autumn." } }),
+    )
+    .await;
+    app.gql_ok(
+        Some(&erin.access),
         "mutation { requestDataExport { reference } }",
         json!({}),
     )
@@ -279,6 +285,19 @@ async fn erasure_leaves_nothing_behind(backend: Backend) {
             .unwrap(),
         0
     );
+    // Her draft stays with the team, its author anonymised.
+    let frank = app.log_in("frank@example.com").await;
+    let drafts = app
+        .gql_ok(
+            Some(&frank.access),
+            "query($w: ID!) { workspace(id: $w) { drafts { edges { node { title author { displayName email } } } } } }",
+            json!({ "w": shared }),
+        )
+        .await;
+    let node = &drafts["workspace"]["drafts"]["edges"][0]["node"];
+    assert_eq!(node["title"], "Autumn campaign");
+    assert_eq!(node["author"]["displayName"], "Erased user");
+    assert!(!node["author"]["email"].as_str().unwrap().contains("erin"));
     let integration = integrations::Entity::find()
         .one(&app.db)
         .await

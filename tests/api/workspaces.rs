@@ -10,7 +10,7 @@ const CHANGE_ROLE: &str =
 const REMOVE: &str = "mutation($w: ID!, $u: ID!) { removeMember(workspaceId: $w, userId: $u) }";
 
 /// Invites `email` with `role` and has them accept; returns their session.
-async fn add_member(
+pub(crate) async fn add_member(
     app: &TestApp,
     owner: &Session,
     workspace_id: &str,

@@ -2,6 +2,9 @@
 //! in the sibling domain modules, never here.
 
 pub mod audit_events;
+pub mod draft_revisions;
+pub mod draft_workflow;
+pub mod drafts;
 pub mod export_packages;
 pub mod integration_tokens;
 pub mod integrations;

@@ -1,0 +1,295 @@
+//! Drafts: creation, optimistic concurrency, revisions, the review lifecycle with the
+//! role each step needs, and listing.
+
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::on_both_databases;
+use crate::workspaces::add_member;
+
+const DRAFT_FIELDS: &str = "id title body tags status version author { displayName }";
+
+async fn a_draft_through_review(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.signed_in_user("owner@example.com", "Olive Owner").await;
+    let ws = app.create_workspace(&owner, "Content Co").await;
+    let editor = add_member(&app, &owner, &ws, "editor@example.com", "EDITOR").await;
+    let viewer = add_member(&app, &owner, &ws, "viewer@example.com", "VIEWER").await;
+    let create = format!(
+        "mutation($i: CreateDraftInput!) {{ createDraft(input: $i) {{ {DRAFT_FIELDS} }} }}"
+    );
+    let update = format!(
+        "mutation($i: UpdateDraftInput!) {{ updateDraft(input: $i) {{ {DRAFT_FIELDS} }} }}"
+    );
+
+    // A VIEWER reads but does not write.
+    let refused = app
+        .gql(
+            Some(&viewer.access),
+            &create,
+            json!({ "i": { "workspaceId": ws, "title": "Nope" } }),
+        )
+        .await;
+    assert_eq!(error_code(&refused).as_deref(), Some("FORBIDDEN"));
+    let bad = app
+        .gql(
+            Some(&editor.access),
+            &create,
+            json!({ "i": { "workspaceId": ws, "title": "   " } }),
+        )
+        .await;
+    assert_eq!(error_code(&bad).as_deref(), Some("BAD_USER_INPUT"));
+
+    let created = app
+        .gql_ok(
+            Some(&editor.access),
+            &create,
+            json!({ "i": { "workspaceId": ws, "title": "Launch post", "body": "We launch on Monday.", "tags": ["Launch", "launch", "q4"] } }),
+        )
+        .await;
+    let draft = &created["createDraft"];
+    let id = draft["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        (draft["status"].as_str(), draft["version"].as_i64()),
+        (Some("DRAFT"), Some(1))
+    );
+    assert_eq!(draft["tags"], json!(["launch", "q4"]));
+    assert_eq!(draft["author"]["displayName"], "Member");
+
+    // Optimistic concurrency: the first save wins, the stale one is a CONFLICT and loses nothing.
+    let saved = app
+        .gql_ok(
+            Some(&editor.access),
+            &update,
+            json!({ "i": { "id": id, "expectedVersion": 1, "body": "We launch on Tuesday." } }),
+        )
+        .await;
+    assert_eq!(saved["updateDraft"]["version"], 2);
+    let stale = app
+        .gql(
+            Some(&owner.access),
+            &update,
+            json!({ "i": { "id": id, "expectedVersion": 1, "body": "Overwrite!" } }),
+        )
+        .await;
+    assert_eq!(error_code(&stale).as_deref(), Some("CONFLICT"), "{stale}");
+    let read = app
+        .gql_ok(
+            Some(&viewer.access),
+            "query($id: ID!) { draft(id: $id) { body version revisions { version body } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(read["draft"]["body"], "We launch on Tuesday.");
+    assert_eq!(read["draft"]["revisions"].as_array().unwrap().len(), 2);
+
+    let mv = |name: &'static str, extra: &'static str| {
+        format!("mutation($id: ID!{extra}) {{ {name} {{ status }} }}")
+    };
+    let submit = mv("submitDraftForReview(id: $id)", "");
+    let approve = mv("approveDraft(id: $id, note: $note)", ", $note: String");
+    let changes = mv(
+        "requestDraftChanges(id: $id, note: $note)",
+        ", $note: String!",
+    );
+
+    assert_eq!(
+        app.gql_ok(Some(&editor.access), &submit, json!({ "id": id }))
+            .await["submitDraftForReview"]["status"],
+        "IN_REVIEW"
+    );
+    // In review: no edits, and an EDITOR cannot approve.
+    let edit = app
+        .gql(
+            Some(&editor.access),
+            &update,
+            json!({ "i": { "id": id, "expectedVersion": 2, "title": "x" } }),
+        )
+        .await;
+    assert_eq!(error_code(&edit).as_deref(), Some("BAD_USER_INPUT"));
+    assert!(edit["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("IN_REVIEW"));
+    let not_admin = app
+        .gql(
+            Some(&editor.access),
+            &approve,
+            json!({ "id": id, "note": "ok" }),
+        )
+        .await;
+    assert_eq!(error_code(&not_admin).as_deref(), Some("FORBIDDEN"));
+    let no_note = app
+        .gql(
+            Some(&owner.access),
+            &changes,
+            json!({ "id": id, "note": "  " }),
+        )
+        .await;
+    assert_eq!(error_code(&no_note).as_deref(), Some("BAD_USER_INPUT"));
+    let asked = app
+        .gql_ok(
+            Some(&owner.access),
+            &changes,
+            json!({ "id": id, "note": "Mention the time zone." }),
+        )
+        .await;
+    assert_eq!(asked["requestDraftChanges"]["status"], "CHANGES_REQUESTED");
+    // Editing after changes were requested brings it back to DRAFT.
+    let back = app
+        .gql_ok(Some(&editor.access), &update, json!({ "i": { "id": id, "expectedVersion": 2, "body": "We launch on Tuesday, 9:00 CET." } }))
+        .await;
+    assert_eq!(back["updateDraft"]["status"], "DRAFT");
+    app.gql_ok(Some(&editor.access), &submit, json!({ "id": id }))
+        .await;
+    let approved = app
+        .gql_ok(
+            Some(&owner.access),
+            &approve,
+            json!({ "id": id, "note": "Good to go" }),
+        )
+        .await;
+    assert_eq!(approved["approveDraft"]["status"], "APPROVED");
+    // Illegal transitions name the current state.
+    let again = app
+        .gql(Some(&owner.access), &approve, json!({ "id": id }))
+        .await;
+    assert_eq!(error_code(&again).as_deref(), Some("BAD_USER_INPUT"));
+    assert!(again["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("APPROVED"));
+
+    let workflow = app
+        .gql_ok(
+            Some(&owner.access),
+            "query($id: ID!) { draft(id: $id) { workflow { from to note } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let steps: Vec<(serde_json::Value, serde_json::Value)> = workflow["draft"]["workflow"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["to"].clone(), w["note"].clone()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (json!("DRAFT"), json!(null)),
+            (json!("IN_REVIEW"), json!(null)),
+            (json!("CHANGES_REQUESTED"), json!("Mention the time zone.")),
+            (json!("DRAFT"), json!(null)),
+            (json!("IN_REVIEW"), json!(null)),
+            (json!("APPROVED"), json!("Good to go")),
+        ]
+    );
+    let archived = app
+        .gql_ok(
+            Some(&editor.access),
+            &mv("archiveDraft(id: $id)", ""),
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(archived["archiveDraft"]["status"], "ARCHIVED");
+    assert_eq!(
+        atelier::domain::audit::count_action(&app.db, "draft.approved")
+            .await
+            .unwrap(),
+        1
+    );
+
+    // Outsiders see nothing and change nothing.
+    let outsider = app.signed_in_user("outsider@example.com", "Otto").await;
+    let seen = app
+        .gql_ok(
+            Some(&outsider.access),
+            "query($id: ID!) { draft(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(seen["draft"].is_null());
+    let touched = app
+        .gql(
+            Some(&outsider.access),
+            &update,
+            json!({ "i": { "id": id, "expectedVersion": 3, "title": "mine" } }),
+        )
+        .await;
+    assert_eq!(error_code(&touched).as_deref(), Some("NOT_FOUND"));
+    app.stop().await;
+}
+on_both_databases!(a_draft_through_review);
+
+async fn drafts_list_by_status_with_stable_pages(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.signed_in_user("lister@example.com", "Lis Ter").await;
+    let ws = app.create_workspace(&owner, "List Co").await;
+    let create = "mutation($i: CreateDraftInput!) { createDraft(input: $i) { id } }";
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let data = app
+            .gql_ok(
+                Some(&owner.access),
+                create,
+                json!({ "i": { "workspaceId": ws, "title": format!("Post {n}") } }),
+            )
+            .await;
+        ids.push(data["createDraft"]["id"].as_str().unwrap().to_string());
+    }
+    app.gql_ok(
+        Some(&owner.access),
+        "mutation($id: ID!) { submitDraftForReview(id: $id) { id } }",
+        json!({ "id": ids[1] }),
+    )
+    .await;
+    let page = "query($w: ID!, $after: String, $status: DraftStatus) { workspace(id: $w) { drafts(first: 2, after: $after, status: $status) { edges { node { id } } pageInfo { hasNextPage endCursor } } } }";
+    let first = app
+        .gql_ok(Some(&owner.access), page, json!({ "w": ws }))
+        .await;
+    let conn = &first["workspace"]["drafts"];
+    let got: Vec<&str> = conn["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, [ids[4].as_str(), ids[3].as_str()], "newest first");
+    // A draft created between pages does not shift the next page.
+    app.gql_ok(
+        Some(&owner.access),
+        create,
+        json!({ "i": { "workspaceId": ws, "title": "Late" } }),
+    )
+    .await;
+    let second = app
+        .gql_ok(
+            Some(&owner.access),
+            page,
+            json!({ "w": ws, "after": conn["pageInfo"]["endCursor"] }),
+        )
+        .await;
+    let got: Vec<&str> = second["workspace"]["drafts"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, [ids[2].as_str(), ids[1].as_str()]);
+    let in_review = app
+        .gql_ok(
+            Some(&owner.access),
+            page,
+            json!({ "w": ws, "status": "IN_REVIEW" }),
+        )
+        .await;
+    assert_eq!(
+        in_review["workspace"]["drafts"]["edges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    app.stop().await;
+}
+on_both_databases!(drafts_list_by_status_with_stable_pages);
