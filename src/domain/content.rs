@@ -367,14 +367,26 @@ pub async fn workspace_of(
         .await?)
 }
 
-/// A page of a workspace's drafts, newest first, optionally of one status.
+/// What a list of drafts is narrowed to.
+#[derive(Clone, Debug, Default)]
+pub struct DraftFilter {
+    pub status: Option<DraftStatus>,
+    /// Words to find in the title or body (case-insensitive).
+    pub search: Option<String>,
+    pub tag: Option<String>,
+    pub author: Option<Uuid>,
+}
+
+/// A page of a workspace's drafts, newest first, narrowed by `filter`.
 pub async fn list(
     conn: &impl ConnectionTrait,
     workspace_id: Uuid,
-    status: Option<DraftStatus>,
+    filter: &DraftFilter,
     before: Option<Uuid>,
     limit: u64,
 ) -> DomainResult<Vec<drafts::Model>> {
+    use sea_orm::sea_query::{ExprTrait, Func, LikeExpr};
+    let status = filter.status;
     let mut query = drafts::Entity::find()
         .filter(drafts::Column::WorkspaceId.eq(workspace_id))
         .order_by_desc(drafts::Column::Id)
@@ -384,6 +396,39 @@ pub async fn list(
     }
     if let Some(before) = before {
         query = query.filter(drafts::Column::Id.lt(before));
+    }
+    if let Some(author) = filter.author {
+        query = query.filter(drafts::Column::AuthorId.eq(author));
+    }
+    if let Some(tag) = filter
+        .tag
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        let quoted = serde_json::to_string(&tag.to_lowercase()).map_err(DomainError::internal)?;
+        query = query.filter(
+            drafts::Column::Tags.like(LikeExpr::new(super::like_pattern(&quoted)).escape('\\')),
+        );
+    }
+    if let Some(words) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        if words.chars().count() > 200 {
+            return Err(DomainError::bad_input(
+                "search text must be at most 200 characters",
+            ));
+        }
+        let pattern = super::like_pattern(&words.to_lowercase());
+        let lower = |column: drafts::Column| Expr::expr(Func::lower(Expr::col(column)));
+        query = query.filter(
+            sea_orm::Condition::any()
+                .add(lower(drafts::Column::Title).like(LikeExpr::new(pattern.clone()).escape('\\')))
+                .add(lower(drafts::Column::Body).like(LikeExpr::new(pattern).escape('\\'))),
+        );
     }
     Ok(query.all(conn).await?)
 }

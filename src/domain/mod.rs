@@ -36,6 +36,17 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// A LIKE pattern that finds `text` anywhere, with its own `%`, `_` and `\` taken
+/// literally (use with `ESCAPE '\'`).
+pub(crate) fn like_pattern(text: &str) -> String {
+    format!(
+        "%{}%",
+        text.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}
+
 /// Trims text a person typed and refuses control characters and overlong values.
 pub fn clean_text(
     field: &str,

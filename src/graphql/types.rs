@@ -266,6 +266,8 @@ impl Workspace {
     }
 
     /// The workspace's drafts, newest first, optionally of one status.
+    // Each GraphQL argument is a parameter; grouping them would change the API's shape.
+    #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn drafts(
         &self,
@@ -273,13 +275,25 @@ impl Workspace {
         first: Option<i32>,
         after: Option<String>,
         status: Option<super::content::DraftStatusEnum>,
+        #[graphql(desc = "Words to find in the title or body")] search: Option<String>,
+        tag: Option<String>,
+        author_id: Option<ID>,
     ) -> Result<Connection<String, super::content::Draft, EmptyFields, EmptyFields>> {
+        let filter = crate::domain::content::DraftFilter {
+            status: status.map(Into::into),
+            search,
+            tag,
+            author: author_id
+                .as_ref()
+                .map(|id| parse_id(id, "authorId"))
+                .transpose()?,
+        };
         let limit = page_size(first)?;
         let before = decode_cursor::<Uuid>(after.as_deref())?;
         let rows = crate::domain::content::list(
             &state(ctx).db,
             self.0.workspace.id,
-            status.map(Into::into),
+            &filter,
             before,
             limit + 1,
         )

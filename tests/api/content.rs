@@ -293,3 +293,83 @@ async fn drafts_list_by_status_with_stable_pages(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(drafts_list_by_status_with_stable_pages);
+
+async fn drafts_are_found_by_words_tag_and_author(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.signed_in_user("finder@example.com", "Fin Der").await;
+    let ws = app.create_workspace(&owner, "Search Co").await;
+    let editor = add_member(&app, &owner, &ws, "writer@example.com", "EDITOR").await;
+    let create = "mutation($i: CreateDraftInput!) { createDraft(input: $i) { id } }";
+    app.gql_ok(Some(&owner.access), create, json!({ "i": { "workspaceId": ws, "title": "Winter SALE", "body": "Half price", "tags": ["promo"] } })).await;
+    app.gql_ok(Some(&editor.access), create, json!({ "i": { "workspaceId": ws, "title": "Team news", "body": "Our winter party", "tags": ["team"] } })).await;
+    app.gql_ok(Some(&editor.access), create, json!({ "i": { "workspaceId": ws, "title": "100% off? No: 50_off", "body": "", "tags": [] } })).await;
+    let query = "query($w: ID!, $search: String, $tag: String, $author: ID) { workspace(id: $w) { drafts(search: $search, tag: $tag, authorId: $author) { edges { node { title } } } } }";
+    let titles = |data: serde_json::Value| -> Vec<String> {
+        data["workspace"]["drafts"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["title"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let winter = titles(
+        app.gql_ok(
+            Some(&owner.access),
+            query,
+            json!({ "w": ws, "search": "WINTER" }),
+        )
+        .await,
+    );
+    assert_eq!(
+        winter,
+        ["Team news", "Winter SALE"],
+        "title or body, any case"
+    );
+    let promo = titles(
+        app.gql_ok(
+            Some(&owner.access),
+            query,
+            json!({ "w": ws, "tag": "Promo" }),
+        )
+        .await,
+    );
+    assert_eq!(promo, ["Winter SALE"]);
+    let by_editor = titles(
+        app.gql_ok(
+            Some(&owner.access),
+            query,
+            json!({ "w": ws, "author": editor.user_id }),
+        )
+        .await,
+    );
+    assert_eq!(by_editor.len(), 2);
+    // Wildcards are searched literally.
+    let literal = titles(
+        app.gql_ok(
+            Some(&owner.access),
+            query,
+            json!({ "w": ws, "search": "0%" }),
+        )
+        .await,
+    );
+    assert_eq!(literal, ["100% off? No: 50_off"]);
+    let underscore = titles(
+        app.gql_ok(
+            Some(&owner.access),
+            query,
+            json!({ "w": ws, "search": "_" }),
+        )
+        .await,
+    );
+    assert_eq!(underscore, ["100% off? No: 50_off"]);
+    let bad = app
+        .gql(
+            Some(&owner.access),
+            query,
+            json!({ "w": ws, "author": "not-an-id" }),
+        )
+        .await;
+    assert_eq!(error_code(&bad).as_deref(), Some("BAD_USER_INPUT"));
+    app.stop().await;
+}
+on_both_databases!(drafts_are_found_by_words_tag_and_author);

@@ -552,13 +552,7 @@ pub async fn scan(
     let mut leftovers = Vec::new();
     for (table, column) in columns {
         for needle in needles.iter().filter(|n| n.chars().count() >= 4) {
-            let pattern = format!(
-                "%{}%",
-                needle
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            );
+            let pattern = crate::domain::like_pattern(needle);
             let (sql, values): (String, Vec<sea_orm::Value>) = match backend {
                 DatabaseBackend::Postgres => (
                     format!("SELECT COUNT(*) AS n FROM \"{table}\" WHERE CAST(\"{column}\" AS TEXT) ILIKE $1 ESCAPE '\\'"),
