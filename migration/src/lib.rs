@@ -12,6 +12,7 @@ mod m20261123_000006_staff;
 mod m20261123_000007_execution_steps;
 mod m20261123_000008_export_packages;
 mod m20261123_000009_drafts;
+mod m20261123_000010_workspace_settings;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_execution_steps::Migration),
             Box::new(m20261123_000008_export_packages::Migration),
             Box::new(m20261123_000009_drafts::Migration),
+            Box::new(m20261123_000010_workspace_settings::Migration),
         ]
     }
 }

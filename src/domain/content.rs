@@ -341,6 +341,111 @@ pub async fn transition(
     Ok(updated)
 }
 
+/// Where a wall-clock time falls in a time zone: the instant, or why it cannot be used.
+/// `offset_hint` picks between the two instants of a repeated hour (DST ends).
+pub fn resolve_local_time(
+    local: chrono::NaiveDateTime,
+    time_zone: &str,
+    offset_hint: Option<chrono::FixedOffset>,
+) -> DomainResult<chrono::DateTime<chrono::Utc>> {
+    use chrono::{LocalResult, Offset, TimeZone};
+    let tz: chrono_tz::Tz = time_zone.parse().map_err(|_| {
+        DomainError::bad_input(format!(
+            "{time_zone:?} is not an IANA time zone like Europe/Berlin"
+        ))
+    })?;
+    let instant = match tz.from_local_datetime(&local) {
+        LocalResult::Single(at) => at,
+        LocalResult::Ambiguous(earlier, later) => {
+            if offset_hint.is_some_and(|hint| later.offset().fix() == hint) {
+                later
+            } else {
+                earlier
+            }
+        }
+        LocalResult::None => {
+            return Err(DomainError::bad_input(format!(
+                "{} does not exist in {time_zone}: the clocks skip that hour for daylight saving time; choose another time",
+                local.format("%Y-%m-%d %H:%M")
+            )))
+        }
+    };
+    Ok(instant.with_timezone(&chrono::Utc))
+}
+
+/// Schedules an approved draft (or a draft, where the workspace does not require
+/// approval) for `local` wall-clock time in `time_zone`. A time that does not exist (a
+/// DST gap) or lies in the past is refused.
+pub async fn schedule(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    access: &WorkspaceAccess,
+    draft_id: Uuid,
+    local: chrono::NaiveDateTime,
+    offset_hint: Option<chrono::FixedOffset>,
+    time_zone: &str,
+    meta: &RequestMeta,
+) -> DomainResult<drafts::Model> {
+    access.require(Role::Editor)?;
+    let publish_at = resolve_local_time(local, time_zone, offset_hint)?;
+    if publish_at <= now() {
+        return Err(DomainError::bad_input("the publishing time is in the past"));
+    }
+    let txn = conn.begin().await?;
+    let draft = find_in_workspace(&txn, access, draft_id).await?;
+    let from = DraftStatus::parse(&draft.status)?;
+    let allowed = from == DraftStatus::Approved
+        || (!access.workspace.approval_required && from == DraftStatus::Draft);
+    if !allowed {
+        return Err(DomainError::bad_input(format!(
+            "a draft that is {} cannot be scheduled{}",
+            from.as_str(),
+            if access.workspace.approval_required {
+                "; this workspace requires approval first"
+            } else {
+                ""
+            }
+        )));
+    }
+    let changed = drafts::Entity::update_many()
+        .col_expr(
+            drafts::Column::Status,
+            Expr::value(DraftStatus::Scheduled.as_str()),
+        )
+        .col_expr(drafts::Column::ScheduledAt, Expr::value(publish_at))
+        .col_expr(drafts::Column::TimeZone, Expr::value(time_zone))
+        .col_expr(drafts::Column::UpdatedAt, Expr::value(now()))
+        .filter(drafts::Column::Id.eq(draft_id))
+        .filter(drafts::Column::Status.eq(from.as_str()))
+        .exec(&txn)
+        .await?;
+    if changed.rows_affected != 1 {
+        return Err(DomainError::conflict(
+            "the draft changed meanwhile; reload it",
+        ));
+    }
+    record_transition(
+        &txn,
+        draft_id,
+        access.user_id(),
+        Some(from),
+        DraftStatus::Scheduled,
+        None,
+    )
+    .await?;
+    audit::record(
+        &txn,
+        NewEvent::new(Actor::User(access.user_id()), "draft.scheduled")
+            .target("draft", draft_id)
+            .workspace(access.workspace_id())
+            .details(json!({ "publish_at": publish_at, "time_zone": time_zone })),
+        meta,
+    )
+    .await?;
+    let updated = find_in_workspace(&txn, access, draft_id).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
 /// A draft of the caller's workspace, or NOT_FOUND.
 pub async fn find_in_workspace(
     conn: &impl ConnectionTrait,

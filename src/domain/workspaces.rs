@@ -153,6 +153,7 @@ pub async fn create_workspace(
             billing_tax_id: Set(None),
             created_at: Set(at),
             updated_at: Set(at),
+            approval_required: Set(true),
         }
         .insert(&savepoint)
         .await;
@@ -422,6 +423,32 @@ pub async fn remove_member(
     .await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// Sets whether drafts need approval before scheduling. ADMIN and up.
+pub async fn set_approval_required(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    access: &WorkspaceAccess,
+    required: bool,
+    meta: &RequestMeta,
+) -> DomainResult<workspaces::Model> {
+    access.require(Role::Admin)?;
+    let txn = conn.begin().await?;
+    let mut active: workspaces::ActiveModel = access.workspace.clone().into();
+    active.approval_required = Set(required);
+    active.updated_at = Set(now());
+    let updated = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        NewEvent::new(Actor::User(access.user_id()), "workspace.settings_changed")
+            .target("workspace", access.workspace_id())
+            .workspace(access.workspace_id())
+            .details(json!({ "approval_required": required })),
+        meta,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
 }
 
 /// Billing profile fields an OWNER may set; `None` leaves a field unchanged.

@@ -351,6 +351,51 @@ impl Mutation {
         move_draft(ctx, &id, DraftStatus::ChangesRequested, Some(&note)).await
     }
 
+    /// Schedules an approved draft. `publishAt` is read as a wall-clock time in `timeZone`
+    /// (its offset only chooses between the two instants of a repeated hour); a time that
+    /// does not exist there (a DST gap) or is past is refused.
+    async fn schedule_draft(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        publish_at: chrono::DateTime<chrono::FixedOffset>,
+        time_zone: String,
+    ) -> Result<Draft> {
+        let (access, draft_id) = draft_access(ctx, &id).await?;
+        let draft = content::schedule(
+            &state(ctx).db,
+            &access,
+            draft_id,
+            publish_at.naive_local(),
+            Some(*publish_at.offset()),
+            time_zone.trim(),
+            meta(ctx),
+        )
+        .await
+        .map_err(gql)?;
+        Ok(Draft(draft))
+    }
+
+    /// Whether drafts need approval before scheduling; ADMIN and OWNER.
+    async fn update_workspace_settings(
+        &self,
+        ctx: &Context<'_>,
+        workspace_id: ID,
+        approval_required: bool,
+    ) -> Result<Workspace> {
+        let user = current_user(ctx).await?;
+        let s = state(ctx);
+        let workspace_id = parse_id(&workspace_id, "workspaceId")?;
+        let mut access = workspaces::require_access(&s.db, user.id, workspace_id)
+            .await
+            .map_err(gql)?;
+        access.workspace =
+            workspaces::set_approval_required(&s.db, &access, approval_required, meta(ctx))
+                .await
+                .map_err(gql)?;
+        Ok(Workspace(access))
+    }
+
     async fn archive_draft(&self, ctx: &Context<'_>, id: ID) -> Result<Draft> {
         move_draft(ctx, &id, DraftStatus::Archived, None).await
     }

@@ -197,6 +197,11 @@ impl Workspace {
         self.0.workspace.created_at
     }
 
+    /// Whether drafts need approval before they can be scheduled.
+    async fn approval_required(&self) -> bool {
+        self.0.workspace.approval_required
+    }
+
     /// The signed-in user's role here.
     async fn my_role(&self) -> RoleEnum {
         self.0.role.into()

@@ -373,3 +373,214 @@ async fn drafts_are_found_by_words_tag_and_author(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(drafts_are_found_by_words_tag_and_author);
+
+async fn scheduling_respects_time_zones_and_approval(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.signed_in_user("planner@example.com", "Pla Nner").await;
+    let ws = app.create_workspace(&owner, "Plan Co").await;
+    let create = "mutation($i: CreateDraftInput!) { createDraft(input: $i) { id } }";
+    let schedule = "mutation($id: ID!, $at: DateTime!, $tz: String!) { scheduleDraft(id: $id, publishAt: $at, timeZone: $tz) { status scheduledAt timeZone } }";
+    let approved = |title: &'static str| {
+        let app = &app;
+        let owner = &owner;
+        let ws = ws.clone();
+        async move {
+            let id = app
+                .gql_ok(
+                    Some(&owner.access),
+                    create,
+                    json!({ "i": { "workspaceId": ws, "title": title } }),
+                )
+                .await["createDraft"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            app.gql_ok(
+                Some(&owner.access),
+                "mutation($id: ID!) { submitDraftForReview(id: $id) { id } }",
+                json!({ "id": id }),
+            )
+            .await;
+            app.gql_ok(
+                Some(&owner.access),
+                "mutation($id: ID!) { approveDraft(id: $id) { id } }",
+                json!({ "id": id }),
+            )
+            .await;
+            id
+        }
+    };
+
+    // Approval is required by default: a plain draft cannot be scheduled.
+    let plain = app
+        .gql_ok(
+            Some(&owner.access),
+            create,
+            json!({ "i": { "workspaceId": ws, "title": "Unreviewed" } }),
+        )
+        .await["createDraft"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = app
+        .gql(
+            Some(&owner.access),
+            schedule,
+            json!({ "id": plain, "at": "2031-06-01T09:00:00+02:00", "tz": "Europe/Berlin" }),
+        )
+        .await;
+    assert_eq!(error_code(&refused).as_deref(), Some("BAD_USER_INPUT"));
+    assert!(refused["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("requires approval"));
+
+    // Berlin, spring forward on 30 March 2031: 02:30 does not exist; 03:30 is 01:30 UTC.
+    let id = approved("Berlin").await;
+    let gap = app
+        .gql(
+            Some(&owner.access),
+            schedule,
+            json!({ "id": id, "at": "2031-03-30T02:30:00+01:00", "tz": "Europe/Berlin" }),
+        )
+        .await;
+    assert_eq!(error_code(&gap).as_deref(), Some("BAD_USER_INPUT"));
+    assert!(
+        gap["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("daylight saving"),
+        "{gap}"
+    );
+    let ok = app
+        .gql_ok(
+            Some(&owner.access),
+            schedule,
+            json!({ "id": id, "at": "2031-03-30T03:30:00+02:00", "tz": "Europe/Berlin" }),
+        )
+        .await;
+    assert_eq!(ok["scheduleDraft"]["status"], "SCHEDULED");
+    assert_eq!(ok["scheduleDraft"]["timeZone"], "Europe/Berlin");
+    let at: chrono::DateTime<chrono::Utc> = ok["scheduleDraft"]["scheduledAt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        at,
+        "2031-03-30T01:30:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    );
+
+    // New York, fall back on 2 November 2031: 01:30 happens twice; the offset chooses.
+    let first = approved("NY first").await;
+    let second = approved("NY second").await;
+    let edt = app
+        .gql_ok(
+            Some(&owner.access),
+            schedule,
+            json!({ "id": first, "at": "2031-11-02T01:30:00-04:00", "tz": "America/New_York" }),
+        )
+        .await;
+    let est = app
+        .gql_ok(
+            Some(&owner.access),
+            schedule,
+            json!({ "id": second, "at": "2031-11-02T01:30:00-05:00", "tz": "America/New_York" }),
+        )
+        .await;
+    let utc = |v: &serde_json::Value| {
+        v["scheduleDraft"]["scheduledAt"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    };
+    assert_eq!(
+        utc(&edt),
+        "2031-11-02T05:30:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    );
+    assert_eq!(
+        utc(&est),
+        "2031-11-02T06:30:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    );
+    // And its spring gap.
+    let third = approved("NY gap").await;
+    let gap = app
+        .gql(
+            Some(&owner.access),
+            schedule,
+            json!({ "id": third, "at": "2031-03-09T02:30:00-05:00", "tz": "America/New_York" }),
+        )
+        .await;
+    assert_eq!(error_code(&gap).as_deref(), Some("BAD_USER_INPUT"));
+
+    // The past, unknown zones, and scheduling twice are refused.
+    let past = app
+        .gql(
+            Some(&owner.access),
+            schedule,
+            json!({ "id": third, "at": "2020-01-01T10:00:00+00:00", "tz": "Europe/London" }),
+        )
+        .await;
+    assert!(past["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("in the past"));
+    let zone = app
+        .gql(
+            Some(&owner.access),
+            schedule,
+            json!({ "id": third, "at": "2031-05-01T10:00:00+00:00", "tz": "Mars/Olympus" }),
+        )
+        .await;
+    assert!(zone["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("IANA"));
+    let twice = app
+        .gql(
+            Some(&owner.access),
+            schedule,
+            json!({ "id": id, "at": "2031-05-01T10:00:00+02:00", "tz": "Europe/Berlin" }),
+        )
+        .await;
+    assert!(twice["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("SCHEDULED"));
+
+    // Without the approval requirement a draft goes straight to the schedule.
+    let settings = app
+        .gql_ok(
+            Some(&owner.access),
+            "mutation($w: ID!) { updateWorkspaceSettings(workspaceId: $w, approvalRequired: false) { approvalRequired } }",
+            json!({ "w": ws }),
+        )
+        .await;
+    assert_eq!(
+        settings["updateWorkspaceSettings"]["approvalRequired"],
+        false
+    );
+    let direct = app
+        .gql_ok(
+            Some(&owner.access),
+            schedule,
+            json!({ "id": plain, "at": "2031-06-01T09:00:00+02:00", "tz": "Europe/Berlin" }),
+        )
+        .await;
+    assert_eq!(direct["scheduleDraft"]["status"], "SCHEDULED");
+    assert_eq!(
+        atelier::domain::audit::count_action(&app.db, "draft.scheduled")
+            .await
+            .unwrap(),
+        4
+    );
+    app.stop().await;
+}
+on_both_databases!(scheduling_respects_time_zones_and_approval);
