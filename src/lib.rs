@@ -16,4 +16,8 @@ pub mod startup;
 pub mod state;
 
 pub use config::Config;
+
+/// What unit tests return, so that they fail through `?` rather than `unwrap()`.
+#[cfg(test)]
+pub(crate) type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 pub use startup::Application;

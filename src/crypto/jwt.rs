@@ -92,39 +92,41 @@ mod tests {
     }
 
     #[test]
-    fn issued_tokens_verify() {
+    fn issued_tokens_verify() -> crate::TestResult {
         let keys = keys();
         let user = Uuid::now_v7();
-        let (token, _) = keys.issue(user, Uuid::now_v7()).unwrap();
-        assert_eq!(keys.verify(&token).unwrap().sub, user);
+        let (token, _) = keys.issue(user, Uuid::now_v7())?;
+        assert_eq!(keys.verify(&token).ok_or("token did not verify")?.sub, user);
+        Ok(())
     }
 
     #[test]
-    fn other_secrets_algorithms_and_expired_tokens_are_refused() {
+    fn other_secrets_algorithms_and_expired_tokens_are_refused() -> crate::TestResult {
         let keys = keys();
         let other = JwtKeys::new(
             &SecretString::from("another-secret-entirely-000000000"),
             Duration::minutes(15),
         );
-        let (token, _) = other.issue(Uuid::now_v7(), Uuid::now_v7()).unwrap();
+        let (token, _) = other.issue(Uuid::now_v7(), Uuid::now_v7())?;
         assert!(keys.verify(&token).is_none());
 
         let expired = JwtKeys::new(
             &SecretString::from("test-secret-that-is-long-enough-000"),
             Duration::minutes(-10),
         );
-        let (token, _) = expired.issue(Uuid::now_v7(), Uuid::now_v7()).unwrap();
+        let (token, _) = expired.issue(Uuid::now_v7(), Uuid::now_v7())?;
         assert!(keys.verify(&token).is_none());
 
         // alg=none with the same claims must not pass.
-        let (token, _) = keys.issue(Uuid::now_v7(), Uuid::now_v7()).unwrap();
-        let payload = token.split('.').nth(1).unwrap();
+        let (token, _) = keys.issue(Uuid::now_v7(), Uuid::now_v7())?;
+        let payload = token.split('.').nth(1).ok_or("no payload")?;
         let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
         assert!(keys.verify(&format!("{none_header}.{payload}.")).is_none());
+        Ok(())
     }
 
     #[test]
-    fn tokens_without_audience_are_refused() {
+    fn tokens_without_audience_are_refused() -> crate::TestResult {
         let keys = keys();
         #[derive(Serialize)]
         struct NoAud {
@@ -140,8 +142,8 @@ mod tests {
                 iss: ISSUER,
             },
             &EncodingKey::from_secret(b"test-secret-that-is-long-enough-000"),
-        )
-        .unwrap();
+        )?;
         assert!(keys.verify(&token).is_none());
+        Ok(())
     }
 }

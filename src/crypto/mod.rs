@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 /// An HMAC-SHA256 keyed with `key`.
 pub fn hmac_sha256(key: &[u8]) -> hmac::Hmac<Sha256> {
     use hmac::Mac;
-    hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length")
-    // invariant: HMAC accepts any key length
+    let mac = hmac::Hmac::<Sha256>::new_from_slice(key);
+    mac.expect("any key length") // invariant: HMAC takes keys of any length
 }
 
 /// Hex SHA-256 of some bytes: how tokens and chain links are stored.

@@ -83,12 +83,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hashes_verify_and_are_argon2id() {
-        let h = hash("correct horse battery staple").unwrap();
+    fn hashes_verify_and_are_argon2id() -> crate::TestResult {
+        let h = hash("correct horse battery staple")?;
         assert!(h.starts_with("$argon2id$"));
         assert!(verify("correct horse battery staple", Some(&h)));
         assert!(!verify("wrong horse battery staple", Some(&h)));
         assert!(!verify("correct horse battery staple", None));
+        Ok(())
     }
 
     #[test]

@@ -163,58 +163,60 @@ fn unreachable_seal() -> ! {
 mod tests {
     use super::*;
 
-    fn vault(spec: &str) -> Vault {
-        Vault::from_spec(&SecretString::from(spec.to_string())).unwrap()
+    fn vault(spec: &str) -> Result<Vault, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Vault::from_spec(&SecretString::from(spec.to_string()))?)
     }
 
     #[test]
-    fn seals_and_opens_with_the_same_associated_data() {
-        let v = vault(Vault::generate_spec("k1").expose_secret());
+    fn seals_and_opens_with_the_same_associated_data() -> crate::TestResult {
+        let v = vault(Vault::generate_spec("k1").expose_secret())?;
         let sealed = v.seal(b"refresh-token-123", b"integration:1");
         assert!(!sealed.contains("refresh-token-123"));
-        assert_eq!(
-            v.open(&sealed, b"integration:1").unwrap(),
-            b"refresh-token-123"
-        );
+        assert_eq!(v.open(&sealed, b"integration:1")?, b"refresh-token-123");
+        Ok(())
     }
 
     #[test]
-    fn a_value_copied_to_another_row_does_not_open() {
-        let v = vault(Vault::generate_spec("k1").expose_secret());
+    fn a_value_copied_to_another_row_does_not_open() -> crate::TestResult {
+        let v = vault(Vault::generate_spec("k1").expose_secret())?;
         let sealed = v.seal(b"secret", b"integration:1");
         assert!(matches!(
             v.open(&sealed, b"integration:2"),
             Err(VaultError::Unopenable)
         ));
+        Ok(())
     }
 
     #[test]
-    fn every_seal_uses_a_fresh_nonce() {
-        let v = vault(Vault::generate_spec("k1").expose_secret());
+    fn every_seal_uses_a_fresh_nonce() -> crate::TestResult {
+        let v = vault(Vault::generate_spec("k1").expose_secret())?;
         assert_ne!(v.seal(b"same", b"ad"), v.seal(b"same", b"ad"));
+        Ok(())
     }
 
     #[test]
-    fn old_keys_still_open_after_rotation() {
+    fn old_keys_still_open_after_rotation() -> crate::TestResult {
         let old = Vault::generate_spec("old");
         let new = Vault::generate_spec("new");
-        let before = vault(old.expose_secret());
+        let before = vault(old.expose_secret())?;
         let sealed = before.seal(b"token", b"ad");
-        let after = vault(&format!("{},{}", new.expose_secret(), old.expose_secret()));
+        let after = vault(&format!("{},{}", new.expose_secret(), old.expose_secret()))?;
         assert_eq!(after.current_key_id(), "new");
-        assert_eq!(after.open(&sealed, b"ad").unwrap(), b"token");
+        assert_eq!(after.open(&sealed, b"ad")?, b"token");
         assert_eq!(Vault::key_id_of(&after.seal(b"t", b"ad")), Some("new"));
+        Ok(())
     }
 
     #[test]
-    fn tampering_is_detected() {
-        let v = vault(Vault::generate_spec("k1").expose_secret());
+    fn tampering_is_detected() -> crate::TestResult {
+        let v = vault(Vault::generate_spec("k1").expose_secret())?;
         let sealed = v.seal(b"secret", b"ad");
         let mut bytes = sealed.into_bytes();
         let last = bytes.len() - 2;
         bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
-        let tampered = String::from_utf8(bytes).unwrap();
+        let tampered = String::from_utf8(bytes)?;
         assert!(v.open(&tampered, b"ad").is_err());
+        Ok(())
     }
 
     #[test]

@@ -540,17 +540,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn emails_are_case_folded_and_trimmed() {
+    fn emails_are_case_folded_and_trimmed() -> crate::TestResult {
         assert_eq!(
-            EmailAddress::parse("  Alice@Example.COM ")
-                .unwrap()
-                .as_str(),
+            EmailAddress::parse("  Alice@Example.COM ")?.as_str(),
             "alice@example.com"
         );
+        Ok(())
     }
 
     #[test]
-    fn malformed_emails_are_refused() {
+    fn malformed_emails_are_refused() -> crate::TestResult {
         for bad in [
             "",
             "alice",
@@ -567,5 +566,6 @@ mod tests {
                 "{bad:?} should be refused"
             );
         }
+        Ok(())
     }
 }

@@ -86,15 +86,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refuses_after_the_limit_and_names_a_wait() {
+    fn refuses_after_the_limit_and_names_a_wait() -> crate::TestResult {
         let limiter = RateLimiter::new(2, Duration::from_secs(60));
-        limiter.check_and_hit("a").unwrap();
-        limiter.check_and_hit("a").unwrap();
+        limiter.check_and_hit("a")?;
+        limiter.check_and_hit("a")?;
         let err = limiter.check("a").unwrap_err();
         assert_eq!(err.code(), "RATE_LIMITED");
-        limiter.check("b").unwrap();
+        limiter.check("b")?;
         limiter.reset("a");
-        limiter.check("a").unwrap();
+        limiter.check("a")?;
+        Ok(())
     }
 
     #[test]

@@ -602,7 +602,7 @@ mod tests {
     }
 
     #[test]
-    fn invitation_email_escapes_names_in_html() {
+    fn invitation_email_escapes_names_in_html() -> crate::TestResult {
         let links = Links {
             app_url: "https://app.example".into(),
             public_url: "https://example".into(),
@@ -616,8 +616,7 @@ mod tests {
                 token: "abc.def".into(),
             },
             &links,
-        )
-        .unwrap();
+        )?;
         assert!(!rendered.html.contains("<script>"));
         assert!(rendered
             .text
@@ -626,5 +625,6 @@ mod tests {
             rendered.link.as_deref(),
             Some("https://app.example/invitations/accept?token=abc.def")
         );
+        Ok(())
     }
 }

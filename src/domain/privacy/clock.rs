@@ -113,80 +113,84 @@ fn add_months(at: DateTime<Utc>, months: u32) -> DateTime<Utc> {
 mod tests {
     use super::*;
 
-    fn at(s: &str) -> DateTime<Utc> {
-        s.parse().unwrap()
+    fn at(s: &str) -> Result<DateTime<Utc>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(s.parse()?)
     }
 
     #[test]
-    fn gdpr_adds_a_calendar_month() {
+    fn gdpr_adds_a_calendar_month() -> crate::TestResult {
         assert_eq!(
-            due_at(at("2026-03-15T10:00:00Z"), Jurisdiction::Gdpr),
-            at("2026-04-15T10:00:00Z")
+            due_at(at("2026-03-15T10:00:00Z")?, Jurisdiction::Gdpr),
+            at("2026-04-15T10:00:00Z")?
         );
         assert_eq!(
-            due_at(at("2026-12-20T08:30:00Z"), Jurisdiction::Gdpr),
-            at("2027-01-20T08:30:00Z")
+            due_at(at("2026-12-20T08:30:00Z")?, Jurisdiction::Gdpr),
+            at("2027-01-20T08:30:00Z")?
         );
+        Ok(())
     }
 
     #[test]
-    fn gdpr_month_ends_clamp_to_the_last_day() {
+    fn gdpr_month_ends_clamp_to_the_last_day() -> crate::TestResult {
         assert_eq!(
-            due_at(at("2026-01-31T12:00:00Z"), Jurisdiction::Gdpr),
-            at("2026-02-28T12:00:00Z")
+            due_at(at("2026-01-31T12:00:00Z")?, Jurisdiction::Gdpr),
+            at("2026-02-28T12:00:00Z")?
         );
         assert_eq!(
-            due_at(at("2028-01-31T12:00:00Z"), Jurisdiction::Gdpr),
-            at("2028-02-29T12:00:00Z")
+            due_at(at("2028-01-31T12:00:00Z")?, Jurisdiction::Gdpr),
+            at("2028-02-29T12:00:00Z")?
         );
         assert_eq!(
-            due_at(at("2026-03-31T00:00:00Z"), Jurisdiction::Gdpr),
-            at("2026-04-30T00:00:00Z")
+            due_at(at("2026-03-31T00:00:00Z")?, Jurisdiction::Gdpr),
+            at("2026-04-30T00:00:00Z")?
         );
         assert_eq!(
-            due_at(at("2028-02-29T09:00:00Z"), Jurisdiction::Gdpr),
-            at("2028-03-29T09:00:00Z")
+            due_at(at("2028-02-29T09:00:00Z")?, Jurisdiction::Gdpr),
+            at("2028-03-29T09:00:00Z")?
         );
+        Ok(())
     }
 
     #[test]
-    fn day_counted_deadlines() {
+    fn day_counted_deadlines() -> crate::TestResult {
         assert_eq!(
-            due_at(at("2026-02-20T00:00:00Z"), Jurisdiction::Ccpa),
-            at("2026-04-06T00:00:00Z")
+            due_at(at("2026-02-20T00:00:00Z")?, Jurisdiction::Ccpa),
+            at("2026-04-06T00:00:00Z")?
         );
         assert_eq!(
-            due_at(at("2028-02-20T00:00:00Z"), Jurisdiction::Ccpa),
-            at("2028-04-05T00:00:00Z")
+            due_at(at("2028-02-20T00:00:00Z")?, Jurisdiction::Ccpa),
+            at("2028-04-05T00:00:00Z")?
         );
         assert_eq!(
-            due_at(at("2026-02-20T00:00:00Z"), Jurisdiction::Lgpd),
-            at("2026-03-07T00:00:00Z")
+            due_at(at("2026-02-20T00:00:00Z")?, Jurisdiction::Lgpd),
+            at("2026-03-07T00:00:00Z")?
         );
         assert_eq!(
-            due_at(at("2028-02-20T00:00:00Z"), Jurisdiction::Lgpd),
-            at("2028-03-06T00:00:00Z")
+            due_at(at("2028-02-20T00:00:00Z")?, Jurisdiction::Lgpd),
+            at("2028-03-06T00:00:00Z")?
         );
         assert_eq!(
-            due_at(at("2026-01-01T00:00:00Z"), Jurisdiction::Other),
-            at("2026-01-31T00:00:00Z")
+            due_at(at("2026-01-01T00:00:00Z")?, Jurisdiction::Other),
+            at("2026-01-31T00:00:00Z")?
         );
+        Ok(())
     }
 
     #[test]
-    fn extensions_follow_the_law() {
+    fn extensions_follow_the_law() -> crate::TestResult {
         assert_eq!(
-            extended_due_at(at("2026-01-31T00:00:00Z"), Jurisdiction::Gdpr),
-            Some(at("2026-03-31T00:00:00Z"))
+            extended_due_at(at("2026-01-31T00:00:00Z")?, Jurisdiction::Gdpr),
+            Some(at("2026-03-31T00:00:00Z")?)
         );
         assert_eq!(
-            extended_due_at(at("2026-04-06T00:00:00Z"), Jurisdiction::Ccpa),
-            Some(at("2026-05-21T00:00:00Z"))
+            extended_due_at(at("2026-04-06T00:00:00Z")?, Jurisdiction::Ccpa),
+            Some(at("2026-05-21T00:00:00Z")?)
         );
         assert_eq!(
-            extended_due_at(at("2026-04-06T00:00:00Z"), Jurisdiction::Lgpd),
+            extended_due_at(at("2026-04-06T00:00:00Z")?, Jurisdiction::Lgpd),
             None
         );
+        Ok(())
     }
 
     #[test]

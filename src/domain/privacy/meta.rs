@@ -120,8 +120,8 @@ mod tests {
         SecretString::from(SECRET)
     }
 
-    fn now() -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    fn now() -> Result<DateTime<Utc>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(DateTime::from_timestamp(1_800_000_000, 0).ok_or("bad time")?)
     }
 
     fn payload() -> serde_json::Value {
@@ -129,81 +129,84 @@ mod tests {
     }
 
     #[test]
-    fn a_valid_request_parses() {
+    fn a_valid_request_parses() -> crate::TestResult {
         let signed = sign(&payload(), SECRET);
-        assert_eq!(
-            parse(&signed, &secret(), now()).unwrap().user_id,
-            "1234567890"
-        );
+        assert_eq!(parse(&signed, &secret(), now()?)?.user_id, "1234567890");
+        Ok(())
     }
 
     #[test]
-    fn padding_is_optional() {
+    fn padding_is_optional() -> crate::TestResult {
         let signed = sign(&payload(), SECRET);
-        let (sig, body) = signed.split_once('.').unwrap();
+        let (sig, body) = signed.split_once('.').ok_or("no dot")?;
         let pad = |s: &str| format!("{s}{}", "=".repeat((4 - s.len() % 4) % 4));
         let padded = format!("{}.{}", pad(sig), pad(body));
-        assert!(parse(&padded, &secret(), now()).is_ok());
+        assert!(parse(&padded, &secret(), now()?).is_ok());
+        Ok(())
     }
 
     #[test]
-    fn wrong_secret_or_altered_payload_is_refused() {
+    fn wrong_secret_or_altered_payload_is_refused() -> crate::TestResult {
         let signed = sign(&payload(), "another-secret");
         assert_eq!(
-            parse(&signed, &secret(), now()),
+            parse(&signed, &secret(), now()?),
             Err(SignedRequestError::Signature)
         );
         let good = sign(&payload(), SECRET);
-        let (sig, _) = good.split_once('.').unwrap();
+        let (sig, _) = good.split_once('.').ok_or("no dot")?;
         let mut altered = payload();
         altered["user_id"] = json!("999");
         let forged = format!("{sig}.{}", URL_SAFE_NO_PAD.encode(altered.to_string()));
         assert_eq!(
-            parse(&forged, &secret(), now()),
+            parse(&forged, &secret(), now()?),
             Err(SignedRequestError::Signature)
         );
+        Ok(())
     }
 
     #[test]
-    fn other_algorithms_are_refused() {
+    fn other_algorithms_are_refused() -> crate::TestResult {
         let mut p = payload();
         p["algorithm"] = json!("none");
         assert_eq!(
-            parse(&sign(&p, SECRET), &secret(), now()),
+            parse(&sign(&p, SECRET), &secret(), now()?),
             Err(SignedRequestError::Algorithm)
         );
+        Ok(())
     }
 
     #[test]
-    fn expired_and_future_requests_are_refused() {
+    fn expired_and_future_requests_are_refused() -> crate::TestResult {
         let mut p = payload();
         p["expires"] = json!(1_800_000_000 - 1);
         assert_eq!(
-            parse(&sign(&p, SECRET), &secret(), now()),
+            parse(&sign(&p, SECRET), &secret(), now()?),
             Err(SignedRequestError::Expired)
         );
         let mut p = payload();
         p["issued_at"] = json!(1_800_000_000 + 3600);
         assert_eq!(
-            parse(&sign(&p, SECRET), &secret(), now()),
+            parse(&sign(&p, SECRET), &secret(), now()?),
             Err(SignedRequestError::Expired)
         );
         let mut p = payload();
         p["issued_at"] = json!(1_800_000_000 - 3 * 86_400);
         assert_eq!(
-            parse(&sign(&p, SECRET), &secret(), now()),
+            parse(&sign(&p, SECRET), &secret(), now()?),
             Err(SignedRequestError::Expired)
         );
+        Ok(())
     }
 
     #[test]
-    fn garbage_is_malformed() {
+    fn garbage_is_malformed() -> crate::TestResult {
         for bad in ["", "abc", "a.b", "!!!.???"] {
             assert_eq!(
-                parse(bad, &secret(), now()),
+                parse(bad, &secret(), now()?),
                 Err(SignedRequestError::Malformed),
                 "{bad}"
             );
         }
+        Ok(())
     }
 }
