@@ -205,6 +205,35 @@ async fn erasure_leaves_nothing_behind(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (erin, id, shared) = erin_asks_to_be_erased(&app).await;
     let erin_id: uuid::Uuid = erin.user_id.parse().unwrap();
+    // An email to her that was given up on still holds her (sealed) address and text;
+    // queued and marked failed in one transaction so the runner never sends it.
+    {
+        use atelier::domain::entities::jobs as job_rows;
+        use sea_orm::TransactionTrait;
+        let txn = app.db.begin().await.unwrap();
+        atelier::domain::outbox::enqueue(
+            &txn,
+            app.vault_ref(),
+            &atelier::domain::outbox::Email::AccountExists {
+                to: "erin.eraseme@example.com".into(),
+                display_name: "Erin Eraseme".into(),
+            },
+        )
+        .await
+        .unwrap();
+        job_rows::Entity::update_many()
+            .col_expr(
+                job_rows::Column::FailedAt,
+                sea_orm::sea_query::Expr::value(chrono::Utc::now()),
+            )
+            .filter(job_rows::Column::Kind.eq(atelier::domain::jobs::kind::SEND_EMAIL))
+            .filter(job_rows::Column::DoneAt.is_null())
+            .filter(job_rows::Column::Attempts.eq(0))
+            .exec(&txn)
+            .await
+            .unwrap();
+        txn.commit().await.unwrap();
+    }
     let staff = officer(&app).await;
     staff_action(
         &staff,
@@ -236,6 +265,10 @@ async fn erasure_leaves_nothing_behind(backend: Backend) {
         "{ran:?}"
     );
     let rows = |name: &str| ran.iter().find(|s| s.step == name).unwrap().rows_affected;
+    assert!(
+        rows("mail_outbox") >= 1,
+        "the given-up email to her is deleted"
+    );
     assert!(
         rows("sessions") >= 1
             && rows("workspaces") == 2

@@ -407,8 +407,10 @@ async fn delete_queued_mail(
     let Some(email_hash) = email_hash else {
         return Ok(0);
     };
+    // Sent emails keep no payload; waiting and given-up ones still hold the sealed email.
     let pending = job_rows::Entity::find()
         .filter(job_rows::Column::Kind.eq(jobs::kind::SEND_EMAIL))
+        .filter(job_rows::Column::DoneAt.is_null())
         .all(txn)
         .await?;
     let mut affected = 0;
