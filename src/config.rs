@@ -42,6 +42,58 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub auth: AuthConfig,
     pub privacy: PrivacyConfig,
+    pub generator: GeneratorConfig,
+    pub content: ContentConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ContentConfig {
+    /// Mentions within this many seconds are gathered into one email per member.
+    pub mention_batch_secs: u64,
+}
+
+impl Default for ContentConfig {
+    fn default() -> Self {
+        Self {
+            mention_batch_secs: 120,
+        }
+    }
+}
+
+/// Which generator writes channel variants (`generateDraftVariants`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GeneratorKind {
+    /// The built-in rule-based rewrite; no network.
+    #[default]
+    Rules,
+    /// An OpenAI-compatible chat-completions endpoint at `url`.
+    Openai,
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct GeneratorConfig {
+    pub kind: GeneratorKind,
+    /// Base URL of the API, e.g. `https://api.openai.com/v1`.
+    pub url: Option<String>,
+    pub model: String,
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub api_key: Option<SecretString>,
+    pub timeout_secs: u64,
+}
+
+impl Default for GeneratorConfig {
+    fn default() -> Self {
+        Self {
+            kind: GeneratorKind::Rules,
+            url: None,
+            model: "gpt-4o-mini".into(),
+            api_key: None,
+            timeout_secs: 30,
+        }
+    }
 }
 
 /// Abuse limits on the public privacy forms.
@@ -124,6 +176,8 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             auth: AuthConfig::default(),
             privacy: PrivacyConfig::default(),
+            generator: GeneratorConfig::default(),
+            content: ContentConfig::default(),
         }
     }
 }
@@ -298,6 +352,11 @@ impl fmt::Debug for Config {
             .field("jobs", &self.jobs)
             .field("auth", &self.auth)
             .field("privacy", &self.privacy)
+            .field("content", &self.content)
+            .field("generator.kind", &self.generator.kind)
+            .field("generator.url", &self.generator.url)
+            .field("generator.model", &self.generator.model)
+            .field("generator.api_key", &redact(&self.generator.api_key))
             .finish()
     }
 }

@@ -2,6 +2,8 @@
 //! secure_delete, one writer connection so writes never fail with SQLITE_BUSY) or
 //! PostgreSQL (a pool).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -31,7 +33,18 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     } else {
         options.max_connections(16).min_connections(1);
     }
-    Database::connect(options)
+    let mut db = Database::connect(options)
         .await
-        .context("cannot connect to the database (check ATELIER_DATABASE_URL)")
+        .context("cannot connect to the database (check ATELIER_DATABASE_URL)")?;
+    db.set_metric_callback(|_| {
+        // Outside a counted scope there is nothing to count.
+        let _ = STATEMENTS.try_with(|counter| counter.fetch_add(1, Ordering::Relaxed));
+    });
+    Ok(db)
+}
+
+tokio::task_local! {
+    /// The SQL statements run by the current request (set by the GraphQL handler, and
+    /// carried into the tasks its DataLoaders spawn).
+    pub static STATEMENTS: Arc<AtomicU64>;
 }

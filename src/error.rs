@@ -18,6 +18,9 @@ pub enum DomainError {
     Conflict(String),
     #[error("too many attempts; try again in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64 },
+    /// A service we depend on failed; the message says which, never how.
+    #[error("{0}")]
+    Upstream(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -48,7 +51,7 @@ impl DomainError {
             Self::BadInput(_) => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
             Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::Internal(_) => "INTERNAL",
+            Self::Upstream(_) | Self::Internal(_) => "INTERNAL",
         }
     }
 

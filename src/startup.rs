@@ -98,6 +98,8 @@ impl Application {
             privacy_limits: PrivacyLimits::new(&config.privacy),
             staff_login_limits: crate::domain::staff::StaffLoginLimits::new(),
             csrf_key: crate::portal::csrf::derive_key(&jwt_secret),
+            generator: crate::generate::from_config(&config.generator)?,
+            live: crate::live::LiveBus::default(),
             db,
             config,
             vault,
@@ -172,6 +174,7 @@ fn router(state: AppState) -> Router {
             "/graphql",
             get(graphql::graphql_get).post(graphql::graphql_post),
         )
+        .route("/graphql/ws", get(graphql::subscription::graphql_ws))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .with_state((state.clone(), schema));
     let ops = Router::new()

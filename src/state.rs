@@ -25,6 +25,10 @@ pub struct Shared {
     pub staff_login_limits: StaffLoginLimits,
     /// Signs the portal's CSRF tokens.
     pub csrf_key: [u8; 32],
+    /// Writes channel variants of drafts.
+    pub generator: Arc<dyn crate::generate::ContentGenerator>,
+    /// Changes that subscriptions watch.
+    pub live: crate::live::LiveBus,
 }
 
 /// Abuse limits on the public privacy forms, shared by every request of one instance.

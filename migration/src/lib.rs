@@ -13,6 +13,7 @@ mod m20261123_000007_execution_steps;
 mod m20261123_000008_export_packages;
 mod m20261123_000009_drafts;
 mod m20261123_000010_workspace_settings;
+mod m20261123_000011_collaboration;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000008_export_packages::Migration),
             Box::new(m20261123_000009_drafts::Migration),
             Box::new(m20261123_000010_workspace_settings::Migration),
+            Box::new(m20261123_000011_collaboration::Migration),
         ]
     }
 }

@@ -167,6 +167,7 @@ pub async fn sign_up(
                 locale: Set("en".into()),
                 time_zone: Set("UTC".into()),
                 status: Set(UserStatus::Active.as_str().into()),
+                mention_emails: Set(true),
                 created_at: Set(at),
                 updated_at: Set(at),
             }

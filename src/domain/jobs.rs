@@ -21,6 +21,7 @@ pub mod kind {
     pub const FULFIL_PRIVACY_REQUEST: &str = "fulfil_privacy_request";
     pub const RETENTION: &str = "retention";
     pub const DEADLINE_REMINDERS: &str = "deadline_reminders";
+    pub const MENTION_DIGEST: &str = "mention_digest";
 }
 
 pub const DEFAULT_MAX_ATTEMPTS: i32 = 10;

@@ -88,6 +88,22 @@ pub enum Email {
         reference: String,
         token: String,
     },
+    /// The comments that mentioned a member within one batching window.
+    MentionDigest {
+        to: String,
+        name: String,
+        items: Vec<MentionItem>,
+    },
+}
+
+/// One mention in a digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MentionItem {
+    pub author: String,
+    pub draft_title: String,
+    pub excerpt: String,
+    pub draft_id: uuid::Uuid,
+    pub comment_id: uuid::Uuid,
 }
 
 impl Email {
@@ -103,7 +119,8 @@ impl Email {
             | Email::RequestCompleted { to, .. }
             | Email::DeadlineReminder { to, .. }
             | Email::ExportReady { to, .. }
-            | Email::RequestStatusLink { to, .. } => to,
+            | Email::RequestStatusLink { to, .. }
+            | Email::MentionDigest { to, .. } => to,
         }
     }
 }

@@ -1,20 +1,90 @@
-//! Drafts in the API: the `Draft` type, its status enum, and the loader that batches the
-//! authors of a page of drafts into one query.
+//! Drafts in the API: `Draft` with its targets, revisions, workflow and comments (all
+//! through the request's loader, so a page of drafts costs a fixed number of
+//! statements), `DraftTarget`, `Comment`, and their enums.
 
-use std::collections::HashMap;
-
-use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{Context, Enum, Object, Result, ID};
+use async_graphql::connection::{Connection, EmptyFields};
+use async_graphql::{Context, Enum, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use super::connection::{self, decode_cursor, page_size};
 use super::context::state;
-use super::errors::gql;
+use super::errors::{bad_input, gql};
+use super::loaders::{loader, CommentsOf, RevisionsOf, TargetsOf, UserById, WorkflowOf};
 use super::types::User;
-use crate::domain::accounts;
+use crate::domain::comments;
+use crate::domain::content::targets::PlatformLimits;
 use crate::domain::content::{self, DraftStatus};
-use crate::domain::entities::{draft_revisions, draft_workflow, drafts, users};
+use crate::domain::entities::{
+    comments as comment_rows, draft_generations, draft_revisions, draft_targets, draft_workflow,
+    drafts,
+};
+use crate::domain::integrations::Provider;
+
+/// A social platform.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "Provider")]
+pub enum ProviderEnum {
+    Tiktok,
+    Youtube,
+    Instagram,
+    Facebook,
+    Linkedin,
+}
+
+impl From<ProviderEnum> for Provider {
+    fn from(p: ProviderEnum) -> Self {
+        match p {
+            ProviderEnum::Tiktok => Provider::Tiktok,
+            ProviderEnum::Youtube => Provider::Youtube,
+            ProviderEnum::Instagram => Provider::Instagram,
+            ProviderEnum::Facebook => Provider::Facebook,
+            ProviderEnum::Linkedin => Provider::Linkedin,
+        }
+    }
+}
+
+impl From<Provider> for ProviderEnum {
+    fn from(p: Provider) -> Self {
+        match p {
+            Provider::Tiktok => Self::Tiktok,
+            Provider::Youtube => Self::Youtube,
+            Provider::Instagram => Self::Instagram,
+            Provider::Facebook => Self::Facebook,
+            Provider::Linkedin => Self::Linkedin,
+        }
+    }
+}
+
+/// Where a draft or a target's text came from.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "ContentOrigin")]
+pub enum OriginEnum {
+    Manual,
+    Generated,
+    Api,
+}
+
+impl OriginEnum {
+    fn parse(value: &str) -> Self {
+        match value {
+            "GENERATED" => Self::Generated,
+            "API" => Self::Api,
+            _ => Self::Manual,
+        }
+    }
+}
+
+fn id_of(id: Option<Uuid>) -> Option<ID> {
+    id.map(|id| ID(id.to_string()))
+}
+
+async fn load_user(ctx: &Context<'_>, id: Option<Uuid>) -> Result<Option<User>> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    Ok(loader(ctx)?.load_one(UserById(id)).await?.map(User))
+}
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 #[graphql(name = "DraftStatus")]
@@ -54,23 +124,6 @@ impl From<DraftStatusEnum> for DraftStatus {
             .into_iter()
             .find(|s| DraftStatusEnum::from(*s) == status)
             .unwrap_or(DraftStatus::Draft)
-    }
-}
-
-/// Loads users by id in one query for everything a request asks at once.
-pub struct UserLoader(pub DatabaseConnection);
-
-impl Loader<Uuid> for UserLoader {
-    type Value = users::Model;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, users::Model>, Self::Error> {
-        Ok(accounts::find_many(&self.0, keys)
-            .await
-            .map_err(gql)?
-            .into_iter()
-            .map(|u| (u.id, u))
-            .collect())
     }
 }
 
@@ -120,20 +173,32 @@ impl Draft {
         self.0.updated_at
     }
 
+    async fn origin(&self) -> OriginEnum {
+        OriginEnum::parse(&self.0.origin)
+    }
+
     /// Who wrote it (an erased account shows as "Erased user").
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(author) = self.0.author_id else {
-            return Ok(None);
-        };
-        let loader = ctx.data_unchecked::<DataLoader<UserLoader>>();
-        Ok(loader.load_one(author).await?.map(User))
+        load_user(ctx, self.0.author_id).await
+    }
+
+    /// The channels it goes to, each with its own text.
+    async fn targets(&self, ctx: &Context<'_>) -> Result<Vec<DraftTarget>> {
+        Ok(loader(ctx)?
+            .load_one(TargetsOf(self.0.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(DraftTarget)
+            .collect())
     }
 
     /// Every saved version, oldest first.
     async fn revisions(&self, ctx: &Context<'_>) -> Result<Vec<DraftRevision>> {
-        Ok(content::revisions(&state(ctx).db, self.0.id)
-            .await
-            .map_err(gql)?
+        Ok(loader(ctx)?
+            .load_one(RevisionsOf(self.0.id))
+            .await?
+            .unwrap_or_default()
             .into_iter()
             .map(DraftRevision)
             .collect())
@@ -141,12 +206,246 @@ impl Draft {
 
     /// Every status change: who, when, from, to, note.
     async fn workflow(&self, ctx: &Context<'_>) -> Result<Vec<WorkflowRecord>> {
-        Ok(content::workflow(&state(ctx).db, self.0.id)
-            .await
-            .map_err(gql)?
+        Ok(loader(ctx)?
+            .load_one(WorkflowOf(self.0.id))
+            .await?
+            .unwrap_or_default()
             .into_iter()
             .map(WorkflowRecord)
             .collect())
+    }
+
+    /// How many comments it has (deleted ones not counted).
+    async fn comment_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        Ok(loader(ctx)?
+            .load_one(CommentsOf(self.0.id))
+            .await?
+            .map_or(0, |s| s.count))
+    }
+
+    /// Its latest comments, newest first (at most 10).
+    async fn last_comments(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 3)] count: i32,
+    ) -> Result<Vec<Comment>> {
+        if !(1..=comments::MAX_LAST as i32).contains(&count) {
+            return Err(bad_input(format!(
+                "count must be between 1 and {}",
+                comments::MAX_LAST
+            )));
+        }
+        Ok(loader(ctx)?
+            .load_one(CommentsOf(self.0.id))
+            .await?
+            .unwrap_or_default()
+            .latest
+            .into_iter()
+            .take(count as usize)
+            .map(Comment)
+            .collect())
+    }
+
+    /// The discussion, in the order it was written; a reply carries `parentId`.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn comments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Comment, EmptyFields, EmptyFields>> {
+        let limit = page_size(first)?;
+        let after_key = decode_cursor::<Uuid>(after.as_deref())?;
+        let rows = comments::list(&state(ctx).db, self.0.id, after_key, limit + 1)
+            .await
+            .map_err(gql)?;
+        Ok(connection::build(
+            rows,
+            limit,
+            after_key.is_some(),
+            |c| c.id,
+            Comment,
+        ))
+    }
+
+    /// Each time variants were generated: the generator, what went in, what came out.
+    async fn generations(&self, ctx: &Context<'_>) -> Result<Vec<Generation>> {
+        Ok(content::generations(&state(ctx).db, self.0.id)
+            .await
+            .map_err(gql)?
+            .into_iter()
+            .map(Generation)
+            .collect())
+    }
+}
+
+/// One channel a draft goes to.
+pub struct DraftTarget(pub draft_targets::Model);
+
+/// What a platform accepts, so a client can count characters as people type.
+#[derive(SimpleObject)]
+pub struct TargetLimits {
+    pub body_max: i32,
+    pub title_max: Option<i32>,
+    pub hashtags_max: Option<i32>,
+}
+
+#[Object]
+impl DraftTarget {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn provider(&self) -> Result<ProviderEnum> {
+        Provider::parse(&self.0.provider)
+            .map(Into::into)
+            .ok_or_else(|| bad_input("unknown provider"))
+    }
+
+    /// The connected channel that publishes it, once one is chosen.
+    async fn integration_id(&self) -> Option<ID> {
+        id_of(self.0.integration_id)
+    }
+
+    /// The title, where the platform has one (YouTube).
+    async fn title(&self) -> Option<&str> {
+        self.0.title.as_deref()
+    }
+
+    /// This channel's text.
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+
+    async fn origin(&self) -> OriginEnum {
+        OriginEnum::parse(&self.0.origin)
+    }
+
+    /// PENDING until published; then PUBLISHED or FAILED.
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+
+    async fn provider_post_id(&self) -> Option<&str> {
+        self.0.provider_post_id.as_deref()
+    }
+
+    async fn url(&self) -> Option<&str> {
+        self.0.url.as_deref()
+    }
+
+    async fn limits(&self) -> Option<TargetLimits> {
+        let limits = PlatformLimits::of(Provider::parse(&self.0.provider)?);
+        Some(TargetLimits {
+            body_max: limits.body_max as i32,
+            title_max: limits.title_max.map(|m| m as i32),
+            hashtags_max: limits.hashtags_max.map(|m| m as i32),
+        })
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// One run of a variant generator.
+pub struct Generation(pub draft_generations::Model);
+
+#[Object]
+impl Generation {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// Which generator (and model) wrote the variants.
+    async fn generator(&self) -> &str {
+        &self.0.generator
+    }
+
+    /// What it was given: the draft's text and tags, its version, the channels.
+    async fn inputs(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(serde_json::from_str(&self.0.inputs).unwrap_or_default())
+    }
+
+    /// What it wrote, per channel.
+    async fn outputs(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(serde_json::from_str(&self.0.outputs).unwrap_or_default())
+    }
+
+    async fn requested_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        load_user(ctx, self.0.requested_by).await
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// A comment on a draft.
+pub struct Comment(pub comment_rows::Model);
+
+#[Object]
+impl Comment {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn draft_id(&self) -> ID {
+        ID(self.0.draft_id.to_string())
+    }
+
+    /// The comment this one replies to.
+    async fn parent_id(&self) -> Option<ID> {
+        id_of(self.0.parent_id)
+    }
+
+    async fn author(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        load_user(ctx, self.0.author_id).await
+    }
+
+    /// The text; mentions are written `<@userId>`. Null once deleted.
+    async fn body(&self) -> Option<&str> {
+        self.0.deleted_at.is_none().then_some(self.0.body.as_str())
+    }
+
+    /// The members the body mentions.
+    async fn mentions(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
+        let ids: Vec<Uuid> = serde_json::from_str(&self.0.mentions).unwrap_or_default();
+        let found = loader(ctx)?
+            .load_many(ids.iter().copied().map(UserById))
+            .await?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.get(&UserById(*id)).cloned().map(User))
+            .collect())
+    }
+
+    async fn resolved(&self) -> bool {
+        self.0.resolved_at.is_some()
+    }
+
+    async fn resolved_at(&self) -> Option<DateTime<Utc>> {
+        self.0.resolved_at
+    }
+
+    async fn resolved_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        load_user(ctx, self.0.resolved_by).await
+    }
+
+    async fn edited_at(&self) -> Option<DateTime<Utc>> {
+        self.0.edited_at
+    }
+
+    async fn deleted(&self) -> bool {
+        self.0.deleted_at.is_some()
+    }
+
+    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.deleted_at
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
     }
 }
 
@@ -171,7 +470,7 @@ impl DraftRevision {
     }
 
     async fn editor_id(&self) -> Option<ID> {
-        self.0.editor_id.map(|id| ID(id.to_string()))
+        id_of(self.0.editor_id)
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -184,7 +483,7 @@ pub struct WorkflowRecord(pub draft_workflow::Model);
 #[Object]
 impl WorkflowRecord {
     async fn actor_id(&self) -> Option<ID> {
-        self.0.actor_id.map(|id| ID(id.to_string()))
+        id_of(self.0.actor_id)
     }
 
     async fn from(&self) -> Result<Option<DraftStatusEnum>> {

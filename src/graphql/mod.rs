@@ -1,20 +1,25 @@
 //! The GraphQL API at `/graphql`: schema building, the HTTP handler (JSON only, batch
 //! cap, bearer-token authentication), GraphiQL outside production, and the SDL export.
 
+pub mod collaboration;
 pub mod connection;
 pub mod content;
 pub mod context;
 pub mod errors;
+pub mod loaders;
 pub mod mutation;
 pub mod privacy;
 pub mod query;
+pub mod subscription;
 pub mod types;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::registry::SDLExportOptions;
-use async_graphql::{BatchRequest, BatchResponse, EmptySubscription, Schema};
+use async_graphql::{BatchRequest, BatchResponse, MergedObject, Schema};
 use async_graphql_axum::GraphQLResponse;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
@@ -26,14 +31,19 @@ use serde_json::json;
 use self::context::{RequestInfo, Viewer};
 use self::mutation::Mutation;
 use self::query::Query;
+use self::subscription::Subscription;
 use crate::config::Config;
 use crate::state::AppState;
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+/// Every mutation, from the modules that define them.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(Mutation, collaboration::CollaborationMutation);
+
+pub type AppSchema = Schema<Query, MutationRoot, Subscription>;
 
 /// Builds the schema with the limits from the configuration.
 pub fn build_schema(state: Option<AppState>, config: &Config) -> AppSchema {
-    let mut builder = Schema::build(Query, Mutation, EmptySubscription)
+    let mut builder = Schema::build(Query, MutationRoot::default(), Subscription)
         .limit_depth(config.graphql.max_depth)
         .limit_complexity(config.graphql.max_complexity)
         .limit_recursive_depth(32)
@@ -42,11 +52,7 @@ pub fn build_schema(state: Option<AppState>, config: &Config) -> AppSchema {
         builder = builder.disable_introspection().disable_suggestions();
     }
     if let Some(state) = state {
-        let users = async_graphql::dataloader::DataLoader::new(
-            content::UserLoader(state.db.clone()),
-            tokio::spawn,
-        );
-        builder = builder.data(state).data(users);
+        builder = builder.data(state);
     }
     builder.finish()
 }
@@ -135,14 +141,36 @@ pub async fn graphql_post(
         viewer,
         meta: crate::http::request_meta(peer, &headers),
     };
-    let response = match schema.execute_batch(batch.data(info)).await {
+    let statements = Arc::new(AtomicU64::new(0));
+    let counted = statements.clone();
+    let loaders = loaders::for_request(state.db.clone(), move |batch| {
+        tokio::spawn(crate::db::STATEMENTS.scope(counted.clone(), batch))
+    });
+    let executed = crate::db::STATEMENTS
+        .scope(
+            statements.clone(),
+            schema.execute_batch(batch.data(info).data(loaders)),
+        )
+        .await;
+    let response = match executed {
         BatchResponse::Single(one) => BatchResponse::Single(with_error_codes(one)),
         BatchResponse::Batch(many) => {
             BatchResponse::Batch(many.into_iter().map(with_error_codes).collect())
         }
     };
-    GraphQLResponse::from(response).into_response()
+    let mut response = GraphQLResponse::from(response).into_response();
+    if !state.config.is_production() {
+        // For the benchmark and the N+1 tests: what this request cost the database.
+        response.headers_mut().insert(
+            SQL_STATEMENTS_HEADER,
+            statements.load(Ordering::Relaxed).into(),
+        );
+    }
+    response
 }
+
+/// The response header (outside production) that counts a request's SQL statements.
+pub const SQL_STATEMENTS_HEADER: &str = "x-sql-statements";
 
 /// Every error carries `extensions.code`. Resolver errors set their own; what is left
 /// (parse and validation errors, depth and complexity limits, bad argument values) is
@@ -162,7 +190,13 @@ pub async fn graphql_get(State((state, _)): State<(AppState, AppSchema)>) -> Res
     if state.config.is_production() {
         return StatusCode::NOT_FOUND.into_response();
     }
-    Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .finish(),
+    )
+    .into_response()
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {

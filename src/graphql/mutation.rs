@@ -7,12 +7,13 @@ use super::privacy::PrivacyRequest;
 use super::types::{parse_id, AuthPayload, Invitation, Membership, RoleEnum, User, Workspace};
 use crate::domain::accounts::{self, IssuedSession, LogIn, SignUp};
 use crate::domain::content::{self, DraftChanges, DraftStatus};
-use crate::domain::entities::users;
+use crate::domain::entities::{drafts, users};
 use crate::domain::privacy::requests::{self, RequestKind};
 use crate::domain::workspaces::{self, BillingProfileUpdate};
 use crate::error::DomainError;
 use crate::state::AppState;
 
+#[derive(Default)]
 pub struct Mutation;
 
 #[derive(InputObject)]
@@ -48,6 +49,9 @@ pub struct CreateDraftInput {
     pub body: String,
     #[graphql(default)]
     pub tags: Vec<String>,
+    /// The channels it goes to, each with its text.
+    #[graphql(default)]
+    pub targets: Vec<super::collaboration::DraftTargetInput>,
 }
 
 /// Changes to a draft; omitted fields stay as they are.
@@ -99,7 +103,18 @@ async fn move_draft(
     let draft = content::transition(&state(ctx).db, &access, draft_id, to, note, meta(ctx))
         .await
         .map_err(gql)?;
+    announce(ctx, &access, &draft);
     Ok(Draft(draft))
+}
+
+/// Tells subscribers about a draft as a mutation left it.
+fn announce(ctx: &Context<'_>, access: &workspaces::WorkspaceAccess, draft: &drafts::Model) {
+    state(ctx)
+        .live
+        .publish(crate::live::LiveEvent::DraftChanged {
+            workspace_id: access.workspace_id(),
+            draft: draft.clone(),
+        });
 }
 
 fn signed_in(state: &AppState, user: users::Model, session: IssuedSession) -> Result<AuthPayload> {
@@ -295,16 +310,23 @@ impl Mutation {
         let access = workspaces::require_access(&s.db, user.id, workspace_id)
             .await
             .map_err(gql)?;
+        let targets = input
+            .targets
+            .into_iter()
+            .map(|t| t.into_domain())
+            .collect::<Result<Vec<_>>>()?;
         let draft = content::create_draft(
             &s.db,
             &access,
             &input.title,
             &input.body,
             &input.tags,
+            &targets,
             meta(ctx),
         )
         .await
         .map_err(gql)?;
+        announce(ctx, &access, &draft);
         Ok(Draft(draft))
     }
 
@@ -324,6 +346,7 @@ impl Mutation {
         )
         .await
         .map_err(gql)?;
+        announce(ctx, &access, &draft);
         Ok(Draft(draft))
     }
 
@@ -373,6 +396,7 @@ impl Mutation {
         )
         .await
         .map_err(gql)?;
+        announce(ctx, &access, &draft);
         Ok(Draft(draft))
     }
 

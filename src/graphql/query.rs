@@ -1,7 +1,7 @@
 use async_graphql::{Context, Object, Result, ID};
 
 use super::content::Draft;
-use super::context::{current_user, request, state};
+use super::context::{current_user, request, state, viewer_id};
 use super::errors::gql;
 use super::privacy::PrivacyPolicy;
 use super::types::{parse_id, User, Workspace};
@@ -30,31 +30,28 @@ impl Query {
 
     /// A draft in a workspace the signed-in user belongs to; null otherwise.
     async fn draft(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Draft>> {
-        let user = current_user(ctx).await?;
+        // Two statements: the draft, then the caller's membership of its workspace (an
+        // erased account has none, so no separate account check is needed).
+        let user_id = viewer_id(ctx)?;
         let draft_id = parse_id(&id, "id")?;
         let db = &state(ctx).db;
-        let Some(workspace_id) = content::workspace_of(db, draft_id).await.map_err(gql)? else {
+        let Some(draft) = content::find(db, draft_id).await.map_err(gql)? else {
             return Ok(None);
         };
-        let Some(access) = workspaces::access(db, user.id, workspace_id)
+        Ok(workspaces::access(db, user_id, draft.workspace_id)
             .await
             .map_err(gql)?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(Draft(
-            content::find_in_workspace(db, &access, draft_id)
-                .await
-                .map_err(gql)?,
-        )))
+            .map(|_| Draft(draft)))
     }
 
     /// A workspace the signed-in user belongs to; null when it does not exist or they are
     /// not a member.
     async fn workspace(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Workspace>> {
-        let user = current_user(ctx).await?;
+        // One statement: membership joined with the workspace (erasure removes an
+        // account's memberships, so an erased account sees nothing).
+        let user_id = viewer_id(ctx)?;
         let workspace_id = parse_id(&id, "id")?;
-        Ok(workspaces::access(&state(ctx).db, user.id, workspace_id)
+        Ok(workspaces::access(&state(ctx).db, user_id, workspace_id)
             .await
             .map_err(gql)?
             .map(Workspace))

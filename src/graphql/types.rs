@@ -109,6 +109,11 @@ impl User {
         accounts::UserStatus::parse(&self.0.status).into()
     }
 
+    /// Whether mentions email this user; only they can see it.
+    async fn mention_emails(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
+        Ok((viewer_id(ctx)? == self.0.id).then_some(self.0.mention_emails))
+    }
+
     async fn email_verified(&self) -> bool {
         self.0.email_verified_at.is_some()
     }

@@ -145,6 +145,16 @@ impl JobRunner {
                 jobs::schedule_next_day(&self.db, jobs::kind::DEADLINE_REMINDERS).await?;
                 Ok(())
             }
+            jobs::kind::MENTION_DIGEST => {
+                let mentions = crate::domain::comments::send_mention_digest(
+                    &self.db,
+                    &self.vault,
+                    &job.payload,
+                )
+                .await?;
+                tracing::debug!(mentions, "mention digest queued");
+                Ok(())
+            }
             other => anyhow::bail!("no handler for job kind {other:?}"),
         }
     }

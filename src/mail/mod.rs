@@ -199,6 +199,28 @@ struct ExportReadyHtml<'a> {
     expires: &'a str,
 }
 
+/// A mention as the digest templates show it.
+struct MentionLine {
+    author: String,
+    draft_title: String,
+    excerpt: String,
+    link: String,
+}
+
+#[derive(Template)]
+#[template(path = "emails/mention_digest.txt")]
+struct MentionDigestText<'a> {
+    name: &'a str,
+    items: &'a [MentionLine],
+}
+
+#[derive(Template)]
+#[template(path = "emails/mention_digest.html")]
+struct MentionDigestHtml<'a> {
+    name: &'a str,
+    items: &'a [MentionLine],
+}
+
 /// Where links in emails point.
 #[derive(Clone, Debug)]
 pub struct Links {
@@ -458,6 +480,38 @@ pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
                 }
                 .render()?,
                 link: Some(link),
+            }
+        }
+        Email::MentionDigest { name, items, .. } => {
+            let lines: Vec<MentionLine> = items
+                .iter()
+                .map(|item| MentionLine {
+                    author: item.author.clone(),
+                    draft_title: item.draft_title.clone(),
+                    excerpt: item.excerpt.clone(),
+                    link: format!(
+                        "{}/drafts/{}#comment-{}",
+                        links.app_url, item.draft_id, item.comment_id
+                    ),
+                })
+                .collect();
+            Rendered {
+                subject: if lines.len() == 1 {
+                    format!("{} mentioned you", lines[0].author)
+                } else {
+                    format!("You were mentioned in {} comments", lines.len())
+                },
+                text: MentionDigestText {
+                    name,
+                    items: &lines,
+                }
+                .render()?,
+                html: MentionDigestHtml {
+                    name,
+                    items: &lines,
+                }
+                .render()?,
+                link: lines.first().map(|l| l.link.clone()),
             }
         }
     })

@@ -389,7 +389,7 @@ async fn scheduling_respects_time_zones_and_approval(backend: Backend) {
                 .gql_ok(
                     Some(&owner.access),
                     create,
-                    json!({ "i": { "workspaceId": ws, "title": title } }),
+                    json!({ "i": { "workspaceId": ws, "title": title, "targets": [{ "provider": "LINKEDIN", "body": "Hello" }] } }),
                 )
                 .await["createDraft"]["id"]
                 .as_str()
@@ -416,7 +416,7 @@ async fn scheduling_respects_time_zones_and_approval(backend: Backend) {
         .gql_ok(
             Some(&owner.access),
             create,
-            json!({ "i": { "workspaceId": ws, "title": "Unreviewed" } }),
+            json!({ "i": { "workspaceId": ws, "title": "Unreviewed", "targets": [{ "provider": "LINKEDIN", "body": "Hello" }] } }),
         )
         .await["createDraft"]["id"]
         .as_str()

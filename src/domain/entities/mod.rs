@@ -2,7 +2,11 @@
 //! in the sibling domain modules, never here.
 
 pub mod audit_events;
+pub mod comments;
+pub mod draft_generations;
+pub mod draft_media;
 pub mod draft_revisions;
+pub mod draft_targets;
 pub mod draft_workflow;
 pub mod drafts;
 pub mod export_packages;
@@ -10,7 +14,9 @@ pub mod integration_tokens;
 pub mod integrations;
 pub mod invitations;
 pub mod jobs;
+pub mod media;
 pub mod memberships;
+pub mod mention_notifications;
 pub mod one_time_tokens;
 pub mod privacy_execution_steps;
 pub mod privacy_policies;

@@ -13,6 +13,7 @@ pub struct Model {
     pub locale: String,
     pub time_zone: String,
     pub status: String,
+    pub mention_emails: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -13,11 +13,16 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
+use self::targets::{Origin, TargetText};
 use super::audit::{self, Actor, NewEvent};
-use super::entities::{draft_revisions, draft_workflow, drafts};
+use super::entities::{draft_generations, draft_revisions, draft_targets, draft_workflow, drafts};
+use super::integrations::Provider;
 use super::workspaces::{Role, WorkspaceAccess};
 use super::{clean_text, now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
+use crate::generate::{ContentGenerator, Source};
+
+pub mod targets;
 
 pub const MAX_TAGS: usize = 20;
 
@@ -140,6 +145,7 @@ pub async fn create_draft(
     title: &str,
     body: &str,
     tags: &[String],
+    targets: &[TargetText],
     meta: &RequestMeta,
 ) -> DomainResult<drafts::Model> {
     access.require(Role::Editor)?;
@@ -166,6 +172,9 @@ pub async fn create_draft(
     .insert(&txn)
     .await?;
     save_revision(&txn, &draft, access.user_id()).await?;
+    for target in targets {
+        targets::upsert(&txn, access, draft.id, target.clone(), Origin::Manual).await?;
+    }
     record_transition(
         &txn,
         draft.id,
@@ -317,6 +326,10 @@ pub async fn transition(
         note.as_deref(),
     )
     .await?;
+    if let (DraftStatus::ChangesRequested, Some(note)) = (to, note.as_deref()) {
+        // The reviewer's note also opens the discussion on the draft.
+        super::comments::insert(&txn, draft_id, Some(access.user_id()), None, note, &[]).await?;
+    }
     if matches!(
         to,
         DraftStatus::Approved | DraftStatus::Archived | DraftStatus::ChangesRequested
@@ -406,6 +419,7 @@ pub async fn schedule(
             }
         )));
     }
+    targets::check_ready(&txn, draft_id).await?;
     let changed = drafts::Entity::update_many()
         .col_expr(
             drafts::Column::Status,
@@ -446,6 +460,123 @@ pub async fn schedule(
     Ok(updated)
 }
 
+/// Writes a variant of the draft for each of `providers` with `generator`, saves them
+/// as the draft's targets (origin GENERATED) and records what went in and came out.
+pub async fn generate_variants(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    access: &WorkspaceAccess,
+    draft_id: Uuid,
+    providers: &[Provider],
+    generator: &dyn ContentGenerator,
+    meta: &RequestMeta,
+) -> DomainResult<Vec<draft_targets::Model>> {
+    access.require(Role::Editor)?;
+    let mut wanted: Vec<Provider> = Vec::new();
+    for provider in providers {
+        if !wanted.contains(provider) {
+            wanted.push(*provider);
+        }
+    }
+    if wanted.is_empty() {
+        return Err(DomainError::bad_input(
+            "name at least one channel to write for",
+        ));
+    }
+    let draft = find_in_workspace(conn, access, draft_id).await?;
+    let status = DraftStatus::parse(&draft.status)?;
+    if !status.is_editable() {
+        return Err(DomainError::bad_input(format!(
+            "a draft that is {} cannot change its channels",
+            status.as_str()
+        )));
+    }
+    let source = Source {
+        title: draft.title.clone(),
+        body: draft.body.clone(),
+        tags: tags_of(&draft),
+    };
+    // The generator may take seconds (a remote model): write nothing until all are in.
+    let mut variants = Vec::with_capacity(wanted.len());
+    for provider in &wanted {
+        let variant = generator.generate(&source, *provider).await.map_err(|e| {
+            tracing::warn!(error = ?e, generator = %generator.describe(), "text generation failed");
+            DomainError::Upstream(format!(
+                "the text generator failed for {}: {e}",
+                provider.as_str()
+            ))
+        })?;
+        variants.push((*provider, variant));
+    }
+    let txn = conn.begin().await?;
+    let current = find_in_workspace(&txn, access, draft_id).await?;
+    if current.version != draft.version {
+        return Err(DomainError::conflict(
+            "the draft changed while its variants were written; generate them again",
+        ));
+    }
+    let mut saved = Vec::with_capacity(variants.len());
+    for (provider, variant) in &variants {
+        saved.push(
+            targets::upsert(
+                &txn,
+                access,
+                draft_id,
+                TargetText {
+                    provider: *provider,
+                    integration_id: None,
+                    title: variant.title.clone(),
+                    body: variant.body.clone(),
+                },
+                Origin::Generated,
+            )
+            .await?,
+        );
+    }
+    let outputs: serde_json::Map<String, serde_json::Value> = variants
+        .iter()
+        .map(|(p, v)| (p.as_str().to_string(), json!(v)))
+        .collect();
+    draft_generations::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        draft_id: Set(draft_id),
+        generator: Set(generator.describe()),
+        requested_by: Set(Some(access.user_id())),
+        inputs: Set(json!({
+            "source": source,
+            "version": draft.version,
+            "providers": wanted.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        })
+        .to_string()),
+        outputs: Set(serde_json::Value::Object(outputs).to_string()),
+        created_at: Set(now()),
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        NewEvent::new(Actor::User(access.user_id()), "draft.variants_generated")
+            .target("draft", draft_id)
+            .workspace(access.workspace_id())
+            .details(json!({ "generator": generator.describe(), "channels": wanted.len() })),
+        meta,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(saved)
+}
+
+/// Every generation run for a draft, newest first.
+pub async fn generations(
+    conn: &impl ConnectionTrait,
+    draft_id: Uuid,
+) -> DomainResult<Vec<draft_generations::Model>> {
+    Ok(draft_generations::Entity::find()
+        .filter(draft_generations::Column::DraftId.eq(draft_id))
+        .order_by_desc(draft_generations::Column::Id)
+        .all(conn)
+        .await?)
+}
+
 /// A draft of the caller's workspace, or NOT_FOUND.
 pub async fn find_in_workspace(
     conn: &impl ConnectionTrait,
@@ -457,6 +588,14 @@ pub async fn find_in_workspace(
         .one(conn)
         .await?
         .ok_or(DomainError::NotFound("draft"))
+}
+
+/// A draft by id, whoever's it is (callers check access).
+pub async fn find(
+    conn: &impl ConnectionTrait,
+    draft_id: Uuid,
+) -> DomainResult<Option<drafts::Model>> {
+    Ok(drafts::Entity::find_by_id(draft_id).one(conn).await?)
 }
 
 /// The workspace a draft belongs to, for resolving access.

@@ -1,0 +1,602 @@
+//! Comments on drafts: threaded (a reply names its parent), with mentions of workspace
+//! members written as `<@user-id>` in the body. A mention queues a notification; a job
+//! per member and batching window gathers what is waiting into one email, for members
+//! who want mention emails and whose processing is not restricted. Authors edit their
+//! own comments (`edited_at` kept); EDITORs resolve and reopen; deletion is soft and
+//! empties the body, so the thread around it stays readable.
+
+use chrono::Duration;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionSession, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::audit::{self, Actor, NewEvent};
+use super::content::find_in_workspace;
+use super::entities::{comments, drafts, jobs, memberships, mention_notifications, users};
+use super::outbox::{self, Email, MentionItem};
+use super::workspaces::{Role, WorkspaceAccess};
+use super::{now, RequestMeta};
+use crate::crypto::vault::Vault;
+use crate::error::{DomainError, DomainResult};
+
+pub const MAX_BODY: usize = 10_000;
+/// The most comments `last_comments` returns per draft.
+pub const MAX_LAST: usize = 10;
+
+/// The ids a body mentions as `<@uuid>`, each once, in order.
+pub fn mentioned_ids(body: &str) -> Vec<Uuid> {
+    let mut ids = Vec::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("<@") {
+        rest = &rest[start + 2..];
+        if let Some(end) = rest.find('>') {
+            if let Ok(id) = Uuid::parse_str(&rest[..end]) {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// The body with each `<@uuid>` replaced by `@Name` (for emails and excerpts).
+pub fn render_mentions(body: &str, names: &[(Uuid, String)]) -> String {
+    let mut out = body.to_string();
+    for (id, name) in names {
+        out = out.replace(&format!("<@{id}>"), &format!("@{name}"));
+    }
+    out
+}
+
+fn check_body(body: &str) -> DomainResult<String> {
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(DomainError::bad_input("a comment must not be empty"));
+    }
+    if body.chars().count() > MAX_BODY {
+        return Err(DomainError::bad_input(format!(
+            "a comment must be at most {MAX_BODY} characters"
+        )));
+    }
+    if body
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(DomainError::bad_input(
+            "a comment must not contain control characters",
+        ));
+    }
+    Ok(body.to_string())
+}
+
+/// Checks every mention names a member of the workspace.
+async fn check_mentions(
+    conn: &impl ConnectionTrait,
+    workspace_id: Uuid,
+    ids: &[Uuid],
+) -> DomainResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let members: Vec<Uuid> = memberships::Entity::find()
+        .select_only()
+        .column(memberships::Column::UserId)
+        .filter(memberships::Column::WorkspaceId.eq(workspace_id))
+        .filter(memberships::Column::UserId.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    if let Some(stranger) = ids.iter().find(|id| !members.contains(id)) {
+        return Err(DomainError::bad_input(format!(
+            "<@{stranger}> is not a member of this workspace and cannot be mentioned"
+        )));
+    }
+    Ok(())
+}
+
+/// When mention emails for a comment made now are sent: the end of the current
+/// batching window, so every mention within one window shares one email.
+fn window_end(window: Duration) -> (i64, chrono::DateTime<chrono::Utc>) {
+    let secs = window.num_seconds().max(1);
+    let bucket = now().timestamp().div_euclid(secs);
+    let end = chrono::DateTime::from_timestamp((bucket + 1) * secs, 0).unwrap_or_else(now);
+    (bucket, end)
+}
+
+/// Queues the notifications for newly mentioned members (not the author), and the
+/// digest job of each one's current window.
+async fn notify(
+    conn: &impl ConnectionTrait,
+    comment: &comments::Model,
+    mentioned: &[Uuid],
+    window: Duration,
+) -> DomainResult<()> {
+    let (bucket, run_at) = window_end(window);
+    for user_id in mentioned
+        .iter()
+        .filter(|id| Some(**id) != comment.author_id)
+    {
+        mention_notifications::Entity::insert(mention_notifications::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(*user_id),
+            comment_id: Set(comment.id),
+            created_at: Set(now()),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                mention_notifications::Column::UserId,
+                mention_notifications::Column::CommentId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+        let job_id = Uuid::new_v5(
+            &Uuid::NAMESPACE_OID,
+            format!("atelier:mention_digest:{user_id}:{bucket}").as_bytes(),
+        );
+        jobs::Entity::insert(jobs::ActiveModel {
+            id: Set(job_id),
+            kind: Set(super::jobs::kind::MENTION_DIGEST.into()),
+            payload: Set(json!({ "user_id": user_id }).to_string()),
+            run_at: Set(run_at),
+            attempts: Set(0),
+            max_attempts: Set(super::jobs::DEFAULT_MAX_ATTEMPTS),
+            locked_until: Set(None),
+            last_error: Set(None),
+            done_at: Set(None),
+            failed_at: Set(None),
+            created_at: Set(now()),
+        })
+        .on_conflict(OnConflict::column(jobs::Column::Id).do_nothing().to_owned())
+        .exec_without_returning(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A new comment (EDITOR and up) on a draft, optionally replying to another comment of
+/// the same draft.
+pub async fn add(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    access: &WorkspaceAccess,
+    draft_id: Uuid,
+    body: &str,
+    parent_id: Option<Uuid>,
+    window: Duration,
+) -> DomainResult<comments::Model> {
+    access.require(Role::Editor)?;
+    let body = check_body(body)?;
+    let mentioned = mentioned_ids(&body);
+    let txn = conn.begin().await?;
+    find_in_workspace(&txn, access, draft_id).await?;
+    if let Some(parent_id) = parent_id {
+        let parent = comments::Entity::find_by_id(parent_id)
+            .filter(comments::Column::DraftId.eq(draft_id))
+            .one(&txn)
+            .await?
+            .ok_or(DomainError::NotFound("parent comment"))?;
+        if parent.deleted_at.is_some() {
+            return Err(DomainError::bad_input(
+                "that comment was deleted; reply to the thread instead",
+            ));
+        }
+    }
+    check_mentions(&txn, access.workspace_id(), &mentioned).await?;
+    let comment = insert(
+        &txn,
+        draft_id,
+        Some(access.user_id()),
+        parent_id,
+        &body,
+        &mentioned,
+    )
+    .await?;
+    notify(&txn, &comment, &mentioned, window).await?;
+    txn.commit().await?;
+    Ok(comment)
+}
+
+/// Inserts a comment row (checks done by the caller).
+pub(crate) async fn insert(
+    conn: &impl ConnectionTrait,
+    draft_id: Uuid,
+    author: Option<Uuid>,
+    parent_id: Option<Uuid>,
+    body: &str,
+    mentioned: &[Uuid],
+) -> DomainResult<comments::Model> {
+    Ok(comments::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        draft_id: Set(draft_id),
+        parent_id: Set(parent_id),
+        author_id: Set(author),
+        body: Set(body.to_string()),
+        mentions: Set(serde_json::to_string(mentioned).map_err(DomainError::internal)?),
+        resolved_at: Set(None),
+        resolved_by: Set(None),
+        edited_at: Set(None),
+        deleted_at: Set(None),
+        created_at: Set(now()),
+    }
+    .insert(conn)
+    .await?)
+}
+
+/// A comment of a draft in the caller's workspace, or NOT_FOUND.
+pub async fn find_in_workspace_comment(
+    conn: &impl ConnectionTrait,
+    access: &WorkspaceAccess,
+    comment_id: Uuid,
+) -> DomainResult<comments::Model> {
+    let comment = comments::Entity::find_by_id(comment_id)
+        .one(conn)
+        .await?
+        .ok_or(DomainError::NotFound("comment"))?;
+    find_in_workspace(conn, access, comment.draft_id)
+        .await
+        .map_err(|_| DomainError::NotFound("comment"))?;
+    Ok(comment)
+}
+
+/// The workspace a comment belongs to, for resolving access.
+pub async fn workspace_of(
+    conn: &impl ConnectionTrait,
+    comment_id: Uuid,
+) -> DomainResult<Option<Uuid>> {
+    Ok(comments::Entity::find_by_id(comment_id)
+        .select_only()
+        .column(drafts::Column::WorkspaceId)
+        .inner_join(drafts::Entity)
+        .into_tuple()
+        .one(conn)
+        .await?)
+}
+
+/// Changes the text of one's own comment; newly mentioned members are notified.
+pub async fn edit(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    access: &WorkspaceAccess,
+    comment_id: Uuid,
+    body: &str,
+    window: Duration,
+) -> DomainResult<comments::Model> {
+    access.require(Role::Editor)?;
+    let body = check_body(body)?;
+    let txn = conn.begin().await?;
+    let comment = find_in_workspace_comment(&txn, access, comment_id).await?;
+    if comment.author_id != Some(access.user_id()) {
+        return Err(DomainError::forbidden("only its author can edit a comment"));
+    }
+    if comment.deleted_at.is_some() {
+        return Err(DomainError::bad_input("a deleted comment cannot be edited"));
+    }
+    let before: Vec<Uuid> = serde_json::from_str(&comment.mentions).unwrap_or_default();
+    let mentioned = mentioned_ids(&body);
+    check_mentions(&txn, access.workspace_id(), &mentioned).await?;
+    let mut active: comments::ActiveModel = comment.into();
+    active.body = Set(body);
+    active.mentions = Set(serde_json::to_string(&mentioned).map_err(DomainError::internal)?);
+    active.edited_at = Set(Some(now()));
+    let updated = active.update(&txn).await?;
+    let added: Vec<Uuid> = mentioned
+        .into_iter()
+        .filter(|id| !before.contains(id))
+        .collect();
+    notify(&txn, &updated, &added, window).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Marks a comment resolved (or open again); EDITOR and up.
+pub async fn set_resolved(
+    conn: &impl ConnectionTrait,
+    access: &WorkspaceAccess,
+    comment_id: Uuid,
+    resolved: bool,
+) -> DomainResult<comments::Model> {
+    access.require(Role::Editor)?;
+    let comment = find_in_workspace_comment(conn, access, comment_id).await?;
+    if comment.deleted_at.is_some() {
+        return Err(DomainError::bad_input(
+            "a deleted comment cannot be resolved",
+        ));
+    }
+    if comment.resolved_at.is_some() == resolved {
+        return Ok(comment);
+    }
+    let mut active: comments::ActiveModel = comment.into();
+    active.resolved_at = Set(resolved.then(now));
+    active.resolved_by = Set(resolved.then(|| access.user_id()));
+    Ok(active.update(conn).await?)
+}
+
+/// Soft-deletes a comment (its author, or an ADMIN): the body and mentions go, the row
+/// stays so replies keep their place; its waiting notifications are dropped.
+pub async fn delete(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    access: &WorkspaceAccess,
+    comment_id: Uuid,
+    meta: &RequestMeta,
+) -> DomainResult<comments::Model> {
+    access.require(Role::Editor)?;
+    let txn = conn.begin().await?;
+    let comment = find_in_workspace_comment(&txn, access, comment_id).await?;
+    if comment.author_id != Some(access.user_id()) {
+        access.require(Role::Admin).map_err(|_| {
+            DomainError::forbidden("only its author or an ADMIN can delete a comment")
+        })?;
+    }
+    if comment.deleted_at.is_some() {
+        return Ok(comment);
+    }
+    mention_notifications::Entity::delete_many()
+        .filter(mention_notifications::Column::CommentId.eq(comment_id))
+        .exec(&txn)
+        .await?;
+    let mut active: comments::ActiveModel = comment.into();
+    active.body = Set(String::new());
+    active.mentions = Set("[]".into());
+    active.deleted_at = Set(Some(now()));
+    let deleted = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        NewEvent::new(Actor::User(access.user_id()), "comment.deleted")
+            .target("comment", comment_id)
+            .workspace(access.workspace_id()),
+        meta,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(deleted)
+}
+
+/// A page of a draft's comments in the order they were written (replies carry their
+/// parent's id).
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    draft_id: Uuid,
+    after: Option<Uuid>,
+    limit: u64,
+) -> DomainResult<Vec<comments::Model>> {
+    let mut query = comments::Entity::find()
+        .filter(comments::Column::DraftId.eq(draft_id))
+        .order_by_asc(comments::Column::Id)
+        .limit(limit);
+    if let Some(after) = after {
+        query = query.filter(comments::Column::Id.gt(after));
+    }
+    Ok(query.all(conn).await?)
+}
+
+/// For many drafts in one statement: how many live comments each has, and its latest
+/// `MAX_LAST` comments (newest first).
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub count: i64,
+    pub latest: Vec<comments::Model>,
+}
+
+#[derive(FromQueryResult)]
+struct SummaryRow {
+    id: Uuid,
+    draft_id: Uuid,
+    parent_id: Option<Uuid>,
+    author_id: Option<Uuid>,
+    body: String,
+    mentions: String,
+    resolved_at: Option<chrono::DateTime<chrono::Utc>>,
+    resolved_by: Option<Uuid>,
+    edited_at: Option<chrono::DateTime<chrono::Utc>>,
+    deleted_at: Option<chrono::DateTime<chrono::Utc>>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    total: i64,
+}
+
+pub async fn summaries(
+    conn: &impl ConnectionTrait,
+    draft_ids: &[Uuid],
+) -> DomainResult<std::collections::HashMap<Uuid, Summary>> {
+    use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, WindowStatement};
+    let mut out: std::collections::HashMap<Uuid, Summary> = std::collections::HashMap::new();
+    if draft_ids.is_empty() {
+        return Ok(out);
+    }
+    let backend = conn.get_database_backend();
+    // Live comments only; numbered newest first within each draft, counted per draft.
+    let inner = Query::select()
+        .columns([
+            comments::Column::Id,
+            comments::Column::DraftId,
+            comments::Column::ParentId,
+            comments::Column::AuthorId,
+            comments::Column::Body,
+            comments::Column::Mentions,
+            comments::Column::ResolvedAt,
+            comments::Column::ResolvedBy,
+            comments::Column::EditedAt,
+            comments::Column::DeletedAt,
+            comments::Column::CreatedAt,
+        ])
+        .expr_window_as(
+            Expr::cust("ROW_NUMBER()"),
+            WindowStatement::partition_by(comments::Column::DraftId)
+                .order_by(comments::Column::Id, Order::Desc)
+                .to_owned(),
+            Alias::new("position"),
+        )
+        .expr_window_as(
+            Expr::cust("COUNT(*)"),
+            WindowStatement::partition_by(comments::Column::DraftId),
+            Alias::new("total"),
+        )
+        .from(comments::Entity)
+        .and_where(Expr::col(comments::Column::DraftId).is_in(draft_ids.iter().copied()))
+        .and_where(Expr::col(comments::Column::DeletedAt).is_null())
+        .to_owned();
+    let outer = Query::select()
+        .column(Asterisk)
+        .from_subquery(inner, Alias::new("ranked"))
+        .and_where(Expr::col(Alias::new("position")).lte(MAX_LAST as i64))
+        .order_by(Alias::new("draft_id"), Order::Asc)
+        .order_by(Alias::new("position"), Order::Asc)
+        .to_owned();
+    let rows = SummaryRow::find_by_statement(backend.build(&outer))
+        .all(conn)
+        .await?;
+    for row in rows {
+        let entry = out.entry(row.draft_id).or_default();
+        entry.count = row.total;
+        entry.latest.push(comments::Model {
+            id: row.id,
+            draft_id: row.draft_id,
+            parent_id: row.parent_id,
+            author_id: row.author_id,
+            body: row.body,
+            mentions: row.mentions,
+            resolved_at: row.resolved_at,
+            resolved_by: row.resolved_by,
+            edited_at: row.edited_at,
+            deleted_at: row.deleted_at,
+            created_at: row.created_at,
+        });
+    }
+    Ok(out)
+}
+
+/// What a digest job sends: one email to a member listing every mention waiting for
+/// them, then the notifications are gone. Members who turned mention emails off, and
+/// restricted or erased accounts, get nothing (their notifications are dropped).
+pub async fn send_mention_digest(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    payload: &str,
+) -> anyhow::Result<usize> {
+    #[derive(Deserialize, Serialize)]
+    struct Payload {
+        user_id: Uuid,
+    }
+    let Payload { user_id } = serde_json::from_str(payload)?;
+    let txn = conn.begin().await?;
+    let waiting = mention_notifications::Entity::find()
+        .filter(mention_notifications::Column::UserId.eq(user_id))
+        .order_by_asc(mention_notifications::Column::Id)
+        .all(&txn)
+        .await?;
+    if waiting.is_empty() {
+        return Ok(0);
+    }
+    let user = users::Entity::find_by_id(user_id).one(&txn).await?;
+    let wants = user
+        .as_ref()
+        .is_some_and(|u| u.mention_emails && u.status == "ACTIVE");
+    let mut items = Vec::new();
+    if let (true, Some(user)) = (wants, &user) {
+        let comment_ids: Vec<Uuid> = waiting.iter().map(|n| n.comment_id).collect();
+        let found = comments::Entity::find()
+            .filter(comments::Column::Id.is_in(comment_ids))
+            .filter(comments::Column::DeletedAt.is_null())
+            .find_also_related(drafts::Entity)
+            .order_by_asc(comments::Column::Id)
+            .all(&txn)
+            .await?;
+        let mut people: Vec<Uuid> = found.iter().filter_map(|(c, _)| c.author_id).collect();
+        for (comment, _) in &found {
+            people.extend(mentioned_ids(&comment.body));
+        }
+        let names: Vec<(Uuid, String)> = users::Entity::find()
+            .filter(users::Column::Id.is_in(people))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.display_name))
+            .collect();
+        for (comment, draft) in found {
+            let Some(draft) = draft else { continue };
+            // Only drafts of workspaces the member still belongs to.
+            let member = memberships::Entity::find()
+                .filter(memberships::Column::WorkspaceId.eq(draft.workspace_id))
+                .filter(memberships::Column::UserId.eq(user.id))
+                .one(&txn)
+                .await?
+                .is_some();
+            if !member {
+                continue;
+            }
+            let author = comment
+                .author_id
+                .and_then(|a| names.iter().find(|(id, _)| *id == a))
+                .map_or_else(|| "Someone".to_string(), |(_, n)| n.clone());
+            let text = render_mentions(&comment.body, &names);
+            items.push(MentionItem {
+                author,
+                draft_title: draft.title.clone(),
+                excerpt: crate::generate::shorten(&text, 280),
+                draft_id: draft.id,
+                comment_id: comment.id,
+            });
+        }
+        if !items.is_empty() {
+            outbox::enqueue(
+                &txn,
+                vault,
+                &Email::MentionDigest {
+                    to: user.email.clone(),
+                    name: user.display_name.clone(),
+                    items: items.clone(),
+                },
+            )
+            .await?;
+        }
+    }
+    mention_notifications::Entity::delete_many()
+        .filter(
+            mention_notifications::Column::Id
+                .is_in(waiting.iter().map(|n| n.id).collect::<Vec<_>>()),
+        )
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(items.len())
+}
+
+/// Turns mention emails on or off for the signed-in user.
+pub async fn set_mention_emails(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    enabled: bool,
+) -> DomainResult<users::Model> {
+    let user = users::Entity::find_by_id(user_id)
+        .one(conn)
+        .await?
+        .ok_or(DomainError::NotFound("user"))?;
+    let mut active: users::ActiveModel = user.into();
+    active.mention_emails = Set(enabled);
+    active.updated_at = Set(now());
+    Ok(active.update(conn).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_are_parsed_once_each() -> crate::TestResult {
+        let a = Uuid::now_v7();
+        let b = Uuid::now_v7();
+        let body = format!("Hi <@{a}> and <@{b}>, cc <@{a}>; not <@nope> or <@{a}");
+        assert_eq!(mentioned_ids(&body), vec![a, b]);
+        assert_eq!(
+            render_mentions(&format!("thanks <@{a}>"), &[(a, "Ana".into())]),
+            "thanks @Ana"
+        );
+        Ok(())
+    }
+}

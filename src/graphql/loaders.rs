@@ -1,0 +1,140 @@
+//! DataLoaders: every relation a list of drafts can fan out to is loaded for the whole
+//! list in one statement. One loader per request (so nothing is cached across users);
+//! its batches run in tasks that keep the request's SQL statement counter.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{Context, Result};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use uuid::Uuid;
+
+use super::errors::gql;
+use crate::domain::comments::{self, Summary};
+use crate::domain::entities::{draft_revisions, draft_targets, draft_workflow, users};
+use crate::domain::{accounts, content};
+use crate::error::DomainError;
+
+/// Loads rows for many keys at once.
+pub struct ContentLoader(pub DatabaseConnection);
+
+pub type Loaders = Arc<DataLoader<ContentLoader>>;
+
+/// A loader for one request; `spawn` runs its batches.
+pub fn for_request<S, R>(db: DatabaseConnection, spawn: S) -> Loaders
+where
+    S: Fn(futures::future::BoxFuture<'static, ()>) -> R + Send + Sync + 'static,
+{
+    Arc::new(DataLoader::new(ContentLoader(db), spawn))
+}
+
+pub fn loader<'a>(ctx: &Context<'a>) -> Result<&'a DataLoader<ContentLoader>> {
+    ctx.data::<Loaders>().map(|l| l.as_ref())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UserById(pub Uuid);
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TargetsOf(pub Uuid);
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CommentsOf(pub Uuid);
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RevisionsOf(pub Uuid);
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WorkflowOf(pub Uuid);
+
+fn db_error(e: impl Into<DomainError>) -> async_graphql::Error {
+    gql(e.into())
+}
+
+impl Loader<UserById> for ContentLoader {
+    type Value = users::Model;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[UserById]) -> Result<HashMap<UserById, users::Model>> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        Ok(accounts::find_many(&self.0, &ids)
+            .await
+            .map_err(gql)?
+            .into_iter()
+            .map(|u| (UserById(u.id), u))
+            .collect())
+    }
+}
+
+/// Groups rows by their draft.
+fn by_draft<K, T>(
+    rows: Vec<T>,
+    draft: impl Fn(&T) -> Uuid,
+    key: impl Fn(Uuid) -> K,
+) -> HashMap<K, Vec<T>>
+where
+    K: std::hash::Hash + Eq,
+{
+    let mut out: HashMap<K, Vec<T>> = HashMap::new();
+    for row in rows {
+        out.entry(key(draft(&row))).or_default().push(row);
+    }
+    out
+}
+
+impl Loader<TargetsOf> for ContentLoader {
+    type Value = Vec<draft_targets::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[TargetsOf]) -> Result<HashMap<TargetsOf, Self::Value>> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows = content::targets::for_drafts(&self.0, &ids)
+            .await
+            .map_err(gql)?;
+        Ok(by_draft(rows, |t| t.draft_id, TargetsOf))
+    }
+}
+
+impl Loader<CommentsOf> for ContentLoader {
+    type Value = Summary;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[CommentsOf]) -> Result<HashMap<CommentsOf, Summary>> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        Ok(comments::summaries(&self.0, &ids)
+            .await
+            .map_err(gql)?
+            .into_iter()
+            .map(|(draft, summary)| (CommentsOf(draft), summary))
+            .collect())
+    }
+}
+
+impl Loader<RevisionsOf> for ContentLoader {
+    type Value = Vec<draft_revisions::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[RevisionsOf]) -> Result<HashMap<RevisionsOf, Self::Value>> {
+        let rows = draft_revisions::Entity::find()
+            .filter(draft_revisions::Column::DraftId.is_in(keys.iter().map(|k| k.0)))
+            .order_by_asc(draft_revisions::Column::DraftId)
+            .order_by_asc(draft_revisions::Column::Version)
+            .all(&self.0)
+            .await
+            .map_err(db_error)?;
+        Ok(by_draft(rows, |r| r.draft_id, RevisionsOf))
+    }
+}
+
+impl Loader<WorkflowOf> for ContentLoader {
+    type Value = Vec<draft_workflow::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[WorkflowOf]) -> Result<HashMap<WorkflowOf, Self::Value>> {
+        let rows = draft_workflow::Entity::find()
+            .filter(draft_workflow::Column::DraftId.is_in(keys.iter().map(|k| k.0)))
+            .order_by_asc(draft_workflow::Column::DraftId)
+            .order_by_asc(draft_workflow::Column::Id)
+            .all(&self.0)
+            .await
+            .map_err(db_error)?;
+        Ok(by_draft(rows, |r| r.draft_id, WorkflowOf))
+    }
+}

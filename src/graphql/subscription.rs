@@ -1,0 +1,162 @@
+//! Subscriptions over WebSocket (`/graphql/ws`, graphql-ws and graphql-transport-ws
+//! protocols), authenticated by the access token in `connection_init`
+//! (`{"authorization": "Bearer …"}` or `{"accessToken": "…"}`). A subscriber must be a
+//! member of the workspace, and membership is checked again for every event, so a member
+//! removed mid-subscription stops receiving.
+
+use std::net::SocketAddr;
+
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::{Context, Data, Result, Subscription, ID};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures::stream::{self, Stream};
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use super::content::{Comment, Draft};
+use super::context::{state, viewer_id, RequestInfo, Viewer};
+use super::errors::gql;
+use super::types::parse_id;
+use super::AppSchema;
+use crate::domain::{content, workspaces};
+use crate::error::DomainError;
+use crate::live::LiveEvent;
+use crate::state::AppState;
+
+pub struct Subscription;
+
+/// The events of one workspace the viewer stays a member of.
+fn member_events(
+    app: AppState,
+    user_id: Uuid,
+    workspace_id: Uuid,
+) -> impl Stream<Item = LiveEvent> {
+    let receiver = app.live.subscribe();
+    stream::unfold(receiver, move |mut receiver| {
+        let app = app.clone();
+        async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(event) if event.workspace_id() == workspace_id => {
+                        match workspaces::access(&app.db, user_id, workspace_id).await {
+                            Ok(Some(_)) => return Some((event, receiver)),
+                            // No longer a member (or the database is gone): stop.
+                            Ok(None) | Err(_) => return None,
+                        }
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }
+    })
+}
+
+#[Subscription]
+impl Subscription {
+    /// Comments added to a draft, as they are written.
+    async fn comment_added(
+        &self,
+        ctx: &Context<'_>,
+        draft_id: ID,
+    ) -> Result<impl Stream<Item = Comment>> {
+        let user_id = viewer_id(ctx)?;
+        let app = state(ctx).clone();
+        let draft_id = parse_id(&draft_id, "draftId")?;
+        let workspace_id = content::workspace_of(&app.db, draft_id)
+            .await
+            .map_err(gql)?
+            .ok_or_else(|| gql(DomainError::NotFound("draft")))?;
+        workspaces::require_access(&app.db, user_id, workspace_id)
+            .await
+            .map_err(|_| gql(DomainError::NotFound("draft")))?;
+        Ok(futures::StreamExt::filter_map(
+            member_events(app, user_id, workspace_id),
+            move |event| async move {
+                match event {
+                    LiveEvent::CommentAdded { comment, .. } if comment.draft_id == draft_id => {
+                        Some(Comment(comment))
+                    }
+                    _ => None,
+                }
+            },
+        ))
+    }
+
+    /// Drafts of a workspace as they are created, edited or change status.
+    async fn draft_changed(
+        &self,
+        ctx: &Context<'_>,
+        workspace_id: ID,
+    ) -> Result<impl Stream<Item = Draft>> {
+        let user_id = viewer_id(ctx)?;
+        let app = state(ctx).clone();
+        let workspace_id = parse_id(&workspace_id, "workspaceId")?;
+        workspaces::require_access(&app.db, user_id, workspace_id)
+            .await
+            .map_err(gql)?;
+        Ok(futures::StreamExt::filter_map(
+            member_events(app, user_id, workspace_id),
+            |event| async move {
+                match event {
+                    LiveEvent::DraftChanged { draft, .. } => Some(Draft(draft)),
+                    _ => None,
+                }
+            },
+        ))
+    }
+}
+
+/// The access token a client sent in `connection_init`.
+fn init_token(payload: &serde_json::Value) -> Option<&str> {
+    if let Some(token) = payload.get("accessToken").and_then(|v| v.as_str()) {
+        return Some(token);
+    }
+    let header = payload
+        .get("authorization")
+        .or_else(|| payload.get("Authorization"))
+        .and_then(|v| v.as_str())?;
+    let (scheme, token) = header.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// `GET /graphql/ws`: the subscription endpoint.
+pub async fn graphql_ws(
+    State((app, schema)): State<(AppState, AppSchema)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let meta = crate::http::request_meta(peer, &headers);
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let claims = init_token(&payload)
+                        .and_then(|token| app.jwt.verify(token))
+                        .ok_or_else(|| {
+                            async_graphql::Error::new(
+                                "send a valid access token in connection_init",
+                            )
+                        })?;
+                    let mut data = Data::default();
+                    data.insert(RequestInfo {
+                        viewer: Some(Viewer {
+                            user_id: claims.sub,
+                        }),
+                        meta,
+                    });
+                    data.insert(super::loaders::for_request(app.db.clone(), tokio::spawn));
+                    Ok(data)
+                })
+                .serve()
+        })
+}
