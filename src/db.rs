@@ -36,7 +36,9 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     let mut db = Database::connect(options)
         .await
         .context("cannot connect to the database (check ATELIER_DATABASE_URL)")?;
-    db.set_metric_callback(|_| {
+    db.set_metric_callback(|info| {
+        // The SQL with placeholders only: values may be personal data.
+        tracing::trace!(target: "atelier::sql", sql = %info.statement.sql, elapsed = ?info.elapsed);
         // Outside a counted scope there is nothing to count.
         let _ = STATEMENTS.try_with(|counter| counter.fetch_add(1, Ordering::Relaxed));
     });

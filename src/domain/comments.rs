@@ -100,15 +100,6 @@ async fn check_mentions(
     Ok(())
 }
 
-/// When mention emails for a comment made now are sent: the end of the current
-/// batching window, so every mention within one window shares one email.
-fn window_end(window: Duration) -> (i64, chrono::DateTime<chrono::Utc>) {
-    let secs = window.num_seconds().max(1);
-    let bucket = now().timestamp().div_euclid(secs);
-    let end = chrono::DateTime::from_timestamp((bucket + 1) * secs, 0).unwrap_or_else(now);
-    (bucket, end)
-}
-
 /// Queues the notifications for newly mentioned members (not the author), and the
 /// digest job of each one's current window.
 async fn notify(
@@ -117,7 +108,6 @@ async fn notify(
     mentioned: &[Uuid],
     window: Duration,
 ) -> DomainResult<()> {
-    let (bucket, run_at) = window_end(window);
     for user_id in mentioned
         .iter()
         .filter(|id| Some(**id) != comment.author_id)
@@ -138,15 +128,25 @@ async fn notify(
         )
         .exec_without_returning(conn)
         .await?;
-        let job_id = Uuid::new_v5(
-            &Uuid::NAMESPACE_OID,
-            format!("atelier:mention_digest:{user_id}:{bucket}").as_bytes(),
-        );
+        // One email per window: the first mention opens it (a digest job due at its
+        // end), later mentions join the job still waiting.
+        let payload = json!({ "user_id": user_id }).to_string();
+        let waiting = jobs::Entity::find()
+            .filter(jobs::Column::Kind.eq(super::jobs::kind::MENTION_DIGEST))
+            .filter(jobs::Column::Payload.eq(payload.as_str()))
+            .filter(jobs::Column::DoneAt.is_null())
+            .filter(jobs::Column::FailedAt.is_null())
+            .filter(jobs::Column::LockedUntil.is_null())
+            .one(conn)
+            .await?;
+        if waiting.is_some() {
+            continue;
+        }
         jobs::Entity::insert(jobs::ActiveModel {
-            id: Set(job_id),
+            id: Set(Uuid::now_v7()),
             kind: Set(super::jobs::kind::MENTION_DIGEST.into()),
-            payload: Set(json!({ "user_id": user_id }).to_string()),
-            run_at: Set(run_at),
+            payload: Set(payload),
+            run_at: Set(now() + window),
             attempts: Set(0),
             max_attempts: Set(super::jobs::DEFAULT_MAX_ATTEMPTS),
             locked_until: Set(None),
@@ -155,7 +155,6 @@ async fn notify(
             failed_at: Set(None),
             created_at: Set(now()),
         })
-        .on_conflict(OnConflict::column(jobs::Column::Id).do_nothing().to_owned())
         .exec_without_returning(conn)
         .await?;
     }

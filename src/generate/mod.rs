@@ -125,17 +125,22 @@ pub fn fit(provider: Provider, variant: Variant, extra_tags: &[String]) -> Varia
             Some(shorten(&single_line(title), max))
         }
     };
-    let mut tags: Vec<String> = Vec::new();
-    let body_tags: Vec<String> = hashtags(&variant.body)
+    // Hashtags the text ends with move to the tag line, so shortening never cuts them.
+    let trimmed = variant.body.trim();
+    let prose = strip_trailing_hashtags(trimmed);
+    let trailing: Vec<String> = hashtags(&trimmed[prose.len()..])
         .into_iter()
         .map(str::to_string)
         .collect();
+    let extra_tags: Vec<String> = trailing.iter().chain(extra_tags).cloned().collect();
+    let mut tags: Vec<String> = Vec::new();
+    let body_tags: Vec<String> = hashtags(&prose).into_iter().map(str::to_string).collect();
     let allowed = limits
         .hashtags_suggested
         .min(limits.hashtags_max.unwrap_or(usize::MAX));
     // Tags already in the text count against the allowance; extra tags fill the rest.
     let mut remaining = allowed.saturating_sub(body_tags.len());
-    for tag in extra_tags {
+    for tag in &extra_tags {
         if remaining == 0 {
             break;
         }
@@ -148,7 +153,7 @@ pub fn fit(provider: Provider, variant: Variant, extra_tags: &[String]) -> Varia
             remaining -= 1;
         }
     }
-    let mut body = variant.body.trim().to_string();
+    let mut body = prose;
     if body_tags.len() > allowed {
         // Too many hashtags in the text itself: drop the ones past the allowance.
         body = drop_hashtags_after(&body, allowed);

@@ -5,31 +5,88 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::{Context, Result};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use super::errors::gql;
 use crate::domain::comments::{self, Summary};
-use crate::domain::entities::{draft_revisions, draft_targets, draft_workflow, users};
+use crate::domain::entities::{draft_revisions, draft_targets, draft_workflow, drafts, users};
 use crate::domain::{accounts, content};
 use crate::error::DomainError;
 
 /// Loads rows for many keys at once.
 pub struct ContentLoader(pub DatabaseConnection);
 
-pub type Loaders = Arc<DataLoader<ContentLoader>>;
+pub type Loaders = Arc<DataLoader<ContentLoader, HashMapCache>>;
 
 /// A loader for one request; `spawn` runs its batches.
 pub fn for_request<S, R>(db: DatabaseConnection, spawn: S) -> Loaders
 where
     S: Fn(futures::future::BoxFuture<'static, ()>) -> R + Send + Sync + 'static,
 {
-    Arc::new(DataLoader::new(ContentLoader(db), spawn))
+    // The cache lives as long as the request: primed lists are read from it.
+    Arc::new(DataLoader::with_cache(
+        ContentLoader(db),
+        spawn,
+        HashMapCache::default(),
+    ))
 }
 
-pub fn loader<'a>(ctx: &Context<'a>) -> Result<&'a DataLoader<ContentLoader>> {
+/// Loads, in one statement per relation, everything the query selects below a list of
+/// drafts: targets, revisions, workflow, comment summaries, then every author (of the
+/// drafts and of their latest comments) at once. The nodes then read from the cache, so
+/// a page costs the same number of statements whatever its size.
+pub async fn prime_drafts(
+    ctx: &Context<'_>,
+    node: &async_graphql::Lookahead<'_>,
+    drafts: &[drafts::Model],
+) -> Result<()> {
+    if drafts.is_empty() {
+        return Ok(());
+    }
+    let loader = loader(ctx)?;
+    let ids: Vec<Uuid> = drafts.iter().map(|d| d.id).collect();
+    let mut users: Vec<Uuid> = Vec::new();
+    if node.field("author").exists() {
+        users.extend(drafts.iter().filter_map(|d| d.author_id));
+    }
+    if node.field("targets").exists() {
+        loader.load_many(ids.iter().copied().map(TargetsOf)).await?;
+    }
+    if node.field("revisions").exists() {
+        loader
+            .load_many(ids.iter().copied().map(RevisionsOf))
+            .await?;
+    }
+    if node.field("workflow").exists() {
+        loader
+            .load_many(ids.iter().copied().map(WorkflowOf))
+            .await?;
+    }
+    let last = node.field("lastComments");
+    if node.field("commentCount").exists() || last.exists() {
+        let summaries = loader
+            .load_many(ids.iter().copied().map(CommentsOf))
+            .await?;
+        if last.field("author").exists() {
+            users.extend(
+                summaries
+                    .values()
+                    .flat_map(|s| s.latest.iter().filter_map(|c| c.author_id)),
+            );
+        }
+    }
+    if !users.is_empty() {
+        users.sort_unstable();
+        users.dedup();
+        loader.load_many(users.into_iter().map(UserById)).await?;
+    }
+    Ok(())
+}
+
+pub fn loader<'a>(ctx: &Context<'a>) -> Result<&'a DataLoader<ContentLoader, HashMapCache>> {
     ctx.data::<Loaders>().map(|l| l.as_ref())
 }
 
@@ -65,14 +122,16 @@ impl Loader<UserById> for ContentLoader {
 
 /// Groups rows by their draft.
 fn by_draft<K, T>(
+    asked: &[K],
     rows: Vec<T>,
     draft: impl Fn(&T) -> Uuid,
     key: impl Fn(Uuid) -> K,
 ) -> HashMap<K, Vec<T>>
 where
-    K: std::hash::Hash + Eq,
+    K: std::hash::Hash + Eq + Copy,
 {
-    let mut out: HashMap<K, Vec<T>> = HashMap::new();
+    // Every asked draft gets an entry, empty or not, so the cache answers for it too.
+    let mut out: HashMap<K, Vec<T>> = asked.iter().map(|k| (*k, Vec::new())).collect();
     for row in rows {
         out.entry(key(draft(&row))).or_default().push(row);
     }
@@ -88,7 +147,7 @@ impl Loader<TargetsOf> for ContentLoader {
         let rows = content::targets::for_drafts(&self.0, &ids)
             .await
             .map_err(gql)?;
-        Ok(by_draft(rows, |t| t.draft_id, TargetsOf))
+        Ok(by_draft(keys, rows, |t| t.draft_id, TargetsOf))
     }
 }
 
@@ -98,11 +157,10 @@ impl Loader<CommentsOf> for ContentLoader {
 
     async fn load(&self, keys: &[CommentsOf]) -> Result<HashMap<CommentsOf, Summary>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        Ok(comments::summaries(&self.0, &ids)
-            .await
-            .map_err(gql)?
+        let mut found = comments::summaries(&self.0, &ids).await.map_err(gql)?;
+        Ok(ids
             .into_iter()
-            .map(|(draft, summary)| (CommentsOf(draft), summary))
+            .map(|draft| (CommentsOf(draft), found.remove(&draft).unwrap_or_default()))
             .collect())
     }
 }
@@ -119,7 +177,7 @@ impl Loader<RevisionsOf> for ContentLoader {
             .all(&self.0)
             .await
             .map_err(db_error)?;
-        Ok(by_draft(rows, |r| r.draft_id, RevisionsOf))
+        Ok(by_draft(keys, rows, |r| r.draft_id, RevisionsOf))
     }
 }
 
@@ -135,6 +193,6 @@ impl Loader<WorkflowOf> for ContentLoader {
             .all(&self.0)
             .await
             .map_err(db_error)?;
-        Ok(by_draft(rows, |r| r.draft_id, WorkflowOf))
+        Ok(by_draft(keys, rows, |r| r.draft_id, WorkflowOf))
     }
 }

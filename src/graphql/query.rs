@@ -38,10 +38,15 @@ impl Query {
         let Some(draft) = content::find(db, draft_id).await.map_err(gql)? else {
             return Ok(None);
         };
-        Ok(workspaces::access(db, user_id, draft.workspace_id)
+        let member = workspaces::access(db, user_id, draft.workspace_id)
             .await
             .map_err(gql)?
-            .map(|_| Draft(draft)))
+            .is_some();
+        if !member {
+            return Ok(None);
+        }
+        super::loaders::prime_drafts(ctx, &ctx.look_ahead(), std::slice::from_ref(&draft)).await?;
+        Ok(Some(Draft(draft)))
     }
 
     /// A workspace the signed-in user belongs to; null when it does not exist or they are

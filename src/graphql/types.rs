@@ -309,6 +309,9 @@ impl Workspace {
         )
         .await
         .map_err(gql)?;
+        let page = &rows[..rows.len().min(limit as usize)];
+        super::loaders::prime_drafts(ctx, &ctx.look_ahead().field("edges").field("node"), page)
+            .await?;
         Ok(connection::build(
             rows,
             limit,

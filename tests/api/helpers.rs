@@ -249,6 +249,28 @@ impl TestApp {
             .expect("graphql json")
     }
 
+    /// Like `gql_ok`, also returning how many SQL statements the request ran (the
+    /// `x-sql-statements` header the server sets outside production).
+    pub async fn gql_counted(&self, token: &str, query: &str, variables: Value) -> (Value, u64) {
+        let response = self
+            .http
+            .post(format!("{}/graphql", self.address))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("graphql request");
+        let statements = response
+            .headers()
+            .get("x-sql-statements")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .expect("the x-sql-statements header");
+        let body: Value = response.json().await.expect("graphql json");
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        (body["data"].clone(), statements)
+    }
+
     /// Like `gql`, but fails the test on any GraphQL error and returns `data`.
     pub async fn gql_ok(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let response = self.gql(token, query, variables).await;

@@ -6,6 +6,7 @@ mod smtp_sink;
 
 mod accounts;
 mod browser;
+mod collaboration;
 mod content;
 mod erasure;
 mod http_limits;
