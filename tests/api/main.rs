@@ -19,4 +19,5 @@ mod privacy;
 mod schema;
 mod staff;
 mod startup;
+mod subscriptions;
 mod workspaces;

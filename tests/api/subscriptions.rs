@@ -1,0 +1,177 @@
+//! Live updates over WebSocket with the graphql-transport-ws protocol: authenticated in
+//! `connection_init`, scoped to members, and cut off when membership ends.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::helpers::*;
+use crate::on_both_databases;
+use crate::workspaces::add_member;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(app: &TestApp, init: Value) -> Socket {
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+        .send(Message::text(
+            json!({ "type": "connection_init", "payload": init }).to_string(),
+        ))
+        .await
+        .unwrap();
+    socket
+}
+
+/// The next protocol message (pings answered), or None when the server closed.
+async fn next(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s")?;
+        match message.ok()? {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] == "ping" {
+                    socket
+                        .send(Message::text(json!({ "type": "pong" }).to_string()))
+                        .await
+                        .ok()?;
+                    continue;
+                }
+                return Some(value);
+            }
+            Message::Close(_) => return None,
+            _ => continue,
+        }
+    }
+}
+
+async fn subscribe(socket: &mut Socket, id: &str, query: &str, variables: Value) {
+    socket
+        .send(Message::text(
+            json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })
+                .to_string(),
+        ))
+        .await
+        .unwrap();
+}
+
+const COMMENTS: &str =
+    "subscription($d: ID!) { commentAdded(draftId: $d) { body author { displayName } } }";
+
+async fn members_receive_live_updates(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.signed_in_user("live@example.com", "Liv Owner").await;
+    let ws = app.create_workspace(&owner, "Live Co").await;
+    let editor = add_member(&app, &owner, &ws, "live.ed@example.com", "EDITOR").await;
+    let outsider = app.signed_in_user("live.out@example.com", "Out").await;
+    let draft = app
+        .gql_ok(
+            Some(&owner.access),
+            "mutation($i: CreateDraftInput!) { createDraft(input: $i) { id } }",
+            json!({ "i": { "workspaceId": ws, "title": "Watched" } }),
+        )
+        .await["createDraft"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Without a valid token the connection is refused.
+    let mut anonymous = connect(&app, json!({})).await;
+    assert_eq!(next(&mut anonymous).await, None);
+    let mut forged = connect(&app, json!({ "authorization": "Bearer not.a.token" })).await;
+    assert_eq!(next(&mut forged).await, None);
+
+    // A non-member's subscription is refused.
+    let mut stranger = connect(&app, json!({ "accessToken": outsider.access })).await;
+    assert_eq!(next(&mut stranger).await.unwrap()["type"], "connection_ack");
+    subscribe(&mut stranger, "s1", COMMENTS, json!({ "d": draft })).await;
+    let refused = next(&mut stranger).await.unwrap();
+    assert_eq!(refused["payload"]["data"], Value::Null, "{refused}");
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"],
+        "NOT_FOUND"
+    );
+
+    // The owner watches the draft's comments and the workspace's drafts.
+    let mut watcher = connect(
+        &app,
+        json!({ "authorization": format!("Bearer {}", owner.access) }),
+    )
+    .await;
+    assert_eq!(next(&mut watcher).await.unwrap()["type"], "connection_ack");
+    subscribe(&mut watcher, "c", COMMENTS, json!({ "d": draft })).await;
+    subscribe(
+        &mut watcher,
+        "d",
+        "subscription($w: ID!) { draftChanged(workspaceId: $w) { title status } }",
+        json!({ "w": ws }),
+    )
+    .await;
+    // Let the subscriptions start before the events happen.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    app.gql_ok(
+        Some(&editor.access),
+        "mutation($i: AddCommentInput!) { addComment(input: $i) { id } }",
+        json!({ "i": { "draftId": draft, "body": "Live from the editor" } }),
+    )
+    .await;
+    let event = next(&mut watcher).await.unwrap();
+    assert_eq!(event["type"], "next");
+    assert_eq!(event["id"], "c");
+    assert_eq!(
+        event["payload"]["data"]["commentAdded"],
+        json!({ "body": "Live from the editor", "author": { "displayName": "Member" } })
+    );
+
+    app.gql_ok(
+        Some(&editor.access),
+        "mutation($id: ID!) { submitDraftForReview(id: $id) { id } }",
+        json!({ "id": draft }),
+    )
+    .await;
+    let event = next(&mut watcher).await.unwrap();
+    assert_eq!(event["id"], "d");
+    assert_eq!(
+        event["payload"]["data"]["draftChanged"],
+        json!({ "title": "Watched", "status": "IN_REVIEW" })
+    );
+
+    // The editor subscribes, is removed from the workspace, and hears no more.
+    let mut removed = connect(&app, json!({ "accessToken": editor.access })).await;
+    assert_eq!(next(&mut removed).await.unwrap()["type"], "connection_ack");
+    subscribe(&mut removed, "c", COMMENTS, json!({ "d": draft })).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.gql_ok(
+        Some(&owner.access),
+        "mutation($w: ID!, $u: ID!) { removeMember(workspaceId: $w, userId: $u) }",
+        json!({ "w": ws, "u": editor.user_id }),
+    )
+    .await;
+    app.gql_ok(
+        Some(&owner.access),
+        "mutation($i: AddCommentInput!) { addComment(input: $i) { id } }",
+        json!({ "i": { "draftId": draft, "body": "Not for former members" } }),
+    )
+    .await;
+    let last = next(&mut removed).await.unwrap();
+    assert_eq!(last["type"], "complete", "the stream ends instead: {last}");
+    let event = next(&mut watcher).await.unwrap();
+    assert_eq!(
+        event["payload"]["data"]["commentAdded"]["body"],
+        "Not for former members"
+    );
+    app.stop().await;
+}
+on_both_databases!(members_receive_live_updates);
