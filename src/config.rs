@@ -44,6 +44,49 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     pub generator: GeneratorConfig,
     pub content: ContentConfig,
+    pub media: MediaConfig,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaStoreKind {
+    /// Files under `<data dir>/media`.
+    #[default]
+    Local,
+    /// An S3-compatible bucket.
+    S3,
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MediaConfig {
+    /// The largest upload accepted.
+    pub max_bytes: u64,
+    pub store: MediaStoreKind,
+    pub s3_bucket: Option<String>,
+    pub s3_region: Option<String>,
+    /// For S3-compatible services (MinIO, R2, …).
+    pub s3_endpoint: Option<String>,
+    pub s3_access_key_id: Option<String>,
+    #[serde(serialize_with = "ser_secret_opt")]
+    pub s3_secret_access_key: Option<SecretString>,
+    /// How long a signed media link works.
+    pub url_ttl_secs: u64,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 100 * 1024 * 1024,
+            store: MediaStoreKind::Local,
+            s3_bucket: None,
+            s3_region: None,
+            s3_endpoint: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            url_ttl_secs: 3600,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -178,6 +221,7 @@ impl Default for Config {
             privacy: PrivacyConfig::default(),
             generator: GeneratorConfig::default(),
             content: ContentConfig::default(),
+            media: MediaConfig::default(),
         }
     }
 }
@@ -353,6 +397,14 @@ impl fmt::Debug for Config {
             .field("auth", &self.auth)
             .field("privacy", &self.privacy)
             .field("content", &self.content)
+            .field("media.store", &self.media.store)
+            .field("media.max_bytes", &self.media.max_bytes)
+            .field("media.s3_bucket", &self.media.s3_bucket)
+            .field("media.s3_endpoint", &self.media.s3_endpoint)
+            .field(
+                "media.s3_secret_access_key",
+                &redact(&self.media.s3_secret_access_key),
+            )
             .field("generator.kind", &self.generator.kind)
             .field("generator.url", &self.generator.url)
             .field("generator.model", &self.generator.model)

@@ -16,6 +16,7 @@ pub mod mail;
 pub mod portal;
 pub mod startup;
 pub mod state;
+pub mod storage;
 
 pub use config::Config;
 

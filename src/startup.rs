@@ -16,7 +16,7 @@ use axum::routing::get;
 use axum::Router;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
@@ -84,6 +84,7 @@ impl Application {
         }
 
         let mailer = Arc::new(Mailer::from_config(&config)?);
+        let media_store = crate::storage::MediaStore::from_config(&config)?;
         let mail_destination = mailer.describe();
         let runner = JobRunner::new(
             db.clone(),
@@ -100,6 +101,12 @@ impl Application {
             csrf_key: crate::portal::csrf::derive_key(&jwt_secret),
             generator: crate::generate::from_config(&config.generator)?,
             live: crate::live::LiveBus::default(),
+            media: media_store.clone(),
+            media_link_key: {
+                let mut mac = crate::crypto::hmac_sha256(jwt_secret.expose_secret().as_bytes());
+                hmac::Mac::update(&mut mac, b"atelier media links v1");
+                hmac::Mac::finalize(mac).into_bytes().into()
+            },
             db,
             config,
             vault,

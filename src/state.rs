@@ -29,6 +29,10 @@ pub struct Shared {
     pub generator: Arc<dyn crate::generate::ContentGenerator>,
     /// Changes that subscriptions watch.
     pub live: crate::live::LiveBus,
+    /// Where uploaded media are stored.
+    pub media: crate::storage::MediaStore,
+    /// Signs time-limited media links.
+    pub media_link_key: [u8; 32],
 }
 
 /// Abuse limits on the public privacy forms, shared by every request of one instance.

@@ -20,3 +20,20 @@ pub fn hmac_sha256(key: &[u8]) -> hmac::Hmac<Sha256> {
 pub fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
     hex::encode(Sha256::digest(bytes.as_ref()))
 }
+
+/// The signature of a time-limited link to `subject` (hex HMAC over subject and expiry).
+pub fn link_signature(key: &[u8], subject: &str, expires: i64) -> String {
+    use hmac::Mac;
+    let mut mac = hmac_sha256(key);
+    mac.update(subject.as_bytes());
+    mac.update(b"|");
+    mac.update(expires.to_string().as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Whether a link's signature is right (in constant time) and it has not expired.
+pub fn link_is_valid(key: &[u8], subject: &str, expires: i64, signature: &str, now: i64) -> bool {
+    use subtle::ConstantTimeEq;
+    let expected = link_signature(key, subject, expires);
+    expires >= now && bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
+}

@@ -10,6 +10,7 @@ pub mod entities;
 pub mod integrations;
 pub mod jobs;
 pub mod keys;
+pub mod media;
 pub mod outbox;
 pub mod privacy;
 pub mod rate_limit;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::connection::{self, decode_cursor, page_size};
 use super::context::state;
 use super::errors::{bad_input, gql};
-use super::loaders::{loader, CommentsOf, RevisionsOf, TargetsOf, UserById, WorkflowOf};
+use super::loaders::{loader, CommentsOf, MediaOf, RevisionsOf, TargetsOf, UserById, WorkflowOf};
 use super::types::User;
 use crate::domain::comments;
 use crate::domain::content::targets::PlatformLimits;
@@ -266,6 +266,17 @@ impl Draft {
             |c| c.id,
             Comment,
         ))
+    }
+
+    /// The images and videos attached, in order.
+    async fn media(&self, ctx: &Context<'_>) -> Result<Vec<super::media::Media>> {
+        Ok(loader(ctx)?
+            .load_one(MediaOf(self.0.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(super::media::Media)
+            .collect())
     }
 
     /// Each time variants were generated: the generator, what went in, what came out.

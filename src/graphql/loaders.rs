@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::errors::gql;
 use crate::domain::comments::{self, Summary};
-use crate::domain::entities::{draft_revisions, draft_targets, draft_workflow, drafts, users};
+use crate::domain::entities::{
+    draft_revisions, draft_targets, draft_workflow, drafts, media, users,
+};
 use crate::domain::{accounts, content};
 use crate::error::DomainError;
 
@@ -65,6 +67,9 @@ pub async fn prime_drafts(
             .load_many(ids.iter().copied().map(WorkflowOf))
             .await?;
     }
+    if node.field("media").exists() {
+        loader.load_many(ids.iter().copied().map(MediaOf)).await?;
+    }
     let last = node.field("lastComments");
     if node.field("commentCount").exists() || last.exists() {
         let summaries = loader
@@ -100,6 +105,8 @@ pub struct CommentsOf(pub Uuid);
 pub struct RevisionsOf(pub Uuid);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct WorkflowOf(pub Uuid);
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MediaOf(pub Uuid);
 
 fn db_error(e: impl Into<DomainError>) -> async_graphql::Error {
     gql(e.into())
@@ -194,5 +201,23 @@ impl Loader<WorkflowOf> for ContentLoader {
             .await
             .map_err(db_error)?;
         Ok(by_draft(keys, rows, |r| r.draft_id, WorkflowOf))
+    }
+}
+
+impl Loader<MediaOf> for ContentLoader {
+    type Value = Vec<media::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[MediaOf]) -> Result<HashMap<MediaOf, Self::Value>> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows = crate::domain::media::for_drafts(&self.0, &ids)
+            .await
+            .map_err(gql)?;
+        let mut out: HashMap<MediaOf, Self::Value> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for (draft, item) in rows {
+            out.entry(MediaOf(draft)).or_default().push(item);
+        }
+        Ok(out)
     }
 }

@@ -7,6 +7,7 @@ pub mod content;
 pub mod context;
 pub mod errors;
 pub mod loaders;
+pub mod media;
 pub mod mutation;
 pub mod privacy;
 pub mod query;
@@ -21,7 +22,6 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql::registry::SDLExportOptions;
 use async_graphql::{BatchRequest, BatchResponse, MergedObject, Schema};
 use async_graphql_axum::GraphQLResponse;
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -37,7 +37,11 @@ use crate::state::AppState;
 
 /// Every mutation, from the modules that define them.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(Mutation, collaboration::CollaborationMutation);
+pub struct MutationRoot(
+    Mutation,
+    collaboration::CollaborationMutation,
+    media::MediaMutation,
+);
 
 pub type AppSchema = Schema<Query, MutationRoot, Subscription>;
 
@@ -75,6 +79,19 @@ fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// The most files one multipart request may carry.
+const MAX_UPLOAD_FILES: usize = 10;
+
+/// The Content-Type of a multipart request, if it is one.
+fn multipart_type(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    value
+        .split(';')
+        .next()
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("multipart/form-data"))
+        .then_some(value)
+}
+
 fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -83,29 +100,65 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// `POST /graphql`: `application/json` only (a plain form cannot reach it, which is the
-/// CSRF defence), at most `max_batch` operations, authenticated by a bearer token.
+/// `POST /graphql`: `application/json` (a plain form cannot send it, which is the CSRF
+/// defence), or a GraphQL multipart request for uploads, which must carry a bearer token
+/// (no form can set one); at most `max_batch` operations, authenticated by the token.
 pub async fn graphql_post(
     State((state, schema)): State<(AppState, AppSchema)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
-    if !is_json(&headers) {
-        return error_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "BAD_USER_INPUT",
-            "POST /graphql takes Content-Type: application/json",
-        );
-    }
-    let batch: BatchRequest = match serde_json::from_slice(&body) {
-        Ok(batch) => batch,
-        Err(_) => {
+    let batch = if let Some(content_type) = multipart_type(&headers) {
+        if bearer_token(&headers).is_none() {
             return error_response(
-                StatusCode::BAD_REQUEST,
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "uploads need an Authorization: Bearer access token",
+            );
+        }
+        let media = &state.config.media;
+        let options = async_graphql::http::MultipartOptions::default()
+            .max_file_size(media.max_bytes as usize)
+            .max_num_files(MAX_UPLOAD_FILES);
+        let reader = futures::TryStreamExt::into_async_read(futures::TryStreamExt::map_err(
+            body.into_data_stream(),
+            std::io::Error::other,
+        ));
+        match async_graphql::http::receive_batch_body(Some(content_type), reader, options).await {
+            Ok(batch) => batch,
+            Err(e) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_USER_INPUT",
+                    &format!("the multipart request is not valid: {e}"),
+                )
+            }
+        }
+    } else {
+        if !is_json(&headers) {
+            return error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "BAD_USER_INPUT",
-                "the body is not a GraphQL request in JSON",
-            )
+                "POST /graphql takes Content-Type: application/json",
+            );
+        }
+        let Ok(body) = axum::body::to_bytes(body, state.config.graphql.max_body_bytes).await else {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BAD_USER_INPUT",
+                "the request body is too large",
+            );
+        };
+        match serde_json::from_slice::<BatchRequest>(&body) {
+            Ok(batch) => batch,
+            Err(_) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_USER_INPUT",
+                    "the body is not a GraphQL request in JSON",
+                )
+            }
         }
     };
     let operations = match &batch {

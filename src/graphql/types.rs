@@ -321,6 +321,29 @@ impl Workspace {
         ))
     }
 
+    /// The workspace's uploaded media, newest first.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn media(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, super::media::Media, EmptyFields, EmptyFields>> {
+        let limit = page_size(first)?;
+        let before = decode_cursor::<Uuid>(after.as_deref())?;
+        let rows =
+            crate::domain::media::list(&state(ctx).db, self.0.workspace.id, before, limit + 1)
+                .await
+                .map_err(gql)?;
+        Ok(connection::build(
+            rows,
+            limit,
+            before.is_some(),
+            |m| m.id,
+            super::media::Media,
+        ))
+    }
+
     /// This workspace's audit events, newest first; ADMIN and up.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn audit_log(

@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
             get(public::meta::deletion_status),
         )
         .route("/exports/{token}", get(public::exports::download))
+        .route("/media/{id}", get(public::media::serve))
         .route("/static/portal.css", get(stylesheet))
         .merge(staff::routes())
         .layer(SetResponseHeaderLayer::overriding(

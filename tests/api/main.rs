@@ -13,6 +13,7 @@ mod http_limits;
 mod journey;
 mod keys;
 mod mail;
+mod media;
 mod migrations;
 mod portal;
 mod privacy;

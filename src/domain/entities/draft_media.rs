@@ -12,6 +12,21 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::media::Entity",
+        from = "Column::MediaId",
+        to = "super::media::Column::Id",
+        on_update = "NoAction",
+        on_delete = "Cascade"
+    )]
+    Media,
+}
+
+impl Related<super::media::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Media.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}
