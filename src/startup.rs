@@ -92,6 +92,7 @@ impl Application {
             mailer,
             config.jobs.clone(),
             config.data_dir.join("exports"),
+            media_store.clone(),
         );
 
         let state = AppState::new(Shared {

@@ -177,7 +177,7 @@ impl Draft {
         OriginEnum::parse(&self.0.origin)
     }
 
-    /// Who wrote it (an erased account shows as "Erased user").
+    /// Who wrote it; null once its author's account was erased.
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         load_user(ctx, self.0.author_id).await
     }

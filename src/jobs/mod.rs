@@ -23,6 +23,8 @@ pub struct JobRunner {
     config: JobsConfig,
     /// Where export packages are written.
     exports_dir: std::path::PathBuf,
+    /// Where uploaded media are stored (erasure deletes objects).
+    media: crate::storage::MediaStore,
 }
 
 impl JobRunner {
@@ -32,6 +34,7 @@ impl JobRunner {
         mailer: Arc<Mailer>,
         config: JobsConfig,
         exports_dir: std::path::PathBuf,
+        media: crate::storage::MediaStore,
     ) -> Self {
         Self {
             db,
@@ -39,6 +42,7 @@ impl JobRunner {
             mailer,
             config,
             exports_dir,
+            media,
         }
     }
 
@@ -120,8 +124,14 @@ impl JobRunner {
                 self.mailer.send(&email).await
             }
             jobs::kind::FULFIL_PRIVACY_REQUEST => {
-                privacy::fulfil::run_job(&self.db, &self.vault, &self.exports_dir, &job.payload)
-                    .await
+                privacy::fulfil::run_job(
+                    &self.db,
+                    &self.vault,
+                    &self.exports_dir,
+                    &self.media,
+                    &job.payload,
+                )
+                .await
             }
             jobs::kind::RETENTION => {
                 let purged = crate::domain::retention::purge(

@@ -15,7 +15,7 @@ use atelier::domain::staff::{self, StaffRole};
 use atelier::domain::{workspaces as ws, RequestMeta};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use secrecy::SecretString;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
 use crate::on_both_databases;
@@ -111,7 +111,7 @@ async fn erin_asks_to_be_erased(app: &TestApp) -> (Session, uuid::Uuid, String) 
     let erin = app
         .signed_in_user("erin.eraseme@example.com", "Erin Eraseme")
         .await;
-    let _solo = app.create_workspace(&erin, "Erin Solo Studio").await;
+    let solo = app.create_workspace(&erin, "Erin Solo Studio").await;
     let shared = app.create_workspace(&erin, "Shared Agency").await;
     app.gql_ok(
         Some(&erin.access),
@@ -154,12 +154,43 @@ async fn erin_asks_to_be_erased(app: &TestApp) -> (Session, uuid::Uuid, String) 
     .await
     .unwrap();
 
-    app.gql_ok(
+    let draft = app.gql_ok(
         Some(&erin.access),
         "mutation($i: CreateDraftInput!) { createDraft(input: $i) { id } }",
         json!({ "i": { "workspaceId": shared, "title": "Autumn campaign", "body": "Plan for the autumn." } }),
     )
+    .await["createDraft"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A discussion on it, and pictures in both workspaces.
+    let comment = "mutation($i: AddCommentInput!) { addComment(input: $i) { id } }";
+    app.gql_ok(
+        Some(&erin.access),
+        comment,
+        json!({ "i": { "draftId": draft, "body": format!("<@{}> signed, Erin Eraseme", frank.user_id) } }),
+    )
     .await;
+    app.gql_ok(
+        Some(&frank.access),
+        comment,
+        json!({ "i": { "draftId": draft, "body": format!("Thanks <@{}>!", erin.user_id) } }),
+    )
+    .await;
+    let mut other_png = crate::media::PNG.to_vec();
+    other_png.extend_from_slice(b"-shared");
+    for (workspace, bytes) in [(&solo, crate::media::PNG.to_vec()), (&shared, other_png)] {
+        let (status, body) = crate::media::upload(
+            app,
+            Some(&erin.access),
+            workspace,
+            "pixel.png",
+            "image/png",
+            bytes,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
     app.gql_ok(
         Some(&erin.access),
         "mutation { requestDataExport { reference } }",
@@ -198,6 +229,20 @@ async fn erin_asks_to_be_erased(app: &TestApp) -> (Session, uuid::Uuid, String) 
     .await
     .unwrap();
     (erin, id, shared)
+}
+
+/// Every file under a directory.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 async fn erasure_leaves_nothing_behind(backend: Backend) {
@@ -329,8 +374,26 @@ async fn erasure_leaves_nothing_behind(backend: Backend) {
         .await;
     let node = &drafts["workspace"]["drafts"]["edges"][0]["node"];
     assert_eq!(node["title"], "Autumn campaign");
-    assert_eq!(node["author"]["displayName"], "Erased user");
-    assert!(!node["author"]["email"].as_str().unwrap().contains("erin"));
+    assert_eq!(node["author"], Value::Null);
+    // Her comment keeps its place in the thread without author or text; Frank's stays.
+    let thread = app
+        .gql_ok(
+            Some(&frank.access),
+            "query($w: ID!) { workspace(id: $w) { drafts(first: 5) { edges { node { comments(first: 5) { edges { node { body deleted author { displayName } } } } } } } } }",
+            json!({ "w": shared }),
+        )
+        .await;
+    let comments = &thread["workspace"]["drafts"]["edges"][0]["node"]["comments"]["edges"];
+    assert_eq!(
+        comments[0]["node"],
+        json!({ "body": null, "deleted": true, "author": null })
+    );
+    assert_eq!(comments[1]["node"]["author"]["displayName"], "Frank Keeper");
+    // The solo workspace's picture is gone from the store; the shared one stays, unowned.
+    let stored: Vec<_> = walk(&app.data_dir().join("media"));
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(stored[0].to_string_lossy().contains(&shared));
+    assert!(rows("media") >= 2 && rows("content") >= 2 && rows("comments") >= 1);
     let integration = integrations::Entity::find()
         .one(&app.db)
         .await
@@ -673,7 +736,32 @@ async fn an_export_is_packaged_and_downloaded(backend: Backend) {
 
     let app = TestApp::spawn(backend).await;
     let xena = app.signed_in_user("xena@example.com", "Xena Export").await;
-    app.create_workspace(&xena, "Xena Studio").await;
+    let studio = app.create_workspace(&xena, "Xena Studio").await;
+    let draft = app
+        .gql_ok(
+            Some(&xena.access),
+            "mutation($i: CreateDraftInput!) { createDraft(input: $i) { id } }",
+            json!({ "i": { "workspaceId": studio, "title": "Xena's spring post", "body": "Flowers.", "targets": [{ "provider": "INSTAGRAM", "body": "Flowers! #spring" }] } }),
+        )
+        .await["createDraft"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.gql_ok(
+        Some(&xena.access),
+        "mutation($i: AddCommentInput!) { addComment(input: $i) { id } }",
+        json!({ "i": { "draftId": draft, "body": "Needs a photo" } }),
+    )
+    .await;
+    crate::media::upload(
+        &app,
+        Some(&xena.access),
+        &studio,
+        "tulips.png",
+        "image/png",
+        crate::media::PNG.to_vec(),
+    )
+    .await;
     let requested = app
         .gql_ok(
             Some(&xena.access),
@@ -739,8 +827,11 @@ async fn an_export_is_packaged_and_downloaded(backend: Backend) {
             "README.md",
             "account.json",
             "audit_events.json",
+            "comments.json",
+            "drafts.json",
             "index.html",
             "integrations.json",
+            "media.json",
             "privacy_requests.json",
             "sessions.csv",
             "workspaces.csv",
@@ -782,6 +873,13 @@ async fn an_export_is_packaged_and_downloaded(backend: Backend) {
     assert!(read("sessions.csv")
         .starts_with("session_id,created_at,last_used_at,expires_at,revoked_at,user_agent"));
     assert!(read("workspaces.csv").contains("Xena Studio"));
+    let drafts: serde_json::Value = serde_json::from_str(&read("drafts.json")).unwrap();
+    assert_eq!(drafts[0]["title"], "Xena's spring post");
+    assert_eq!(drafts[0]["targets"][0]["body"], "Flowers! #spring");
+    let comments: serde_json::Value = serde_json::from_str(&read("comments.json")).unwrap();
+    assert_eq!(comments[0]["body"], "Needs a photo");
+    let media: serde_json::Value = serde_json::from_str(&read("media.json")).unwrap();
+    assert_eq!(media[0]["file_name"], "tulips.png");
     // No secrets anywhere in the package.
     let user = users::Entity::find()
         .filter(users::Column::Email.eq("xena@example.com"))

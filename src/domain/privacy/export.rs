@@ -17,8 +17,8 @@ use zip::write::SimpleFileOptions;
 use zip::ZipWriter;
 
 use crate::domain::entities::{
-    audit_events, export_packages, integrations, memberships, privacy_requests, sessions, users,
-    workspaces,
+    audit_events, comments, drafts, export_packages, integrations, media, memberships,
+    privacy_requests, sessions, users, workspaces,
 };
 use crate::domain::now;
 use crate::domain::outbox::recipient_hash;
@@ -241,6 +241,99 @@ pub async fn build(
     }
     zip.write_all(b"]").map_err(io)?;
 
+    // drafts.json, comments.json, media.json: what they wrote and uploaded, page by page.
+    let user_id = user.as_ref().map(|u| u.id);
+    zip.start_file("drafts.json", options).map_err(io)?;
+    let drafts_written = write_pages(&mut zip, |after| {
+        let query = drafts::Entity::find()
+            .filter(drafts::Column::AuthorId.eq(user_id))
+            .order_by_asc(drafts::Column::Id)
+            .limit(PAGE);
+        let query = match after {
+            Some(after) => query.filter(drafts::Column::Id.gt(after)),
+            None => query,
+        };
+        async move {
+            let page = query.all(conn).await?;
+            let ids: Vec<Uuid> = page.iter().map(|d| d.id).collect();
+            let targets = crate::domain::content::targets::for_drafts(conn, &ids).await?;
+            Ok(page
+                .into_iter()
+                .map(|d| {
+                    let channels: Vec<_> = targets
+                        .iter()
+                        .filter(|t| t.draft_id == d.id)
+                        .map(|t| json!({ "provider": t.provider, "title": t.title, "body": t.body, "status": t.status, "url": t.url }))
+                        .collect();
+                    (
+                        d.id,
+                        json!({
+                            "id": d.id, "workspace_id": d.workspace_id, "title": d.title, "body": d.body,
+                            "tags": crate::domain::content::tags_of(&d), "status": d.status,
+                            "scheduled_at": d.scheduled_at, "time_zone": d.time_zone,
+                            "created_at": d.created_at, "updated_at": d.updated_at, "targets": channels,
+                        }),
+                    )
+                })
+                .collect())
+        }
+    })
+    .await?;
+    zip.start_file("comments.json", options).map_err(io)?;
+    write_pages(&mut zip, |after| {
+        let query = comments::Entity::find()
+            .filter(comments::Column::AuthorId.eq(user_id))
+            .filter(comments::Column::DeletedAt.is_null())
+            .order_by_asc(comments::Column::Id)
+            .limit(PAGE);
+        let query = match after {
+            Some(after) => query.filter(comments::Column::Id.gt(after)),
+            None => query,
+        };
+        async move {
+            Ok(query
+                .all(conn)
+                .await?
+                .into_iter()
+                .map(|c| {
+                    (
+                        c.id,
+                        json!({ "id": c.id, "draft_id": c.draft_id, "parent_id": c.parent_id, "body": c.body,
+                                "created_at": c.created_at, "edited_at": c.edited_at, "resolved_at": c.resolved_at }),
+                    )
+                })
+                .collect())
+        }
+    })
+    .await?;
+    zip.start_file("media.json", options).map_err(io)?;
+    write_pages(&mut zip, |after| {
+        let query = media::Entity::find()
+            .filter(media::Column::UploaderId.eq(user_id))
+            .order_by_asc(media::Column::Id)
+            .limit(PAGE);
+        let query = match after {
+            Some(after) => query.filter(media::Column::Id.gt(after)),
+            None => query,
+        };
+        async move {
+            Ok(query
+                .all(conn)
+                .await?
+                .into_iter()
+                .map(|m| {
+                    (
+                        m.id,
+                        json!({ "id": m.id, "workspace_id": m.workspace_id, "file_name": m.file_name,
+                                "content_type": m.content_type, "size_bytes": m.size_bytes,
+                                "sha256": m.sha256, "uploaded_at": m.created_at }),
+                    )
+                })
+                .collect())
+        }
+    })
+    .await?;
+
     // index.html for people.
     zip.start_file("index.html", options).map_err(io)?;
     let name = user.as_ref().map_or("", |u| u.display_name.as_str());
@@ -255,13 +348,17 @@ pub async fn build(
          <li><a href=\"integrations.json\">integrations.json</a>: {} channel(s) you connected (without tokens)</li>\
          <li><a href=\"privacy_requests.json\">privacy_requests.json</a>: {} privacy request(s)</li>\
          <li><a href=\"audit_events.json\">audit_events.json</a>: what you did, as our security log records it</li>\
+         <li><a href=\"drafts.json\">drafts.json</a>: {} draft(s) you wrote, with their channel texts</li>\
+         <li><a href=\"comments.json\">comments.json</a>: your comments</li>\
+         <li><a href=\"media.json\">media.json</a>: files you uploaded (name, type, size, checksum)</li>\
          </ul><p>README.md describes every file and field.</p></body></html>",
         Utc::now().format("%-d %B %Y"),
         html_escape(&request.reference),
         if name.is_empty() { String::new() } else { format!(" ({})", html_escape(name)) },
         workspace_rows.len(),
         channels.len(),
-        own.len()
+        own.len(),
+        drafts_written
     )
     .map_err(io)?;
 
@@ -284,6 +381,36 @@ pub async fn build(
     let active = sea_orm::ActiveModelTrait::reset_all(active);
     active.insert(conn).await?;
     Ok(package)
+}
+
+/// Writes a JSON array page by page: `page(after)` returns the next rows after the last
+/// key (with their keys); returns how many rows were written.
+async fn write_pages<W, F, Fut>(zip: &mut ZipWriter<W>, mut page: F) -> DomainResult<usize>
+where
+    W: Write + std::io::Seek,
+    F: FnMut(Option<Uuid>) -> Fut,
+    Fut: std::future::Future<Output = DomainResult<Vec<(Uuid, serde_json::Value)>>>,
+{
+    zip.write_all(b"[").map_err(io)?;
+    let mut written = 0;
+    let mut after = None;
+    loop {
+        let rows = page(after).await?;
+        let full = rows.len() as u64 == PAGE;
+        for (key, row) in rows {
+            if written > 0 {
+                zip.write_all(b",").map_err(io)?;
+            }
+            serde_json::to_writer(&mut *zip, &row).map_err(io)?;
+            written += 1;
+            after = Some(key);
+        }
+        if !full {
+            break;
+        }
+    }
+    zip.write_all(b"]").map_err(io)?;
+    Ok(written)
 }
 
 fn checksum(path: &Path) -> DomainResult<(String, u64)> {

@@ -14,7 +14,7 @@ use std::path::Path;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
-    QueryOrder, Set, Statement, TransactionSession, TransactionTrait,
+    QueryOrder, QuerySelect, Set, Statement, TransactionSession, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -25,15 +25,17 @@ use crate::crypto::vault::Vault;
 use crate::domain::accounts::UserStatus;
 use crate::domain::audit::{self, Actor, NewEvent};
 use crate::domain::entities::{
-    export_packages, integration_tokens, integrations, invitations, jobs as job_rows, memberships,
-    one_time_tokens, privacy_execution_steps as steps, privacy_requests as requests, sessions,
-    users, workspaces,
+    comments, draft_generations, draft_revisions, draft_workflow, drafts, export_packages,
+    integration_tokens, integrations, invitations, jobs as job_rows, media, memberships,
+    mention_notifications, one_time_tokens, privacy_execution_steps as steps,
+    privacy_requests as requests, sessions, users, workspaces,
 };
 use crate::domain::integrations::Health;
 use crate::domain::outbox::{self, recipient_hash, Email, QueuedEmail};
 use crate::domain::workspaces::Role;
 use crate::domain::{jobs, now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
+use crate::storage::MediaStore;
 
 pub(crate) const SEAL_CONTEXT: &[u8] = b"atelier:fulfilment:v1";
 
@@ -100,7 +102,10 @@ pub async fn enqueue(
 enum Step {
     Integrations,
     Sessions,
+    Media,
     Workspaces,
+    Content,
+    Comments,
     Invitations,
     OneTimeTokens,
     MailOutbox,
@@ -116,7 +121,10 @@ impl Step {
         match self {
             Self::Integrations => "integrations",
             Self::Sessions => "sessions",
+            Self::Media => "media",
             Self::Workspaces => "workspaces",
+            Self::Content => "content",
+            Self::Comments => "comments",
             Self::Invitations => "invitations",
             Self::OneTimeTokens => "one_time_tokens",
             Self::MailOutbox => "mail_outbox",
@@ -133,7 +141,10 @@ impl Step {
             RequestKind::Erase => &[
                 Self::Integrations,
                 Self::Sessions,
+                Self::Media,
                 Self::Workspaces,
+                Self::Content,
+                Self::Comments,
                 Self::Invitations,
                 Self::OneTimeTokens,
                 Self::MailOutbox,
@@ -154,20 +165,29 @@ pub async fn run_job(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
     exports_dir: &Path,
+    store: &MediaStore,
     payload: &str,
 ) -> anyhow::Result<()> {
     let payload: JobPayload = serde_json::from_str(payload)?;
     let needles: Needles =
         serde_json::from_slice(&vault.open(&payload.sealed_needles, SEAL_CONTEXT)?)?;
-    run(conn, vault, exports_dir, payload.request_id, &needles)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))
+    run(
+        conn,
+        vault,
+        exports_dir,
+        store,
+        payload.request_id,
+        &needles,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e:?}"))
 }
 
 pub async fn run(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
     exports_dir: &Path,
+    store: &MediaStore,
     request_id: Uuid,
     needles: &Needles,
 ) -> DomainResult<()> {
@@ -184,20 +204,22 @@ pub async fn run(
         _ => return Ok(()),
     }
     let plan = Step::plan(kind);
-    for step in plan {
-        let row = steps::Entity::find()
+    for (position, step) in plan.iter().enumerate() {
+        let found = steps::Entity::find()
             .filter(steps::Column::RequestId.eq(request_id))
             .filter(steps::Column::Step.eq(step.name()))
             .one(conn)
-            .await?
-            .ok_or_else(|| {
-                DomainError::internal(anyhow::anyhow!("step {} was not planned", step.name()))
-            })?;
+            .await?;
+        let row = match found {
+            Some(row) => row,
+            // A request started before this build added a step: plan it now.
+            None => new_step(request_id, position, *step).insert(conn).await?,
+        };
         if row.status == "DONE" {
             continue;
         }
         let txn = conn.begin().await?;
-        match run_step(&txn, *step, &request, needles, exports_dir).await {
+        match run_step(&txn, *step, &request, needles, exports_dir, store).await {
             Ok(rows) => {
                 let attempts = row.attempts + 1;
                 let mut done: steps::ActiveModel = row.into();
@@ -250,19 +272,7 @@ async fn start(
 ) -> DomainResult<()> {
     let txn = conn.begin().await?;
     for (position, step) in Step::plan(kind).iter().enumerate() {
-        steps::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            request_id: Set(request.id),
-            position: Set(position as i32),
-            step: Set(step.name().into()),
-            status: Set("PENDING".into()),
-            rows_affected: Set(0),
-            error: Set(None),
-            attempts: Set(0),
-            finished_at: Set(None),
-        }
-        .insert(&txn)
-        .await?;
+        new_step(request.id, position, *step).insert(&txn).await?;
     }
     requests::Entity::update_many()
         .col_expr(
@@ -287,12 +297,27 @@ async fn start(
     Ok(())
 }
 
+fn new_step(request_id: Uuid, position: usize, step: Step) -> steps::ActiveModel {
+    steps::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        request_id: Set(request_id),
+        position: Set(position as i32),
+        step: Set(step.name().into()),
+        status: Set("PENDING".into()),
+        rows_affected: Set(0),
+        error: Set(None),
+        attempts: Set(0),
+        finished_at: Set(None),
+    }
+}
+
 async fn run_step(
     txn: &(impl ConnectionTrait + TransactionTrait),
     step: Step,
     request: &requests::Model,
     needles: &Needles,
     exports_dir: &Path,
+    store: &MediaStore,
 ) -> DomainResult<u64> {
     let user_id = request.user_id;
     let email_hash = needles.email.as_deref().map(recipient_hash);
@@ -320,7 +345,10 @@ async fn run_step(
             .exec(txn)
             .await?
             .rows_affected),
+        (Step::Media, Some(user_id)) => erase_media(txn, store, user_id).await,
         (Step::Workspaces, Some(user_id)) => leave_workspaces(txn, user_id).await,
+        (Step::Content, Some(user_id)) => anonymise_content(txn, user_id).await,
+        (Step::Comments, Some(user_id)) => erase_comments(txn, user_id).await,
         (Step::OneTimeTokens, Some(user_id)) => Ok(one_time_tokens::Entity::delete_many()
             .filter(one_time_tokens::Column::SubjectId.eq(user_id))
             .exec(txn)
@@ -331,6 +359,120 @@ async fn run_step(
             set_user_status(txn, user_id, UserStatus::Restricted).await
         }
     }
+}
+
+/// The workspaces only this user is in (the workspaces step deletes them).
+async fn sole_workspaces(txn: &impl ConnectionTrait, user_id: Uuid) -> DomainResult<Vec<Uuid>> {
+    let mine: Vec<Uuid> = memberships::Entity::find()
+        .select_only()
+        .column(memberships::Column::WorkspaceId)
+        .filter(memberships::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let shared: Vec<Uuid> = memberships::Entity::find()
+        .select_only()
+        .column(memberships::Column::WorkspaceId)
+        .filter(memberships::Column::WorkspaceId.is_in(mine.clone()))
+        .filter(memberships::Column::UserId.ne(user_id))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(mine.into_iter().filter(|w| !shared.contains(w)).collect())
+}
+
+/// Media of the workspaces that go with them: stored objects first, then rows. In shared
+/// workspaces their uploads stay as the workspace's, without an uploader.
+async fn erase_media(
+    txn: &impl ConnectionTrait,
+    store: &MediaStore,
+    user_id: Uuid,
+) -> DomainResult<u64> {
+    let sole = sole_workspaces(txn, user_id).await?;
+    let doomed = media::Entity::find()
+        .filter(media::Column::WorkspaceId.is_in(sole))
+        .all(txn)
+        .await?;
+    let mut affected = 0;
+    for item in &doomed {
+        store
+            .delete(&item.storage_key)
+            .await
+            .map_err(|e| DomainError::internal(e.context("deleting a stored media object")))?;
+        affected += media::Entity::delete_by_id(item.id)
+            .exec(txn)
+            .await?
+            .rows_affected;
+    }
+    affected += media::Entity::update_many()
+        .col_expr(media::Column::UploaderId, Expr::value(Option::<Uuid>::None))
+        .filter(media::Column::UploaderId.eq(user_id))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    Ok(affected)
+}
+
+/// In the workspaces they shared, the content stays and loses its author.
+async fn anonymise_content(txn: &impl ConnectionTrait, user_id: Uuid) -> DomainResult<u64> {
+    let none = || Expr::value(Option::<Uuid>::None);
+    let mut affected = drafts::Entity::update_many()
+        .col_expr(drafts::Column::AuthorId, none())
+        .filter(drafts::Column::AuthorId.eq(user_id))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    affected += draft_revisions::Entity::update_many()
+        .col_expr(draft_revisions::Column::EditorId, none())
+        .filter(draft_revisions::Column::EditorId.eq(user_id))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    affected += draft_workflow::Entity::update_many()
+        .col_expr(draft_workflow::Column::ActorId, none())
+        .filter(draft_workflow::Column::ActorId.eq(user_id))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    affected += draft_generations::Entity::update_many()
+        .col_expr(draft_generations::Column::RequestedBy, none())
+        .filter(draft_generations::Column::RequestedBy.eq(user_id))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    Ok(affected)
+}
+
+/// Their comments lose author and text (the thread keeps its shape); notifications
+/// waiting for them go.
+async fn erase_comments(txn: &impl ConnectionTrait, user_id: Uuid) -> DomainResult<u64> {
+    let mut affected = comments::Entity::update_many()
+        .col_expr(
+            comments::Column::AuthorId,
+            Expr::value(Option::<Uuid>::None),
+        )
+        .col_expr(comments::Column::Body, Expr::value(""))
+        .col_expr(comments::Column::Mentions, Expr::value("[]"))
+        .col_expr(comments::Column::DeletedAt, Expr::value(now()))
+        .filter(comments::Column::AuthorId.eq(user_id))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    affected += comments::Entity::update_many()
+        .col_expr(
+            comments::Column::ResolvedBy,
+            Expr::value(Option::<Uuid>::None),
+        )
+        .filter(comments::Column::ResolvedBy.eq(user_id))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    affected += mention_notifications::Entity::delete_many()
+        .filter(mention_notifications::Column::UserId.eq(user_id))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    Ok(affected)
 }
 
 async fn disconnect_integrations(txn: &impl ConnectionTrait, user_id: Uuid) -> DomainResult<u64> {
