@@ -45,6 +45,8 @@ pub struct Config {
     pub generator: GeneratorConfig,
     pub content: ContentConfig,
     pub media: MediaConfig,
+    /// SQLite only: connections that read beside the single writer.
+    pub sqlite_readers: u32,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,6 +224,7 @@ impl Default for Config {
             generator: GeneratorConfig::default(),
             content: ContentConfig::default(),
             media: MediaConfig::default(),
+            sqlite_readers: 4,
         }
     }
 }
@@ -396,6 +399,7 @@ impl fmt::Debug for Config {
             .field("jobs", &self.jobs)
             .field("auth", &self.auth)
             .field("privacy", &self.privacy)
+            .field("sqlite_readers", &self.sqlite_readers)
             .field("content", &self.content)
             .field("media.store", &self.media.store)
             .field("media.max_bytes", &self.media.max_bytes)

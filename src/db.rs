@@ -12,6 +12,25 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 /// Connects to the database at `url`.
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    open(url, 1).await
+}
+
+/// A pool for read-only work (GraphQL reads and their loaders). With SQLite, WAL lets
+/// these connections read in parallel beside the one writer; with PostgreSQL the main
+/// pool serves both, so this is that pool.
+pub async fn connect_readers(
+    url: &str,
+    main: &DatabaseConnection,
+    readers: u32,
+) -> anyhow::Result<DatabaseConnection> {
+    if url.starts_with("sqlite:") && readers > 0 {
+        open(url, readers).await
+    } else {
+        Ok(main.clone())
+    }
+}
+
+async fn open(url: &str, sqlite_connections: u32) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_string());
     options
         .sqlx_logging(false)
@@ -21,7 +40,9 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         // One connection: SQLite has one writer anyway, and a single connection means a
         // transaction never has to upgrade a read lock to a write lock, which is where
         // SQLITE_BUSY comes from under concurrent requests.
-        options.max_connections(1).min_connections(1);
+        options
+            .max_connections(sqlite_connections)
+            .min_connections(1);
         options.map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)

@@ -73,6 +73,9 @@ impl Application {
             .context("database migrations failed")?;
         crate::domain::jobs::ensure_daily_jobs(&db).await?;
 
+        let read_db =
+            db::connect_readers(&config.database_url(), &db, config.sqlite_readers).await?;
+
         let listener = TcpListener::bind(config.listen_addr()?)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -109,6 +112,7 @@ impl Application {
                 hmac::Mac::finalize(mac).into_bytes().into()
             },
             db,
+            read_db,
             config,
             vault,
             jwt,

@@ -17,6 +17,8 @@ pub struct AppState(Arc<Shared>);
 
 pub struct Shared {
     pub db: DatabaseConnection,
+    /// For reads that may run beside the writer (GraphQL queries and loaders).
+    pub read_db: DatabaseConnection,
     pub config: Config,
     pub vault: Vault,
     pub jwt: JwtKeys,

@@ -49,32 +49,33 @@ pub async fn prime_drafts(
         return Ok(());
     }
     let loader = loader(ctx)?;
+    let source = loader.loader();
     let ids: Vec<Uuid> = drafts.iter().map(|d| d.id).collect();
     let mut users: Vec<Uuid> = Vec::new();
     if node.field("author").exists() {
         users.extend(drafts.iter().filter_map(|d| d.author_id));
     }
+    // Straight to the source and into the cache: no batching delay to wait out.
     if node.field("targets").exists() {
-        loader.load_many(ids.iter().copied().map(TargetsOf)).await?;
+        let keys: Vec<_> = ids.iter().copied().map(TargetsOf).collect();
+        loader.feed_many(source.load(&keys).await?).await;
     }
     if node.field("revisions").exists() {
-        loader
-            .load_many(ids.iter().copied().map(RevisionsOf))
-            .await?;
+        let keys: Vec<_> = ids.iter().copied().map(RevisionsOf).collect();
+        loader.feed_many(source.load(&keys).await?).await;
     }
     if node.field("workflow").exists() {
-        loader
-            .load_many(ids.iter().copied().map(WorkflowOf))
-            .await?;
+        let keys: Vec<_> = ids.iter().copied().map(WorkflowOf).collect();
+        loader.feed_many(source.load(&keys).await?).await;
     }
     if node.field("media").exists() {
-        loader.load_many(ids.iter().copied().map(MediaOf)).await?;
+        let keys: Vec<_> = ids.iter().copied().map(MediaOf).collect();
+        loader.feed_many(source.load(&keys).await?).await;
     }
     let last = node.field("lastComments");
     if node.field("commentCount").exists() || last.exists() {
-        let summaries = loader
-            .load_many(ids.iter().copied().map(CommentsOf))
-            .await?;
+        let keys: Vec<_> = ids.iter().copied().map(CommentsOf).collect();
+        let summaries = source.load(&keys).await?;
         if last.field("author").exists() {
             users.extend(
                 summaries
@@ -82,11 +83,13 @@ pub async fn prime_drafts(
                     .flat_map(|s| s.latest.iter().filter_map(|c| c.author_id)),
             );
         }
+        loader.feed_many(summaries).await;
     }
     if !users.is_empty() {
         users.sort_unstable();
         users.dedup();
-        loader.load_many(users.into_iter().map(UserById)).await?;
+        let keys: Vec<_> = users.into_iter().map(UserById).collect();
+        loader.feed_many(source.load(&keys).await?).await;
     }
     Ok(())
 }

@@ -196,7 +196,7 @@ pub async fn graphql_post(
     };
     let statements = Arc::new(AtomicU64::new(0));
     let counted = statements.clone();
-    let loaders = loaders::for_request(state.db.clone(), move |batch| {
+    let loaders = loaders::for_request(state.read_db.clone(), move |batch| {
         tokio::spawn(crate::db::STATEMENTS.scope(counted.clone(), batch))
     });
     let executed = crate::db::STATEMENTS

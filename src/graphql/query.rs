@@ -34,7 +34,7 @@ impl Query {
         // erased account has none, so no separate account check is needed).
         let user_id = viewer_id(ctx)?;
         let draft_id = parse_id(&id, "id")?;
-        let db = &state(ctx).db;
+        let db = &state(ctx).read_db;
         let Some(draft) = content::find(db, draft_id).await.map_err(gql)? else {
             return Ok(None);
         };
@@ -56,9 +56,11 @@ impl Query {
         // account's memberships, so an erased account sees nothing).
         let user_id = viewer_id(ctx)?;
         let workspace_id = parse_id(&id, "id")?;
-        Ok(workspaces::access(&state(ctx).db, user_id, workspace_id)
-            .await
-            .map_err(gql)?
-            .map(Workspace))
+        Ok(
+            workspaces::access(&state(ctx).read_db, user_id, workspace_id)
+                .await
+                .map_err(gql)?
+                .map(Workspace),
+        )
     }
 }

@@ -154,7 +154,10 @@ pub async fn graphql_ws(
                         }),
                         meta,
                     });
-                    data.insert(super::loaders::for_request(app.db.clone(), tokio::spawn));
+                    data.insert(super::loaders::for_request(
+                        app.read_db.clone(),
+                        tokio::spawn,
+                    ));
                     Ok(data)
                 })
                 .serve()

@@ -1,0 +1,17 @@
+-- wrk script: POST one GraphQL request with a bearer token, both from the environment.
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("ATELIER_BENCH_TOKEN")
+wrk.body = os.getenv("ATELIER_BENCH_BODY")
+
+-- Count non-200 answers and GraphQL errors so a broken run cannot pass for a fast one.
+local failures = 0
+response = function(status, headers, body)
+  if status ~= 200 or string.find(body, '"errors"', 1, true) then
+    failures = failures + 1
+  end
+end
+
+done = function(summary, latency, requests)
+  io.write(string.format("failed responses: %d\n", failures))
+end
