@@ -14,6 +14,7 @@ mod m20261123_000008_export_packages;
 mod m20261123_000009_drafts;
 mod m20261123_000010_workspace_settings;
 mod m20261123_000011_collaboration;
+mod m20261123_000012_comment_summaries;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000009_drafts::Migration),
             Box::new(m20261123_000010_workspace_settings::Migration),
             Box::new(m20261123_000011_collaboration::Migration),
+            Box::new(m20261123_000012_comment_summaries::Migration),
         ]
     }
 }

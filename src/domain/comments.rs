@@ -403,51 +403,33 @@ pub async fn summaries(
     conn: &impl ConnectionTrait,
     draft_ids: &[Uuid],
 ) -> DomainResult<std::collections::HashMap<Uuid, Summary>> {
-    use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, WindowStatement};
+    use sea_orm::{DatabaseBackend, Statement, Value};
     let mut out: std::collections::HashMap<Uuid, Summary> = std::collections::HashMap::new();
     if draft_ids.is_empty() {
         return Ok(out);
     }
+    // One bounded index walk per draft (draft_id, deleted_at, id), glued with UNION ALL:
+    // a draft with thousands of comments costs as little as one with three, where a
+    // window over all of them would sort them all.
     let backend = conn.get_database_backend();
-    // Live comments only; numbered newest first within each draft, counted per draft.
-    let inner = Query::select()
-        .columns([
-            comments::Column::Id,
-            comments::Column::DraftId,
-            comments::Column::ParentId,
-            comments::Column::AuthorId,
-            comments::Column::Body,
-            comments::Column::Mentions,
-            comments::Column::ResolvedAt,
-            comments::Column::ResolvedBy,
-            comments::Column::EditedAt,
-            comments::Column::DeletedAt,
-            comments::Column::CreatedAt,
-        ])
-        .expr_window_as(
-            Expr::cust("ROW_NUMBER()"),
-            WindowStatement::partition_by(comments::Column::DraftId)
-                .order_by(comments::Column::Id, Order::Desc)
-                .to_owned(),
-            Alias::new("position"),
-        )
-        .expr_window_as(
-            Expr::cust("COUNT(*)"),
-            WindowStatement::partition_by(comments::Column::DraftId),
-            Alias::new("total"),
-        )
-        .from(comments::Entity)
-        .and_where(Expr::col(comments::Column::DraftId).is_in(draft_ids.iter().copied()))
-        .and_where(Expr::col(comments::Column::DeletedAt).is_null())
-        .to_owned();
-    let outer = Query::select()
-        .column(Asterisk)
-        .from_subquery(inner, Alias::new("ranked"))
-        .and_where(Expr::col(Alias::new("position")).lte(MAX_LAST as i64))
-        .order_by(Alias::new("draft_id"), Order::Asc)
-        .order_by(Alias::new("position"), Order::Asc)
-        .to_owned();
-    let rows = SummaryRow::find_by_statement(backend.build(&outer))
+    let mut values: Vec<Value> = Vec::with_capacity(draft_ids.len() * 2);
+    let mut parts = Vec::with_capacity(draft_ids.len());
+    for (n, id) in draft_ids.iter().enumerate() {
+        let (a, b) = match backend {
+            DatabaseBackend::Postgres => (format!("${}", 2 * n + 1), format!("${}", 2 * n + 2)),
+            _ => ("?".to_string(), "?".to_string()),
+        };
+        parts.push(format!(
+            "SELECT * FROM (SELECT id, draft_id, parent_id, author_id, body, mentions, resolved_at, \
+             resolved_by, edited_at, deleted_at, created_at, \
+             (SELECT COUNT(*) FROM comments AS counted WHERE counted.draft_id = {a} AND counted.deleted_at IS NULL) AS total \
+             FROM comments WHERE draft_id = {b} AND deleted_at IS NULL ORDER BY id DESC LIMIT {MAX_LAST}) AS latest_{n}"
+        ));
+        values.push((*id).into());
+        values.push((*id).into());
+    }
+    let sql = parts.join(" UNION ALL ");
+    let rows = SummaryRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .all(conn)
         .await?;
     for row in rows {
@@ -466,6 +448,10 @@ pub async fn summaries(
             deleted_at: row.deleted_at,
             created_at: row.created_at,
         });
+    }
+    // UNION ALL keeps each part's order only by convention: sort newest first per draft.
+    for summary in out.values_mut() {
+        summary.latest.sort_by_key(|c| std::cmp::Reverse(c.id));
     }
     Ok(out)
 }
