@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod live;
 pub mod mail;
 pub mod portal;
+pub mod providers;
 pub mod seed;
 pub mod startup;
 pub mod state;

@@ -88,6 +88,7 @@ impl Application {
 
         let mailer = Arc::new(Mailer::from_config(&config)?);
         let media_store = crate::storage::MediaStore::from_config(&config)?;
+        let providers = crate::providers::Providers::from_config(&config)?;
         let mail_destination = mailer.describe();
         let runner = JobRunner::new(
             db.clone(),
@@ -96,6 +97,7 @@ impl Application {
             config.jobs.clone(),
             config.data_dir.join("exports"),
             media_store.clone(),
+            providers.clone(),
         );
 
         let state = AppState::new(Shared {
@@ -106,6 +108,7 @@ impl Application {
             generator: crate::generate::from_config(&config.generator)?,
             live: crate::live::LiveBus::default(),
             media: media_store.clone(),
+            providers,
             media_link_key: {
                 let mut mac = crate::crypto::hmac_sha256(jwt_secret.expose_secret().as_bytes());
                 hmac::Mac::update(&mut mac, b"atelier media links v1");

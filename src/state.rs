@@ -35,6 +35,8 @@ pub struct Shared {
     pub media: crate::storage::MediaStore,
     /// Signs time-limited media links.
     pub media_link_key: [u8; 32],
+    /// The social platforms.
+    pub providers: crate::providers::Providers,
 }
 
 /// Abuse limits on the public privacy forms, shared by every request of one instance.

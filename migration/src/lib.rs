@@ -15,6 +15,7 @@ mod m20261123_000009_drafts;
 mod m20261123_000010_workspace_settings;
 mod m20261123_000011_collaboration;
 mod m20261123_000012_comment_summaries;
+mod m20261123_000013_oauth_states;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000010_workspace_settings::Migration),
             Box::new(m20261123_000011_collaboration::Migration),
             Box::new(m20261123_000012_comment_summaries::Migration),
+            Box::new(m20261123_000013_oauth_states::Migration),
         ]
     }
 }

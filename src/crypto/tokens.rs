@@ -16,6 +16,13 @@ pub struct MintedToken {
     pub secret_hash: String,
 }
 
+/// 256 random bits, URL-safe (an OAuth state, for one).
+pub fn random_secret() -> String {
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    URL_SAFE_NO_PAD.encode(secret)
+}
+
 /// Mints a token for a row with the given id.
 pub fn mint(id: Uuid) -> MintedToken {
     let mut secret = [0u8; 32];

@@ -11,11 +11,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::audit::{self, Actor, NewEvent};
-use super::entities::{integration_tokens, integrations};
+use super::entities::{integration_tokens, integrations, oauth_states};
 use super::workspaces::{Role, WorkspaceAccess};
 use super::{clean_text, now, RequestMeta};
 use crate::crypto::vault::Vault;
 use crate::error::{DomainError, DomainResult};
+use crate::providers::{ProviderError, Providers};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Provider {
@@ -277,4 +278,252 @@ pub async fn deauthorized_by_platform(
     .await?;
     txn.commit().await?;
     Ok(disconnected)
+}
+
+/// How long a connection attempt may take between leaving for the platform and coming
+/// back.
+pub const STATE_TTL_MINUTES: i64 = 10;
+const VERIFIER_CONTEXT: &[u8] = b"atelier:oauth-verifier:v1";
+const REVOCATION_CONTEXT: &[u8] = b"atelier:revocation:v1";
+
+fn provider_error(error: ProviderError) -> DomainError {
+    match error {
+        ProviderError::Unavailable(name) => DomainError::bad_input(format!(
+            "{name} is not available: this server has no client id and secret for it"
+        )),
+        ProviderError::Auth(why) => DomainError::bad_input(format!(
+            "the platform refused the connection ({why}); try again"
+        )),
+        ProviderError::Transient(why) => DomainError::Upstream(format!(
+            "the platform could not be reached ({why}); try again"
+        )),
+    }
+}
+
+/// Starts connecting a channel (ADMIN and up): a single-use state bound to the user,
+/// workspace and platform (stored hashed, 10 minutes), a PKCE verifier kept sealed, and
+/// the platform's authorization URL to send the person to.
+pub async fn start_connect(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    providers: &Providers,
+    access: &WorkspaceAccess,
+    provider: Provider,
+    meta: &RequestMeta,
+) -> DomainResult<String> {
+    access.require(Role::Admin)?;
+    let state = crate::crypto::tokens::random_secret();
+    let (url, verifier) = providers
+        .authorize(provider, &state)
+        .map_err(provider_error)?;
+    let id = Uuid::now_v7();
+    oauth_states::ActiveModel {
+        id: Set(id),
+        state_hash: Set(crate::crypto::sha256_hex(&state)),
+        user_id: Set(access.user_id()),
+        workspace_id: Set(access.workspace_id()),
+        provider: Set(provider.as_str().into()),
+        verifier_sealed: Set(vault.seal(verifier.expose_secret().as_bytes(), VERIFIER_CONTEXT)),
+        expires_at: Set(now() + chrono::Duration::minutes(STATE_TTL_MINUTES)),
+        used_at: Set(None),
+        created_at: Set(now()),
+    }
+    .insert(conn)
+    .await?;
+    audit::record(
+        conn,
+        NewEvent::new(Actor::User(access.user_id()), "integration.connect_started")
+            .target("oauth_state", id)
+            .workspace(access.workspace_id())
+            .details(json!({ "provider": provider.as_str() })),
+        meta,
+    )
+    .await?;
+    Ok(url)
+}
+
+/// Where a connection attempt came back: the platform's code and our state. The state
+/// is spent first (a replay finds it used), then the code is exchanged with the PKCE
+/// verifier, the account read, and the channel created or reconnected.
+pub async fn finish_connect(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    providers: &Providers,
+    provider: Provider,
+    state: &str,
+    code: &str,
+    meta: &RequestMeta,
+) -> DomainResult<integrations::Model> {
+    use sea_orm::sea_query::Expr;
+    let refused = || {
+        DomainError::bad_input(
+            "this connection link is invalid, expired or already used; start connecting again",
+        )
+    };
+    let pending = oauth_states::Entity::find()
+        .filter(oauth_states::Column::StateHash.eq(crate::crypto::sha256_hex(state)))
+        .one(conn)
+        .await?
+        .ok_or_else(refused)?;
+    if pending.provider != provider.as_str() || pending.expires_at < now() {
+        return Err(refused());
+    }
+    let spent = oauth_states::Entity::update_many()
+        .col_expr(oauth_states::Column::UsedAt, Expr::value(now()))
+        .filter(oauth_states::Column::Id.eq(pending.id))
+        .filter(oauth_states::Column::UsedAt.is_null())
+        .exec(conn)
+        .await?;
+    if spent.rows_affected != 1 {
+        return Err(refused());
+    }
+    let access = super::workspaces::access(conn, pending.user_id, pending.workspace_id)
+        .await?
+        .ok_or_else(|| DomainError::forbidden("you are no longer a member of that workspace"))?;
+    let verifier = vault
+        .open(&pending.verifier_sealed, VERIFIER_CONTEXT)
+        .map_err(DomainError::internal)?;
+    let verifier = SecretString::from(String::from_utf8(verifier).map_err(DomainError::internal)?);
+    let (tokens, scopes) = providers
+        .exchange(provider, code, &verifier)
+        .await
+        .map_err(provider_error)?;
+    let account = providers
+        .profile(provider, &tokens.access_token, scopes)
+        .await
+        .map_err(provider_error)?;
+    upsert_connection(conn, vault, &access, provider, account, tokens, meta).await
+}
+
+/// What a revocation retry job carries: the platform and the sealed tokens.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Revocation {
+    provider: String,
+    sealed: Vec<String>,
+}
+
+/// Queues the revocation of tokens at their platform (inside the caller's transaction).
+pub(crate) async fn enqueue_revocation(
+    conn: &impl ConnectionTrait,
+    vault: &Vault,
+    provider: Provider,
+    tokens: &TokenSet,
+) -> DomainResult<()> {
+    let mut sealed = vec![vault.seal(
+        tokens.access_token.expose_secret().as_bytes(),
+        REVOCATION_CONTEXT,
+    )];
+    if let Some(refresh) = &tokens.refresh_token {
+        sealed.push(vault.seal(refresh.expose_secret().as_bytes(), REVOCATION_CONTEXT));
+    }
+    super::jobs::enqueue(
+        conn,
+        super::jobs::kind::REVOKE_TOKENS,
+        &Revocation {
+            provider: provider.as_str().into(),
+            sealed,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Runs a revocation job: every token revoked at the platform, or an error to retry.
+pub async fn run_revocation(
+    vault: &Vault,
+    providers: &Providers,
+    payload: &str,
+) -> anyhow::Result<()> {
+    let job: Revocation = serde_json::from_str(payload)?;
+    let provider = Provider::parse(&job.provider)
+        .ok_or_else(|| anyhow::anyhow!("unknown provider {:?}", job.provider))?;
+    for sealed in &job.sealed {
+        let token = SecretString::from(String::from_utf8(vault.open(sealed, REVOCATION_CONTEXT)?)?);
+        providers.revoke(provider, &token).await?;
+    }
+    Ok(())
+}
+
+/// Disconnects a channel (ADMIN and up): its tokens are revoked at the platform and
+/// deleted here; the row keeps no secret. When the platform cannot be reached, the
+/// tokens are deleted all the same and the revocation is retried by a job.
+pub async fn disconnect(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    providers: &Providers,
+    access: &WorkspaceAccess,
+    integration_id: Uuid,
+    meta: &RequestMeta,
+) -> DomainResult<()> {
+    access.require(Role::Admin)?;
+    let integration = integrations::Entity::find_by_id(integration_id)
+        .filter(integrations::Column::WorkspaceId.eq(access.workspace_id()))
+        .one(conn)
+        .await?
+        .ok_or(DomainError::NotFound("integration"))?;
+    let provider = Provider::parse(&integration.provider)
+        .ok_or_else(|| DomainError::internal(anyhow::anyhow!("unknown provider")))?;
+    let tokens = open_tokens(conn, vault, integration_id).await?;
+    let mut revoked = true;
+    if let Some(tokens) = &tokens {
+        for token in std::iter::once(&tokens.access_token).chain(tokens.refresh_token.iter()) {
+            if let Err(e) = providers.revoke(provider, token).await {
+                tracing::warn!(integration = %integration_id, error = %e, "revocation failed; it will be retried");
+                revoked = false;
+                break;
+            }
+        }
+    }
+    let txn = conn.begin().await?;
+    let deleted = integration_tokens::Entity::delete_by_id(integration_id)
+        .exec(&txn)
+        .await?;
+    if let (false, Some(tokens)) = (revoked, &tokens) {
+        enqueue_revocation(&txn, vault, provider, tokens).await?;
+    }
+    let mut active: integrations::ActiveModel = integration.into();
+    active.health = Set(Health::Revoked.as_str().into());
+    active.last_error = Set(None);
+    active.disconnected_at = Set(Some(now()));
+    active.updated_at = Set(now());
+    active.update(&txn).await?;
+    audit::record(
+        &txn,
+        NewEvent::new(Actor::User(access.user_id()), "integration.disconnected")
+            .target("integration", integration_id)
+            .workspace(access.workspace_id())
+            .details(json!({
+                "provider": provider.as_str(),
+                "tokens_deleted": deleted.rows_affected,
+                "revoked_at_platform": revoked,
+            })),
+        meta,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The channels of a workspace, in the order they were connected.
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    workspace_id: Uuid,
+) -> DomainResult<Vec<integrations::Model>> {
+    use sea_orm::QueryOrder;
+    Ok(integrations::Entity::find()
+        .filter(integrations::Column::WorkspaceId.eq(workspace_id))
+        .order_by_asc(integrations::Column::Id)
+        .all(conn)
+        .await?)
+}
+
+/// The workspace a channel belongs to.
+pub async fn workspace_of(
+    conn: &impl ConnectionTrait,
+    integration_id: Uuid,
+) -> DomainResult<Option<Uuid>> {
+    Ok(integrations::Entity::find_by_id(integration_id)
+        .one(conn)
+        .await?
+        .map(|i| i.workspace_id))
 }

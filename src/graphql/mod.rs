@@ -6,6 +6,7 @@ pub mod connection;
 pub mod content;
 pub mod context;
 pub mod errors;
+pub mod integrations;
 pub mod loaders;
 pub mod media;
 pub mod mutation;
@@ -41,6 +42,7 @@ pub struct MutationRoot(
     Mutation,
     collaboration::CollaborationMutation,
     media::MediaMutation,
+    integrations::IntegrationMutation,
 );
 
 pub type AppSchema = Schema<Query, MutationRoot, Subscription>;

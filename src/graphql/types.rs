@@ -321,6 +321,21 @@ impl Workspace {
         ))
     }
 
+    /// The workspace's connected channels.
+    async fn integrations(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<super::integrations::Integration>> {
+        Ok(
+            crate::domain::integrations::list(&state(ctx).db, self.0.workspace.id)
+                .await
+                .map_err(gql)?
+                .into_iter()
+                .map(super::integrations::Integration)
+                .collect(),
+        )
+    }
+
     /// The workspace's uploaded media, newest first.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn media(

@@ -25,6 +25,8 @@ pub struct JobRunner {
     exports_dir: std::path::PathBuf,
     /// Where uploaded media are stored (erasure deletes objects).
     media: crate::storage::MediaStore,
+    /// The platforms, for revocations.
+    providers: crate::providers::Providers,
 }
 
 impl JobRunner {
@@ -35,6 +37,7 @@ impl JobRunner {
         config: JobsConfig,
         exports_dir: std::path::PathBuf,
         media: crate::storage::MediaStore,
+        providers: crate::providers::Providers,
     ) -> Self {
         Self {
             db,
@@ -43,6 +46,7 @@ impl JobRunner {
             config,
             exports_dir,
             media,
+            providers,
         }
     }
 
@@ -154,6 +158,14 @@ impl JobRunner {
                 tracing::info!(sent, "deadline reminders queued");
                 jobs::schedule_next_day(&self.db, jobs::kind::DEADLINE_REMINDERS).await?;
                 Ok(())
+            }
+            jobs::kind::REVOKE_TOKENS => {
+                crate::domain::integrations::run_revocation(
+                    &self.vault,
+                    &self.providers,
+                    &job.payload,
+                )
+                .await
             }
             jobs::kind::MENTION_DIGEST => {
                 let mentions = crate::domain::comments::send_mention_digest(

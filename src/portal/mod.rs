@@ -50,6 +50,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/exports/{token}", get(public::exports::download))
         .route("/media/{id}", get(public::media::serve))
+        .route(
+            "/integrations/callback/{provider}",
+            get(public::integrations::callback),
+        )
         .route("/static/portal.css", get(stylesheet))
         .merge(staff::routes())
         .layer(SetResponseHeaderLayer::overriding(

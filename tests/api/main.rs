@@ -6,9 +6,11 @@ mod smtp_sink;
 
 mod accounts;
 mod browser;
+mod channels;
 mod collaboration;
 mod content;
 mod erasure;
+mod fake_provider;
 mod http_limits;
 mod journey;
 mod keys;

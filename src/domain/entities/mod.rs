@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod media;
 pub mod memberships;
 pub mod mention_notifications;
+pub mod oauth_states;
 pub mod one_time_tokens;
 pub mod privacy_execution_steps;
 pub mod privacy_policies;

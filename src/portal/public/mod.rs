@@ -1,6 +1,7 @@
 //! Public pages anyone can reach without an account.
 
 pub mod exports;
+pub mod integrations;
 pub mod media;
 pub mod meta;
 pub mod policy;

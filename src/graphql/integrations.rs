@@ -1,0 +1,128 @@
+//! Channels in the API: `Integration` (never a token), connecting through the platform's
+//! OAuth page, and disconnecting.
+
+use async_graphql::{Context, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+
+use super::content::ProviderEnum;
+use super::context::{current_user, meta, state};
+use super::errors::gql;
+use super::types::parse_id;
+use crate::domain::entities::integrations as integration_rows;
+use crate::domain::integrations::{self, Provider};
+use crate::domain::workspaces;
+use crate::error::DomainError;
+
+/// A connected social account. Its tokens never leave the server.
+pub struct Integration(pub integration_rows::Model);
+
+#[Object]
+impl Integration {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn provider(&self) -> Option<ProviderEnum> {
+        Provider::parse(&self.0.provider).map(Into::into)
+    }
+
+    async fn external_account_id(&self) -> &str {
+        &self.0.external_account_id
+    }
+
+    async fn handle(&self) -> Option<&str> {
+        self.0.handle.as_deref()
+    }
+
+    async fn display_name(&self) -> Option<&str> {
+        self.0.display_name.as_deref()
+    }
+
+    async fn scopes(&self) -> Vec<&str> {
+        self.0.scopes.split_whitespace().collect()
+    }
+
+    /// ACTIVE, EXPIRING, REFRESH_FAILED, NEEDS_REAUTH or REVOKED.
+    async fn health(&self) -> &str {
+        &self.0.health
+    }
+
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
+    }
+
+    async fn connected_at(&self) -> DateTime<Utc> {
+        self.0.connected_at
+    }
+
+    async fn disconnected_at(&self) -> Option<DateTime<Utc>> {
+        self.0.disconnected_at
+    }
+}
+
+/// Where to send the person to connect a channel.
+#[derive(SimpleObject)]
+pub struct IntegrationConnect {
+    /// The platform's authorization page (with PKCE and a single-use state, valid for
+    /// 10 minutes); it comes back to `/integrations/callback/{provider}`.
+    pub authorize_url: String,
+}
+
+#[derive(Default)]
+pub struct IntegrationMutation;
+
+#[Object]
+impl IntegrationMutation {
+    /// Starts connecting a channel; ADMIN and OWNER.
+    async fn start_integration_connect(
+        &self,
+        ctx: &Context<'_>,
+        workspace_id: ID,
+        provider: ProviderEnum,
+    ) -> Result<IntegrationConnect> {
+        let user = current_user(ctx).await?;
+        let s = state(ctx);
+        let workspace_id = parse_id(&workspace_id, "workspaceId")?;
+        let access = workspaces::require_access(&s.db, user.id, workspace_id)
+            .await
+            .map_err(gql)?;
+        let authorize_url = integrations::start_connect(
+            &s.db,
+            &s.vault,
+            &s.providers,
+            &access,
+            provider.into(),
+            meta(ctx),
+        )
+        .await
+        .map_err(gql)?;
+        Ok(IntegrationConnect { authorize_url })
+    }
+
+    /// Revokes the channel's tokens at the platform and deletes them here; ADMIN and
+    /// OWNER.
+    async fn disconnect_integration(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
+        let user = current_user(ctx).await?;
+        let s = state(ctx);
+        let integration_id = parse_id(&id, "id")?;
+        let workspace_id = integrations::workspace_of(&s.db, integration_id)
+            .await
+            .map_err(gql)?
+            .ok_or_else(|| gql(DomainError::NotFound("integration")))?;
+        let access = workspaces::access(&s.db, user.id, workspace_id)
+            .await
+            .map_err(gql)?
+            .ok_or_else(|| gql(DomainError::NotFound("integration")))?;
+        integrations::disconnect(
+            &s.db,
+            &s.vault,
+            &s.providers,
+            &access,
+            integration_id,
+            meta(ctx),
+        )
+        .await
+        .map_err(gql)?;
+        Ok(true)
+    }
+}

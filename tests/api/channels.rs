@@ -1,0 +1,265 @@
+//! Connecting channels through a fake platform over HTTP: PKCE verified by the platform,
+//! single-use states, sealed tokens, roles; disconnecting revokes at the platform and
+//! deletes the tokens, with a retried revocation when the platform is down.
+
+use std::sync::atomic::Ordering;
+
+use sea_orm::{EntityTrait, PaginatorTrait};
+use serde_json::{json, Value};
+
+use crate::fake_provider::FakeProvider;
+use crate::helpers::*;
+use crate::on_both_databases;
+use crate::workspaces::add_member;
+
+const START: &str = "mutation($w: ID!, $p: Provider!) { startIntegrationConnect(workspaceId: $w, provider: $p) { authorizeUrl } }";
+const DISCONNECT: &str = "mutation($id: ID!) { disconnectIntegration(id: $id) }";
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Goes to the platform's authorize URL and returns where it sends the browser back.
+async fn authorize(url: &str) -> String {
+    let response = no_redirects().get(url).send().await.unwrap();
+    assert_eq!(response.status(), 303, "the platform redirects back");
+    response.headers()["location"].to_str().unwrap().to_string()
+}
+
+async fn start(app: &TestApp, token: &str, ws: &str, provider: &str) -> Value {
+    app.gql(Some(token), START, json!({ "w": ws, "p": provider }))
+        .await
+}
+
+fn query_param(url: &str, name: &str) -> String {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default()
+}
+
+async fn channels_connect_and_disconnect(backend: Backend) {
+    let fake = FakeProvider::start().await;
+    let app = TestApp::spawn_with(backend, |config| {
+        config.providers.linkedin = fake.settings();
+        config.providers.instagram = fake.meta_settings();
+    })
+    .await;
+    let owner = app.signed_in_user("chan@example.com", "Cha Owner").await;
+    let ws = app.create_workspace(&owner, "Channel Co").await;
+    let editor = add_member(&app, &owner, &ws, "chan.ed@example.com", "EDITOR").await;
+    let stranger = app.signed_in_user("chan.out@example.com", "Out").await;
+
+    // Roles, strangers, and a platform this server has no credentials for.
+    let refused = start(&app, &editor.access, &ws, "LINKEDIN").await;
+    assert_eq!(error_code(&refused).as_deref(), Some("FORBIDDEN"));
+    let refused = start(&app, &stranger.access, &ws, "LINKEDIN").await;
+    assert_eq!(error_code(&refused).as_deref(), Some("NOT_FOUND"));
+    let refused = start(&app, &owner.access, &ws, "TIKTOK").await;
+    assert_eq!(error_code(&refused).as_deref(), Some("BAD_USER_INPUT"));
+    assert!(refused["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("TikTok is not available"));
+
+    // Connect LinkedIn: PKCE S256 and a state in the URL, back through the callback.
+    let started = start(&app, &owner.access, &ws, "LINKEDIN").await;
+    let url = started["data"]["startIntegrationConnect"]["authorizeUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(url.starts_with(&format!("{}/authorize", fake.url)));
+    assert_eq!(query_param(&url, "code_challenge_method"), "S256");
+    assert_eq!(
+        query_param(&url, "redirect_uri"),
+        format!("{}/integrations/callback/linkedin", app.address)
+    );
+    let back = authorize(&url).await;
+    let done = no_redirects().get(&back).send().await.unwrap();
+    assert_eq!(done.status(), 303, "{}", done.text().await.unwrap());
+    let landing = done.headers()["location"].to_str().unwrap().to_string();
+    assert!(landing.starts_with("http://app.test/integrations?connected=LINKEDIN&integration="));
+    let listed = app
+        .gql_ok(
+            Some(&editor.access),
+            "query($w: ID!) { workspace(id: $w) { integrations { id provider externalAccountId displayName health scopes } } }",
+            json!({ "w": ws }),
+        )
+        .await;
+    let linkedin = listed["workspace"]["integrations"][0].clone();
+    assert_eq!(linkedin["provider"], "LINKEDIN");
+    assert_eq!(linkedin["externalAccountId"], "li-member-42");
+    assert_eq!(linkedin["displayName"], "Lina Linked");
+    assert_eq!(linkedin["health"], "ACTIVE");
+    assert!(
+        !listed.to_string().contains("fake-access"),
+        "no token in the API"
+    );
+
+    // The tokens are sealed: the raw column holds no token text.
+    let issued = fake.issued();
+    let rows = atelier::domain::entities::integration_tokens::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(!rows[0].access_token_sealed.contains(&issued[0]));
+
+    // The same callback again (a replay) is refused; so is a state used on another
+    // platform's callback, and one we never issued.
+    let replay = no_redirects().get(&back).send().await.unwrap();
+    assert_eq!(replay.status(), 400);
+    assert!(replay.text().await.unwrap().contains("already used"));
+    let other = start(&app, &owner.access, &ws, "LINKEDIN").await;
+    let other_url = other["data"]["startIntegrationConnect"]["authorizeUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other_back = authorize(&other_url).await;
+    let foreign = other_back.replace("/callback/linkedin", "/callback/instagram");
+    assert_eq!(
+        no_redirects().get(&foreign).send().await.unwrap().status(),
+        400
+    );
+    let forged = format!(
+        "{}/integrations/callback/linkedin?code=x&state=made-up",
+        app.address
+    );
+    assert_eq!(
+        no_redirects().get(&forged).send().await.unwrap().status(),
+        400
+    );
+
+    // PKCE is checked by the platform: a code obtained for one attempt, brought back
+    // with another attempt's state, fails the verifier check and connects nothing.
+    let first = start(&app, &owner.access, &ws, "LINKEDIN").await;
+    let second = start(&app, &owner.access, &ws, "LINKEDIN").await;
+    let first_back = authorize(
+        first["data"]["startIntegrationConnect"]["authorizeUrl"]
+            .as_str()
+            .unwrap(),
+    )
+    .await;
+    let second_state = query_param(
+        second["data"]["startIntegrationConnect"]["authorizeUrl"]
+            .as_str()
+            .unwrap(),
+        "state",
+    );
+    let swapped = format!(
+        "{}/integrations/callback/linkedin?code={}&state={}",
+        app.address,
+        query_param(&first_back, "code"),
+        second_state
+    );
+    let refused = no_redirects().get(&swapped).send().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(*fake.platform.pkce_failures.lock().unwrap(), 1);
+
+    // Disconnect: EDITOR refused; ADMIN revokes at the platform and deletes the tokens.
+    let id = linkedin["id"].as_str().unwrap();
+    let refused = app
+        .gql(Some(&editor.access), DISCONNECT, json!({ "id": id }))
+        .await;
+    assert_eq!(error_code(&refused).as_deref(), Some("FORBIDDEN"));
+    let refused = app
+        .gql(Some(&stranger.access), DISCONNECT, json!({ "id": id }))
+        .await;
+    assert_eq!(error_code(&refused).as_deref(), Some("NOT_FOUND"));
+    app.gql_ok(Some(&owner.access), DISCONNECT, json!({ "id": id }))
+        .await;
+    let revoked = fake.revoked();
+    assert!(
+        revoked.contains(&issued[0]),
+        "the platform saw the access token revoked"
+    );
+    assert!(
+        revoked.iter().any(|t| t.starts_with("fake-refresh-")),
+        "and the refresh token"
+    );
+    assert_eq!(
+        atelier::domain::entities::integration_tokens::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        0
+    );
+    let after = app
+        .gql_ok(
+            Some(&owner.access),
+            "query($w: ID!) { workspace(id: $w) { integrations { health } } }",
+            json!({ "w": ws }),
+        )
+        .await;
+    assert_eq!(after["workspace"]["integrations"][0]["health"], "REVOKED");
+    assert_eq!(
+        atelier::domain::audit::count_action(&app.db, "integration.disconnected")
+            .await
+            .unwrap(),
+        1
+    );
+
+    // Instagram (Meta's shapes); the platform is down when it is disconnected: the
+    // tokens go at once, and the revocation is retried until the platform takes it.
+    let started = start(&app, &owner.access, &ws, "INSTAGRAM").await;
+    let back = authorize(
+        started["data"]["startIntegrationConnect"]["authorizeUrl"]
+            .as_str()
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        no_redirects().get(&back).send().await.unwrap().status(),
+        303
+    );
+    let listed = app
+        .gql_ok(
+            Some(&owner.access),
+            "query($w: ID!) { workspace(id: $w) { integrations { id provider handle health } } }",
+            json!({ "w": ws }),
+        )
+        .await;
+    let instagram = listed["workspace"]["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["provider"] == "INSTAGRAM")
+        .unwrap()
+        .clone();
+    assert_eq!(instagram["handle"], "insta.maker");
+    let instagram_token = fake.issued().last().unwrap().clone();
+    fake.platform.fail_revocations.store(true, Ordering::SeqCst);
+    app.gql_ok(
+        Some(&owner.access),
+        DISCONNECT,
+        json!({ "id": instagram["id"] }),
+    )
+    .await;
+    assert_eq!(
+        atelier::domain::entities::integration_tokens::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        0,
+        "tokens are deleted even when the platform is down"
+    );
+    assert!(!fake.revoked().contains(&instagram_token));
+    fake.platform
+        .fail_revocations
+        .store(false, Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !fake.revoked().contains(&instagram_token) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the revocation was retried"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}
+on_both_databases!(channels_connect_and_disconnect);
