@@ -247,7 +247,11 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 async fn erasure_leaves_nothing_behind(backend: Backend) {
     let sqlite = matches!(backend, Backend::Sqlite);
-    let app = TestApp::spawn(backend).await;
+    let platform = crate::fake_provider::FakeProvider::start().await;
+    let app = TestApp::spawn_with(backend, |config| {
+        config.providers.instagram = platform.meta_settings();
+    })
+    .await;
     let (erin, id, shared) = erin_asks_to_be_erased(&app).await;
     let erin_id: uuid::Uuid = erin.user_id.parse().unwrap();
     // An email to her that was given up on still holds her (sealed) address and text;
@@ -401,6 +405,22 @@ async fn erasure_leaves_nothing_behind(backend: Backend) {
         .unwrap();
     assert_eq!(integration.health, "REVOKED");
     assert!(integration.handle.is_none() && integration.connected_by.is_none());
+
+    // The platform saw her channel's tokens revoked (a job, retried until it takes).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let revoked = platform.revoked();
+        if revoked.contains(&"erin-access-token".to_string())
+            && revoked.contains(&"erin-refresh-token".to_string())
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the platform did not see the revocations: {revoked:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     // Nothing of her is left in any text column of any table.
     let needles = vec![

@@ -219,7 +219,7 @@ pub async fn run(
             continue;
         }
         let txn = conn.begin().await?;
-        match run_step(&txn, *step, &request, needles, exports_dir, store).await {
+        match run_step(&txn, *step, &request, needles, exports_dir, store, vault).await {
             Ok(rows) => {
                 let attempts = row.attempts + 1;
                 let mut done: steps::ActiveModel = row.into();
@@ -318,6 +318,7 @@ async fn run_step(
     needles: &Needles,
     exports_dir: &Path,
     store: &MediaStore,
+    vault: &Vault,
 ) -> DomainResult<u64> {
     let user_id = request.user_id;
     let email_hash = needles.email.as_deref().map(recipient_hash);
@@ -339,7 +340,7 @@ async fn run_step(
             None => Ok(0),
         },
         (_, None) => Ok(0),
-        (Step::Integrations, Some(user_id)) => disconnect_integrations(txn, user_id).await,
+        (Step::Integrations, Some(user_id)) => disconnect_integrations(txn, vault, user_id).await,
         (Step::Sessions, Some(user_id)) => Ok(sessions::Entity::delete_many()
             .filter(sessions::Column::UserId.eq(user_id))
             .exec(txn)
@@ -475,13 +476,25 @@ async fn erase_comments(txn: &impl ConnectionTrait, user_id: Uuid) -> DomainResu
     Ok(affected)
 }
 
-async fn disconnect_integrations(txn: &impl ConnectionTrait, user_id: Uuid) -> DomainResult<u64> {
+/// Channels they connected: the tokens' revocation at the platform is queued (a job
+/// retried until the platform takes it, holding the tokens sealed), then the tokens are
+/// deleted here and the channel marked REVOKED without its handle or name.
+async fn disconnect_integrations(
+    txn: &impl ConnectionTrait,
+    vault: &Vault,
+    user_id: Uuid,
+) -> DomainResult<u64> {
     let connected = integrations::Entity::find()
         .filter(integrations::Column::ConnectedBy.eq(user_id))
         .all(txn)
         .await?;
     let mut affected = 0;
     for integration in connected {
+        let provider = crate::domain::integrations::Provider::parse(&integration.provider);
+        let tokens = crate::domain::integrations::open_tokens(txn, vault, integration.id).await?;
+        if let (Some(provider), Some(tokens)) = (provider, tokens) {
+            crate::domain::integrations::enqueue_revocation(txn, vault, provider, &tokens).await?;
+        }
         affected += integration_tokens::Entity::delete_by_id(integration.id)
             .exec(txn)
             .await?
