@@ -97,6 +97,8 @@ pub struct ProvidersConfig {
     pub linkedin: ProviderSettings,
     /// Seconds before an HTTP call to a platform gives up.
     pub timeout_secs: u64,
+    /// Access tokens are renewed this many seconds before they expire.
+    pub refresh_before_secs: u64,
 }
 
 impl Default for ProvidersConfig {
@@ -139,6 +141,7 @@ impl Default for ProvidersConfig {
                 "openid profile w_member_social",
             ),
             timeout_secs: 20,
+            refresh_before_secs: 600,
         }
     }
 }

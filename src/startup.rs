@@ -94,8 +94,7 @@ impl Application {
             db.clone(),
             vault.clone(),
             mailer,
-            config.jobs.clone(),
-            config.data_dir.join("exports"),
+            &config,
             media_store.clone(),
             providers.clone(),
         );

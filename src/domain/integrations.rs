@@ -527,3 +527,208 @@ pub async fn workspace_of(
         .await?
         .map(|i| i.workspace_id))
 }
+
+/// Queues a renewal for every channel whose access token expires within `before`: one
+/// job per channel and expiry (its id derives from both), so any number of instances
+/// asking queue it once.
+pub async fn schedule_refreshes(
+    conn: &impl ConnectionTrait,
+    before: chrono::Duration,
+) -> DomainResult<u64> {
+    use sea_orm::sea_query::OnConflict;
+    let due = integration_tokens::Entity::find()
+        .filter(integration_tokens::Column::AccessExpiresAt.lt(now() + before))
+        .all(conn)
+        .await?;
+    let mut queued = 0;
+    for row in due {
+        let Some(expiry) = row.access_expires_at else {
+            continue;
+        };
+        let id = Uuid::new_v5(
+            &Uuid::NAMESPACE_OID,
+            // Each stored token (its expiry and when it was stored) is renewed once.
+            format!(
+                "atelier:refresh:{}:{}:{}",
+                row.integration_id,
+                expiry.timestamp_micros(),
+                row.updated_at.timestamp_micros()
+            )
+            .as_bytes(),
+        );
+        let job = super::entities::jobs::ActiveModel {
+            id: Set(id),
+            kind: Set(super::jobs::kind::REFRESH_TOKENS.into()),
+            payload: Set(json!({ "integration_id": row.integration_id }).to_string()),
+            run_at: Set(now()),
+            attempts: Set(0),
+            max_attempts: Set(super::jobs::DEFAULT_MAX_ATTEMPTS),
+            locked_until: Set(None),
+            last_error: Set(None),
+            done_at: Set(None),
+            failed_at: Set(None),
+            created_at: Set(now()),
+        };
+        queued += super::entities::jobs::Entity::insert(job)
+            .on_conflict(
+                OnConflict::column(super::entities::jobs::Column::Id)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(queued)
+}
+
+/// Renews one channel's access token. A refusal by the platform moves the channel to
+/// NEEDS_REAUTH and emails the workspace's admins once for the incident (not per
+/// attempt); a passing failure marks it REFRESH_FAILED and returns the error so the job
+/// retries with backoff. A channel without a refresh token becomes EXPIRING.
+pub async fn run_refresh(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    providers: &Providers,
+    payload: &str,
+) -> anyhow::Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Job {
+        integration_id: Uuid,
+    }
+    let Job { integration_id } = serde_json::from_str(payload)?;
+    let Some(integration) = integrations::Entity::find_by_id(integration_id)
+        .one(conn)
+        .await?
+    else {
+        return Ok(());
+    };
+    let provider = Provider::parse(&integration.provider)
+        .ok_or_else(|| anyhow::anyhow!("unknown provider {:?}", integration.provider))?;
+    let Some(tokens) = open_tokens(conn, vault, integration_id).await? else {
+        return Ok(()); // disconnected meanwhile
+    };
+    let Some(refresh_token) = &tokens.refresh_token else {
+        set_health(
+            conn,
+            &integration,
+            Health::Expiring,
+            Some("the platform gave no refresh token; reconnect before the access expires"),
+        )
+        .await?;
+        return Ok(());
+    };
+    match providers.refresh(provider, refresh_token).await {
+        Ok(fresh) => {
+            let aad = associated_data(integration_id);
+            let txn = conn.begin().await?;
+            let mut row: integration_tokens::ActiveModel =
+                integration_tokens::Entity::find_by_id(integration_id)
+                    .one(&txn)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("tokens vanished"))?
+                    .into();
+            row.access_token_sealed =
+                Set(vault.seal(fresh.access_token.expose_secret().as_bytes(), &aad));
+            if let Some(refresh) = fresh
+                .refresh_token
+                .as_ref()
+                .filter(|r| !r.expose_secret().is_empty())
+            {
+                row.refresh_token_sealed =
+                    Set(Some(vault.seal(refresh.expose_secret().as_bytes(), &aad)));
+            }
+            row.key_id = Set(vault.current_key_id().to_string());
+            row.access_expires_at = Set(fresh.expires_at);
+            row.updated_at = Set(now());
+            row.update(&txn).await?;
+            set_health(&txn, &integration, Health::Active, None).await?;
+            txn.commit().await?;
+            Ok(())
+        }
+        Err(ProviderError::Auth(why)) => {
+            let txn = conn.begin().await?;
+            let incident = integration.health != Health::NeedsReauth.as_str();
+            set_health(
+                &txn,
+                &integration,
+                Health::NeedsReauth,
+                Some(&format!(
+                    "the platform refused the renewal ({why}); reconnect the channel"
+                )),
+            )
+            .await?;
+            if incident {
+                notify_admins_of_reauth(&txn, vault, &integration, provider).await?;
+            }
+            txn.commit().await?;
+            Ok(())
+        }
+        Err(e) => {
+            set_health(
+                conn,
+                &integration,
+                Health::RefreshFailed,
+                Some(&e.to_string()),
+            )
+            .await?;
+            Err(e.into())
+        }
+    }
+}
+
+async fn set_health(
+    conn: &impl ConnectionTrait,
+    integration: &integrations::Model,
+    health: Health,
+    error: Option<&str>,
+) -> DomainResult<()> {
+    let mut active: integrations::ActiveModel = integration.clone().into();
+    active.health = Set(health.as_str().into());
+    active.last_error = Set(error.map(|e| e.chars().take(500).collect()));
+    active.updated_at = Set(now());
+    active.update(conn).await?;
+    Ok(())
+}
+
+/// Emails the workspace's ADMINs and OWNERs (active accounts) that a channel needs
+/// reconnecting.
+async fn notify_admins_of_reauth(
+    conn: &impl ConnectionTrait,
+    vault: &Vault,
+    integration: &integrations::Model,
+    provider: Provider,
+) -> DomainResult<()> {
+    use super::entities::{memberships, users, workspaces};
+    let workspace = workspaces::Entity::find_by_id(integration.workspace_id)
+        .one(conn)
+        .await?
+        .ok_or(DomainError::NotFound("workspace"))?;
+    let admins = memberships::Entity::find()
+        .filter(memberships::Column::WorkspaceId.eq(integration.workspace_id))
+        .filter(memberships::Column::Role.is_in([Role::Owner.as_str(), Role::Admin.as_str()]))
+        .find_also_related(users::Entity)
+        .all(conn)
+        .await?;
+    for (_, user) in admins {
+        let Some(user) = user.filter(|u| u.status == "ACTIVE") else {
+            continue;
+        };
+        super::outbox::enqueue(
+            conn,
+            vault,
+            &super::outbox::Email::ChannelNeedsReauth {
+                to: user.email.clone(),
+                name: user.display_name.clone(),
+                workspace_name: workspace.name.clone(),
+                platform: crate::domain::content::targets::platform_name(provider).into(),
+                account: integration
+                    .handle
+                    .clone()
+                    .or_else(|| integration.display_name.clone())
+                    .unwrap_or_else(|| integration.external_account_id.clone()),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -23,6 +23,7 @@ pub mod kind {
     pub const DEADLINE_REMINDERS: &str = "deadline_reminders";
     pub const MENTION_DIGEST: &str = "mention_digest";
     pub const REVOKE_TOKENS: &str = "revoke_tokens";
+    pub const REFRESH_TOKENS: &str = "refresh_tokens";
 }
 
 pub const DEFAULT_MAX_ATTEMPTS: i32 = 10;

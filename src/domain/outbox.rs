@@ -88,6 +88,14 @@ pub enum Email {
         reference: String,
         token: String,
     },
+    /// A channel stopped working and must be connected again.
+    ChannelNeedsReauth {
+        to: String,
+        name: String,
+        workspace_name: String,
+        platform: String,
+        account: String,
+    },
     /// The comments that mentioned a member within one batching window.
     MentionDigest {
         to: String,
@@ -120,7 +128,8 @@ impl Email {
             | Email::DeadlineReminder { to, .. }
             | Email::ExportReady { to, .. }
             | Email::RequestStatusLink { to, .. }
-            | Email::MentionDigest { to, .. } => to,
+            | Email::MentionDigest { to, .. }
+            | Email::ChannelNeedsReauth { to, .. } => to,
         }
     }
 }

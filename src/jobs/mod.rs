@@ -25,17 +25,20 @@ pub struct JobRunner {
     exports_dir: std::path::PathBuf,
     /// Where uploaded media are stored (erasure deletes objects).
     media: crate::storage::MediaStore,
-    /// The platforms, for revocations.
+    /// The platforms, for revocations and renewals.
     providers: crate::providers::Providers,
+    /// How long before expiry access tokens are renewed.
+    refresh_before_secs: u64,
 }
 
 impl JobRunner {
+    /// A runner with the application's configuration (job timing, the exports
+    /// directory, how early tokens are renewed) and its services.
     pub fn new(
         db: DatabaseConnection,
         vault: Vault,
         mailer: Arc<Mailer>,
-        config: JobsConfig,
-        exports_dir: std::path::PathBuf,
+        config: &crate::config::Config,
         media: crate::storage::MediaStore,
         providers: crate::providers::Providers,
     ) -> Self {
@@ -43,10 +46,11 @@ impl JobRunner {
             db,
             vault,
             mailer,
-            config,
-            exports_dir,
+            config: config.jobs.clone(),
+            exports_dir: config.data_dir.join("exports"),
             media,
             providers,
+            refresh_before_secs: config.providers.refresh_before_secs,
         }
     }
 
@@ -114,6 +118,12 @@ impl JobRunner {
     /// Housekeeping that is safe to run on every instance at once: each step is a single
     /// idempotent update.
     async fn maintain(&self) {
+        let before = chrono::Duration::seconds(self.refresh_before_secs as i64);
+        match crate::domain::integrations::schedule_refreshes(&self.db, before).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "channel token renewals queued"),
+            Err(e) => tracing::error!(error = ?e, "could not queue channel token renewals"),
+        }
         match privacy::requests::expire_unverified(&self.db, crate::domain::now()).await {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "expired unconfirmed privacy requests"),
@@ -158,6 +168,15 @@ impl JobRunner {
                 tracing::info!(sent, "deadline reminders queued");
                 jobs::schedule_next_day(&self.db, jobs::kind::DEADLINE_REMINDERS).await?;
                 Ok(())
+            }
+            jobs::kind::REFRESH_TOKENS => {
+                crate::domain::integrations::run_refresh(
+                    &self.db,
+                    &self.vault,
+                    &self.providers,
+                    &job.payload,
+                )
+                .await
             }
             jobs::kind::REVOKE_TOKENS => {
                 crate::domain::integrations::run_revocation(

@@ -199,6 +199,26 @@ struct ExportReadyHtml<'a> {
     expires: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "emails/channel_needs_reauth.txt")]
+struct ChannelNeedsReauthText<'a> {
+    name: &'a str,
+    workspace_name: &'a str,
+    platform: &'a str,
+    account: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/channel_needs_reauth.html")]
+struct ChannelNeedsReauthHtml<'a> {
+    name: &'a str,
+    workspace_name: &'a str,
+    platform: &'a str,
+    account: &'a str,
+    link: &'a str,
+}
+
 /// A mention as the digest templates show it.
 struct MentionLine {
     author: String,
@@ -476,6 +496,35 @@ pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
                 .render()?,
                 html: RequestStatusLinkHtml {
                     reference,
+                    link: &link,
+                }
+                .render()?,
+                link: Some(link),
+            }
+        }
+        Email::ChannelNeedsReauth {
+            name,
+            workspace_name,
+            platform,
+            account,
+            ..
+        } => {
+            let link = format!("{}/integrations", links.app_url);
+            Rendered {
+                subject: format!("Reconnect your {platform} account {account}"),
+                text: ChannelNeedsReauthText {
+                    name,
+                    workspace_name,
+                    platform,
+                    account,
+                    link: &link,
+                }
+                .render()?,
+                html: ChannelNeedsReauthHtml {
+                    name,
+                    workspace_name,
+                    platform,
+                    account,
                     link: &link,
                 }
                 .render()?,

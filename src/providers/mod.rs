@@ -176,6 +176,44 @@ impl Providers {
         ))
     }
 
+    /// Renews an access token with the refresh token. A platform that answers with an
+    /// OAuth error (invalid_grant and the like) refused it: the person must reconnect.
+    pub async fn refresh(
+        &self,
+        provider: Provider,
+        refresh_token: &SecretString,
+    ) -> Result<TokenSet, ProviderError> {
+        let client = self
+            .client(provider)
+            .map_err(|e| match e.downcast::<ProviderError>() {
+                Ok(p) => p,
+                Err(e) => ProviderError::Transient(e.to_string()),
+            })?;
+        let response = client
+            .exchange_refresh_token(&oauth2::RefreshToken::new(
+                refresh_token.expose_secret().to_string(),
+            ))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| match e {
+                oauth2::RequestTokenError::ServerResponse(r) => {
+                    ProviderError::Auth(r.error().to_string())
+                }
+                other => ProviderError::Transient(other.to_string()),
+            })?;
+        Ok(TokenSet {
+            access_token: SecretString::from(response.access_token().secret().clone()),
+            refresh_token: response
+                .refresh_token()
+                .map(|t| SecretString::from(t.secret().clone())),
+            expires_at: response.expires_in().and_then(|d| {
+                chrono::Duration::from_std(d)
+                    .ok()
+                    .map(|d| crate::domain::now() + d)
+            }),
+        })
+    }
+
     async fn get_json(&self, url: &str, token: &SecretString) -> Result<Value, ProviderError> {
         let response = self
             .http

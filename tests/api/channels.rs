@@ -263,3 +263,121 @@ async fn channels_connect_and_disconnect(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(channels_connect_and_disconnect);
+
+/// Connects `provider` for the workspace through the fake platform; returns its id.
+async fn connect(app: &TestApp, owner: &Session, ws: &str, provider: &str) -> String {
+    let started = start(app, &owner.access, ws, provider).await;
+    let back = authorize(
+        started["data"]["startIntegrationConnect"]["authorizeUrl"]
+            .as_str()
+            .unwrap(),
+    )
+    .await;
+    let done = no_redirects().get(&back).send().await.unwrap();
+    assert_eq!(done.status(), 303);
+    query_param(done.headers()["location"].to_str().unwrap(), "integration")
+}
+
+async fn health_of(app: &TestApp, owner: &Session, ws: &str) -> (String, Option<String>) {
+    let listed = app
+        .gql_ok(
+            Some(&owner.access),
+            "query($w: ID!) { workspace(id: $w) { integrations { health lastError } } }",
+            json!({ "w": ws }),
+        )
+        .await;
+    let channel = &listed["workspace"]["integrations"][0];
+    (
+        channel["health"].as_str().unwrap().to_string(),
+        channel["lastError"].as_str().map(str::to_string),
+    )
+}
+
+async fn wait_for_health(app: &TestApp, owner: &Session, ws: &str, health: &str) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (now, error) = health_of(app, owner, ws).await;
+        if now == health {
+            return error;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "health stayed {now} ({error:?}), expected {health}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn tokens_are_renewed_and_failures_set_health(backend: Backend) {
+    let fake = FakeProvider::start().await;
+    let app = TestApp::spawn_with(backend, |config| {
+        config.providers.linkedin = fake.settings();
+        // Tokens live an hour; renew anything expiring within two, checked every second.
+        config.providers.refresh_before_secs = 7_200;
+        config.jobs.maintenance_interval_secs = 1;
+    })
+    .await;
+    let owner = app.signed_in_user("renew@example.com", "Rene Owner").await;
+    let ws = app.create_workspace(&owner, "Renew Co").await;
+    let id: uuid::Uuid = connect(&app, &owner, &ws, "LINKEDIN")
+        .await
+        .parse()
+        .unwrap();
+    let first = fake.issued()[0].clone();
+
+    // Renewed before expiry: a new access token is stored (sealed), health ACTIVE.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let tokens = atelier::domain::integrations::open_tokens(&app.db, app.vault_ref(), id)
+            .await
+            .unwrap()
+            .unwrap();
+        use secrecy::ExposeSecret;
+        if tokens.access_token.expose_secret() != first {
+            assert!(fake
+                .issued()
+                .iter()
+                .any(|t| t == tokens.access_token.expose_secret()));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the token was not renewed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(health_of(&app, &owner, &ws).await.0, "ACTIVE");
+
+    // The platform is down: REFRESH_FAILED, retried, and nobody is emailed.
+    fake.platform.refresh_mode.store(2, Ordering::SeqCst);
+    let error = wait_for_health(&app, &owner, &ws, "REFRESH_FAILED").await;
+    assert!(error.unwrap_or_default().contains("failed"));
+    let attempts = fake.platform.refreshes.load(Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert!(
+        fake.platform.refreshes.load(Ordering::SeqCst) > attempts,
+        "retried with backoff"
+    );
+
+    // The platform refuses the refresh token: NEEDS_REAUTH, and one email per incident.
+    fake.platform.refresh_mode.store(1, Ordering::SeqCst);
+    wait_for_health(&app, &owner, &ws, "NEEDS_REAUTH").await;
+    let mail = app
+        .inbox
+        .wait_for_subject("renew@example.com", "Reconnect your LinkedIn account")
+        .await;
+    assert!(
+        mail.decoded().contains("Renew Co")
+            && mail.decoded().contains("http://app.test/integrations")
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let notices = app
+        .inbox
+        .to("renew@example.com")
+        .iter()
+        .filter(|m| m.subject().contains("Reconnect"))
+        .count();
+    assert_eq!(notices, 1, "one email per incident, not one per attempt");
+    app.stop().await;
+}
+on_both_databases!(tokens_are_renewed_and_failures_set_health);

@@ -27,6 +27,11 @@ pub struct Platform {
     /// token exchanges refused because the verifier did not match
     pub pkce_failures: Mutex<u32>,
     pub fail_revocations: AtomicBool,
+    /// How refreshes go: 0 renews, 1 refuses (invalid_grant), 2 is down (503).
+    pub refresh_mode: std::sync::atomic::AtomicU8,
+    pub refreshes: std::sync::atomic::AtomicU32,
+    /// refresh tokens handed out
+    refresh_tokens: Mutex<Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -118,6 +123,9 @@ async fn token(
         )
             .into_response();
     }
+    if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        return refresh(&platform, &form);
+    }
     let Some((challenge, redirect)) = form
         .get("code")
         .and_then(|c| platform.codes.lock().unwrap().remove(c))
@@ -135,16 +143,52 @@ async fn token(
         *platform.pkce_failures.lock().unwrap() += 1;
         return (StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_grant", "error_description": "PKCE verification failed" }))).into_response();
     }
+    issue_tokens(&platform)
+}
+
+fn issue_tokens(platform: &Platform) -> Response {
     let access = format!("fake-access-{}", uuid::Uuid::new_v4().simple());
+    let refresh = format!("fake-refresh-{}", uuid::Uuid::new_v4().simple());
     platform.issued.lock().unwrap().push(access.clone());
+    platform
+        .refresh_tokens
+        .lock()
+        .unwrap()
+        .push(refresh.clone());
     Json(json!({
         "access_token": access,
         "token_type": "bearer",
         "expires_in": 3600,
-        "refresh_token": format!("fake-refresh-{}", uuid::Uuid::new_v4().simple()),
+        "refresh_token": refresh,
         "scope": "profile w_member_social",
     }))
     .into_response()
+}
+
+fn refresh(platform: &Platform, form: &HashMap<String, String>) -> Response {
+    platform.refreshes.fetch_add(1, Ordering::SeqCst);
+    match platform.refresh_mode.load(Ordering::SeqCst) {
+        1 => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": "invalid_grant" })),
+            )
+                .into_response()
+        }
+        2 => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        _ => {}
+    }
+    let known = form
+        .get("refresh_token")
+        .is_some_and(|t| platform.refresh_tokens.lock().unwrap().contains(t));
+    if !known {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "invalid_grant" })),
+        )
+            .into_response();
+    }
+    issue_tokens(platform)
 }
 
 fn bearer_known(platform: &Platform, headers: &HeaderMap) -> bool {
