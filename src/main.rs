@@ -137,9 +137,14 @@ async fn rotate_keys() -> anyhow::Result<()> {
     Migrator::up(&db, None)
         .await
         .context("database migrations failed")?;
-    let rotation = atelier::domain::keys::rotate(&db, &vault, &Default::default())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let rotation = atelier::domain::keys::rotate(
+        &db,
+        &vault,
+        atelier::domain::audit::Actor::System,
+        &Default::default(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     println!(
         "re-sealed under key {:?}: {} integration token rows, {} queued jobs ({} token rows were already current)",
         vault.current_key_id(),

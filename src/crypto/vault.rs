@@ -83,6 +83,11 @@ impl Vault {
         SecretString::from(format!("{id}:{}", STANDARD.encode(key)))
     }
 
+    /// Every configured key id, the sealing one first.
+    pub fn key_ids(&self) -> Vec<&str> {
+        self.keys.iter().map(|(id, _)| id.as_str()).collect()
+    }
+
     /// The id of the key that seals new values.
     pub fn current_key_id(&self) -> &str {
         // invariant: from_spec refuses an empty key list.

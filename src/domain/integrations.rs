@@ -283,8 +283,8 @@ pub async fn deauthorized_by_platform(
 /// How long a connection attempt may take between leaving for the platform and coming
 /// back.
 pub const STATE_TTL_MINUTES: i64 = 10;
-const VERIFIER_CONTEXT: &[u8] = b"atelier:oauth-verifier:v1";
-const REVOCATION_CONTEXT: &[u8] = b"atelier:revocation:v1";
+pub(crate) const VERIFIER_CONTEXT: &[u8] = b"atelier:oauth-verifier:v1";
+pub(crate) const REVOCATION_CONTEXT: &[u8] = b"atelier:revocation:v1";
 
 fn provider_error(error: ProviderError) -> DomainError {
     match error {
@@ -403,7 +403,7 @@ struct Revocation {
 }
 
 /// Queues the revocation of tokens at their platform (inside the caller's transaction).
-pub(crate) async fn enqueue_revocation(
+pub async fn enqueue_revocation(
     conn: &impl ConnectionTrait,
     vault: &Vault,
     provider: Provider,

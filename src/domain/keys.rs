@@ -8,7 +8,7 @@ use sea_orm::{
 use serde_json::json;
 
 use super::audit::{self, Actor, NewEvent};
-use super::entities::{integration_tokens, jobs as job_rows};
+use super::entities::{integration_tokens, jobs as job_rows, oauth_states};
 use super::RequestMeta;
 use crate::crypto::vault::Vault;
 use crate::error::{DomainError, DomainResult};
@@ -26,6 +26,7 @@ pub struct Rotation {
 pub async fn rotate(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
+    actor: Actor,
     meta: &RequestMeta,
 ) -> DomainResult<Rotation> {
     let current = vault.current_key_id().to_string();
@@ -64,6 +65,23 @@ pub async fn rotate(
             continue;
         };
         let mut changed = false;
+        // Queued revocations hold a list of sealed tokens.
+        if job.kind == super::jobs::kind::REVOKE_TOKENS {
+            if let Some(list) = payload.get_mut("sealed").and_then(|v| v.as_array_mut()) {
+                for item in list.iter_mut() {
+                    let Some(sealed) = item.as_str() else {
+                        continue;
+                    };
+                    if Vault::key_id_of(sealed) == Some(current.as_str()) {
+                        continue;
+                    }
+                    let context = super::integrations::REVOCATION_CONTEXT;
+                    let plain = vault.open(sealed, context).map_err(DomainError::internal)?;
+                    *item = json!(vault.seal(&plain, context));
+                    changed = true;
+                }
+            }
+        }
         if let Some(map) = payload.as_object_mut() {
             for (field, context) in [
                 ("sealed", super::outbox::SEAL_CONTEXT),
@@ -87,9 +105,26 @@ pub async fn rotate(
             rotation.queued_jobs += 1;
         }
     }
+    // Connections in progress keep their PKCE verifiers sealed too.
+    for pending in oauth_states::Entity::find()
+        .filter(oauth_states::Column::UsedAt.is_null())
+        .all(&txn)
+        .await?
+    {
+        if Vault::key_id_of(&pending.verifier_sealed) == Some(current.as_str()) {
+            continue;
+        }
+        let context = super::integrations::VERIFIER_CONTEXT;
+        let Ok(plain) = vault.open(&pending.verifier_sealed, context) else {
+            continue; // sealed under a key no longer configured: the attempt just fails
+        };
+        let mut active: oauth_states::ActiveModel = pending.into();
+        active.verifier_sealed = Set(vault.seal(&plain, context));
+        active.update(&txn).await?;
+    }
     audit::record(
         &txn,
-        NewEvent::new(Actor::System, "keys.rotated").details(json!({
+        NewEvent::new(actor, "keys.rotated").details(json!({
             "key_id": current,
             "integration_tokens": rotation.integration_tokens,
             "queued_jobs": rotation.queued_jobs,

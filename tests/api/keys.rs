@@ -56,12 +56,25 @@ async fn rotation_reseals_everything_under_the_new_key(backend: Backend) {
     )
     .await
     .unwrap();
+    // And a revocation waiting to be retried, holding sealed tokens.
+    integrations::enqueue_revocation(
+        &txn,
+        &old,
+        Provider::Linkedin,
+        &TokenSet {
+            access_token: SecretString::from("li-old-access"),
+            refresh_token: None,
+            expires_at: None,
+        },
+    )
+    .await
+    .unwrap();
     job_rows::Entity::update_many()
         .col_expr(
             job_rows::Column::RunAt,
             sea_orm::sea_query::Expr::value(chrono::Utc::now() + chrono::Duration::hours(1)),
         )
-        .filter(job_rows::Column::Kind.eq(jobs::kind::SEND_EMAIL))
+        .filter(job_rows::Column::Kind.is_in([jobs::kind::SEND_EMAIL, jobs::kind::REVOKE_TOKENS]))
         .filter(job_rows::Column::DoneAt.is_null())
         .exec(&txn)
         .await
@@ -89,9 +102,14 @@ async fn rotation_reseals_everything_under_the_new_key(backend: Backend) {
         new_key.expose_secret()
     )))
     .unwrap();
-    let rotation = keys::rotate(&app.db, &rotating, &RequestMeta::default())
-        .await
-        .unwrap();
+    let rotation = keys::rotate(
+        &app.db,
+        &rotating,
+        atelier::domain::audit::Actor::System,
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(rotation.integration_tokens, 1);
     assert!(rotation.queued_jobs >= 1);
 
@@ -122,11 +140,26 @@ async fn rotation_reseals_everything_under_the_new_key(backend: Backend) {
         outbox::open(&old, &job.payload).is_err(),
         "the old key no longer opens it"
     );
+    let revocation = job_rows::Entity::find()
+        .filter(job_rows::Column::Kind.eq(jobs::kind::REVOKE_TOKENS))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let payload: serde_json::Value = serde_json::from_str(&revocation.payload).unwrap();
+    for sealed in payload["sealed"].as_array().unwrap() {
+        assert_eq!(Vault::key_id_of(sealed.as_str().unwrap()), Some("k2026"));
+    }
 
     // Rotating again changes nothing.
-    let again = keys::rotate(&app.db, &rotating, &RequestMeta::default())
-        .await
-        .unwrap();
+    let again = keys::rotate(
+        &app.db,
+        &rotating,
+        atelier::domain::audit::Actor::System,
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (
             again.integration_tokens,
