@@ -135,3 +135,16 @@ pub async fn rotate(
     txn.commit().await?;
     Ok(rotation)
 }
+
+/// Which keys the stored secrets are sealed under: token rows per key id.
+pub async fn usage(conn: &impl ConnectionTrait) -> DomainResult<Vec<(String, u64)>> {
+    let mut counts: Vec<(String, u64)> = Vec::new();
+    for row in integration_tokens::Entity::find().all(conn).await? {
+        match counts.iter_mut().find(|(id, _)| *id == row.key_id) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((row.key_id, 1)),
+        }
+    }
+    counts.sort();
+    Ok(counts)
+}

@@ -906,3 +906,65 @@ async fn admins_manage_the_team(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(admins_manage_the_team);
+
+async fn admins_see_and_rotate_token_keys(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_staff(&app, "keys.admin@atelier.test", StaffRole::Admin).await;
+    make_staff(&app, "keys.officer@atelier.test", StaffRole::Compliance).await;
+    let (admin, _) = sign_in(&app, "keys.admin@atelier.test", STAFF_PASSWORD).await;
+    let (officer, _) = sign_in(&app, "keys.officer@atelier.test", STAFF_PASSWORD).await;
+    let url = format!("{}/staff/keys", app.address);
+
+    assert_eq!(page(&officer, url.clone()).await.0, 403);
+    let (status, html) = page(&admin, url.clone()).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("<code>test1</code> — seals new values"),
+        "{html}"
+    );
+    assert!(html.contains("No channel tokens are stored."));
+    let csrf = hidden(&html, "csrf");
+
+    // Without the form's token, or by a non-admin, nothing is rotated.
+    let rotate = format!("{}/staff/keys/rotate", app.address);
+    let refused = admin
+        .post(&rotate)
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let (_, officer_html) = page(&officer, format!("{}/staff", app.address)).await;
+    let officer_csrf = hidden(&officer_html, "csrf");
+    let refused = officer
+        .post(&rotate)
+        .form(&[("csrf", officer_csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        audit::count_action(&app.db, "keys.rotated").await.unwrap(),
+        0
+    );
+
+    let done = admin
+        .post(&rotate)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303, "back to the page");
+    let location = done.headers()["location"].to_str().unwrap().to_string();
+    let (_, html) = page(&admin, format!("{}{location}", app.address)).await;
+    assert!(
+        html.contains("Re-sealed 0 channel token row(s) and 0 queued job(s) under key test1."),
+        "{html}"
+    );
+    assert_eq!(
+        audit::count_action(&app.db, "keys.rotated").await.unwrap(),
+        1
+    );
+    app.stop().await;
+}
+on_both_databases!(admins_see_and_rotate_token_keys);
