@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use uuid::Uuid;
 
 use super::audit::{self, Actor, NewEvent};
-use super::content::{find_in_workspace, DraftStatus};
+use super::content::find_in_workspace;
 use super::entities::{draft_media, media};
 use super::workspaces::{Role, WorkspaceAccess};
 use super::{now, RequestMeta};
@@ -242,13 +242,7 @@ pub async fn attach(
     access.require(Role::Editor)?;
     let txn = conn.begin().await?;
     let draft = find_in_workspace(&txn, access, draft_id).await?;
-    let status = DraftStatus::parse(&draft.status)?;
-    if !status.is_editable() {
-        return Err(DomainError::bad_input(format!(
-            "a draft that is {} cannot change its media",
-            status.as_str()
-        )));
-    }
+    super::content::require_editable(&draft, "its media")?;
     find_in_workspace_media(&txn, access, media_id).await?;
     let attached: Vec<draft_media::Model> = draft_media::Entity::find()
         .filter(draft_media::Column::DraftId.eq(draft_id))
@@ -283,12 +277,7 @@ pub async fn detach(
     access.require(Role::Editor)?;
     let txn = conn.begin().await?;
     let draft = find_in_workspace(&txn, access, draft_id).await?;
-    if !DraftStatus::parse(&draft.status)?.is_editable() {
-        return Err(DomainError::bad_input(format!(
-            "a draft that is {} cannot change its media",
-            draft.status
-        )));
-    }
+    super::content::require_editable(&draft, "its media")?;
     draft_media::Entity::delete_many()
         .filter(draft_media::Column::DraftId.eq(draft_id))
         .filter(draft_media::Column::MediaId.eq(media_id))

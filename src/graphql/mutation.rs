@@ -79,18 +79,11 @@ async fn draft_access(
     ctx: &Context<'_>,
     id: &ID,
 ) -> Result<(workspaces::WorkspaceAccess, uuid::Uuid)> {
-    let user = current_user(ctx).await?;
     let draft_id = parse_id(id, "id")?;
-    let db = &state(ctx).db;
-    let workspace_id = content::workspace_of(db, draft_id)
-        .await
-        .map_err(gql)?
-        .ok_or_else(|| gql(DomainError::NotFound("draft")))?;
-    let access = workspaces::access(db, user.id, workspace_id)
-        .await
-        .map_err(gql)?
-        .ok_or_else(|| gql(DomainError::NotFound("draft")))?;
-    Ok((access, draft_id))
+    Ok((
+        super::collaboration::draft_access(ctx, draft_id).await?,
+        draft_id,
+    ))
 }
 
 async fn move_draft(

@@ -483,13 +483,7 @@ pub async fn generate_variants(
         ));
     }
     let draft = find_in_workspace(conn, access, draft_id).await?;
-    let status = DraftStatus::parse(&draft.status)?;
-    if !status.is_editable() {
-        return Err(DomainError::bad_input(format!(
-            "a draft that is {} cannot change its channels",
-            status.as_str()
-        )));
-    }
+    require_editable(&draft, "its channels")?;
     let source = Source {
         title: draft.title.clone(),
         body: draft.body.clone(),
@@ -575,6 +569,19 @@ pub async fn generations(
         .order_by_desc(draft_generations::Column::Id)
         .all(conn)
         .await?)
+}
+
+/// Refuses a change to `what` (its text, channels, media) unless the draft is still
+/// editable (DRAFT or CHANGES_REQUESTED).
+pub fn require_editable(draft: &drafts::Model, what: &str) -> DomainResult<DraftStatus> {
+    let status = DraftStatus::parse(&draft.status)?;
+    if !status.is_editable() {
+        return Err(DomainError::bad_input(format!(
+            "a draft that is {} cannot change {what}",
+            status.as_str()
+        )));
+    }
+    Ok(status)
 }
 
 /// A draft of the caller's workspace, or NOT_FOUND.

@@ -8,7 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{find_in_workspace, DraftStatus};
+use super::find_in_workspace;
 use crate::domain::entities::{draft_targets, integrations};
 use crate::domain::integrations::Provider;
 use crate::domain::now;
@@ -219,13 +219,7 @@ pub async fn set_target(
     access.require(Role::Editor)?;
     let txn = conn.begin().await?;
     let draft = find_in_workspace(&txn, access, draft_id).await?;
-    let status = DraftStatus::parse(&draft.status)?;
-    if !status.is_editable() {
-        return Err(DomainError::bad_input(format!(
-            "a draft that is {} cannot change its channels",
-            status.as_str()
-        )));
-    }
+    super::require_editable(&draft, "its channels")?;
     let target = upsert(&txn, access, draft_id, text, origin).await?;
     txn.commit().await?;
     Ok(target)
@@ -313,13 +307,7 @@ pub async fn remove_target(
     let draft = find_in_workspace(&txn, access, target.draft_id)
         .await
         .map_err(|_| DomainError::NotFound("target"))?;
-    let status = DraftStatus::parse(&draft.status)?;
-    if !status.is_editable() {
-        return Err(DomainError::bad_input(format!(
-            "a draft that is {} cannot change its channels",
-            status.as_str()
-        )));
-    }
+    super::require_editable(&draft, "its channels")?;
     draft_targets::Entity::delete_by_id(target_id)
         .exec(&txn)
         .await?;
