@@ -256,9 +256,19 @@ impl Draft {
     ) -> Result<Connection<String, Comment, EmptyFields, EmptyFields>> {
         let limit = page_size(first)?;
         let after_key = decode_cursor::<Uuid>(after.as_deref())?;
-        let rows = comments::list(&state(ctx).db, self.0.id, after_key, limit + 1)
+        let rows = comments::list(&state(ctx).read_db, self.0.id, after_key, limit + 1)
             .await
             .map_err(gql)?;
+        if ctx
+            .look_ahead()
+            .field("edges")
+            .field("node")
+            .field("author")
+            .exists()
+        {
+            super::loaders::prime_users(ctx, rows.iter().filter_map(|c| c.author_id).collect())
+                .await?;
+        }
         Ok(connection::build(
             rows,
             limit,

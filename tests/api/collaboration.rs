@@ -844,6 +844,19 @@ async fn a_page_of_drafts_costs_the_same_few_statements(backend: Backend) {
         .gql_counted(&editor.access, detail, json!({ "id": id }))
         .await;
     assert!(statements <= 7, "draft detail cost {statements} statements");
+    // A thread with its authors: the draft, access, the comments, their authors.
+    let thread = "query($id: ID!) { draft(id: $id) { comments(first: 20) { edges { node { body author { displayName } } } } } }";
+    let (read, statements) = app
+        .gql_counted(&editor.access, thread, json!({ "id": id }))
+        .await;
+    assert_eq!(
+        read["draft"]["comments"]["edges"].as_array().unwrap().len(),
+        4
+    );
+    assert!(
+        statements <= 4,
+        "a thread of 4 comments cost {statements} statements"
+    );
     app.stop().await;
 }
 on_both_databases!(a_page_of_drafts_costs_the_same_few_statements);
