@@ -17,6 +17,21 @@ use serde_json::Value;
 use crate::config::{Config, ProviderSettings};
 use crate::domain::integrations::{ConnectedAccount, Provider, TokenSet};
 
+/// The tokens of a platform's token response, with the expiry as an instant.
+fn token_set(response: &oauth2::basic::BasicTokenResponse) -> TokenSet {
+    TokenSet {
+        access_token: SecretString::from(response.access_token().secret().clone()),
+        refresh_token: response
+            .refresh_token()
+            .map(|t| SecretString::from(t.secret().clone())),
+        expires_at: response.expires_in().and_then(|d| {
+            chrono::Duration::from_std(d)
+                .ok()
+                .map(|d| crate::domain::now() + d)
+        }),
+    }
+}
+
 #[derive(Clone)]
 pub struct Providers {
     http: reqwest::Client,
@@ -160,20 +175,7 @@ impl Providers {
             .scopes()
             .map(|s| s.iter().map(|s| s.to_string()).collect())
             .unwrap_or_default();
-        Ok((
-            TokenSet {
-                access_token: SecretString::from(response.access_token().secret().clone()),
-                refresh_token: response
-                    .refresh_token()
-                    .map(|t| SecretString::from(t.secret().clone())),
-                expires_at: response.expires_in().and_then(|d| {
-                    chrono::Duration::from_std(d)
-                        .ok()
-                        .map(|d| crate::domain::now() + d)
-                }),
-            },
-            scopes,
-        ))
+        Ok((token_set(&response), scopes))
     }
 
     /// Renews an access token with the refresh token. A platform that answers with an
@@ -201,17 +203,7 @@ impl Providers {
                 }
                 other => ProviderError::Transient(other.to_string()),
             })?;
-        Ok(TokenSet {
-            access_token: SecretString::from(response.access_token().secret().clone()),
-            refresh_token: response
-                .refresh_token()
-                .map(|t| SecretString::from(t.secret().clone())),
-            expires_at: response.expires_in().and_then(|d| {
-                chrono::Duration::from_std(d)
-                    .ok()
-                    .map(|d| crate::domain::now() + d)
-            }),
-        })
+        Ok(token_set(&response))
     }
 
     async fn get_json(&self, url: &str, token: &SecretString) -> Result<Value, ProviderError> {
