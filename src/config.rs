@@ -63,6 +63,9 @@ pub struct ProviderSettings {
     pub token_url: String,
     pub revoke_url: String,
     pub api_url: String,
+    /// Where the platform's analytics API lives when it is not `api_url` (YouTube
+    /// Analytics); unset means `api_url`.
+    pub analytics_url: Option<String>,
     /// Space-separated scopes asked for.
     pub scopes: String,
 }
@@ -82,6 +85,7 @@ impl ProviderSettings {
             token_url: token.into(),
             revoke_url: revoke.into(),
             api_url: api.into(),
+            analytics_url: None,
             scopes: scopes.into(),
         }
     }
@@ -112,13 +116,16 @@ impl Default for ProvidersConfig {
                 "https://open.tiktokapis.com",
                 "user.info.basic video.publish video.list",
             ),
-            youtube: ProviderSettings::endpoints(
-                "https://accounts.google.com/o/oauth2/v2/auth",
-                "https://oauth2.googleapis.com/token",
-                "https://oauth2.googleapis.com/revoke",
-                "https://www.googleapis.com",
-                "https://www.googleapis.com/auth/youtube.upload https://www.googleapis.com/auth/youtube.readonly https://www.googleapis.com/auth/yt-analytics.readonly",
-            ),
+            youtube: ProviderSettings {
+                analytics_url: Some("https://youtubeanalytics.googleapis.com".into()),
+                ..ProviderSettings::endpoints(
+                    "https://accounts.google.com/o/oauth2/v2/auth",
+                    "https://oauth2.googleapis.com/token",
+                    "https://oauth2.googleapis.com/revoke",
+                    "https://www.googleapis.com",
+                    "https://www.googleapis.com/auth/youtube.upload https://www.googleapis.com/auth/youtube.readonly https://www.googleapis.com/auth/yt-analytics.readonly",
+                )
+            },
             instagram: ProviderSettings::endpoints(
                 "https://www.facebook.com/v21.0/dialog/oauth",
                 &format!("{graph}/oauth/access_token"),

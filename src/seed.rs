@@ -268,6 +268,7 @@ pub async fn seed_demo(
                     status: Set("PENDING".into()),
                     provider_post_id: Set(None),
                     url: Set(None),
+                    published_at: Set(None),
                     created_at: Set(at),
                     updated_at: Set(at),
                 });

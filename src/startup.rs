@@ -90,13 +90,25 @@ impl Application {
         let media_store = crate::storage::MediaStore::from_config(&config)?;
         let providers = crate::providers::Providers::from_config(&config)?;
         let mail_destination = mailer.describe();
+        let media_link_key: [u8; 32] = {
+            let mut mac = crate::crypto::hmac_sha256(jwt_secret.expose_secret().as_bytes());
+            hmac::Mac::update(&mut mac, b"atelier media links v1");
+            hmac::Mac::finalize(mac).into_bytes().into()
+        };
+        let publisher = crate::domain::publishing::Publisher {
+            providers: providers.clone(),
+            media: media_store.clone(),
+            link_key: media_link_key,
+            public_url: config.public_url(),
+            link_ttl_secs: config.media.url_ttl_secs,
+        };
         let runner = JobRunner::new(
             db.clone(),
             vault.clone(),
             mailer,
             &config,
             media_store.clone(),
-            providers.clone(),
+            publisher,
         );
 
         let state = AppState::new(Shared {
@@ -108,11 +120,7 @@ impl Application {
             live: crate::live::LiveBus::default(),
             media: media_store.clone(),
             providers,
-            media_link_key: {
-                let mut mac = crate::crypto::hmac_sha256(jwt_secret.expose_secret().as_bytes());
-                hmac::Mac::update(&mut mac, b"atelier media links v1");
-                hmac::Mac::finalize(mac).into_bytes().into()
-            },
+            media_link_key,
             db,
             read_db,
             config,

@@ -16,6 +16,7 @@ mod m20261123_000010_workspace_settings;
 mod m20261123_000011_collaboration;
 mod m20261123_000012_comment_summaries;
 mod m20261123_000013_oauth_states;
+mod m20261124_000014_publishing_and_analytics;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000011_collaboration::Migration),
             Box::new(m20261123_000012_comment_summaries::Migration),
             Box::new(m20261123_000013_oauth_states::Migration),
+            Box::new(m20261124_000014_publishing_and_analytics::Migration),
         ]
     }
 }

@@ -297,6 +297,9 @@ fn provider_error(error: ProviderError) -> DomainError {
         ProviderError::Transient(why) => DomainError::Upstream(format!(
             "the platform could not be reached ({why}); try again"
         )),
+        ProviderError::Rejected(why) => DomainError::bad_input(format!(
+            "the platform refused the request ({why})"
+        )),
     }
 }
 
@@ -619,48 +622,11 @@ pub async fn run_refresh(
     };
     match providers.refresh(provider, refresh_token).await {
         Ok(fresh) => {
-            let aad = associated_data(integration_id);
-            let txn = conn.begin().await?;
-            let mut row: integration_tokens::ActiveModel =
-                integration_tokens::Entity::find_by_id(integration_id)
-                    .one(&txn)
-                    .await?
-                    .ok_or_else(|| anyhow::anyhow!("tokens vanished"))?
-                    .into();
-            row.access_token_sealed =
-                Set(vault.seal(fresh.access_token.expose_secret().as_bytes(), &aad));
-            if let Some(refresh) = fresh
-                .refresh_token
-                .as_ref()
-                .filter(|r| !r.expose_secret().is_empty())
-            {
-                row.refresh_token_sealed =
-                    Set(Some(vault.seal(refresh.expose_secret().as_bytes(), &aad)));
-            }
-            row.key_id = Set(vault.current_key_id().to_string());
-            row.access_expires_at = Set(fresh.expires_at);
-            row.updated_at = Set(now());
-            row.update(&txn).await?;
-            set_health(&txn, &integration, Health::Active, None).await?;
-            txn.commit().await?;
+            store_renewed(conn, vault, &integration, &fresh).await?;
             Ok(())
         }
         Err(ProviderError::Auth(why)) => {
-            let txn = conn.begin().await?;
-            let incident = integration.health != Health::NeedsReauth.as_str();
-            set_health(
-                &txn,
-                &integration,
-                Health::NeedsReauth,
-                Some(&format!(
-                    "the platform refused the renewal ({why}); reconnect the channel"
-                )),
-            )
-            .await?;
-            if incident {
-                notify_admins_of_reauth(&txn, vault, &integration, provider).await?;
-            }
-            txn.commit().await?;
+            needs_reauth(conn, vault, &integration, provider, &why).await?;
             Ok(())
         }
         Err(e) => {
@@ -674,6 +640,66 @@ pub async fn run_refresh(
             Err(e.into())
         }
     }
+}
+
+/// Stores renewed tokens (sealed; a renewal without a refresh token keeps the stored
+/// one) and marks the channel ACTIVE.
+pub(crate) async fn store_renewed(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    integration: &integrations::Model,
+    fresh: &TokenSet,
+) -> DomainResult<()> {
+    let aad = associated_data(integration.id);
+    let txn = conn.begin().await?;
+    let mut row: integration_tokens::ActiveModel =
+        integration_tokens::Entity::find_by_id(integration.id)
+            .one(&txn)
+            .await?
+            .ok_or(DomainError::NotFound("channel tokens"))?
+            .into();
+    row.access_token_sealed = Set(vault.seal(fresh.access_token.expose_secret().as_bytes(), &aad));
+    if let Some(refresh) = fresh
+        .refresh_token
+        .as_ref()
+        .filter(|r| !r.expose_secret().is_empty())
+    {
+        row.refresh_token_sealed = Set(Some(vault.seal(refresh.expose_secret().as_bytes(), &aad)));
+    }
+    row.key_id = Set(vault.current_key_id().to_string());
+    row.access_expires_at = Set(fresh.expires_at);
+    row.updated_at = Set(now());
+    row.update(&txn).await?;
+    set_health(&txn, integration, Health::Active, None).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The platform refused our credentials: NEEDS_REAUTH, and the workspace's admins are
+/// emailed once for the incident (not again while it lasts).
+pub(crate) async fn needs_reauth(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    integration: &integrations::Model,
+    provider: Provider,
+    why: &str,
+) -> DomainResult<()> {
+    let txn = conn.begin().await?;
+    let incident = integration.health != Health::NeedsReauth.as_str();
+    set_health(
+        &txn,
+        integration,
+        Health::NeedsReauth,
+        Some(&format!(
+            "the platform refused our access ({why}); reconnect the channel"
+        )),
+    )
+    .await?;
+    if incident {
+        notify_admins_of_reauth(&txn, vault, integration, provider).await?;
+    }
+    txn.commit().await?;
+    Ok(())
 }
 
 async fn set_health(

@@ -24,6 +24,8 @@ pub mod kind {
     pub const MENTION_DIGEST: &str = "mention_digest";
     pub const REVOKE_TOKENS: &str = "revoke_tokens";
     pub const REFRESH_TOKENS: &str = "refresh_tokens";
+    pub const PUBLISH_DRAFT: &str = "publish_draft";
+    pub const SYNC_METRICS: &str = "sync_metrics";
 }
 
 pub const DEFAULT_MAX_ATTEMPTS: i32 = 10;
@@ -53,6 +55,37 @@ pub async fn enqueue(
     .insert(conn)
     .await?;
     Ok(id)
+}
+
+/// Adds a job with a chosen id to run at `run_at`; a job with that id already queued
+/// stays as it is (so a job derived from what it is for is queued once). Returns whether
+/// it was added.
+pub async fn enqueue_once(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    kind: &str,
+    payload: &impl Serialize,
+    run_at: chrono::DateTime<chrono::Utc>,
+) -> DomainResult<bool> {
+    use sea_orm::sea_query::OnConflict;
+    let row = jobs::ActiveModel {
+        id: Set(id),
+        kind: Set(kind.to_string()),
+        payload: Set(serde_json::to_string(payload).map_err(crate::error::DomainError::internal)?),
+        run_at: Set(run_at),
+        attempts: Set(0),
+        max_attempts: Set(DEFAULT_MAX_ATTEMPTS),
+        locked_until: Set(None),
+        last_error: Set(None),
+        done_at: Set(None),
+        failed_at: Set(None),
+        created_at: Set(now()),
+    };
+    let added = jobs::Entity::insert(row)
+        .on_conflict(OnConflict::column(jobs::Column::Id).do_nothing().to_owned())
+        .exec_without_returning(conn)
+        .await?;
+    Ok(added == 1)
 }
 
 /// Schedules the run of a daily job for `day` at `run_at`. The job's id is derived from

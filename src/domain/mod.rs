@@ -3,6 +3,7 @@
 //! about axum or async-graphql.
 
 pub mod accounts;
+pub mod analytics;
 pub mod audit;
 pub mod comments;
 pub mod content;
@@ -13,6 +14,7 @@ pub mod keys;
 pub mod media;
 pub mod outbox;
 pub mod privacy;
+pub mod publishing;
 pub mod rate_limit;
 pub mod retention;
 pub mod staff;

@@ -347,12 +347,29 @@ impl DraftTarget {
         &self.0.status
     }
 
+    /// The platform's id of the post, once published.
     async fn provider_post_id(&self) -> Option<&str> {
         self.0.provider_post_id.as_deref()
     }
 
+    /// Where the post can be seen, where the platform says.
     async fn url(&self) -> Option<&str> {
         self.0.url.as_deref()
+    }
+
+    async fn published_at(&self) -> Option<DateTime<Utc>> {
+        self.0.published_at
+    }
+
+    /// Every try to publish it, oldest first, with the platform's error where it failed.
+    async fn attempts(&self, ctx: &Context<'_>) -> Result<Vec<PublishAttempt>> {
+        Ok(loader(ctx)?
+            .load_one(super::loaders::AttemptsOf(self.0.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(PublishAttempt)
+            .collect())
     }
 
     async fn limits(&self) -> Option<TargetLimits> {
@@ -366,6 +383,40 @@ impl DraftTarget {
 
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+}
+
+/// One try to publish a target.
+pub struct PublishAttempt(pub crate::domain::entities::publish_attempts::Model);
+
+#[Object]
+impl PublishAttempt {
+    /// 1 for the first try.
+    async fn attempt(&self) -> i32 {
+        self.0.attempt
+    }
+
+    async fn started_at(&self) -> DateTime<Utc> {
+        self.0.started_at
+    }
+
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.0.finished_at
+    }
+
+    /// IN_FLIGHT (under way, or interrupted and to be reconciled), SUCCEEDED, FAILED
+    /// (refused; not retried), RETRY (a passing failure; retried) or SKIPPED.
+    async fn outcome(&self) -> &str {
+        &self.0.outcome
+    }
+
+    async fn provider_post_id(&self) -> Option<&str> {
+        self.0.provider_post_id.as_deref()
+    }
+
+    /// What the platform said, when it failed.
+    async fn provider_error(&self) -> Option<&str> {
+        self.0.provider_error.as_deref()
     }
 }
 

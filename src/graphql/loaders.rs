@@ -124,6 +124,9 @@ pub struct RevisionsOf(pub Uuid);
 pub struct WorkflowOf(pub Uuid);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MediaOf(pub Uuid);
+/// The publish attempts of a target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AttemptsOf(pub Uuid);
 
 fn db_error(e: impl Into<DomainError>) -> async_graphql::Error {
     gql(e.into())
@@ -236,5 +239,18 @@ impl Loader<MediaOf> for ContentLoader {
             out.entry(MediaOf(draft)).or_default().push(item);
         }
         Ok(out)
+    }
+}
+
+impl Loader<AttemptsOf> for ContentLoader {
+    type Value = Vec<crate::domain::entities::publish_attempts::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[AttemptsOf]) -> Result<HashMap<AttemptsOf, Self::Value>> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows = crate::domain::publishing::attempts_for_targets(&self.0, &ids)
+            .await
+            .map_err(gql)?;
+        Ok(by_draft(keys, rows, |a| a.target_id, AttemptsOf))
     }
 }

@@ -27,6 +27,8 @@ pub struct JobRunner {
     media: crate::storage::MediaStore,
     /// The platforms, for revocations and renewals.
     providers: crate::providers::Providers,
+    /// Publishes scheduled drafts.
+    publisher: crate::domain::publishing::Publisher,
     /// How long before expiry access tokens are renewed.
     refresh_before_secs: u64,
 }
@@ -40,7 +42,7 @@ impl JobRunner {
         mailer: Arc<Mailer>,
         config: &crate::config::Config,
         media: crate::storage::MediaStore,
-        providers: crate::providers::Providers,
+        publisher: crate::domain::publishing::Publisher,
     ) -> Self {
         Self {
             db,
@@ -49,7 +51,8 @@ impl JobRunner {
             config: config.jobs.clone(),
             exports_dir: config.data_dir.join("exports"),
             media,
-            providers,
+            providers: publisher.providers.clone(),
+            publisher,
             refresh_before_secs: config.providers.refresh_before_secs,
         }
     }
@@ -195,6 +198,10 @@ impl JobRunner {
                 .await?;
                 tracing::debug!(mentions, "mention digest queued");
                 Ok(())
+            }
+            jobs::kind::PUBLISH_DRAFT => {
+                crate::domain::publishing::run(&self.db, &self.vault, &self.publisher, &job.payload)
+                    .await
             }
             other => anyhow::bail!("no handler for job kind {other:?}"),
         }

@@ -12,10 +12,18 @@ use oauth2::{
     PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
+
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::{Config, ProviderSettings};
+use crate::domain::analytics::Metric;
 use crate::domain::integrations::{ConnectedAccount, Provider, TokenSet};
+
+mod facebook;
+mod instagram;
+mod linkedin;
+mod tiktok;
+mod youtube;
 
 /// The tokens of a platform's token response, with the expiry as an instant.
 fn token_set(response: &oauth2::basic::BasicTokenResponse) -> TokenSet {
@@ -49,6 +57,10 @@ pub enum ProviderError {
     Auth(String),
     #[error("the platform could not be reached or failed: {0}")]
     Transient(String),
+    /// The platform refused the request itself (a 4xx other than 401 and 429): trying
+    /// again would fail the same way.
+    #[error("the platform refused the post: {0}")]
+    Rejected(String),
 }
 
 impl Providers {
@@ -206,27 +218,6 @@ impl Providers {
         Ok(token_set(&response))
     }
 
-    async fn get_json(&self, url: &str, token: &SecretString) -> Result<Value, ProviderError> {
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(token.expose_secret())
-            .send()
-            .await
-            .map_err(|e| ProviderError::Transient(e.without_url().to_string()))?;
-        let status = response.status();
-        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            return Err(ProviderError::Auth(format!("HTTP {status}")));
-        }
-        if !status.is_success() {
-            return Err(ProviderError::Transient(format!("HTTP {status}")));
-        }
-        response
-            .json()
-            .await
-            .map_err(|e| ProviderError::Transient(e.without_url().to_string()))
-    }
-
     /// The account the token speaks for, in each platform's shape.
     pub async fn profile(
         &self,
@@ -234,66 +225,15 @@ impl Providers {
         token: &SecretString,
         scopes: Vec<String>,
     ) -> Result<ConnectedAccount, ProviderError> {
-        let api = self.settings(provider).api_url.trim_end_matches('/');
-        let text = |v: &Value| v.as_str().map(str::to_string);
-        let account = match provider {
-            Provider::Linkedin => {
-                let me = self.get_json(&format!("{api}/v2/userinfo"), token).await?;
-                (text(&me["sub"]), None, text(&me["name"]))
-            }
-            Provider::Youtube => {
-                let me = self
-                    .get_json(
-                        &format!("{api}/youtube/v3/channels?part=snippet&mine=true"),
-                        token,
-                    )
-                    .await?;
-                let channel = &me["items"][0];
-                (
-                    text(&channel["id"]),
-                    text(&channel["snippet"]["customUrl"]),
-                    text(&channel["snippet"]["title"]),
-                )
-            }
-            Provider::Tiktok => {
-                let me = self
-                    .get_json(
-                        &format!("{api}/v2/user/info/?fields=open_id,display_name,username"),
-                        token,
-                    )
-                    .await?;
-                let user = &me["data"]["user"];
-                (
-                    text(&user["open_id"]),
-                    text(&user["username"]),
-                    text(&user["display_name"]),
-                )
-            }
-            Provider::Facebook => {
-                let pages = self
-                    .get_json(&format!("{api}/me/accounts?fields=id,name"), token)
-                    .await?;
-                let page = &pages["data"][0];
-                (text(&page["id"]), None, text(&page["name"]))
-            }
-            Provider::Instagram => {
-                let pages = self
-                    .get_json(
-                        &format!(
-                            "{api}/me/accounts?fields=instagram_business_account{{id,username}}"
-                        ),
-                        token,
-                    )
-                    .await?;
-                let account = &pages["data"][0]["instagram_business_account"];
-                (
-                    text(&account["id"]),
-                    text(&account["username"]),
-                    text(&account["username"]),
-                )
-            }
+        let call = self.call(provider, token);
+        let (id, handle, name) = match provider {
+            Provider::Linkedin => linkedin::profile(&call).await?,
+            Provider::Youtube => youtube::profile(&call).await?,
+            Provider::Tiktok => tiktok::profile(&call).await?,
+            Provider::Facebook => facebook::profile(&call).await?,
+            Provider::Instagram => instagram::profile(&call).await?,
         };
-        let (Some(id), handle, name) = account else {
+        let Some(id) = id else {
             return Err(ProviderError::Transient(
                 "the platform's profile answer has no account id".into(),
             ));
@@ -304,6 +244,99 @@ impl Providers {
             display_name: name,
             scopes,
         })
+    }
+
+    /// Publishes a post to the account `post.account_id` speaks for.
+    pub async fn publish(
+        &self,
+        provider: Provider,
+        token: &SecretString,
+        post: &PostRequest<'_>,
+    ) -> Result<Posted, ProviderError> {
+        let call = self.call(provider, token);
+        match provider {
+            Provider::Linkedin => linkedin::publish(&call, post).await,
+            Provider::Youtube => youtube::publish(&call, post).await,
+            Provider::Tiktok => tiktok::publish(&call, post).await,
+            Provider::Facebook => facebook::publish(&call, post).await,
+            Provider::Instagram => instagram::publish(&call, post).await,
+        }
+    }
+
+    /// Looks among the account's recent posts for one with `post`'s text made after
+    /// `since`: how an interrupted publish finds out whether the platform took it.
+    pub async fn find_post(
+        &self,
+        provider: Provider,
+        token: &SecretString,
+        post: &PostRequest<'_>,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Posted>, ProviderError> {
+        let call = self.call(provider, token);
+        let recent = match provider {
+            Provider::Linkedin => linkedin::recent_posts(&call, post.account_id).await?,
+            Provider::Youtube => youtube::recent_posts(&call).await?,
+            Provider::Tiktok => tiktok::recent_posts(&call).await?,
+            Provider::Facebook => facebook::recent_posts(&call, post.account_id).await?,
+            Provider::Instagram => instagram::recent_posts(&call, post.account_id).await?,
+        };
+        let wanted = post.title.filter(|_| provider == Provider::Youtube).unwrap_or(post.text);
+        let slack = chrono::Duration::minutes(5);
+        Ok(recent
+            .into_iter()
+            .find(|p| same_text(&p.text, wanted) && p.created_at.is_none_or(|at| at >= since - slack))
+            .map(|p| p.posted))
+    }
+
+    /// The account's daily metrics for the days `from..=to` (levels such as followers
+    /// for the day they were read).
+    pub async fn account_metrics(
+        &self,
+        provider: Provider,
+        token: &SecretString,
+        account_id: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, Metric, i64)>, ProviderError> {
+        let call = self.call(provider, token);
+        match provider {
+            Provider::Linkedin => linkedin::account_metrics(&call, from, to).await,
+            Provider::Youtube => youtube::account_metrics(&call, from, to).await,
+            Provider::Tiktok => tiktok::account_metrics(&call, to).await,
+            Provider::Facebook => facebook::account_metrics(&call, account_id, from, to).await,
+            Provider::Instagram => instagram::account_metrics(&call, account_id, from, to).await,
+        }
+    }
+
+    /// A published post's lifetime counts as of now.
+    pub async fn post_metrics(
+        &self,
+        provider: Provider,
+        token: &SecretString,
+        post_id: &str,
+    ) -> Result<Vec<(Metric, i64)>, ProviderError> {
+        let call = self.call(provider, token);
+        match provider {
+            Provider::Linkedin => linkedin::post_metrics(&call, post_id).await,
+            Provider::Youtube => youtube::post_metrics(&call, post_id).await,
+            Provider::Tiktok => tiktok::post_metrics(&call, post_id).await,
+            Provider::Facebook => facebook::post_metrics(&call, post_id).await,
+            Provider::Instagram => instagram::post_metrics(&call, post_id).await,
+        }
+    }
+
+    fn call<'a>(&'a self, provider: Provider, token: &'a SecretString) -> Call<'a> {
+        let settings = self.settings(provider);
+        Call {
+            http: &self.http,
+            token,
+            api: settings.api_url.trim_end_matches('/'),
+            analytics: settings
+                .analytics_url
+                .as_deref()
+                .unwrap_or(&settings.api_url)
+                .trim_end_matches('/'),
+        }
     }
 
     /// Revokes a token at the platform: Meta's `DELETE /me/permissions`, the others'
@@ -347,4 +380,123 @@ impl Providers {
             Err(ProviderError::Transient(format!("HTTP {status}")))
         }
     }
+}
+
+/// What to post: the text (and a title where the platform has one) and at most one
+/// attached file.
+pub struct PostRequest<'a> {
+    /// The platform's id of the account posting (a page, a member, a channel).
+    pub account_id: &'a str,
+    pub title: Option<&'a str>,
+    pub text: &'a str,
+    pub media: Option<&'a PostMedia>,
+}
+
+/// A file to attach: a link the platform can fetch (signed, expiring) and, for
+/// platforms that take uploads, its bytes.
+pub struct PostMedia {
+    pub content_type: String,
+    pub url: String,
+    pub bytes: Option<bytes::Bytes>,
+}
+
+impl PostMedia {
+    pub fn is_video(&self) -> bool {
+        self.content_type.starts_with("video/")
+    }
+}
+
+/// A post the platform took: its id and, where known, its address.
+#[derive(Clone, Debug)]
+pub struct Posted {
+    pub id: String,
+    pub url: Option<String>,
+}
+
+/// One of an account's recent posts, as a platform lists them.
+pub(crate) struct RecentPost {
+    pub posted: Posted,
+    pub text: String,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+fn same_text(found: &str, wanted: &str) -> bool {
+    let (found, wanted) = (found.trim(), wanted.trim());
+    !wanted.is_empty() && (found == wanted || (found.len() >= 40 && wanted.starts_with(found)))
+}
+
+/// One platform call's context: the HTTP client (no redirects), the bearer token, and
+/// the platform's API addresses.
+pub(crate) struct Call<'a> {
+    http: &'a reqwest::Client,
+    token: &'a SecretString,
+    api: &'a str,
+    analytics: &'a str,
+}
+
+impl Call<'_> {
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.api))
+            .bearer_auth(self.token.expose_secret())
+    }
+
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.api))
+            .bearer_auth(self.token.expose_secret())
+    }
+
+    /// Sends a request and sorts the answer: 401 is an authorization failure (renew and
+    /// retry once), 429 and 5xx and network failures pass, other 4xx are refusals.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, ProviderError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ProviderError::Transient(e.without_url().to_string()))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body: String = response
+            .text()
+            .await
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect();
+        let what = if body.is_empty() {
+            format!("HTTP {status}")
+        } else {
+            format!("HTTP {status}: {body}")
+        };
+        Err(match status.as_u16() {
+            401 => ProviderError::Auth(what),
+            429 | 500..=599 => ProviderError::Transient(what),
+            _ => ProviderError::Rejected(what),
+        })
+    }
+
+    async fn json(&self, request: reqwest::RequestBuilder) -> Result<serde_json::Value, ProviderError> {
+        self.send(request)
+            .await?
+            .json()
+            .await
+            .map_err(|e| ProviderError::Transient(e.without_url().to_string()))
+    }
+}
+
+fn text(value: &serde_json::Value) -> Option<String> {
+    value.as_str().map(str::to_string)
+}
+
+/// A count that platforms send as a number or a string of digits.
+fn count(value: &serde_json::Value) -> Option<i64> {
+    value
+        .as_i64()
+        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+}
+
+fn missing(what: &str) -> ProviderError {
+    ProviderError::Transient(format!("the platform's answer has no {what}"))
 }

@@ -446,6 +446,7 @@ pub async fn schedule(
         None,
     )
     .await?;
+    super::publishing::enqueue(&txn, draft_id, publish_at).await?;
     audit::record(
         &txn,
         NewEvent::new(Actor::User(access.user_id()), "draft.scheduled")
@@ -726,10 +727,11 @@ async fn save_revision(
     Ok(())
 }
 
-async fn record_transition(
+/// Records a status change; `actor` is none for the system's own (publishing).
+pub(crate) async fn record_transition(
     conn: &impl ConnectionTrait,
     draft_id: Uuid,
-    actor: Uuid,
+    actor: impl Into<Option<Uuid>>,
     from: Option<DraftStatus>,
     to: DraftStatus,
     note: Option<&str>,
@@ -737,7 +739,7 @@ async fn record_transition(
     draft_workflow::ActiveModel {
         id: Set(Uuid::now_v7()),
         draft_id: Set(draft_id),
-        actor_id: Set(Some(actor)),
+        actor_id: Set(actor.into()),
         from_status: Set(from.map(|s| s.as_str().to_string())),
         to_status: Set(to.as_str().into()),
         note: Set(note.map(str::to_string)),

@@ -284,6 +284,7 @@ pub(crate) async fn upsert(
             status: Set("PENDING".into()),
             provider_post_id: Set(None),
             url: Set(None),
+            published_at: Set(None),
             created_at: Set(at),
             updated_at: Set(at),
         }

@@ -15,6 +15,7 @@ pub struct Model {
     pub status: String,
     pub provider_post_id: Option<String>,
     pub url: Option<String>,
+    pub published_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

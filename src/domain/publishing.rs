@@ -1,0 +1,536 @@
+//! Publishing a scheduled draft to its channels. A job per draft runs at its time; each
+//! target gets a PublishAttempt row written (and committed) *before* the platform is
+//! called, and closed after. An attempt left open by a crash, or one whose answer never
+//! came (a timeout, a 5xx), is reconciled by looking for the post on the platform before
+//! anything is posted again — so a crash mid-publish never posts twice. A 401 renews the
+//! channel's token and tries once more; other refusals fail the target; passing failures
+//! are retried with backoff, up to `MAX_ATTEMPTS` per target. The draft ends PUBLISHED,
+//! PARTIALLY_PUBLISHED or FAILED. Nothing is published for a RESTRICTED user.
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionSession, TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::audit::{self, Actor, NewEvent};
+use super::content::{record_transition, DraftStatus};
+use super::entities::{
+    draft_targets, draft_workflow, drafts, integrations, media, publish_attempts, users,
+};
+use super::integrations::{Health, Provider};
+use super::{jobs, now, RequestMeta};
+use crate::crypto::vault::Vault;
+use crate::error::{DomainError, DomainResult};
+use crate::providers::{PostMedia, PostRequest, Posted, ProviderError, Providers};
+
+/// Tries per target before it is given up.
+pub const MAX_ATTEMPTS: usize = 5;
+
+/// What an attempt came to.
+pub mod outcome {
+    /// Recorded before the platform is called; still open means the process stopped.
+    pub const IN_FLIGHT: &str = "IN_FLIGHT";
+    pub const SUCCEEDED: &str = "SUCCEEDED";
+    /// Refused by the platform (or nothing to publish with): not retried.
+    pub const FAILED: &str = "FAILED";
+    /// A passing failure; whether the platform took the post is checked before retrying.
+    pub const RETRY: &str = "RETRY";
+    /// Not tried: the person's processing is restricted.
+    pub const SKIPPED: &str = "SKIPPED";
+}
+
+/// What the publishing job needs besides the database.
+#[derive(Clone)]
+pub struct Publisher {
+    pub providers: Providers,
+    pub media: crate::storage::MediaStore,
+    /// Signs the links platforms fetch attached files from.
+    pub link_key: [u8; 32],
+    pub public_url: String,
+    /// How long such a link works (at least an hour: platforms fetch late).
+    pub link_ttl_secs: u64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Job {
+    draft_id: Uuid,
+    publish_at: DateTime<Utc>,
+}
+
+/// Queues the publishing of a draft at its time (inside the scheduling transaction). The
+/// job's id derives from the draft and the time, so the same schedule is queued once; a
+/// job whose draft was rescheduled or archived meanwhile does nothing.
+pub async fn enqueue(
+    conn: &impl ConnectionTrait,
+    draft_id: Uuid,
+    publish_at: DateTime<Utc>,
+) -> DomainResult<()> {
+    let id = Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("atelier:publish:{draft_id}:{}", publish_at.timestamp_micros()).as_bytes(),
+    );
+    jobs::enqueue_once(
+        conn,
+        id,
+        jobs::kind::PUBLISH_DRAFT,
+        &Job {
+            draft_id,
+            publish_at,
+        },
+        publish_at,
+    )
+    .await?;
+    Ok(())
+}
+
+/// One target's state after a pass.
+enum Pass {
+    Done,
+    /// Try again later, for this reason.
+    Later(String),
+}
+
+/// Runs a publishing job. Returns an error (so the job is retried with backoff) while
+/// some target waits for another try.
+pub async fn run(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    publisher: &Publisher,
+    payload: &str,
+) -> anyhow::Result<()> {
+    let job: Job = serde_json::from_str(payload)?;
+    let Some(draft) = drafts::Entity::find_by_id(job.draft_id).one(conn).await? else {
+        return Ok(());
+    };
+    match DraftStatus::parse(&draft.status)? {
+        DraftStatus::Scheduled
+            if draft
+                .scheduled_at
+                .is_some_and(|at| at.timestamp_micros() == job.publish_at.timestamp_micros()) =>
+        {
+            let started = drafts::Entity::update_many()
+                .col_expr(
+                    drafts::Column::Status,
+                    Expr::value(DraftStatus::Publishing.as_str()),
+                )
+                .col_expr(drafts::Column::UpdatedAt, Expr::value(now()))
+                .filter(drafts::Column::Id.eq(draft.id))
+                .filter(drafts::Column::Status.eq(DraftStatus::Scheduled.as_str()))
+                .exec(conn)
+                .await?;
+            if started.rows_affected != 1 {
+                return Ok(());
+            }
+            record_transition(
+                conn,
+                draft.id,
+                None,
+                Some(DraftStatus::Scheduled),
+                DraftStatus::Publishing,
+                None,
+            )
+            .await?;
+        }
+        // A retry, or a restart after a crash: carry on where it stopped.
+        DraftStatus::Publishing => {}
+        // Rescheduled (another job has the new time), archived, or already done.
+        _ => return Ok(()),
+    }
+
+    let targets = draft_targets::Entity::find()
+        .filter(draft_targets::Column::DraftId.eq(draft.id))
+        .order_by_asc(draft_targets::Column::Id)
+        .all(conn)
+        .await?;
+    let restricted = restricted_person(conn, &draft).await?;
+    let attached = super::media::for_drafts(conn, &[draft.id]).await?;
+    let mut waiting = Vec::new();
+    for target in targets
+        .iter()
+        .filter(|t| !matches!(t.status.as_str(), "PUBLISHED" | "FAILED"))
+    {
+        let pass = match &restricted {
+            Some(why) => {
+                skip(conn, target, why).await?;
+                Pass::Done
+            }
+            None => {
+                publish_target(conn, vault, publisher, &draft, target, &attached).await?
+            }
+        };
+        if let Pass::Later(why) = pass {
+            waiting.push(format!("{}: {why}", target.provider));
+        }
+    }
+    if !waiting.is_empty() {
+        anyhow::bail!("{} channel(s) will be retried — {}", waiting.len(), waiting.join("; "));
+    }
+    finish(conn, draft.id).await?;
+    Ok(())
+}
+
+/// The reason nothing may be published for this draft: its author, or whoever scheduled
+/// it, has their processing restricted.
+async fn restricted_person(
+    conn: &impl ConnectionTrait,
+    draft: &drafts::Model,
+) -> DomainResult<Option<String>> {
+    let scheduler = draft_workflow::Entity::find()
+        .filter(draft_workflow::Column::DraftId.eq(draft.id))
+        .filter(draft_workflow::Column::ToStatus.eq(DraftStatus::Scheduled.as_str()))
+        .order_by_desc(draft_workflow::Column::At)
+        .one(conn)
+        .await?
+        .and_then(|w| w.actor_id);
+    let people: Vec<Uuid> = draft.author_id.into_iter().chain(scheduler).collect();
+    let restricted = users::Entity::find()
+        .filter(users::Column::Id.is_in(people))
+        .filter(users::Column::Status.eq("RESTRICTED"))
+        .one(conn)
+        .await?;
+    Ok(restricted.map(|_| {
+        "not published: processing of the author's or scheduler's data is restricted under a privacy request".to_string()
+    }))
+}
+
+async fn attempts_of(
+    conn: &impl ConnectionTrait,
+    target_id: Uuid,
+) -> DomainResult<Vec<publish_attempts::Model>> {
+    Ok(publish_attempts::Entity::find()
+        .filter(publish_attempts::Column::TargetId.eq(target_id))
+        .order_by_asc(publish_attempts::Column::Attempt)
+        .all(conn)
+        .await?)
+}
+
+/// Opens attempt `n` (committed before the platform is called).
+async fn open_attempt(
+    conn: &impl ConnectionTrait,
+    target_id: Uuid,
+    n: usize,
+    outcome: &str,
+) -> DomainResult<publish_attempts::Model> {
+    Ok(publish_attempts::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        target_id: Set(target_id),
+        attempt: Set(n as i32),
+        started_at: Set(now()),
+        finished_at: Set(None),
+        outcome: Set(outcome.into()),
+        provider_post_id: Set(None),
+        provider_error: Set(None),
+    }
+    .insert(conn)
+    .await?)
+}
+
+async fn close_attempt(
+    conn: &impl ConnectionTrait,
+    attempt: &publish_attempts::Model,
+    outcome: &str,
+    post_id: Option<&str>,
+    error: Option<&str>,
+) -> DomainResult<()> {
+    let mut row: publish_attempts::ActiveModel = attempt.clone().into();
+    row.finished_at = Set(Some(now()));
+    row.outcome = Set(outcome.into());
+    row.provider_post_id = Set(post_id.map(str::to_string));
+    row.provider_error = Set(error.map(|e| e.chars().take(1_000).collect()));
+    row.update(conn).await?;
+    Ok(())
+}
+
+async fn set_target(
+    conn: &impl ConnectionTrait,
+    target: &draft_targets::Model,
+    posted: Option<&Posted>,
+) -> DomainResult<()> {
+    let mut row: draft_targets::ActiveModel = target.clone().into();
+    match posted {
+        Some(posted) => {
+            row.status = Set("PUBLISHED".into());
+            row.provider_post_id = Set(Some(posted.id.clone()));
+            row.url = Set(posted.url.clone());
+            row.published_at = Set(Some(now()));
+        }
+        None => row.status = Set("FAILED".into()),
+    }
+    row.updated_at = Set(now());
+    row.update(conn).await?;
+    Ok(())
+}
+
+/// Fails a target without calling anyone, with an attempt saying why.
+async fn fail_without_call(
+    conn: &impl ConnectionTrait,
+    target: &draft_targets::Model,
+    n: usize,
+    why: &str,
+) -> DomainResult<Pass> {
+    let attempt = open_attempt(conn, target.id, n, outcome::IN_FLIGHT).await?;
+    close_attempt(conn, &attempt, outcome::FAILED, None, Some(why)).await?;
+    set_target(conn, target, None).await?;
+    Ok(Pass::Done)
+}
+
+async fn skip(
+    conn: &impl ConnectionTrait,
+    target: &draft_targets::Model,
+    why: &str,
+) -> DomainResult<()> {
+    let n = attempts_of(conn, target.id).await?.len() + 1;
+    let attempt = open_attempt(conn, target.id, n, outcome::IN_FLIGHT).await?;
+    close_attempt(conn, &attempt, outcome::SKIPPED, None, Some(why)).await?;
+    set_target(conn, target, None).await
+}
+
+/// The channel a target publishes through: the one it names, else the workspace's only
+/// connected channel on that platform.
+async fn channel_of(
+    conn: &impl ConnectionTrait,
+    workspace_id: Uuid,
+    target: &draft_targets::Model,
+) -> DomainResult<Result<integrations::Model, String>> {
+    let platform = Provider::parse(&target.provider)
+        .map(crate::domain::content::targets::platform_name)
+        .unwrap_or("that platform");
+    if let Some(id) = target.integration_id {
+        return Ok(integrations::Entity::find_by_id(id)
+            .one(conn)
+            .await?
+            .ok_or_else(|| format!("the {platform} channel chosen for this post was removed")));
+    }
+    let mut connected = integrations::Entity::find()
+        .filter(integrations::Column::WorkspaceId.eq(workspace_id))
+        .filter(integrations::Column::Provider.eq(&target.provider))
+        .filter(integrations::Column::Health.ne(Health::Revoked.as_str()))
+        .all(conn)
+        .await?;
+    Ok(match connected.len() {
+        0 => Err(format!("no {platform} channel is connected to this workspace")),
+        1 => Ok(connected.remove(0)),
+        _ => Err(format!(
+            "several {platform} channels are connected; choose one for this post"
+        )),
+    })
+}
+
+/// The attached file a platform posts, if any: Instagram takes an image or video,
+/// TikTok and YouTube a video, LinkedIn an image, Facebook either.
+fn media_for(provider: Provider, attached: &[(Uuid, media::Model)]) -> Option<&media::Model> {
+    let fits = |m: &&media::Model| {
+        let video = m.content_type.starts_with("video/");
+        match provider {
+            Provider::Tiktok | Provider::Youtube => video,
+            Provider::Linkedin => !video,
+            Provider::Facebook | Provider::Instagram => true,
+        }
+    };
+    attached.iter().map(|(_, m)| m).find(fits)
+}
+
+async fn post_media(
+    publisher: &Publisher,
+    provider: Provider,
+    item: &media::Model,
+) -> anyhow::Result<PostMedia> {
+    let expires = now().timestamp() + publisher.link_ttl_secs.max(3_600) as i64;
+    let subject = item.id.to_string();
+    let signature = crate::crypto::link_signature(&publisher.link_key, &subject, expires);
+    let url = format!(
+        "{}/media/{subject}?expires={expires}&signature={signature}",
+        publisher.public_url
+    );
+    // LinkedIn and YouTube take uploads; the others fetch the link.
+    let bytes = if matches!(provider, Provider::Linkedin | Provider::Youtube) {
+        let chunks: Vec<bytes::Bytes> = publisher
+            .media
+            .get(&item.storage_key)
+            .await?
+            .try_collect()
+            .await?;
+        Some(bytes::Bytes::from(chunks.concat()))
+    } else {
+        None
+    };
+    Ok(PostMedia {
+        content_type: item.content_type.clone(),
+        url,
+        bytes,
+    })
+}
+
+async fn publish_target(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    publisher: &Publisher,
+    draft: &drafts::Model,
+    target: &draft_targets::Model,
+    attached: &[(Uuid, media::Model)],
+) -> anyhow::Result<Pass> {
+    let attempts = attempts_of(conn, target.id).await?;
+    let n = attempts.len() + 1;
+    let Some(provider) = Provider::parse(&target.provider) else {
+        return Ok(fail_without_call(conn, target, n, "unknown platform").await?);
+    };
+    let channel = match channel_of(conn, draft.workspace_id, target).await? {
+        Ok(channel) => channel,
+        Err(why) => return Ok(fail_without_call(conn, target, n, &why).await?),
+    };
+    if matches!(channel.health.as_str(), "REVOKED" | "NEEDS_REAUTH") {
+        let why = "the channel must be reconnected before it can publish";
+        return Ok(fail_without_call(conn, target, n, why).await?);
+    }
+    let Some(mut tokens) =
+        super::integrations::open_tokens(conn, vault, channel.id).await?
+    else {
+        let why = "the channel is disconnected";
+        return Ok(fail_without_call(conn, target, n, why).await?);
+    };
+    let media = match media_for(provider, attached) {
+        Some(item) => Some(post_media(publisher, provider, item).await?),
+        None => None,
+    };
+    let post = PostRequest {
+        account_id: &channel.external_account_id,
+        title: target.title.as_deref().or(Some(draft.title.as_str())),
+        text: &target.body,
+        media: media.as_ref(),
+    };
+    let providers = &publisher.providers;
+
+    // Whether an earlier try reached the platform is settled before posting again.
+    if let Some(last) = attempts
+        .last()
+        .filter(|a| matches!(a.outcome.as_str(), outcome::IN_FLIGHT | outcome::RETRY))
+    {
+        match providers
+            .find_post(provider, &tokens.access_token, &post, last.started_at)
+            .await
+        {
+            Ok(Some(posted)) => {
+                let note = "the platform took the post; found when reconciling";
+                close_attempt(conn, last, outcome::SUCCEEDED, Some(&posted.id), Some(note))
+                    .await?;
+                set_target(conn, target, Some(&posted)).await?;
+                return Ok(Pass::Done);
+            }
+            Ok(None) => {
+                if last.outcome == outcome::IN_FLIGHT {
+                    let note = "interrupted; the platform has no such post";
+                    close_attempt(conn, last, outcome::RETRY, None, Some(note)).await?;
+                }
+            }
+            Err(e) => return Ok(Pass::Later(format!("could not check the platform: {e}"))),
+        }
+    }
+    if attempts.len() >= MAX_ATTEMPTS {
+        set_target(conn, target, None).await?;
+        return Ok(Pass::Done);
+    }
+
+    let attempt = open_attempt(conn, target.id, n, outcome::IN_FLIGHT).await?;
+    let mut result = providers.publish(provider, &tokens.access_token, &post).await;
+    if let Err(ProviderError::Auth(why)) = &result {
+        // Renew the token and try once more.
+        let renewed = match &tokens.refresh_token {
+            Some(refresh) => providers.refresh(provider, refresh).await,
+            None => Err(ProviderError::Auth(why.clone())),
+        };
+        result = match renewed {
+            Ok(fresh) => {
+                super::integrations::store_renewed(conn, vault, &channel, &fresh).await?;
+                tokens = fresh;
+                providers.publish(provider, &tokens.access_token, &post).await
+            }
+            Err(ProviderError::Auth(why)) => {
+                super::integrations::needs_reauth(conn, vault, &channel, provider, &why).await?;
+                Err(ProviderError::Auth(why))
+            }
+            Err(other) => Err(other),
+        };
+    }
+    match result {
+        Ok(posted) => {
+            close_attempt(conn, &attempt, outcome::SUCCEEDED, Some(&posted.id), None).await?;
+            set_target(conn, target, Some(&posted)).await?;
+            Ok(Pass::Done)
+        }
+        Err(ProviderError::Transient(why)) => {
+            close_attempt(conn, &attempt, outcome::RETRY, None, Some(&why)).await?;
+            Ok(Pass::Later(why))
+        }
+        Err(e) => {
+            close_attempt(conn, &attempt, outcome::FAILED, None, Some(&e.to_string())).await?;
+            set_target(conn, target, None).await?;
+            Ok(Pass::Done)
+        }
+    }
+}
+
+/// Every target settled: the draft becomes PUBLISHED, PARTIALLY_PUBLISHED or FAILED.
+async fn finish(conn: &(impl ConnectionTrait + TransactionTrait), draft_id: Uuid) -> DomainResult<()> {
+    let txn = conn.begin().await?;
+    let targets = draft_targets::Entity::find()
+        .filter(draft_targets::Column::DraftId.eq(draft_id))
+        .all(&txn)
+        .await?;
+    let published = targets.iter().filter(|t| t.status == "PUBLISHED").count();
+    let to = match published {
+        0 => DraftStatus::Failed,
+        n if n == targets.len() => DraftStatus::Published,
+        _ => DraftStatus::PartiallyPublished,
+    };
+    let changed = drafts::Entity::update_many()
+        .col_expr(drafts::Column::Status, Expr::value(to.as_str()))
+        .col_expr(drafts::Column::UpdatedAt, Expr::value(now()))
+        .filter(drafts::Column::Id.eq(draft_id))
+        .filter(drafts::Column::Status.eq(DraftStatus::Publishing.as_str()))
+        .exec(&txn)
+        .await?;
+    if changed.rows_affected != 1 {
+        return Ok(());
+    }
+    let note = format!("{published} of {} channels published", targets.len());
+    record_transition(&txn, draft_id, None, Some(DraftStatus::Publishing), to, Some(&note))
+        .await?;
+    let workspace_id = drafts::Entity::find_by_id(draft_id)
+        .one(&txn)
+        .await?
+        .map(|d| d.workspace_id)
+        .ok_or(DomainError::NotFound("draft"))?;
+    audit::record(
+        &txn,
+        NewEvent::new(Actor::System, "draft.published")
+            .target("draft", draft_id)
+            .workspace(workspace_id)
+            .details(json!({
+                "status": to.as_str(),
+                "channels": targets.len(),
+                "published": published,
+            })),
+        &RequestMeta::default(),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The attempts of many targets, oldest first (for the API).
+pub async fn attempts_for_targets(
+    conn: &impl ConnectionTrait,
+    target_ids: &[Uuid],
+) -> DomainResult<Vec<publish_attempts::Model>> {
+    Ok(publish_attempts::Entity::find()
+        .filter(publish_attempts::Column::TargetId.is_in(target_ids.iter().copied()))
+        .order_by_asc(publish_attempts::Column::TargetId)
+        .order_by_asc(publish_attempts::Column::Attempt)
+        .all(conn)
+        .await?)
+}

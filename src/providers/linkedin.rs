@@ -1,0 +1,194 @@
+//! LinkedIn: the member's OpenID profile, posts through the versioned REST API (images
+//! uploaded first), the member's recent posts, daily impressions from the creator post
+//! analytics, followers, and a post's likes and comments.
+
+use chrono::{Datelike, NaiveDate, TimeZone, Utc};
+use serde_json::{json, Value};
+
+use super::{count, missing, text, Call, PostRequest, Posted, ProviderError, RecentPost};
+use crate::domain::analytics::Metric;
+
+const VERSION: &str = "202405";
+
+fn versioned(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    request
+        .header("LinkedIn-Version", VERSION)
+        .header("X-Restli-Protocol-Version", "2.0.0")
+}
+
+fn author(account_id: &str) -> String {
+    format!("urn:li:person:{account_id}")
+}
+
+/// Percent-encodes a URN for a path or query (`:` and everything but unreserved
+/// characters).
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub(super) async fn profile(
+    call: &Call<'_>,
+) -> Result<(Option<String>, Option<String>, Option<String>), ProviderError> {
+    let me = call.json(call.get("/v2/userinfo")).await?;
+    Ok((text(&me["sub"]), None, text(&me["name"])))
+}
+
+pub(super) async fn publish(call: &Call<'_>, post: &PostRequest<'_>) -> Result<Posted, ProviderError> {
+    let owner = author(post.account_id);
+    let mut body = json!({
+        "author": owner,
+        "commentary": post.text,
+        "visibility": "PUBLIC",
+        "distribution": {
+            "feedDistribution": "MAIN_FEED",
+            "targetEntities": [],
+            "thirdPartyDistributionChannels": []
+        },
+        "lifecycleState": "PUBLISHED",
+        "isReshareDisabledByAuthor": false
+    });
+    if let Some(media) = post.media {
+        let bytes = media
+            .bytes
+            .clone()
+            .ok_or_else(|| ProviderError::Rejected("LinkedIn needs the file's bytes".into()))?;
+        if media.is_video() {
+            return Err(ProviderError::Rejected(
+                "video posts to LinkedIn are not supported yet; attach an image".into(),
+            ));
+        }
+        let upload = call
+            .json(versioned(
+                call.post("/rest/images?action=initializeUpload")
+                    .json(&json!({ "initializeUploadRequest": { "owner": owner } })),
+            ))
+            .await?;
+        let upload_url = upload["value"]["uploadUrl"]
+            .as_str()
+            .ok_or_else(|| missing("upload URL"))?;
+        let image = text(&upload["value"]["image"]).ok_or_else(|| missing("image id"))?;
+        call.send(
+            call.http
+                .put(upload_url)
+                .bearer_auth(secrecy::ExposeSecret::expose_secret(call.token))
+                .header("content-type", &media.content_type)
+                .body(bytes),
+        )
+        .await?;
+        body["content"] = json!({ "media": { "id": image } });
+    }
+    let response = call
+        .send(versioned(call.post("/rest/posts").json(&body)))
+        .await?;
+    let id = response
+        .headers()
+        .get("x-restli-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| missing("post id (x-restli-id)"))?;
+    Ok(Posted {
+        url: Some(format!("https://www.linkedin.com/feed/update/{id}")),
+        id,
+    })
+}
+
+pub(super) async fn recent_posts(
+    call: &Call<'_>,
+    account_id: &str,
+) -> Result<Vec<RecentPost>, ProviderError> {
+    let listed = call
+        .json(versioned(call.get(&format!(
+            "/rest/posts?q=author&author={}&count=20&sortBy=CREATED",
+            encode(&author(account_id))
+        ))))
+        .await?;
+    Ok(listed["elements"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|post| {
+            let id = text(&post["id"])?;
+            Some(RecentPost {
+                text: text(&post["commentary"]).unwrap_or_default(),
+                created_at: post["createdAt"]
+                    .as_i64()
+                    .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+                posted: Posted {
+                    url: Some(format!("https://www.linkedin.com/feed/update/{id}")),
+                    id,
+                },
+            })
+        })
+        .collect())
+}
+
+fn restli_date(day: NaiveDate) -> String {
+    format!(
+        "(year:{},month:{},day:{})",
+        day.year(),
+        day.month(),
+        day.day()
+    )
+}
+
+pub(super) async fn account_metrics(
+    call: &Call<'_>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<(NaiveDate, Metric, i64)>, ProviderError> {
+    // The end of a Rest.li date range is exclusive.
+    let end = to.succ_opt().unwrap_or(to);
+    let daily = call
+        .json(versioned(call.get(&format!(
+            "/rest/memberCreatorPostAnalytics?q=me&queryType=IMPRESSION&aggregation=DAILY&dateRange=(start:{},end:{})",
+            restli_date(from),
+            restli_date(end)
+        ))))
+        .await?;
+    let mut points = Vec::new();
+    for element in daily["elements"].as_array().into_iter().flatten() {
+        let start = &element["dateRange"]["start"];
+        let day = NaiveDate::from_ymd_opt(
+            start["year"].as_i64().unwrap_or_default() as i32,
+            start["month"].as_u64().unwrap_or_default() as u32,
+            start["day"].as_u64().unwrap_or_default() as u32,
+        );
+        if let (Some(day), Some(value)) = (day, count(&element["count"])) {
+            points.push((day, Metric::Impressions, value));
+        }
+    }
+    let followers = call
+        .json(versioned(call.get("/rest/memberFollowersCount?q=me")))
+        .await?;
+    if let Some(value) = count(&followers["elements"][0]["memberFollowersCount"]) {
+        points.push((to, Metric::Followers, value));
+    }
+    Ok(points)
+}
+
+pub(super) async fn post_metrics(
+    call: &Call<'_>,
+    post_id: &str,
+) -> Result<Vec<(Metric, i64)>, ProviderError> {
+    let actions: Value = call
+        .json(versioned(
+            call.get(&format!("/rest/socialActions/{}", encode(post_id))),
+        ))
+        .await?;
+    let mut metrics = Vec::new();
+    if let Some(likes) = count(&actions["likesSummary"]["totalLikes"]) {
+        metrics.push((Metric::Likes, likes));
+    }
+    if let Some(comments) = count(&actions["commentsSummary"]["aggregatedTotalComments"]) {
+        metrics.push((Metric::Comments, comments));
+    }
+    Ok(metrics)
+}

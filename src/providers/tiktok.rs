@@ -1,0 +1,119 @@
+//! TikTok's Display and Content Posting APIs: the user's profile, a video posted by
+//! TikTok pulling it from its signed link (TikTok has no text-only posts), the user's
+//! recent videos, the follower count, and a video's counts.
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use serde_json::json;
+
+use super::{count, missing, text, Call, PostRequest, Posted, ProviderError, RecentPost};
+use crate::domain::analytics::Metric;
+
+/// TikTok answers 200 with an `error.code` other than "ok" for refusals.
+fn check(answer: &serde_json::Value) -> Result<(), ProviderError> {
+    match answer["error"]["code"].as_str() {
+        None | Some("ok") => Ok(()),
+        Some("access_token_invalid") => Err(ProviderError::Auth("access_token_invalid".into())),
+        Some("rate_limit_exceeded") | Some("internal_error") => Err(ProviderError::Transient(
+            answer["error"]["code"].to_string(),
+        )),
+        Some(code) => Err(ProviderError::Rejected(format!(
+            "{code}: {}",
+            answer["error"]["message"].as_str().unwrap_or_default()
+        ))),
+    }
+}
+
+pub(super) async fn profile(
+    call: &Call<'_>,
+) -> Result<(Option<String>, Option<String>, Option<String>), ProviderError> {
+    let me = call
+        .json(call.get("/v2/user/info/?fields=open_id,display_name,username"))
+        .await?;
+    check(&me)?;
+    let user = &me["data"]["user"];
+    Ok((
+        text(&user["open_id"]),
+        text(&user["username"]),
+        text(&user["display_name"]),
+    ))
+}
+
+pub(super) async fn publish(call: &Call<'_>, post: &PostRequest<'_>) -> Result<Posted, ProviderError> {
+    let video = post
+        .media
+        .filter(|m| m.is_video())
+        .ok_or_else(|| ProviderError::Rejected("TikTok needs a video attached to the draft".into()))?;
+    let answer = call
+        .json(call.post("/v2/post/publish/video/init/").json(&json!({
+            "post_info": { "title": post.text, "privacy_level": "PUBLIC_TO_EVERYONE" },
+            "source_info": { "source": "PULL_FROM_URL", "video_url": video.url },
+        })))
+        .await?;
+    check(&answer)?;
+    let id = text(&answer["data"]["publish_id"]).ok_or_else(|| missing("publish id"))?;
+    Ok(Posted { id, url: None })
+}
+
+pub(super) async fn recent_posts(call: &Call<'_>) -> Result<Vec<RecentPost>, ProviderError> {
+    let answer = call
+        .json(
+            call.post("/v2/video/list/?fields=id,title,create_time,share_url")
+                .json(&json!({ "max_count": 20 })),
+        )
+        .await?;
+    check(&answer)?;
+    Ok(answer["data"]["videos"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|video| {
+            Some(RecentPost {
+                text: text(&video["title"]).unwrap_or_default(),
+                created_at: video["create_time"]
+                    .as_i64()
+                    .and_then(|s| Utc.timestamp_opt(s, 0).single()),
+                posted: Posted {
+                    id: text(&video["id"])?,
+                    url: text(&video["share_url"]),
+                },
+            })
+        })
+        .collect())
+}
+
+/// TikTok reports levels, not daily counts, for an account: the followers of today.
+pub(super) async fn account_metrics(
+    call: &Call<'_>,
+    today: NaiveDate,
+) -> Result<Vec<(NaiveDate, Metric, i64)>, ProviderError> {
+    let me = call
+        .json(call.get("/v2/user/info/?fields=follower_count"))
+        .await?;
+    check(&me)?;
+    Ok(count(&me["data"]["user"]["follower_count"])
+        .map(|v| vec![(today, Metric::Followers, v)])
+        .unwrap_or_default())
+}
+
+pub(super) async fn post_metrics(
+    call: &Call<'_>,
+    video_id: &str,
+) -> Result<Vec<(Metric, i64)>, ProviderError> {
+    let answer = call
+        .json(
+            call.post("/v2/video/query/?fields=id,view_count,like_count,comment_count,share_count")
+                .json(&json!({ "filters": { "video_ids": [video_id] } })),
+        )
+        .await?;
+    check(&answer)?;
+    let video = &answer["data"]["videos"][0];
+    Ok([
+        ("view_count", Metric::Views),
+        ("like_count", Metric::Likes),
+        ("comment_count", Metric::Comments),
+        ("share_count", Metric::Shares),
+    ]
+    .into_iter()
+    .filter_map(|(field, metric)| Some((metric, count(&video[field])?)))
+    .collect())
+}
