@@ -297,9 +297,9 @@ fn provider_error(error: ProviderError) -> DomainError {
         ProviderError::Transient(why) => DomainError::Upstream(format!(
             "the platform could not be reached ({why}); try again"
         )),
-        ProviderError::Rejected(why) => DomainError::bad_input(format!(
-            "the platform refused the request ({why})"
-        )),
+        ProviderError::Rejected(why) => {
+            DomainError::bad_input(format!("the platform refused the request ({why})"))
+        }
     }
 }
 

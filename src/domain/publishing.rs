@@ -72,7 +72,11 @@ pub async fn enqueue(
 ) -> DomainResult<()> {
     let id = Uuid::new_v5(
         &Uuid::NAMESPACE_OID,
-        format!("atelier:publish:{draft_id}:{}", publish_at.timestamp_micros()).as_bytes(),
+        format!(
+            "atelier:publish:{draft_id}:{}",
+            publish_at.timestamp_micros()
+        )
+        .as_bytes(),
     );
     jobs::enqueue_once(
         conn,
@@ -159,16 +163,18 @@ pub async fn run(
                 skip(conn, target, why).await?;
                 Pass::Done
             }
-            None => {
-                publish_target(conn, vault, publisher, &draft, target, &attached).await?
-            }
+            None => publish_target(conn, vault, publisher, &draft, target, &attached).await?,
         };
         if let Pass::Later(why) = pass {
             waiting.push(format!("{}: {why}", target.provider));
         }
     }
     if !waiting.is_empty() {
-        anyhow::bail!("{} channel(s) will be retried — {}", waiting.len(), waiting.join("; "));
+        anyhow::bail!(
+            "{} channel(s) will be retried — {}",
+            waiting.len(),
+            waiting.join("; ")
+        );
     }
     finish(conn, draft.id).await?;
     Ok(())
@@ -313,7 +319,9 @@ async fn channel_of(
         .all(conn)
         .await?;
     Ok(match connected.len() {
-        0 => Err(format!("no {platform} channel is connected to this workspace")),
+        0 => Err(format!(
+            "no {platform} channel is connected to this workspace"
+        )),
         1 => Ok(connected.remove(0)),
         _ => Err(format!(
             "several {platform} channels are connected; choose one for this post"
@@ -387,9 +395,7 @@ async fn publish_target(
         let why = "the channel must be reconnected before it can publish";
         return Ok(fail_without_call(conn, target, n, why).await?);
     }
-    let Some(mut tokens) =
-        super::integrations::open_tokens(conn, vault, channel.id).await?
-    else {
+    let Some(mut tokens) = super::integrations::open_tokens(conn, vault, channel.id).await? else {
         let why = "the channel is disconnected";
         return Ok(fail_without_call(conn, target, n, why).await?);
     };
@@ -416,8 +422,7 @@ async fn publish_target(
         {
             Ok(Some(posted)) => {
                 let note = "the platform took the post; found when reconciling";
-                close_attempt(conn, last, outcome::SUCCEEDED, Some(&posted.id), Some(note))
-                    .await?;
+                close_attempt(conn, last, outcome::SUCCEEDED, Some(&posted.id), Some(note)).await?;
                 set_target(conn, target, Some(&posted)).await?;
                 return Ok(Pass::Done);
             }
@@ -436,7 +441,9 @@ async fn publish_target(
     }
 
     let attempt = open_attempt(conn, target.id, n, outcome::IN_FLIGHT).await?;
-    let mut result = providers.publish(provider, &tokens.access_token, &post).await;
+    let mut result = providers
+        .publish(provider, &tokens.access_token, &post)
+        .await;
     if let Err(ProviderError::Auth(why)) = &result {
         // Renew the token and try once more.
         let renewed = match &tokens.refresh_token {
@@ -447,7 +454,9 @@ async fn publish_target(
             Ok(fresh) => {
                 super::integrations::store_renewed(conn, vault, &channel, &fresh).await?;
                 tokens = fresh;
-                providers.publish(provider, &tokens.access_token, &post).await
+                providers
+                    .publish(provider, &tokens.access_token, &post)
+                    .await
             }
             Err(ProviderError::Auth(why)) => {
                 super::integrations::needs_reauth(conn, vault, &channel, provider, &why).await?;
@@ -475,7 +484,10 @@ async fn publish_target(
 }
 
 /// Every target settled: the draft becomes PUBLISHED, PARTIALLY_PUBLISHED or FAILED.
-async fn finish(conn: &(impl ConnectionTrait + TransactionTrait), draft_id: Uuid) -> DomainResult<()> {
+async fn finish(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    draft_id: Uuid,
+) -> DomainResult<()> {
     let txn = conn.begin().await?;
     let targets = draft_targets::Entity::find()
         .filter(draft_targets::Column::DraftId.eq(draft_id))
@@ -498,8 +510,15 @@ async fn finish(conn: &(impl ConnectionTrait + TransactionTrait), draft_id: Uuid
         return Ok(());
     }
     let note = format!("{published} of {} channels published", targets.len());
-    record_transition(&txn, draft_id, None, Some(DraftStatus::Publishing), to, Some(&note))
-        .await?;
+    record_transition(
+        &txn,
+        draft_id,
+        None,
+        Some(DraftStatus::Publishing),
+        to,
+        Some(&note),
+    )
+    .await?;
     let workspace_id = drafts::Entity::find_by_id(draft_id)
         .one(&txn)
         .await?

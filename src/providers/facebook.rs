@@ -17,21 +17,24 @@ pub(super) async fn profile(
     Ok((text(&page["id"]), None, text(&page["name"])))
 }
 
-pub(super) async fn publish(call: &Call<'_>, post: &PostRequest<'_>) -> Result<Posted, ProviderError> {
+pub(super) async fn publish(
+    call: &Call<'_>,
+    post: &PostRequest<'_>,
+) -> Result<Posted, ProviderError> {
     let page = post.account_id;
     let answer = match post.media {
         Some(media) if media.is_video() => {
-            call.json(call.post(&format!("/{page}/videos")).form(&[
-                ("file_url", media.url.as_str()),
-                ("description", post.text),
-            ]))
+            call.json(
+                call.post(&format!("/{page}/videos"))
+                    .form(&[("file_url", media.url.as_str()), ("description", post.text)]),
+            )
             .await?
         }
         Some(media) => {
-            call.json(call.post(&format!("/{page}/photos")).form(&[
-                ("url", media.url.as_str()),
-                ("caption", post.text),
-            ]))
+            call.json(
+                call.post(&format!("/{page}/photos"))
+                    .form(&[("url", media.url.as_str()), ("caption", post.text)]),
+            )
             .await?
         }
         None => {

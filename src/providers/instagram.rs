@@ -23,7 +23,10 @@ pub(super) async fn profile(
     ))
 }
 
-pub(super) async fn publish(call: &Call<'_>, post: &PostRequest<'_>) -> Result<Posted, ProviderError> {
+pub(super) async fn publish(
+    call: &Call<'_>,
+    post: &PostRequest<'_>,
+) -> Result<Posted, ProviderError> {
     let account = post.account_id;
     let media = post.media.ok_or_else(|| {
         ProviderError::Rejected("Instagram needs an image or a video attached to the draft".into())
@@ -36,10 +39,10 @@ pub(super) async fn publish(call: &Call<'_>, post: &PostRequest<'_>) -> Result<P
         ]))
         .await?
     } else {
-        call.json(call.post(&format!("/{account}/media")).form(&[
-            ("image_url", media.url.as_str()),
-            ("caption", post.text),
-        ]))
+        call.json(
+            call.post(&format!("/{account}/media"))
+                .form(&[("image_url", media.url.as_str()), ("caption", post.text)]),
+        )
         .await?
     };
     let creation_id = text(&container["id"]).ok_or_else(|| missing("container id"))?;

@@ -41,7 +41,10 @@ pub(super) async fn profile(
     Ok((text(&me["sub"]), None, text(&me["name"])))
 }
 
-pub(super) async fn publish(call: &Call<'_>, post: &PostRequest<'_>) -> Result<Posted, ProviderError> {
+pub(super) async fn publish(
+    call: &Call<'_>,
+    post: &PostRequest<'_>,
+) -> Result<Posted, ProviderError> {
     let owner = author(post.account_id);
     let mut body = json!({
         "author": owner,

@@ -280,11 +280,16 @@ impl Providers {
             Provider::Facebook => facebook::recent_posts(&call, post.account_id).await?,
             Provider::Instagram => instagram::recent_posts(&call, post.account_id).await?,
         };
-        let wanted = post.title.filter(|_| provider == Provider::Youtube).unwrap_or(post.text);
+        let wanted = post
+            .title
+            .filter(|_| provider == Provider::Youtube)
+            .unwrap_or(post.text);
         let slack = chrono::Duration::minutes(5);
         Ok(recent
             .into_iter()
-            .find(|p| same_text(&p.text, wanted) && p.created_at.is_none_or(|at| at >= since - slack))
+            .find(|p| {
+                same_text(&p.text, wanted) && p.created_at.is_none_or(|at| at >= since - slack)
+            })
             .map(|p| p.posted))
     }
 
@@ -449,7 +454,10 @@ impl Call<'_> {
 
     /// Sends a request and sorts the answer: 401 is an authorization failure (renew and
     /// retry once), 429 and 5xx and network failures pass, other 4xx are refusals.
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, ProviderError> {
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ProviderError> {
         let response = request
             .send()
             .await
@@ -477,7 +485,10 @@ impl Call<'_> {
         })
     }
 
-    async fn json(&self, request: reqwest::RequestBuilder) -> Result<serde_json::Value, ProviderError> {
+    async fn json(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<serde_json::Value, ProviderError> {
         self.send(request)
             .await?
             .json()

@@ -38,11 +38,13 @@ pub(super) async fn profile(
     ))
 }
 
-pub(super) async fn publish(call: &Call<'_>, post: &PostRequest<'_>) -> Result<Posted, ProviderError> {
-    let video = post
-        .media
-        .filter(|m| m.is_video())
-        .ok_or_else(|| ProviderError::Rejected("TikTok needs a video attached to the draft".into()))?;
+pub(super) async fn publish(
+    call: &Call<'_>,
+    post: &PostRequest<'_>,
+) -> Result<Posted, ProviderError> {
+    let video = post.media.filter(|m| m.is_video()).ok_or_else(|| {
+        ProviderError::Rejected("TikTok needs a video attached to the draft".into())
+    })?;
     let answer = call
         .json(call.post("/v2/post/publish/video/init/").json(&json!({
             "post_info": { "title": post.text, "privacy_level": "PUBLIC_TO_EVERYONE" },

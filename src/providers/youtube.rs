@@ -23,11 +23,13 @@ pub(super) async fn profile(
     ))
 }
 
-pub(super) async fn publish(call: &Call<'_>, post: &PostRequest<'_>) -> Result<Posted, ProviderError> {
-    let video = post
-        .media
-        .filter(|m| m.is_video())
-        .ok_or_else(|| ProviderError::Rejected("YouTube needs a video attached to the draft".into()))?;
+pub(super) async fn publish(
+    call: &Call<'_>,
+    post: &PostRequest<'_>,
+) -> Result<Posted, ProviderError> {
+    let video = post.media.filter(|m| m.is_video()).ok_or_else(|| {
+        ProviderError::Rejected("YouTube needs a video attached to the draft".into())
+    })?;
     let bytes = video
         .bytes
         .clone()
@@ -97,7 +99,12 @@ pub(super) async fn account_metrics(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<(NaiveDate, Metric, i64)>, ProviderError> {
-    const COLUMNS: [Metric; 4] = [Metric::Views, Metric::Likes, Metric::Comments, Metric::Shares];
+    const COLUMNS: [Metric; 4] = [
+        Metric::Views,
+        Metric::Likes,
+        Metric::Comments,
+        Metric::Shares,
+    ];
     let report = call
         .json(
             call.http
@@ -130,9 +137,7 @@ pub(super) async fn post_metrics(
     video_id: &str,
 ) -> Result<Vec<(Metric, i64)>, ProviderError> {
     let found = call
-        .json(call.get(&format!(
-            "/youtube/v3/videos?part=statistics&id={video_id}"
-        )))
+        .json(call.get(&format!("/youtube/v3/videos?part=statistics&id={video_id}")))
         .await?;
     let stats = &found["items"][0]["statistics"];
     Ok([

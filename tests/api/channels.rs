@@ -265,7 +265,7 @@ async fn channels_connect_and_disconnect(backend: Backend) {
 on_both_databases!(channels_connect_and_disconnect);
 
 /// Connects `provider` for the workspace through the fake platform; returns its id.
-async fn connect(app: &TestApp, owner: &Session, ws: &str, provider: &str) -> String {
+pub(crate) async fn connect(app: &TestApp, owner: &Session, ws: &str, provider: &str) -> String {
     let started = start(app, &owner.access, ws, provider).await;
     let back = authorize(
         started["data"]["startIntegrationConnect"]["authorizeUrl"]

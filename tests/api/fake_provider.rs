@@ -1,6 +1,9 @@
 //! A fake social platform over real HTTP: the OAuth authorize redirect, the token
 //! exchange (verifying the PKCE verifier against the S256 challenge), each platform's
-//! profile shape, and revocation — with a switch to make revocation fail.
+//! profile shape, revocation, publishing (LinkedIn posts and image uploads, Graph API
+//! feed/photos/media containers, TikTok pull-from-URL, YouTube resumable uploads),
+//! listing recent posts, and account and post metrics — with switches to fail (401 by
+//! expiring access tokens, 503, refusals, answers slower than the client waits).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,7 +35,60 @@ pub struct Platform {
     pub refreshes: std::sync::atomic::AtomicU32,
     /// refresh tokens handed out
     refresh_tokens: Mutex<Vec<String>>,
+    /// Everything published, in order.
+    pub posts: Mutex<Vec<Post>>,
+    /// Bytes received by upload endpoints (LinkedIn images, YouTube videos).
+    pub uploads: Mutex<HashMap<String, usize>>,
+    /// The next N publish calls answer 503 without posting.
+    pub fail_next_publishes: std::sync::atomic::AtomicU32,
+    /// The next N publish calls post, then answer later than the client waits.
+    pub slow_next_publishes: std::sync::atomic::AtomicU32,
+    /// Publishing on this platform ("linkedin", "graph", "tiktok", "youtube") is refused
+    /// with a 400.
+    pub refuse_platform: Mutex<Option<&'static str>>,
+    /// Publish calls refused with 401 (unknown or expired token).
+    pub unauthorized_publishes: std::sync::atomic::AtomicU32,
+    /// Metric reads answer 503.
+    pub fail_metrics: AtomicBool,
+    /// How many metric reads were answered.
+    pub metric_reads: std::sync::atomic::AtomicU32,
+    /// The base URL, for links the platform hands out (upload sessions).
+    base: Mutex<String>,
+    next_id: std::sync::atomic::AtomicU64,
 }
+
+/// A post the platform took.
+#[derive(Clone, Debug)]
+pub struct Post {
+    pub platform: &'static str,
+    pub account: String,
+    pub id: String,
+    pub text: String,
+    /// The bytes fetched from the media link the post came with, if any.
+    pub fetched_media: Option<usize>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The fake's account metric for a day: a number anyone can recompute.
+pub fn daily_value(day: chrono::NaiveDate, metric: &str) -> i64 {
+    use chrono::Datelike;
+    let base = match metric {
+        "IMPRESSIONS" => 1_000,
+        "REACH" => 600,
+        "VIEWS" => 300,
+        "LIKES" => 40,
+        "COMMENTS" => 7,
+        "SHARES" => 3,
+        _ => 0,
+    };
+    base + day.day() as i64
+}
+
+/// The fake's lifetime counts for any post.
+pub const POST_LIKES: i64 = 12;
+pub const POST_COMMENTS: i64 = 4;
+pub const POST_IMPRESSIONS: i64 = 321;
+pub const FOLLOWERS: i64 = 4_242;
 
 #[derive(Clone)]
 pub struct FakeProvider {
@@ -50,9 +106,28 @@ impl FakeProvider {
             .route("/me/permissions", axum::routing::delete(revoke_meta))
             .route("/v2/userinfo", get(linkedin_profile))
             .route("/me/accounts", get(meta_accounts))
+            .route("/rest/posts", post(linkedin_publish).get(linkedin_list))
+            .route("/rest/images", post(linkedin_image_init))
+            .route("/upload/li/{image}", axum::routing::put(upload_bytes))
+            .route("/rest/memberCreatorPostAnalytics", get(linkedin_daily))
+            .route("/rest/memberFollowersCount", get(linkedin_followers))
+            .route("/rest/socialActions/{urn}", get(linkedin_social))
+            .route("/{node}/{edge}", get(graph_get).post(graph_post))
+            .route("/{node}", get(graph_node))
+            .route("/v2/user/info/", get(tiktok_user))
+            .route("/v2/post/publish/video/init/", post(tiktok_publish))
+            .route("/v2/video/list/", post(tiktok_list))
+            .route("/v2/video/query/", post(tiktok_query))
+            .route("/upload/youtube/v3/videos", post(youtube_session))
+            .route("/upload/yt/{session}", axum::routing::put(youtube_upload))
+            .route("/youtube/v3/search", get(youtube_search))
+            .route("/youtube/v3/videos", get(youtube_videos))
+            .route("/youtube/v3/channels", get(youtube_channels))
+            .route("/v2/reports", get(youtube_reports))
             .with_state(platform.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        *platform.base.lock().unwrap() = url.clone();
         tokio::spawn(async move { axum::serve(listener, app).await.ok() });
         Self { url, platform }
     }
@@ -68,6 +143,7 @@ impl FakeProvider {
             token_url: format!("{}/token", self.url),
             revoke_url: format!("{}/revoke", self.url),
             api_url: self.url.clone(),
+            analytics_url: None,
             scopes: "profile w_member_social".into(),
         }
     }
@@ -85,6 +161,15 @@ impl FakeProvider {
 
     pub fn issued(&self) -> Vec<String> {
         self.platform.issued.lock().unwrap().clone()
+    }
+
+    pub fn posts(&self) -> Vec<Post> {
+        self.platform.posts.lock().unwrap().clone()
+    }
+
+    /// Every access token handed out so far stops working (401), as when they expire.
+    pub fn expire_access_tokens(&self) {
+        self.platform.issued.lock().unwrap().clear();
     }
 }
 
@@ -237,4 +322,634 @@ async fn revoke_meta(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     record_revocation(&platform, q.get("access_token"))
+}
+
+fn next_id(platform: &Platform) -> u64 {
+    platform.next_id.fetch_add(1, Ordering::SeqCst) + 1
+}
+
+/// Checks the bearer token and the failure switches before a publish; `None` means go on.
+async fn before_publish(platform: &Platform, headers: &HeaderMap, name: &str) -> Option<Response> {
+    if !bearer_known(platform, headers) {
+        platform
+            .unauthorized_publishes
+            .fetch_add(1, Ordering::SeqCst);
+        return Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({ "message": "token expired" })),
+            )
+                .into_response(),
+        );
+    }
+    if *platform.refuse_platform.lock().unwrap() == Some(name) {
+        return Some(
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "message": "duplicate content is not allowed" })),
+            )
+                .into_response(),
+        );
+    }
+    let failing = platform
+        .fail_next_publishes
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if failing {
+        return Some((StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response());
+    }
+    None
+}
+
+/// Records a post; when a slow answer is switched on, waits longer than the client does
+/// (the post is taken all the same — the answer is what gets lost).
+async fn take_post(
+    platform: &Platform,
+    name: &'static str,
+    account: &str,
+    id: String,
+    text: &str,
+    fetched_media: Option<usize>,
+) {
+    platform.posts.lock().unwrap().push(Post {
+        platform: name,
+        account: account.to_string(),
+        id,
+        text: text.to_string(),
+        fetched_media,
+        created_at: chrono::Utc::now(),
+    });
+    let slow = platform
+        .slow_next_publishes
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if slow {
+        tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    }
+}
+
+/// Fetches a media link as a platform would; the number of bytes, or None if it failed.
+async fn fetch(url: &str) -> Option<usize> {
+    let response = reqwest::get(url).await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    Some(response.bytes().await.ok()?.len())
+}
+
+fn posts_of(platform: &Platform, name: &str) -> Vec<Post> {
+    platform
+        .posts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|p| p.platform == name)
+        .cloned()
+        .collect()
+}
+
+fn metrics_down(platform: &Platform, headers: &HeaderMap) -> Option<Response> {
+    if !bearer_known(platform, headers) {
+        return Some(StatusCode::UNAUTHORIZED.into_response());
+    }
+    if platform.fail_metrics.load(Ordering::SeqCst) {
+        return Some(StatusCode::SERVICE_UNAVAILABLE.into_response());
+    }
+    platform.metric_reads.fetch_add(1, Ordering::SeqCst);
+    None
+}
+
+fn days(from: chrono::NaiveDate, to_exclusive: chrono::NaiveDate) -> Vec<chrono::NaiveDate> {
+    from.iter_days().take_while(|d| *d < to_exclusive).collect()
+}
+
+// --- LinkedIn ---
+
+async fn linkedin_publish(
+    State(platform): State<Arc<Platform>>,
+    headers: HeaderMap,
+    Json(body): Json<serde_json::Value>,
+) -> Response {
+    if headers.get("linkedin-version").is_none() {
+        return (StatusCode::BAD_REQUEST, "LinkedIn-Version header missing").into_response();
+    }
+    if let Some(refused) = before_publish(&platform, &headers, "linkedin").await {
+        return refused;
+    }
+    if let Some(image) = body["content"]["media"]["id"].as_str() {
+        let key = image.rsplit(':').next().unwrap_or_default().to_string();
+        if !platform.uploads.lock().unwrap().contains_key(&key) {
+            return (StatusCode::BAD_REQUEST, "image not uploaded").into_response();
+        }
+    }
+    let id = format!("urn:li:share:{}", next_id(&platform));
+    let author = body["author"].as_str().unwrap_or_default().to_string();
+    let size = body["content"]["media"]["id"].as_str().map(|image| {
+        let key = image.rsplit(':').next().unwrap_or_default();
+        platform
+            .uploads
+            .lock()
+            .unwrap()
+            .get(key)
+            .copied()
+            .unwrap_or_default()
+    });
+    take_post(
+        &platform,
+        "linkedin",
+        &author,
+        id.clone(),
+        body["commentary"].as_str().unwrap_or_default(),
+        size,
+    )
+    .await;
+    (StatusCode::CREATED, [("x-restli-id", id)]).into_response()
+}
+
+async fn linkedin_list(
+    State(platform): State<Arc<Platform>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if !bearer_known(&platform, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let author = q.get("author").cloned().unwrap_or_default();
+    let elements: Vec<_> = posts_of(&platform, "linkedin")
+        .into_iter()
+        .rev()
+        .filter(|p| p.account == author)
+        .map(|p| json!({ "id": p.id, "commentary": p.text, "createdAt": p.created_at.timestamp_millis() }))
+        .collect();
+    Json(json!({ "elements": elements })).into_response()
+}
+
+async fn linkedin_image_init(
+    State(platform): State<Arc<Platform>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if !bearer_known(&platform, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    if q.get("action").map(String::as_str) != Some("initializeUpload") {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    let n = next_id(&platform);
+    let base = platform.base.lock().unwrap().clone();
+    Json(json!({ "value": { "uploadUrl": format!("{base}/upload/li/{n}"), "image": format!("urn:li:image:{n}") } })).into_response()
+}
+
+async fn upload_bytes(
+    State(platform): State<Arc<Platform>>,
+    axum::extract::Path(key): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !bearer_known(&platform, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    platform.uploads.lock().unwrap().insert(key, body.len());
+    StatusCode::CREATED.into_response()
+}
+
+async fn linkedin_daily(
+    State(platform): State<Arc<Platform>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(down) = metrics_down(&platform, &headers) {
+        return down;
+    }
+    // dateRange=(start:(year:Y,month:M,day:D),end:(year:Y,month:M,day:D))
+    let range = q.get("dateRange").cloned().unwrap_or_default();
+    let numbers: Vec<u32> = range
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let [y1, m1, d1, y2, m2, d2] = numbers[..] else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let from = chrono::NaiveDate::from_ymd_opt(y1 as i32, m1, d1).unwrap();
+    let to = chrono::NaiveDate::from_ymd_opt(y2 as i32, m2, d2).unwrap();
+    let elements: Vec<_> = days(from, to)
+        .into_iter()
+        .map(|day| {
+            use chrono::Datelike;
+            json!({ "count": daily_value(day, "IMPRESSIONS"), "metricType": "IMPRESSION",
+                    "dateRange": { "start": { "year": day.year(), "month": day.month(), "day": day.day() } } })
+        })
+        .collect();
+    Json(json!({ "elements": elements })).into_response()
+}
+
+async fn linkedin_followers(State(platform): State<Arc<Platform>>, headers: HeaderMap) -> Response {
+    if let Some(down) = metrics_down(&platform, &headers) {
+        return down;
+    }
+    Json(json!({ "elements": [{ "memberFollowersCount": FOLLOWERS }] })).into_response()
+}
+
+async fn linkedin_social(
+    State(platform): State<Arc<Platform>>,
+    headers: HeaderMap,
+    axum::extract::Path(urn): axum::extract::Path<String>,
+) -> Response {
+    if let Some(down) = metrics_down(&platform, &headers) {
+        return down;
+    }
+    if !posts_of(&platform, "linkedin").iter().any(|p| p.id == urn) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    Json(json!({ "likesSummary": { "totalLikes": POST_LIKES }, "commentsSummary": { "aggregatedTotalComments": POST_COMMENTS } })).into_response()
+}
+
+// --- Graph API (Facebook Pages and Instagram) ---
+
+/// Graph API times: `2026-11-20T08:00:00+0000`.
+fn graph_time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S+0000").to_string()
+}
+
+async fn graph_post(
+    State(platform): State<Arc<Platform>>,
+    axum::extract::Path((node, edge)): axum::extract::Path<(String, String)>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = before_publish(&platform, &headers, "graph").await {
+        return refused;
+    }
+    match edge.as_str() {
+        "feed" => {
+            let id = format!("{node}_{}", next_id(&platform));
+            take_post(
+                &platform,
+                "facebook",
+                &node,
+                id.clone(),
+                form.get("message").map(String::as_str).unwrap_or_default(),
+                None,
+            )
+            .await;
+            Json(json!({ "id": id })).into_response()
+        }
+        "photos" => {
+            let Some(size) = fetch(form.get("url").map(String::as_str).unwrap_or_default()).await
+            else {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({ "error": { "message": "could not fetch the image" } })),
+                )
+                    .into_response();
+            };
+            let n = next_id(&platform);
+            let post_id = format!("{node}_{n}");
+            take_post(
+                &platform,
+                "facebook",
+                &node,
+                post_id.clone(),
+                form.get("caption").map(String::as_str).unwrap_or_default(),
+                Some(size),
+            )
+            .await;
+            Json(json!({ "id": n.to_string(), "post_id": post_id })).into_response()
+        }
+        "media" => {
+            let url = form
+                .get("image_url")
+                .or_else(|| form.get("video_url"))
+                .cloned()
+                .unwrap_or_default();
+            let Some(size) = fetch(&url).await else {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({ "error": { "message": "could not fetch the media" } })),
+                )
+                    .into_response();
+            };
+            let container = format!("container-{}", next_id(&platform));
+            platform.uploads.lock().unwrap().insert(
+                format!(
+                    "{container}|{node}|{}",
+                    form.get("caption").cloned().unwrap_or_default()
+                ),
+                size,
+            );
+            Json(json!({ "id": container })).into_response()
+        }
+        "media_publish" => {
+            let creation = form.get("creation_id").cloned().unwrap_or_default();
+            let found = platform
+                .uploads
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(k, _)| k.starts_with(&format!("{creation}|{node}|")))
+                .map(|(k, v)| (k.clone(), *v));
+            let Some((key, size)) = found else {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({ "error": { "message": "unknown container" } })),
+                )
+                    .into_response();
+            };
+            let caption = key.splitn(3, '|').nth(2).unwrap_or_default().to_string();
+            let id = format!("ig-media-{}", next_id(&platform));
+            take_post(
+                &platform,
+                "instagram",
+                &node,
+                id.clone(),
+                &caption,
+                Some(size),
+            )
+            .await;
+            Json(json!({ "id": id })).into_response()
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn graph_get(
+    State(platform): State<Arc<Platform>>,
+    axum::extract::Path((node, edge)): axum::extract::Path<(String, String)>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if !bearer_known(&platform, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    match edge.as_str() {
+        "feed" | "media" => {
+            let name = if edge == "feed" {
+                "facebook"
+            } else {
+                "instagram"
+            };
+            let data: Vec<_> = posts_of(&platform, name)
+                .into_iter()
+                .rev()
+                .filter(|p| p.account == node)
+                .map(|p| json!({ "id": p.id, "message": p.text, "caption": p.text, "created_time": graph_time(p.created_at), "timestamp": graph_time(p.created_at) }))
+                .collect();
+            Json(json!({ "data": data })).into_response()
+        }
+        "insights" => {
+            if let Some(down) = metrics_down(&platform, &headers) {
+                return down;
+            }
+            let names: Vec<String> = q
+                .get("metric")
+                .map(|m| m.split(',').map(str::to_string).collect())
+                .unwrap_or_default();
+            if q.get("period").map(String::as_str) == Some("day") {
+                let since = chrono::NaiveDate::parse_from_str(&q["since"], "%Y-%m-%d").unwrap();
+                let until = chrono::NaiveDate::parse_from_str(&q["until"], "%Y-%m-%d").unwrap();
+                let data: Vec<_> = names
+                    .iter()
+                    .map(|name| {
+                        let canonical = match name.as_str() {
+                            "page_impressions" | "impressions" => "IMPRESSIONS",
+                            "page_impressions_unique" | "reach" => "REACH",
+                            _ => "FOLLOWERS",
+                        };
+                        let values: Vec<_> = days(since, until)
+                            .into_iter()
+                            .map(|day| {
+                                let value = if canonical == "FOLLOWERS" {
+                                    FOLLOWERS
+                                } else {
+                                    daily_value(day, canonical)
+                                };
+                                // A day's value ends at the next day's start (Pacific time).
+                                let end = (day + chrono::Days::new(1))
+                                    .and_hms_opt(8, 0, 0)
+                                    .unwrap()
+                                    .and_utc();
+                                json!({ "value": value, "end_time": graph_time(end) })
+                            })
+                            .collect();
+                        json!({ "name": name, "period": "day", "values": values })
+                    })
+                    .collect();
+                Json(json!({ "data": data })).into_response()
+            } else {
+                let data: Vec<_> = names
+                    .iter()
+                    .map(|name| {
+                        let value = match name.as_str() {
+                            "post_impressions" | "impressions" => POST_IMPRESSIONS,
+                            "post_reactions_like_total" | "likes" => POST_LIKES,
+                            "comments" => POST_COMMENTS,
+                            _ => 1,
+                        };
+                        json!({ "name": name, "period": "lifetime", "values": [{ "value": value }] })
+                    })
+                    .collect();
+                Json(json!({ "data": data })).into_response()
+            }
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn graph_node(
+    State(platform): State<Arc<Platform>>,
+    headers: HeaderMap,
+    axum::extract::Path(node): axum::extract::Path<String>,
+) -> Response {
+    if !bearer_known(&platform, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    if node.starts_with("container-") {
+        return Json(json!({ "id": node, "status_code": "FINISHED" })).into_response();
+    }
+    StatusCode::NOT_FOUND.into_response()
+}
+
+// --- TikTok ---
+
+async fn tiktok_user(State(platform): State<Arc<Platform>>, headers: HeaderMap) -> Response {
+    if !bearer_known(&platform, &headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": { "code": "access_token_invalid" } })),
+        )
+            .into_response();
+    }
+    Json(json!({ "data": { "user": { "open_id": "tt-open-9", "username": "tok.maker", "display_name": "Tok Maker", "follower_count": FOLLOWERS } }, "error": { "code": "ok" } })).into_response()
+}
+
+async fn tiktok_publish(
+    State(platform): State<Arc<Platform>>,
+    headers: HeaderMap,
+    Json(body): Json<serde_json::Value>,
+) -> Response {
+    if let Some(refused) = before_publish(&platform, &headers, "tiktok").await {
+        return refused;
+    }
+    if body["source_info"]["source"] != "PULL_FROM_URL" {
+        return Json(json!({ "error": { "code": "invalid_params", "message": "source" } }))
+            .into_response();
+    }
+    let Some(size) = fetch(
+        body["source_info"]["video_url"]
+            .as_str()
+            .unwrap_or_default(),
+    )
+    .await
+    else {
+        return Json(json!({ "error": { "code": "url_ownership_unverified", "message": "could not fetch the video" } })).into_response();
+    };
+    let id = format!("v_pub_{}", next_id(&platform));
+    take_post(
+        &platform,
+        "tiktok",
+        "tt-open-9",
+        id.clone(),
+        body["post_info"]["title"].as_str().unwrap_or_default(),
+        Some(size),
+    )
+    .await;
+    Json(json!({ "data": { "publish_id": id }, "error": { "code": "ok" } })).into_response()
+}
+
+async fn tiktok_list(State(platform): State<Arc<Platform>>, headers: HeaderMap) -> Response {
+    if !bearer_known(&platform, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let videos: Vec<_> = posts_of(&platform, "tiktok")
+        .into_iter()
+        .rev()
+        .map(|p| json!({ "id": p.id, "title": p.text, "create_time": p.created_at.timestamp() }))
+        .collect();
+    Json(json!({ "data": { "videos": videos }, "error": { "code": "ok" } })).into_response()
+}
+
+async fn tiktok_query(
+    State(platform): State<Arc<Platform>>,
+    headers: HeaderMap,
+    Json(body): Json<serde_json::Value>,
+) -> Response {
+    if let Some(down) = metrics_down(&platform, &headers) {
+        return down;
+    }
+    let videos: Vec<_> = body["filters"]["video_ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|id| json!({ "id": id, "view_count": POST_IMPRESSIONS, "like_count": POST_LIKES, "comment_count": POST_COMMENTS, "share_count": 1 }))
+        .collect();
+    Json(json!({ "data": { "videos": videos }, "error": { "code": "ok" } })).into_response()
+}
+
+// --- YouTube ---
+
+async fn youtube_session(
+    State(platform): State<Arc<Platform>>,
+    headers: HeaderMap,
+    Json(body): Json<serde_json::Value>,
+) -> Response {
+    if let Some(refused) = before_publish(&platform, &headers, "youtube").await {
+        return refused;
+    }
+    let session = next_id(&platform);
+    let title = body["snippet"]["title"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    platform
+        .uploads
+        .lock()
+        .unwrap()
+        .insert(format!("yt-title-{session}|{title}"), 0);
+    let base = platform.base.lock().unwrap().clone();
+    (
+        StatusCode::OK,
+        [("location", format!("{base}/upload/yt/{session}"))],
+    )
+        .into_response()
+}
+
+async fn youtube_upload(
+    State(platform): State<Arc<Platform>>,
+    headers: HeaderMap,
+    axum::extract::Path(session): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    if !bearer_known(&platform, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let title = platform.uploads.lock().unwrap().keys().find_map(|k| {
+        k.strip_prefix(&format!("yt-title-{session}|"))
+            .map(str::to_string)
+    });
+    let Some(title) = title else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let id = format!("yt{}", next_id(&platform));
+    take_post(
+        &platform,
+        "youtube",
+        "UC-fake",
+        id.clone(),
+        &title,
+        Some(body.len()),
+    )
+    .await;
+    Json(json!({ "id": id })).into_response()
+}
+
+async fn youtube_search(State(platform): State<Arc<Platform>>, headers: HeaderMap) -> Response {
+    if !bearer_known(&platform, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let items: Vec<_> = posts_of(&platform, "youtube")
+        .into_iter()
+        .rev()
+        .map(|p| json!({ "id": { "videoId": p.id }, "snippet": { "title": p.text, "publishedAt": p.created_at.to_rfc3339() } }))
+        .collect();
+    Json(json!({ "items": items })).into_response()
+}
+
+async fn youtube_videos(State(platform): State<Arc<Platform>>, headers: HeaderMap) -> Response {
+    if let Some(down) = metrics_down(&platform, &headers) {
+        return down;
+    }
+    Json(json!({ "items": [{ "statistics": { "viewCount": POST_IMPRESSIONS.to_string(), "likeCount": POST_LIKES.to_string(), "commentCount": POST_COMMENTS.to_string() } }] })).into_response()
+}
+
+async fn youtube_channels(State(platform): State<Arc<Platform>>, headers: HeaderMap) -> Response {
+    if !bearer_known(&platform, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    Json(json!({ "items": [{ "id": "UC-fake", "snippet": { "title": "Tube Maker", "customUrl": "@tube.maker" } }] })).into_response()
+}
+
+async fn youtube_reports(
+    State(platform): State<Arc<Platform>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(down) = metrics_down(&platform, &headers) {
+        return down;
+    }
+    let from = chrono::NaiveDate::parse_from_str(&q["startDate"], "%Y-%m-%d").unwrap();
+    let to = chrono::NaiveDate::parse_from_str(&q["endDate"], "%Y-%m-%d").unwrap();
+    let rows: Vec<_> = days(from, to + chrono::Days::new(1))
+        .into_iter()
+        .map(|day| {
+            json!([
+                day.to_string(),
+                daily_value(day, "VIEWS"),
+                daily_value(day, "LIKES"),
+                daily_value(day, "COMMENTS"),
+                daily_value(day, "SHARES")
+            ])
+        })
+        .collect();
+    Json(json!({ "columnHeaders": [{ "name": "day" }, { "name": "views" }, { "name": "likes" }, { "name": "comments" }, { "name": "shares" }], "rows": rows })).into_response()
 }

@@ -19,6 +19,7 @@ mod media;
 mod migrations;
 mod portal;
 mod privacy;
+mod publishing;
 mod schema;
 mod staff;
 mod startup;

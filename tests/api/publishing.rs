@@ -1,0 +1,594 @@
+//! Publishing scheduled drafts to channels through the fake platform over HTTP: every
+//! channel published with its media, refusals and passing failures (retried with
+//! backoff), a 401 renewed and retried once, an answer lost to a timeout and an attempt
+//! interrupted by a crash reconciled without posting twice, and nothing published for a
+//! restricted person.
+
+use std::sync::atomic::Ordering;
+
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use serde_json::{json, Value};
+
+use crate::channels::connect;
+use crate::fake_provider::FakeProvider;
+use crate::helpers::*;
+use crate::media::{upload, PNG};
+use crate::on_both_databases;
+use crate::workspaces::add_member;
+
+const CREATE: &str = "mutation($i: CreateDraftInput!) { createDraft(input: $i) { id } }";
+const ATTACH: &str = "mutation($d: ID!, $m: ID!) { attachMedia(draftId: $d, mediaId: $m) { id } }";
+const SCHEDULE: &str = "mutation($id: ID!, $at: DateTime!) { scheduleDraft(id: $id, publishAt: $at, timeZone: \"UTC\") { status } }";
+const DRAFT: &str = "query($id: ID!) { draft(id: $id) { status workflow { from to note actorId } targets { provider status providerPostId url publishedAt attempts { attempt outcome providerError startedAt finishedAt providerPostId } } } }";
+
+/// A minimal MP4 header (`ftyp` box, brand isom): enough for type sniffing.
+pub(crate) const MP4: &[u8] = &[
+    0x00, 0x00, 0x00, 0x20, b'f', b't', b'y', b'p', b'i', b's', b'o', b'm', 0x00, 0x00, 0x02, 0x00,
+    b'i', b's', b'o', b'm', b'i', b's', b'o', b'2', b'a', b'v', b'c', b'1', b'm', b'p', b'4', b'1',
+    0, 0, 0, 8, b'f', b'r', b'e', b'e',
+];
+
+pub(crate) async fn spawn(backend: Backend, fake: &FakeProvider) -> TestApp {
+    TestApp::spawn_with(backend, |config| {
+        config.providers.linkedin = fake.settings();
+        config.providers.facebook = fake.meta_settings();
+        config.providers.instagram = fake.meta_settings();
+        config.providers.tiktok = fake.settings();
+        config.providers.youtube = fake.settings();
+        // The slow-answer switch waits 4 s; the client gives up after 1.
+        config.providers.timeout_secs = 1;
+        config.providers.refresh_before_secs = 0;
+    })
+    .await
+}
+
+/// A workspace whose drafts may be scheduled without approval.
+pub(crate) async fn workspace(app: &TestApp, owner: &Session, name: &str) -> String {
+    let ws = app.create_workspace(owner, name).await;
+    app.gql_ok(
+        Some(&owner.access),
+        "mutation($w: ID!) { updateWorkspaceSettings(workspaceId: $w, approvalRequired: false) { id } }",
+        json!({ "w": ws }),
+    )
+    .await;
+    ws
+}
+
+/// Creates a draft going to `targets` (provider, text) and returns its id.
+pub(crate) async fn draft_to(
+    app: &TestApp,
+    session: &Session,
+    ws: &str,
+    title: &str,
+    targets: &[(&str, &str)],
+) -> String {
+    let targets: Vec<Value> = targets
+        .iter()
+        .map(|(provider, body)| match *provider {
+            "YOUTUBE" => json!({ "provider": provider, "body": body, "title": title }),
+            _ => json!({ "provider": provider, "body": body }),
+        })
+        .collect();
+    let created = app
+        .gql_ok(
+            Some(&session.access),
+            CREATE,
+            json!({ "i": { "workspaceId": ws, "title": title, "body": "Body", "targets": targets } }),
+        )
+        .await;
+    created["createDraft"]["id"].as_str().unwrap().to_string()
+}
+
+pub(crate) async fn attach(
+    app: &TestApp,
+    session: &Session,
+    ws: &str,
+    draft: &str,
+    name: &str,
+    kind: &str,
+    bytes: &[u8],
+) {
+    let (status, uploaded) =
+        upload(app, Some(&session.access), ws, name, kind, bytes.to_vec()).await;
+    assert_eq!(status, 200, "{uploaded}");
+    let media = uploaded["data"]["uploadMedia"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{uploaded}"));
+    app.gql_ok(
+        Some(&session.access),
+        ATTACH,
+        json!({ "d": draft, "m": media }),
+    )
+    .await;
+}
+
+/// Schedules a draft a moment from now.
+pub(crate) async fn schedule_soon(app: &TestApp, session: &Session, draft: &str) {
+    let at = (chrono::Utc::now() + chrono::Duration::milliseconds(1_500)).to_rfc3339();
+    let scheduled = app
+        .gql_ok(
+            Some(&session.access),
+            SCHEDULE,
+            json!({ "id": draft, "at": at }),
+        )
+        .await;
+    assert_eq!(scheduled["scheduleDraft"]["status"], "SCHEDULED");
+}
+
+/// Waits until the draft leaves SCHEDULED and PUBLISHING; returns it.
+pub(crate) async fn settled(app: &TestApp, session: &Session, draft: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let found = app
+            .gql_ok(Some(&session.access), DRAFT, json!({ "id": draft }))
+            .await;
+        let status = found["draft"]["status"].as_str().unwrap().to_string();
+        if !matches!(status.as_str(), "SCHEDULED" | "PUBLISHING") {
+            return found["draft"].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the draft stayed {status}: {found}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+fn target<'a>(draft: &'a Value, provider: &str) -> &'a Value {
+    draft["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["provider"] == provider)
+        .unwrap_or_else(|| panic!("no {provider} target in {draft}"))
+}
+
+fn outcomes(target: &Value) -> Vec<String> {
+    target["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn publishing_reaches_every_channel_with_its_media(backend: Backend) {
+    let fake = FakeProvider::start().await;
+    let app = spawn(backend, &fake).await;
+    let owner = app.signed_in_user("pub@example.com", "Pia Publisher").await;
+    let ws = workspace(&app, &owner, "Publish Co").await;
+    for provider in ["LINKEDIN", "FACEBOOK", "INSTAGRAM", "TIKTOK", "YOUTUBE"] {
+        connect(&app, &owner, &ws, provider).await;
+    }
+
+    // Text and an image to LinkedIn (uploaded), Facebook (fetched from the signed
+    // link) and Instagram (a container fetched from the link, then published).
+    let draft = draft_to(
+        &app,
+        &owner,
+        &ws,
+        "Launch",
+        &[
+            ("LINKEDIN", "We launched on LinkedIn"),
+            ("FACEBOOK", "We launched on Facebook"),
+            ("INSTAGRAM", "We launched #launch"),
+        ],
+    )
+    .await;
+    attach(&app, &owner, &ws, &draft, "launch.png", "image/png", PNG).await;
+    schedule_soon(&app, &owner, &draft).await;
+    let done = settled(&app, &owner, &draft).await;
+    assert_eq!(done["status"], "PUBLISHED", "{done}");
+    for provider in ["LINKEDIN", "FACEBOOK", "INSTAGRAM"] {
+        let t = target(&done, provider);
+        assert_eq!(t["status"], "PUBLISHED");
+        assert!(t["providerPostId"].is_string() && t["publishedAt"].is_string());
+        assert_eq!(outcomes(t), ["SUCCEEDED"]);
+        let attempt = &t["attempts"][0];
+        assert!(attempt["finishedAt"].is_string() && attempt["providerError"].is_null());
+    }
+    assert!(target(&done, "LINKEDIN")["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://www.linkedin.com/feed/update/urn:li:share:"));
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 3);
+    for post in &posts {
+        assert_eq!(
+            post.fetched_media,
+            Some(PNG.len()),
+            "{post:?} came with the image"
+        );
+    }
+    assert!(posts.iter().any(|p| p.platform == "linkedin"
+        && p.account == "urn:li:person:li-member-42"
+        && p.text == "We launched on LinkedIn"));
+    assert!(posts
+        .iter()
+        .any(|p| p.platform == "facebook" && p.account == "fb-page-7"));
+    assert!(posts.iter().any(|p| p.platform == "instagram"
+        && p.account == "ig-17841"
+        && p.text == "We launched #launch"));
+    let last = done["workflow"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["from"].as_str(), last["to"].as_str()),
+        (Some("PUBLISHING"), Some("PUBLISHED"))
+    );
+    assert!(last["actorId"].is_null(), "the system published it");
+    assert_eq!(
+        atelier::domain::audit::count_action(&app.db, "draft.published")
+            .await
+            .unwrap(),
+        1
+    );
+
+    // Video platforms: TikTok pulls the video from its link, YouTube takes an upload
+    // with the draft's title.
+    let video = draft_to(
+        &app,
+        &owner,
+        &ws,
+        "Behind the scenes",
+        &[("TIKTOK", "How we built it"), ("YOUTUBE", "The full story")],
+    )
+    .await;
+    attach(&app, &owner, &ws, &video, "film.mp4", "video/mp4", MP4).await;
+    schedule_soon(&app, &owner, &video).await;
+    let done = settled(&app, &owner, &video).await;
+    assert_eq!(done["status"], "PUBLISHED", "{done}");
+    let posts = fake.posts();
+    assert!(posts.iter().any(|p| p.platform == "tiktok"
+        && p.text == "How we built it"
+        && p.fetched_media == Some(MP4.len())));
+    assert!(posts.iter().any(|p| p.platform == "youtube"
+        && p.text == "Behind the scenes"
+        && p.fetched_media == Some(MP4.len())));
+    assert!(target(&done, "YOUTUBE")["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://www.youtube.com/watch?v=yt"));
+
+    // A platform that needs media, without any: that channel fails with the reason and
+    // nothing is sent to it; the others publish.
+    let before = fake.posts().len();
+    let no_media = draft_to(
+        &app,
+        &owner,
+        &ws,
+        "Words only",
+        &[("LINKEDIN", "Just words"), ("INSTAGRAM", "Just words")],
+    )
+    .await;
+    schedule_soon(&app, &owner, &no_media).await;
+    let done = settled(&app, &owner, &no_media).await;
+    assert_eq!(done["status"], "PARTIALLY_PUBLISHED");
+    let instagram = target(&done, "INSTAGRAM");
+    assert_eq!(instagram["status"], "FAILED");
+    assert_eq!(outcomes(instagram), ["FAILED"]);
+    assert!(instagram["attempts"][0]["providerError"]
+        .as_str()
+        .unwrap()
+        .contains("Instagram needs an image or a video"));
+    assert_eq!(fake.posts().len(), before + 1);
+    app.stop().await;
+}
+on_both_databases!(publishing_reaches_every_channel_with_its_media);
+
+async fn refusals_retries_and_renewal(backend: Backend) {
+    let fake = FakeProvider::start().await;
+    let app = spawn(backend, &fake).await;
+    let owner = app.signed_in_user("retry@example.com", "Rita Retry").await;
+    let ws = workspace(&app, &owner, "Retry Co").await;
+    connect(&app, &owner, &ws, "LINKEDIN").await;
+    connect(&app, &owner, &ws, "FACEBOOK").await;
+
+    // Facebook refuses the post (400): that channel fails at once with the platform's
+    // words. LinkedIn is down twice (503): retried with backoff, then published.
+    *fake.platform.refuse_platform.lock().unwrap() = Some("graph");
+    fake.platform.fail_next_publishes.store(2, Ordering::SeqCst);
+    let draft = draft_to(
+        &app,
+        &owner,
+        &ws,
+        "Partly",
+        &[
+            ("LINKEDIN", "Hello LinkedIn"),
+            ("FACEBOOK", "Hello Facebook"),
+        ],
+    )
+    .await;
+    schedule_soon(&app, &owner, &draft).await;
+    let done = settled(&app, &owner, &draft).await;
+    assert_eq!(done["status"], "PARTIALLY_PUBLISHED", "{done}");
+    let facebook = target(&done, "FACEBOOK");
+    assert_eq!(facebook["status"], "FAILED");
+    assert_eq!(outcomes(facebook), ["FAILED"]);
+    assert!(facebook["attempts"][0]["providerError"]
+        .as_str()
+        .unwrap()
+        .contains("duplicate content"));
+    let linkedin = target(&done, "LINKEDIN");
+    assert_eq!(linkedin["status"], "PUBLISHED");
+    // Fail-first is global: whichever channel went first met the outages.
+    let tries = outcomes(linkedin);
+    assert_eq!(tries.last().map(String::as_str), Some("SUCCEEDED"));
+    assert!(
+        tries.iter().filter(|o| *o == "RETRY").count() >= 1,
+        "{tries:?}"
+    );
+    assert!(linkedin["attempts"][0]["providerError"]
+        .as_str()
+        .unwrap()
+        .contains("503"));
+    assert_eq!(
+        fake.posts()
+            .iter()
+            .filter(|p| p.platform == "linkedin")
+            .count(),
+        1
+    );
+    *fake.platform.refuse_platform.lock().unwrap() = None;
+
+    // Every access token expires: the publish gets a 401, the token is renewed and the
+    // post goes through on the one retry.
+    fake.expire_access_tokens();
+    let refreshes = fake.platform.refreshes.load(Ordering::SeqCst);
+    let draft = draft_to(
+        &app,
+        &owner,
+        &ws,
+        "Renewed",
+        &[("LINKEDIN", "After renewal")],
+    )
+    .await;
+    schedule_soon(&app, &owner, &draft).await;
+    let done = settled(&app, &owner, &draft).await;
+    assert_eq!(done["status"], "PUBLISHED", "{done}");
+    assert_eq!(outcomes(target(&done, "LINKEDIN")), ["SUCCEEDED"]);
+    assert_eq!(
+        fake.platform.unauthorized_publishes.load(Ordering::SeqCst),
+        1
+    );
+    assert_eq!(
+        fake.platform.refreshes.load(Ordering::SeqCst),
+        refreshes + 1
+    );
+
+    // The platform refuses the renewal too: the channel needs reconnecting, the post
+    // fails, and the admins hear about it once.
+    fake.expire_access_tokens();
+    fake.platform.refresh_mode.store(1, Ordering::SeqCst);
+    let draft = draft_to(&app, &owner, &ws, "Refused", &[("LINKEDIN", "Never sent")]).await;
+    schedule_soon(&app, &owner, &draft).await;
+    let done = settled(&app, &owner, &draft).await;
+    assert_eq!(done["status"], "FAILED");
+    assert!(fake.posts().iter().all(|p| p.text != "Never sent"));
+    app.inbox
+        .wait_for_subject("retry@example.com", "Reconnect your LinkedIn account")
+        .await;
+    app.stop().await;
+}
+on_both_databases!(refusals_retries_and_renewal);
+
+async fn a_lost_answer_or_a_crash_never_posts_twice(backend: Backend) {
+    let fake = FakeProvider::start().await;
+    let app = spawn(backend, &fake).await;
+    let owner = app.signed_in_user("once@example.com", "Otto Once").await;
+    let ws = workspace(&app, &owner, "Once Co").await;
+    connect(&app, &owner, &ws, "LINKEDIN").await;
+    connect(&app, &owner, &ws, "FACEBOOK").await;
+
+    // The platform takes the post but answers after the client gave up: the attempt
+    // is RETRY, and before posting again the job finds the post on the platform.
+    fake.platform.slow_next_publishes.store(1, Ordering::SeqCst);
+    let draft = draft_to(
+        &app,
+        &owner,
+        &ws,
+        "Slow",
+        &[("FACEBOOK", "Taken despite the timeout")],
+    )
+    .await;
+    schedule_soon(&app, &owner, &draft).await;
+    let done = settled(&app, &owner, &draft).await;
+    assert_eq!(done["status"], "PUBLISHED", "{done}");
+    let facebook = target(&done, "FACEBOOK");
+    assert_eq!(outcomes(facebook), ["SUCCEEDED"]);
+    assert!(facebook["attempts"][0]["providerError"]
+        .as_str()
+        .unwrap()
+        .contains("found when reconciling"));
+    let taken: Vec<_> = fake
+        .posts()
+        .into_iter()
+        .filter(|p| p.text == "Taken despite the timeout")
+        .collect();
+    assert_eq!(taken.len(), 1, "posted once");
+    assert_eq!(
+        facebook["providerPostId"].as_str(),
+        Some(taken[0].id.as_str())
+    );
+
+    // A crash after the attempt was recorded and before the platform was called: the
+    // open attempt is reconciled (nothing on the platform) and the post goes out once.
+    let draft = draft_to(
+        &app,
+        &owner,
+        &ws,
+        "Crashed",
+        &[("LINKEDIN", "After the crash")],
+    )
+    .await;
+    let draft_id: uuid::Uuid = draft.parse().unwrap();
+    let targets = atelier::domain::content::targets::for_drafts(&app.db, &[draft_id])
+        .await
+        .unwrap();
+    // Scheduled, picked up, attempt 1 written, then the process died: the state a
+    // crash leaves (the job comes back after its lease).
+    schedule_soon(&app, &owner, &draft).await;
+    let crashed = app
+        .restart(|config| config.jobs.poll_interval_ms = 60_000)
+        .await;
+    let mut row: atelier::domain::entities::drafts::ActiveModel =
+        atelier::domain::entities::drafts::Entity::find_by_id(draft_id)
+            .one(&crashed.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .into();
+    row.status = Set("PUBLISHING".into());
+    row.update(&crashed.db).await.unwrap();
+    atelier::domain::entities::publish_attempts::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        target_id: Set(targets[0].id),
+        attempt: Set(1),
+        started_at: Set(chrono::Utc::now()),
+        finished_at: Set(None),
+        outcome: Set("IN_FLIGHT".into()),
+        provider_post_id: Set(None),
+        provider_error: Set(None),
+    }
+    .insert(&crashed.db)
+    .await
+    .unwrap();
+    let app = crashed
+        .restart(|config| config.jobs.poll_interval_ms = 25)
+        .await;
+    let owner = app.log_in("once@example.com").await;
+    let done = settled(&app, &owner, &draft).await;
+    assert_eq!(done["status"], "PUBLISHED", "{done}");
+    let linkedin = target(&done, "LINKEDIN");
+    assert_eq!(outcomes(linkedin), ["RETRY", "SUCCEEDED"]);
+    assert!(linkedin["attempts"][0]["providerError"]
+        .as_str()
+        .unwrap()
+        .contains("interrupted"));
+    assert_eq!(
+        fake.posts()
+            .iter()
+            .filter(|p| p.text == "After the crash")
+            .count(),
+        1
+    );
+
+    // The same crash, but the platform had taken the post: found, not posted again.
+    let draft = draft_to(
+        &app,
+        &owner,
+        &ws,
+        "Crashed after",
+        &[("LINKEDIN", "Taken before the crash")],
+    )
+    .await;
+    let draft_id: uuid::Uuid = draft.parse().unwrap();
+    let targets = atelier::domain::content::targets::for_drafts(&app.db, &[draft_id])
+        .await
+        .unwrap();
+    schedule_soon(&app, &owner, &draft).await;
+    let crashed = app
+        .restart(|config| config.jobs.poll_interval_ms = 60_000)
+        .await;
+    let mut row: atelier::domain::entities::drafts::ActiveModel =
+        atelier::domain::entities::drafts::Entity::find_by_id(draft_id)
+            .one(&crashed.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .into();
+    row.status = Set("PUBLISHING".into());
+    row.update(&crashed.db).await.unwrap();
+    atelier::domain::entities::publish_attempts::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        target_id: Set(targets[0].id),
+        attempt: Set(1),
+        started_at: Set(chrono::Utc::now() - chrono::Duration::seconds(1)),
+        finished_at: Set(None),
+        outcome: Set("IN_FLIGHT".into()),
+        provider_post_id: Set(None),
+        provider_error: Set(None),
+    }
+    .insert(&crashed.db)
+    .await
+    .unwrap();
+    // The call that was in flight reached the platform.
+    let token = fake.issued().last().unwrap().clone();
+    let posted = reqwest::Client::new()
+        .post(format!("{}/rest/posts", fake.url))
+        .bearer_auth(token)
+        .header("LinkedIn-Version", "202405")
+        .json(&json!({ "author": "urn:li:person:li-member-42", "commentary": "Taken before the crash" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 201);
+    let app = crashed
+        .restart(|config| config.jobs.poll_interval_ms = 25)
+        .await;
+    let owner = app.log_in("once@example.com").await;
+    let done = settled(&app, &owner, &draft).await;
+    assert_eq!(done["status"], "PUBLISHED", "{done}");
+    assert_eq!(outcomes(target(&done, "LINKEDIN")), ["SUCCEEDED"]);
+    assert_eq!(
+        fake.posts()
+            .iter()
+            .filter(|p| p.text == "Taken before the crash")
+            .count(),
+        1,
+        "not posted twice"
+    );
+    app.stop().await;
+}
+on_both_databases!(a_lost_answer_or_a_crash_never_posts_twice);
+
+async fn nothing_is_published_for_a_restricted_person(backend: Backend) {
+    let fake = FakeProvider::start().await;
+    let app = spawn(backend, &fake).await;
+    let owner = app.signed_in_user("own@example.com", "Olga Owner").await;
+    let ws = workspace(&app, &owner, "Restricted Co").await;
+    connect(&app, &owner, &ws, "LINKEDIN").await;
+    let editor = add_member(&app, &owner, &ws, "ed.restricted@example.com", "EDITOR").await;
+    let viewer = add_member(&app, &owner, &ws, "view.restricted@example.com", "VIEWER").await;
+
+    // Roles: a VIEWER cannot schedule; nothing is queued.
+    let draft = draft_to(
+        &app,
+        &editor,
+        &ws,
+        "Editor's post",
+        &[("LINKEDIN", "From a restricted editor")],
+    )
+    .await;
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let refused = app
+        .gql(
+            Some(&viewer.access),
+            SCHEDULE,
+            json!({ "id": draft, "at": at }),
+        )
+        .await;
+    assert_eq!(error_code(&refused).as_deref(), Some("FORBIDDEN"));
+
+    // The author's processing is restricted under a privacy request.
+    schedule_soon(&app, &editor, &draft).await;
+    let editor_id: uuid::Uuid = editor.user_id.parse().unwrap();
+    let mut user: atelier::domain::entities::users::ActiveModel =
+        atelier::domain::entities::users::Entity::find_by_id(editor_id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .into();
+    user.status = Set("RESTRICTED".into());
+    user.update(&app.db).await.unwrap();
+    let done = settled(&app, &owner, &draft).await;
+    assert_eq!(done["status"], "FAILED");
+    let linkedin = target(&done, "LINKEDIN");
+    assert_eq!(outcomes(linkedin), ["SKIPPED"]);
+    assert!(linkedin["attempts"][0]["providerError"]
+        .as_str()
+        .unwrap()
+        .contains("restricted"));
+    assert!(fake.posts().is_empty(), "the platform saw nothing");
+    app.stop().await;
+}
+on_both_databases!(nothing_is_published_for_a_restricted_person);
