@@ -103,6 +103,8 @@ pub struct ProvidersConfig {
     pub timeout_secs: u64,
     /// Access tokens are renewed this many seconds before they expire.
     pub refresh_before_secs: u64,
+    /// Each channel's metrics are pulled this often.
+    pub sync_interval_secs: u64,
 }
 
 impl Default for ProvidersConfig {
@@ -149,6 +151,7 @@ impl Default for ProvidersConfig {
             ),
             timeout_secs: 20,
             refresh_before_secs: 600,
+            sync_interval_secs: 6 * 3600,
         }
     }
 }

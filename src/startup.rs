@@ -202,6 +202,7 @@ fn router(state: AppState) -> Router {
     let ops = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/analytics/export.csv", get(graphql::analytics::export_csv))
         .with_state(state.clone());
     Router::new()
         .merge(api)

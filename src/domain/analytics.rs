@@ -61,3 +61,563 @@ impl Metric {
         )
     }
 }
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect, Statement,
+};
+use uuid::Uuid;
+
+use super::entities::{draft_targets, drafts, integrations, metric_points};
+use super::now;
+use super::workspaces::{Role, WorkspaceAccess};
+use crate::error::{DomainError, DomainResult};
+
+/// Points one `recordMetrics` call may carry.
+pub const MAX_POINTS_PER_CALL: usize = 1_000;
+/// The longest range one question may span.
+pub const MAX_RANGE_DAYS: i64 = 731;
+/// The largest value a point may hold.
+pub const MAX_VALUE: i64 = 1_000_000_000_000;
+
+/// Where a point came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Pulled from the platform by the sync job.
+    Sync,
+    /// Sent by an API client (`recordMetrics`).
+    Api,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sync => "SYNC",
+            Self::Api => "API",
+        }
+    }
+}
+
+/// One value to store: the account's (no target) or a post's.
+#[derive(Clone, Debug)]
+pub struct NewPoint {
+    pub workspace_id: Uuid,
+    pub integration_id: Uuid,
+    pub target_id: Option<Uuid>,
+    pub metric: Metric,
+    pub day: NaiveDate,
+    pub value: i64,
+}
+
+/// Writes points, replacing any stored for the same (channel, post, metric, day): the
+/// same points written twice leave the store as once. Returns how many were written.
+pub async fn upsert(
+    conn: &impl ConnectionTrait,
+    points: &[NewPoint],
+    source: Source,
+) -> DomainResult<u64> {
+    let at = now();
+    let mut written = 0;
+    for chunk in points.chunks(500) {
+        let rows = chunk.iter().map(|p| metric_points::ActiveModel {
+            id: sea_orm::Set(Uuid::now_v7()),
+            workspace_id: sea_orm::Set(p.workspace_id),
+            integration_id: sea_orm::Set(p.integration_id),
+            target_id: sea_orm::Set(p.target_id),
+            subject: sea_orm::Set(p.target_id.map(|t| t.to_string()).unwrap_or_default()),
+            metric: sea_orm::Set(p.metric.as_str().into()),
+            day: sea_orm::Set(p.day),
+            value: sea_orm::Set(p.value),
+            source: sea_orm::Set(source.as_str().into()),
+            collected_at: sea_orm::Set(at),
+        });
+        metric_points::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    metric_points::Column::IntegrationId,
+                    metric_points::Column::Subject,
+                    metric_points::Column::Metric,
+                    metric_points::Column::Day,
+                ])
+                .update_columns([
+                    metric_points::Column::Value,
+                    metric_points::Column::Source,
+                    metric_points::Column::CollectedAt,
+                ])
+                .to_owned(),
+            )
+            .exec_without_returning(conn)
+            .await?;
+        written += chunk.len() as u64;
+    }
+    Ok(written)
+}
+
+/// A point as an API client sends it.
+#[derive(Clone, Debug)]
+pub struct PointInput {
+    pub integration_id: Uuid,
+    pub target_id: Option<Uuid>,
+    pub metric: Metric,
+    pub day: NaiveDate,
+    pub value: i64,
+}
+
+/// Stores points sent by an API client (ADMIN and up): every point names a channel of
+/// the workspace (and, for a post, a target published through that channel), a day no
+/// later than tomorrow, and a value from 0 to a trillion; the same point twice in one
+/// call is refused. All or nothing; sending the same call again changes nothing.
+pub async fn record(
+    conn: &(impl ConnectionTrait + sea_orm::TransactionTrait),
+    access: &WorkspaceAccess,
+    points: Vec<PointInput>,
+) -> DomainResult<u64> {
+    use sea_orm::TransactionSession;
+    access.require(Role::Admin)?;
+    if points.is_empty() {
+        return Err(DomainError::bad_input("send at least one point"));
+    }
+    if points.len() > MAX_POINTS_PER_CALL {
+        return Err(DomainError::bad_input(format!(
+            "send at most {MAX_POINTS_PER_CALL} points per call"
+        )));
+    }
+    let latest = now().date_naive() + Duration::days(1);
+    let mut seen = std::collections::HashSet::new();
+    for (i, p) in points.iter().enumerate() {
+        if !(0..=MAX_VALUE).contains(&p.value) {
+            return Err(DomainError::bad_input(format!(
+                "point {i}: a value must be between 0 and {MAX_VALUE}"
+            )));
+        }
+        if p.day > latest || p.day.year() < 2000 {
+            return Err(DomainError::bad_input(format!(
+                "point {i}: {} is not a day metrics can be recorded for",
+                p.day
+            )));
+        }
+        if !seen.insert((p.integration_id, p.target_id, p.metric, p.day)) {
+            return Err(DomainError::bad_input(format!(
+                "point {i}: the same channel, post, metric and day appear twice"
+            )));
+        }
+    }
+    let channel_ids: Vec<Uuid> = {
+        let mut ids: Vec<Uuid> = points.iter().map(|p| p.integration_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    };
+    let channels: HashMap<Uuid, integrations::Model> = integrations::Entity::find()
+        .filter(integrations::Column::Id.is_in(channel_ids.iter().copied()))
+        .filter(integrations::Column::WorkspaceId.eq(access.workspace_id()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    if let Some(unknown) = channel_ids.iter().find(|id| !channels.contains_key(id)) {
+        return Err(DomainError::bad_input(format!(
+            "{unknown} is not a channel of this workspace"
+        )));
+    }
+    let target_ids: Vec<Uuid> = points.iter().filter_map(|p| p.target_id).collect();
+    let targets: HashMap<Uuid, (draft_targets::Model, Uuid)> = if target_ids.is_empty() {
+        HashMap::new()
+    } else {
+        let found = draft_targets::Entity::find()
+            .filter(draft_targets::Column::Id.is_in(target_ids))
+            .all(conn)
+            .await?;
+        let workspaces: HashMap<Uuid, Uuid> = drafts::Entity::find()
+            .filter(drafts::Column::Id.is_in(found.iter().map(|t| t.draft_id)))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|d| (d.id, d.workspace_id))
+            .collect();
+        found
+            .into_iter()
+            .filter_map(|t| {
+                let ws = *workspaces.get(&t.draft_id)?;
+                Some((t.id, (t, ws)))
+            })
+            .collect()
+    };
+    for (i, p) in points.iter().enumerate() {
+        let Some(target_id) = p.target_id else {
+            continue;
+        };
+        let fits = targets.get(&target_id).is_some_and(|(t, ws)| {
+            *ws == access.workspace_id()
+                && t.provider == channels[&p.integration_id].provider
+                && t.integration_id.is_none_or(|id| id == p.integration_id)
+        });
+        if !fits {
+            return Err(DomainError::bad_input(format!(
+                "point {i}: {target_id} is not a post of this workspace on that channel"
+            )));
+        }
+    }
+    let rows: Vec<NewPoint> = points
+        .into_iter()
+        .map(|p| NewPoint {
+            workspace_id: access.workspace_id(),
+            integration_id: p.integration_id,
+            target_id: p.target_id,
+            metric: p.metric,
+            day: p.day,
+            value: p.value,
+        })
+        .collect();
+    let txn = conn.begin().await?;
+    let written = upsert(&txn, &rows, Source::Api).await?;
+    txn.commit().await?;
+    Ok(written)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Granularity {
+    Day,
+    Week,
+    Month,
+}
+
+/// One bucket of a series: its first day (in the workspace's time zone), the instant
+/// that day starts there, and the value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bucket {
+    pub date: NaiveDate,
+    pub start: DateTime<Utc>,
+    pub value: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Series {
+    pub metric: Metric,
+    pub buckets: Vec<Bucket>,
+    /// Summed over the range; for levels (followers), the last value.
+    pub total: i64,
+    pub previous_total: i64,
+}
+
+impl Series {
+    /// The change against the previous period of the same length, as a fraction; none
+    /// when the previous period had nothing.
+    pub fn change(&self) -> Option<f64> {
+        (self.previous_total != 0)
+            .then(|| (self.total - self.previous_total) as f64 / self.previous_total as f64)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub time_zone: String,
+    pub series: Vec<Series>,
+    /// Interactions (likes, comments, shares, saves, clicks) per impression.
+    pub engagement_rate: Option<f64>,
+    pub previous_engagement_rate: Option<f64>,
+}
+
+/// What a question asks.
+#[derive(Clone, Debug)]
+pub struct Question {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub granularity: Granularity,
+    /// Empty means every metric.
+    pub metrics: Vec<Metric>,
+    /// Empty means every channel.
+    pub integration_ids: Vec<Uuid>,
+}
+
+fn check_range(from: NaiveDate, to: NaiveDate) -> DomainResult<i64> {
+    if from > to {
+        return Err(DomainError::bad_input("the range starts after it ends"));
+    }
+    let days = (to - from).num_days() + 1;
+    if days > MAX_RANGE_DAYS {
+        return Err(DomainError::bad_input(format!(
+            "a range spans at most {MAX_RANGE_DAYS} days"
+        )));
+    }
+    Ok(days)
+}
+
+/// The first day of the bucket `day` falls in.
+fn bucket_of(day: NaiveDate, granularity: Granularity, from: NaiveDate) -> NaiveDate {
+    let first = match granularity {
+        Granularity::Day => day,
+        Granularity::Week => day - Duration::days(day.weekday().num_days_from_monday() as i64),
+        Granularity::Month => day.with_day(1).unwrap_or(day),
+    };
+    first.max(from)
+}
+
+/// The instant a day starts in a time zone (the first instant that exists, where
+/// midnight falls in a DST gap).
+pub fn day_start(day: NaiveDate, tz: chrono_tz::Tz) -> DateTime<Utc> {
+    let mut local = day.and_time(chrono::NaiveTime::MIN);
+    for _ in 0..4 {
+        if let Some(at) = tz.from_local_datetime(&local).earliest() {
+            return at.with_timezone(&Utc);
+        }
+        local += Duration::minutes(30);
+    }
+    local.and_utc()
+}
+
+/// Daily account-level sums per metric for a workspace between two days (inclusive):
+/// one statement, answered from the series index.
+async fn daily_sums(
+    conn: &impl ConnectionTrait,
+    workspace_id: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+    integration_ids: &[Uuid],
+) -> DomainResult<Vec<(String, NaiveDate, i64)>> {
+    let mut query = metric_points::Entity::find()
+        .select_only()
+        .column(metric_points::Column::Metric)
+        .column(metric_points::Column::Day)
+        .column_as(Expr::cust("CAST(SUM(value) AS BIGINT)"), "total")
+        .filter(metric_points::Column::WorkspaceId.eq(workspace_id))
+        .filter(metric_points::Column::Subject.eq(""))
+        .filter(metric_points::Column::Day.between(from, to));
+    if !integration_ids.is_empty() {
+        query = query
+            .filter(metric_points::Column::IntegrationId.is_in(integration_ids.iter().copied()));
+    }
+    Ok(query
+        .group_by(metric_points::Column::Metric)
+        .group_by(metric_points::Column::Day)
+        .into_tuple::<(String, NaiveDate, i64)>()
+        .all(conn)
+        .await?)
+}
+
+fn engagement(totals: &HashMap<Metric, i64>) -> Option<f64> {
+    let impressions = totals
+        .get(&Metric::Impressions)
+        .copied()
+        .unwrap_or_default();
+    let interactions: i64 = totals
+        .iter()
+        .filter(|(m, _)| m.is_engagement())
+        .map(|(_, v)| *v)
+        .sum();
+    (impressions > 0).then(|| interactions as f64 / impressions as f64)
+}
+
+/// Sums (or, for levels, the last value) of each metric over `from..=to`.
+fn totals(
+    daily: &HashMap<(Metric, NaiveDate), i64>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> HashMap<Metric, i64> {
+    let mut out = HashMap::new();
+    for metric in Metric::ALL {
+        let days = from.iter_days().take_while(|d| *d <= to);
+        let value = if metric.is_level() {
+            days.filter_map(|d| daily.get(&(metric, d)).copied())
+                .last()
+                .unwrap_or_default()
+        } else {
+            days.filter_map(|d| daily.get(&(metric, d))).sum()
+        };
+        out.insert(metric, value);
+    }
+    out
+}
+
+/// The workspace's performance over a range: per metric a series filled with zeros in
+/// buckets of the workspace's time zone, the total and the previous period's, and the
+/// engagement rate. Any member may ask.
+pub async fn report(
+    conn: &impl ConnectionTrait,
+    access: &WorkspaceAccess,
+    question: &Question,
+) -> DomainResult<Report> {
+    let days = check_range(question.from, question.to)?;
+    let tz: chrono_tz::Tz = access
+        .workspace
+        .default_time_zone
+        .parse()
+        .unwrap_or(chrono_tz::UTC);
+    let previous_from = question.from - Duration::days(days);
+    let previous_to = question.from - Duration::days(1);
+    let rows = daily_sums(
+        conn,
+        access.workspace_id(),
+        previous_from,
+        question.to,
+        &question.integration_ids,
+    )
+    .await?;
+    let daily: HashMap<(Metric, NaiveDate), i64> = rows
+        .into_iter()
+        .filter_map(|(m, d, v)| Some(((Metric::parse(&m)?, d), v)))
+        .collect();
+    let current = totals(&daily, question.from, question.to);
+    let previous = totals(&daily, previous_from, previous_to);
+    let metrics = if question.metrics.is_empty() {
+        Metric::ALL.to_vec()
+    } else {
+        let mut m = question.metrics.clone();
+        m.sort();
+        m.dedup();
+        m
+    };
+    let series = metrics
+        .into_iter()
+        .map(|metric| {
+            let mut buckets: BTreeMap<NaiveDate, Option<i64>> = BTreeMap::new();
+            for day in question.from.iter_days().take_while(|d| *d <= question.to) {
+                let key = bucket_of(day, question.granularity, question.from);
+                let slot = buckets.entry(key).or_insert(None);
+                if let Some(v) = daily.get(&(metric, day)) {
+                    *slot = Some(if metric.is_level() {
+                        *v
+                    } else {
+                        slot.unwrap_or_default() + v
+                    });
+                }
+            }
+            Series {
+                metric,
+                buckets: buckets
+                    .into_iter()
+                    .map(|(date, value)| Bucket {
+                        date,
+                        start: day_start(date, tz),
+                        value: value.unwrap_or_default(),
+                    })
+                    .collect(),
+                total: current[&metric],
+                previous_total: previous[&metric],
+            }
+        })
+        .collect();
+    Ok(Report {
+        from: question.from,
+        to: question.to,
+        time_zone: tz.name().to_string(),
+        series,
+        engagement_rate: engagement(&current),
+        previous_engagement_rate: engagement(&previous),
+    })
+}
+
+/// Rewrites `?` placeholders as `$1, $2, …` for PostgreSQL.
+fn numbered(backend: DatabaseBackend, sql: &str) -> String {
+    if backend != DatabaseBackend::Postgres {
+        return sql.to_string();
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The drafts published in the range that did best on `metric`: each post's latest
+/// value, summed over a draft's channels. Best first.
+pub async fn top_drafts(
+    conn: &impl ConnectionTrait,
+    access: &WorkspaceAccess,
+    from: NaiveDate,
+    to: NaiveDate,
+    metric: Metric,
+    first: u64,
+) -> DomainResult<Vec<(Uuid, i64)>> {
+    check_range(from, to)?;
+    let tz: chrono_tz::Tz = access
+        .workspace
+        .default_time_zone
+        .parse()
+        .unwrap_or(chrono_tz::UTC);
+    let backend = conn.get_database_backend();
+    let sql = numbered(
+        backend,
+        "SELECT t.draft_id, CAST(SUM(mp.value) AS BIGINT) AS total \
+         FROM metric_points mp \
+         JOIN (SELECT target_id, MAX(day) AS last_day FROM metric_points \
+               WHERE workspace_id = ? AND subject <> '' AND metric = ? AND day <= ? \
+               GROUP BY target_id) latest \
+           ON latest.target_id = mp.target_id AND latest.last_day = mp.day \
+         JOIN draft_targets t ON t.id = mp.target_id \
+         WHERE mp.metric = ? AND t.published_at >= ? AND t.published_at < ? \
+         GROUP BY t.draft_id ORDER BY total DESC, t.draft_id LIMIT ?",
+    );
+    let statement = Statement::from_sql_and_values(
+        backend,
+        sql,
+        [
+            access.workspace_id().into(),
+            metric.as_str().into(),
+            to.into(),
+            metric.as_str().into(),
+            day_start(from, tz).into(),
+            day_start(to + Duration::days(1), tz).into(),
+            (first.clamp(1, 100) as i64).into(),
+        ],
+    );
+    let rows = conn.query_all_raw(statement).await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok((
+                row.try_get::<Uuid>("", "draft_id")?,
+                row.try_get::<i64>("", "total")?,
+            ))
+        })
+        .collect()
+}
+
+/// A draft's performance: per channel and metric the latest value collected, and the
+/// sums over its channels.
+pub async fn performance(
+    conn: &impl ConnectionTrait,
+    draft_id: Uuid,
+) -> DomainResult<Vec<(Uuid, Metric, i64, NaiveDate)>> {
+    let targets: Vec<Uuid> = draft_targets::Entity::find()
+        .filter(draft_targets::Column::DraftId.eq(draft_id))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let points = metric_points::Entity::find()
+        .filter(metric_points::Column::TargetId.is_in(targets))
+        .all(conn)
+        .await?;
+    let mut latest: HashMap<(Uuid, Metric), (NaiveDate, i64)> = HashMap::new();
+    for p in points {
+        let (Some(target), Some(metric)) = (p.target_id, Metric::parse(&p.metric)) else {
+            continue;
+        };
+        let slot = latest.entry((target, metric)).or_insert((p.day, p.value));
+        if p.day > slot.0 {
+            *slot = (p.day, p.value);
+        }
+    }
+    let mut out: Vec<_> = latest
+        .into_iter()
+        .map(|((t, m), (d, v))| (t, m, v, d))
+        .collect();
+    out.sort_by_key(|(t, m, _, _)| (*t, *m));
+    Ok(out)
+}

@@ -18,6 +18,7 @@ pub mod publishing;
 pub mod rate_limit;
 pub mod retention;
 pub mod staff;
+pub mod sync;
 pub mod tokens;
 pub mod workspaces;
 

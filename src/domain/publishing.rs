@@ -252,15 +252,17 @@ async fn close_attempt(
     Ok(())
 }
 
+/// Settles a target: PUBLISHED through `channel` as `posted`, or FAILED.
 async fn set_target(
     conn: &impl ConnectionTrait,
     target: &draft_targets::Model,
-    posted: Option<&Posted>,
+    posted: Option<(&Posted, Uuid)>,
 ) -> DomainResult<()> {
     let mut row: draft_targets::ActiveModel = target.clone().into();
     match posted {
-        Some(posted) => {
+        Some((posted, channel)) => {
             row.status = Set("PUBLISHED".into());
+            row.integration_id = Set(Some(channel));
             row.provider_post_id = Set(Some(posted.id.clone()));
             row.url = Set(posted.url.clone());
             row.published_at = Set(Some(now()));
@@ -423,7 +425,7 @@ async fn publish_target(
             Ok(Some(posted)) => {
                 let note = "the platform took the post; found when reconciling";
                 close_attempt(conn, last, outcome::SUCCEEDED, Some(&posted.id), Some(note)).await?;
-                set_target(conn, target, Some(&posted)).await?;
+                set_target(conn, target, Some((&posted, channel.id))).await?;
                 return Ok(Pass::Done);
             }
             Ok(None) => {
@@ -468,7 +470,7 @@ async fn publish_target(
     match result {
         Ok(posted) => {
             close_attempt(conn, &attempt, outcome::SUCCEEDED, Some(&posted.id), None).await?;
-            set_target(conn, target, Some(&posted)).await?;
+            set_target(conn, target, Some((&posted, channel.id))).await?;
             Ok(Pass::Done)
         }
         Err(ProviderError::Transient(why)) => {

@@ -9,7 +9,10 @@ use sea_orm::{
 use serde_json::json;
 
 use super::audit::{self, Actor, NewEvent};
-use super::entities::{jobs, one_time_tokens, privacy_requests, sessions, staff_sessions};
+use super::entities::{
+    jobs, oauth_states, one_time_tokens, privacy_requests, publish_attempts, sessions,
+    staff_sessions,
+};
 use super::privacy::requests::RequestStatus;
 use super::RequestMeta;
 use crate::error::DomainResult;
@@ -24,11 +27,14 @@ pub struct Purged {
     pub staff_sessions: u64,
     pub finished_jobs: u64,
     pub export_packages: u64,
+    pub publish_logs: u64,
+    pub oauth_states: u64,
 }
 
 /// Purges, as of `at`: expired one-time tokens; requests never confirmed, 7 days after
 /// receipt; request records 24 months after they closed; sessions ended 30 days ago;
-/// finished jobs after 30 days.
+/// finished jobs after 30 days; publish attempts finished 90 days ago; channel
+/// connection attempts a day after they expired.
 pub async fn purge(
     conn: &(impl ConnectionTrait + TransactionTrait),
     exports_dir: &std::path::Path,
@@ -87,6 +93,16 @@ pub async fn purge(
             .await?
             .rows_affected,
         export_packages,
+        publish_logs: publish_attempts::Entity::delete_many()
+            .filter(publish_attempts::Column::FinishedAt.lt(at - Duration::days(90)))
+            .exec(&txn)
+            .await?
+            .rows_affected,
+        oauth_states: oauth_states::Entity::delete_many()
+            .filter(oauth_states::Column::ExpiresAt.lt(at - Duration::days(1)))
+            .exec(&txn)
+            .await?
+            .rows_affected,
     };
     audit::record(
         &txn,
@@ -98,6 +114,8 @@ pub async fn purge(
             "staff_sessions": purged.staff_sessions,
             "finished_jobs": purged.finished_jobs,
             "export_packages": purged.export_packages,
+            "publish_logs": purged.publish_logs,
+            "oauth_states": purged.oauth_states,
         })),
         &RequestMeta::default(),
     )

@@ -425,17 +425,38 @@ pub async fn remove_member(
     Ok(())
 }
 
-/// Sets whether drafts need approval before scheduling. ADMIN and up.
-pub async fn set_approval_required(
+/// Changes the workspace's settings (ADMIN and up): whether drafts need approval before
+/// scheduling, and the time zone its reports are read in (an IANA name). `None` leaves
+/// a setting as it is.
+pub async fn update_settings(
     conn: &(impl ConnectionTrait + TransactionTrait),
     access: &WorkspaceAccess,
-    required: bool,
+    approval_required: Option<bool>,
+    time_zone: Option<&str>,
     meta: &RequestMeta,
 ) -> DomainResult<workspaces::Model> {
     access.require(Role::Admin)?;
+    let time_zone = time_zone
+        .map(|tz| {
+            tz.trim()
+                .parse::<chrono_tz::Tz>()
+                .map(|tz| tz.name().to_string())
+                .map_err(|_| {
+                    DomainError::bad_input(format!(
+                        "{:?} is not an IANA time zone like Europe/Berlin",
+                        tz.chars().take(64).collect::<String>()
+                    ))
+                })
+        })
+        .transpose()?;
     let txn = conn.begin().await?;
     let mut active: workspaces::ActiveModel = access.workspace.clone().into();
-    active.approval_required = Set(required);
+    if let Some(required) = approval_required {
+        active.approval_required = Set(required);
+    }
+    if let Some(tz) = &time_zone {
+        active.default_time_zone = Set(tz.clone());
+    }
     active.updated_at = Set(now());
     let updated = active.update(&txn).await?;
     audit::record(
@@ -443,7 +464,7 @@ pub async fn set_approval_required(
         NewEvent::new(Actor::User(access.user_id()), "workspace.settings_changed")
             .target("workspace", access.workspace_id())
             .workspace(access.workspace_id())
-            .details(json!({ "approval_required": required })),
+            .details(json!({ "approval_required": approval_required, "time_zone": time_zone })),
         meta,
     )
     .await?;

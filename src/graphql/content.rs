@@ -182,6 +182,11 @@ impl Draft {
         load_user(ctx, self.0.author_id).await
     }
 
+    /// How it did once published: the latest counts per channel and in sum.
+    async fn performance(&self, ctx: &Context<'_>) -> Result<super::analytics::DraftPerformance> {
+        super::analytics::performance(ctx, self.0.id).await
+    }
+
     /// The channels it goes to, each with its own text.
     async fn targets(&self, ctx: &Context<'_>) -> Result<Vec<DraftTarget>> {
         Ok(loader(ctx)?

@@ -32,3 +32,23 @@ pub fn unauthenticated() -> Error {
 pub fn bad_input(message: impl Into<String>) -> Error {
     gql(DomainError::BadInput(message.into()))
 }
+
+/// A domain error as a plain HTTP response in the API's error shape (for the API's
+/// non-GraphQL routes).
+pub fn domain_response(error: DomainError) -> axum::response::Response {
+    use axum::http::StatusCode;
+    let status = match &error {
+        DomainError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
+        DomainError::NotFound(_) => StatusCode::NOT_FOUND,
+        DomainError::BadInput(_) => StatusCode::BAD_REQUEST,
+        DomainError::Conflict(_) => StatusCode::CONFLICT,
+        DomainError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        DomainError::Upstream(_) => StatusCode::BAD_GATEWAY,
+        DomainError::Internal(cause) => {
+            tracing::error!(error = ?cause, "internal error");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    super::error_response(status, error.code(), &error.to_string())
+}

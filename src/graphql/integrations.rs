@@ -58,6 +58,19 @@ impl Integration {
     async fn disconnected_at(&self) -> Option<DateTime<Utc>> {
         self.0.disconnected_at
     }
+
+    /// When its metrics were last pulled, and how that went; null before the first
+    /// sync.
+    async fn sync(&self, ctx: &Context<'_>) -> Result<Option<super::analytics::SyncState>> {
+        use sea_orm::EntityTrait;
+        Ok(
+            crate::domain::entities::sync_states::Entity::find_by_id(self.0.id)
+                .one(&state(ctx).read_db)
+                .await
+                .map_err(|e| gql(e.into()))?
+                .map(Into::into),
+        )
+    }
 }
 
 /// Where to send the person to connect a channel.

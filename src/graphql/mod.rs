@@ -1,6 +1,7 @@
 //! The GraphQL API at `/graphql`: schema building, the HTTP handler (JSON only, batch
 //! cap, bearer-token authentication), GraphiQL outside production, and the SDL export.
 
+pub mod analytics;
 pub mod collaboration;
 pub mod connection;
 pub mod content;
@@ -43,6 +44,7 @@ pub struct MutationRoot(
     collaboration::CollaborationMutation,
     media::MediaMutation,
     integrations::IntegrationMutation,
+    analytics::AnalyticsMutation,
 );
 
 pub type AppSchema = Schema<Query, MutationRoot, Subscription>;
@@ -73,7 +75,7 @@ pub fn sdl() -> String {
     )
 }
 
-fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
         Json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })),
@@ -254,7 +256,7 @@ pub async fn graphql_get(State((state, _)): State<(AppState, AppSchema)>) -> Res
     .into_response()
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme

@@ -393,12 +393,15 @@ impl Mutation {
         Ok(Draft(draft))
     }
 
-    /// Whether drafts need approval before scheduling; ADMIN and OWNER.
+    /// The workspace's settings: whether drafts need approval before scheduling, and its
+    /// time zone. ADMIN and OWNER; an omitted setting is left as it is.
     async fn update_workspace_settings(
         &self,
         ctx: &Context<'_>,
         workspace_id: ID,
-        approval_required: bool,
+        approval_required: Option<bool>,
+        #[graphql(desc = "An IANA time zone; analytics are bucketed in it.")]
+        default_time_zone: Option<String>,
     ) -> Result<Workspace> {
         let user = current_user(ctx).await?;
         let s = state(ctx);
@@ -406,10 +409,15 @@ impl Mutation {
         let mut access = workspaces::require_access(&s.db, user.id, workspace_id)
             .await
             .map_err(gql)?;
-        access.workspace =
-            workspaces::set_approval_required(&s.db, &access, approval_required, meta(ctx))
-                .await
-                .map_err(gql)?;
+        access.workspace = workspaces::update_settings(
+            &s.db,
+            &access,
+            approval_required,
+            default_time_zone.as_deref(),
+            meta(ctx),
+        )
+        .await
+        .map_err(gql)?;
         Ok(Workspace(access))
     }
 

@@ -321,6 +321,22 @@ impl Workspace {
         ))
     }
 
+    /// How the workspace's channels did over `range` (days in the workspace's time
+    /// zone): per metric a series in buckets of `granularity`, filled with zeros, with
+    /// totals and the change against the previous period; the engagement rate; top
+    /// drafts. Account-level metrics; `integrationIds` narrows to some channels.
+    #[allow(clippy::too_many_arguments)]
+    async fn analytics(
+        &self,
+        ctx: &Context<'_>,
+        range: super::analytics::DateRange,
+        #[graphql(default)] granularity: super::analytics::GranularityEnum,
+        #[graphql(default)] metrics: Vec<super::analytics::MetricEnum>,
+        #[graphql(default)] integration_ids: Vec<ID>,
+    ) -> Result<super::analytics::Analytics> {
+        super::analytics::answer(ctx, &self.0, range, granularity, metrics, integration_ids).await
+    }
+
     /// The workspace's connected channels.
     async fn integrations(
         &self,

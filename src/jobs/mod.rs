@@ -31,6 +31,8 @@ pub struct JobRunner {
     publisher: crate::domain::publishing::Publisher,
     /// How long before expiry access tokens are renewed.
     refresh_before_secs: u64,
+    /// How often each channel's metrics are pulled.
+    sync_every_secs: u64,
 }
 
 impl JobRunner {
@@ -54,6 +56,7 @@ impl JobRunner {
             providers: publisher.providers.clone(),
             publisher,
             refresh_before_secs: config.providers.refresh_before_secs,
+            sync_every_secs: config.providers.sync_interval_secs,
         }
     }
 
@@ -127,6 +130,12 @@ impl JobRunner {
             Ok(count) => tracing::info!(count, "channel token renewals queued"),
             Err(e) => tracing::error!(error = ?e, "could not queue channel token renewals"),
         }
+        let every = chrono::Duration::seconds(self.sync_every_secs as i64);
+        match crate::domain::sync::schedule(&self.db, every).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "channel metric syncs queued"),
+            Err(e) => tracing::error!(error = ?e, "could not queue channel metric syncs"),
+        }
         match privacy::requests::expire_unverified(&self.db, crate::domain::now()).await {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "expired unconfirmed privacy requests"),
@@ -198,6 +207,9 @@ impl JobRunner {
                 .await?;
                 tracing::debug!(mentions, "mention digest queued");
                 Ok(())
+            }
+            jobs::kind::SYNC_METRICS => {
+                crate::domain::sync::run(&self.db, &self.vault, &self.providers, &job.payload).await
             }
             jobs::kind::PUBLISH_DRAFT => {
                 crate::domain::publishing::run(&self.db, &self.vault, &self.publisher, &job.payload)

@@ -5,6 +5,7 @@ mod helpers;
 mod smtp_sink;
 
 mod accounts;
+mod analytics;
 mod browser;
 mod channels;
 mod collaboration;

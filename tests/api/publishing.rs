@@ -589,6 +589,40 @@ async fn nothing_is_published_for_a_restricted_person(backend: Backend) {
         .unwrap()
         .contains("restricted"));
     assert!(fake.posts().is_empty(), "the platform saw nothing");
+
+    // Publish logs are kept 90 days: the retention job purges older ones, with a count.
+    let fresh = draft_to(&app, &owner, &ws, "Fresh", &[("LINKEDIN", "Fresh post")]).await;
+    schedule_soon(&app, &owner, &fresh).await;
+    assert_eq!(settled(&app, &owner, &fresh).await["status"], "PUBLISHED");
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let old_target =
+        atelier::domain::content::targets::for_drafts(&app.db, &[draft.parse().unwrap()])
+            .await
+            .unwrap()[0]
+            .id;
+    atelier::domain::entities::publish_attempts::Entity::update_many()
+        .col_expr(
+            atelier::domain::entities::publish_attempts::Column::FinishedAt,
+            sea_orm::sea_query::Expr::value(chrono::Utc::now() - chrono::Duration::days(91)),
+        )
+        .filter(atelier::domain::entities::publish_attempts::Column::TargetId.eq(old_target))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let purged = atelier::domain::retention::purge(
+        &app.db,
+        &app.data_dir().join("exports"),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(purged.publish_logs, 1);
+    let left = atelier::domain::entities::publish_attempts::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
+    assert_ne!(left[0].target_id, old_target, "the recent log stays");
     app.stop().await;
 }
 on_both_databases!(nothing_is_published_for_a_restricted_person);

@@ -599,6 +599,17 @@ pub async fn find_in_workspace(
 }
 
 /// A draft by id, whoever's it is (callers check access).
+/// Drafts by id, in no particular order (missing ones left out).
+pub async fn find_many(
+    conn: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> DomainResult<Vec<drafts::Model>> {
+    Ok(drafts::Entity::find()
+        .filter(drafts::Column::Id.is_in(ids.iter().copied()))
+        .all(conn)
+        .await?)
+}
+
 pub async fn find(
     conn: &impl ConnectionTrait,
     draft_id: Uuid,
