@@ -9,7 +9,9 @@ use sea_orm::{ConnectionTrait, EntityTrait, Set, TransactionSession, Transaction
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::domain::entities::{comments, draft_targets, drafts, memberships, users, workspaces};
+use crate::domain::entities::{
+    comments, draft_targets, drafts, integrations, memberships, metric_points, users, workspaces,
+};
 use crate::domain::now;
 
 /// What the benchmark needs to find its way in.
@@ -23,6 +25,7 @@ pub struct Seeded {
     pub users: usize,
     pub drafts: usize,
     pub comments: usize,
+    pub metric_points: usize,
 }
 
 pub const DEMO_PASSWORD: &str = "demo-Atelier-2026-bench!";
@@ -135,8 +138,37 @@ where
     Ok(())
 }
 
-/// Seeds `scale` × (10 workspaces of 5 members, 100,000 drafts with one or two channel
-/// texts, 10 comments each).
+/// Days of account metrics each seeded channel has.
+const ACCOUNT_DAYS: i64 = 1_100;
+/// Daily counts collected for each published post.
+const POST_DAYS: i64 = 4;
+
+fn point(
+    workspace: Uuid,
+    integration: Uuid,
+    target: Option<Uuid>,
+    metric: &str,
+    day: chrono::NaiveDate,
+    value: i64,
+) -> metric_points::ActiveModel {
+    metric_points::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        workspace_id: Set(workspace),
+        integration_id: Set(integration),
+        target_id: Set(target),
+        subject: Set(target.map(|t| t.to_string()).unwrap_or_default()),
+        metric: Set(metric.into()),
+        day: Set(day),
+        value: Set(value),
+        source: Set("SYNC".into()),
+        collected_at: Set(now()),
+    }
+}
+
+/// Seeds `scale` × (10 workspaces of 5 members with a channel on each platform and
+/// three years of their daily metrics, 100,000 drafts with one or two channel texts, 10
+/// comments each, the published ones with four days of counts per post) — about a
+/// million metric points at scale 1.
 pub async fn seed_demo(
     conn: &(impl ConnectionTrait + TransactionTrait),
     scale: f64,
@@ -211,7 +243,62 @@ pub async fn seed_demo(
     }
     insert_batches(&txn, workspace_rows).await?;
     insert_batches(&txn, membership_rows).await?;
+    let platforms = ["LINKEDIN", "INSTAGRAM", "FACEBOOK", "TIKTOK", "YOUTUBE"];
+    let mut channel_of = std::collections::HashMap::new();
+    let mut channel_rows = Vec::new();
+    for (w, workspace) in workspace_ids.iter().enumerate() {
+        for platform in platforms {
+            let id = Uuid::now_v7();
+            channel_of.insert((w, platform), id);
+            channel_rows.push(integrations::ActiveModel {
+                id: Set(id),
+                workspace_id: Set(*workspace),
+                provider: Set(platform.into()),
+                external_account_id: Set(format!("demo-{platform}-{w}-{run}")),
+                handle: Set(Some(format!("demo.{w}"))),
+                display_name: Set(Some(format!("Demo studio {w}"))),
+                scopes: Set(String::new()),
+                connected_by: Set(Some(user_ids[w * 5])),
+                health: Set("ACTIVE".into()),
+                last_error: Set(None),
+                connected_at: Set(at),
+                disconnected_at: Set(None),
+                updated_at: Set(at),
+            });
+        }
+    }
+    insert_batches(&txn, channel_rows).await?;
     txn.commit().await?;
+    let today = now().date_naive();
+    let mut metric_count = 0;
+    for (w, workspace) in workspace_ids.iter().enumerate() {
+        let mut rows = Vec::new();
+        for platform in platforms {
+            let channel = channel_of[&(w, platform)];
+            for back in 0..ACCOUNT_DAYS {
+                let day = today - Duration::days(back);
+                for metric in crate::domain::analytics::Metric::ALL {
+                    let value = match metric {
+                        crate::domain::analytics::Metric::Followers => 10_000 - back,
+                        _ => rng.gen_range(0..5_000),
+                    };
+                    rows.push(point(
+                        *workspace,
+                        channel,
+                        None,
+                        metric.as_str(),
+                        day,
+                        value,
+                    ));
+                }
+            }
+        }
+        metric_count += rows.len();
+        let txn = conn.begin().await?;
+        insert_batches(&txn, rows).await?;
+        txn.commit().await?;
+    }
+    progress(&format!("{metric_count} account metric points"));
     progress(&format!(
         "{workspace_count} workspaces, {} users",
         user_ids.len()
@@ -233,6 +320,7 @@ pub async fn seed_demo(
         let mut draft_rows = Vec::with_capacity(chunk);
         let mut target_rows = Vec::with_capacity(chunk * 2);
         let mut comment_rows = Vec::with_capacity(chunk * per_draft_comments);
+        let mut point_rows = Vec::new();
         for i in 0..chunk {
             let n = written + i;
             let w = n % workspace_count;
@@ -256,22 +344,47 @@ pub async fn seed_demo(
                 created_at: Set(at),
                 updated_at: Set(at),
             });
+            let published = statuses[n % statuses.len()] == "PUBLISHED";
             for provider in providers.iter().take(1 + n % 2) {
+                let target = Uuid::now_v7();
+                let channel = channel_of[&(w, *provider)];
+                let published_at = at + Duration::minutes(rng.gen_range(0..40_000));
                 target_rows.push(draft_targets::ActiveModel {
-                    id: Set(Uuid::now_v7()),
+                    id: Set(target),
                     draft_id: Set(id),
                     provider: Set(provider.to_string()),
-                    integration_id: Set(None),
+                    integration_id: Set(published.then_some(channel)),
                     title: Set(None),
                     body: Set(format!("{body} #demo")),
                     origin: Set("MANUAL".into()),
-                    status: Set("PENDING".into()),
-                    provider_post_id: Set(None),
+                    status: Set(if published { "PUBLISHED" } else { "PENDING" }.into()),
+                    provider_post_id: Set(published.then(|| format!("demo-post-{n}"))),
                     url: Set(None),
-                    published_at: Set(None),
+                    published_at: Set(published.then_some(published_at)),
                     created_at: Set(at),
                     updated_at: Set(at),
                 });
+                if published {
+                    for back in 0..POST_DAYS {
+                        for metric in [
+                            "IMPRESSIONS",
+                            "REACH",
+                            "LIKES",
+                            "COMMENTS",
+                            "SHARES",
+                            "SAVES",
+                        ] {
+                            point_rows.push(point(
+                                workspace_ids[w],
+                                channel,
+                                Some(target),
+                                metric,
+                                today - Duration::days(back),
+                                rng.gen_range(0..2_000),
+                            ));
+                        }
+                    }
+                }
             }
             for _ in 0..per_draft_comments {
                 comment_rows.push(comments::ActiveModel {
@@ -293,6 +406,8 @@ pub async fn seed_demo(
         insert_batches(&txn, draft_rows).await?;
         insert_batches(&txn, target_rows).await?;
         insert_batches(&txn, comment_rows).await?;
+        metric_count += point_rows.len();
+        insert_batches(&txn, point_rows).await?;
         txn.commit().await?;
         written += chunk;
         if written % 10_000 == 0 || written == draft_count {
@@ -310,5 +425,6 @@ pub async fn seed_demo(
         users: user_ids.len(),
         drafts: draft_count,
         comments: draft_count * per_draft_comments,
+        metric_points: metric_count,
     })
 }

@@ -153,6 +153,58 @@ async fn erin_asks_to_be_erased(app: &TestApp) -> (Session, uuid::Uuid, String) 
     )
     .await
     .unwrap();
+    // Analytics in both workspaces: those of her solo workspace go with it.
+    let solo_access = ws::require_access(
+        &app.db,
+        erin.user_id.parse().unwrap(),
+        solo.parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let solo_channel = channel::upsert_connection(
+        &app.db,
+        &app.vault(),
+        &solo_access,
+        Provider::Linkedin,
+        ConnectedAccount {
+            external_account_id: "erin-linkedin".into(),
+            handle: None,
+            display_name: Some("Erin on LinkedIn".into()),
+            scopes: vec![],
+        },
+        TokenSet {
+            access_token: SecretString::from("erin-li-access"),
+            refresh_token: None,
+            expires_at: None,
+        },
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
+    let shared_channel = channel::list(&app.db, shared.parse().unwrap())
+        .await
+        .unwrap()[0]
+        .id;
+    let today = chrono::Utc::now().date_naive();
+    let points: Vec<_> = [
+        (solo_channel.id, solo.parse().unwrap()),
+        (shared_channel, shared.parse().unwrap()),
+    ]
+    .into_iter()
+    .flat_map(|(channel, workspace)| {
+        (0..3).map(move |back| atelier::domain::analytics::NewPoint {
+            workspace_id: workspace,
+            integration_id: channel,
+            target_id: None,
+            metric: atelier::domain::analytics::Metric::Impressions,
+            day: today - chrono::Duration::days(back),
+            value: 100,
+        })
+    })
+    .collect();
+    atelier::domain::analytics::upsert(&app.db, &points, atelier::domain::analytics::Source::Api)
+        .await
+        .unwrap();
 
     let draft = app.gql_ok(
         Some(&erin.access),
@@ -398,6 +450,14 @@ async fn erasure_leaves_nothing_behind(backend: Backend) {
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert!(stored[0].to_string_lossy().contains(&shared));
     assert!(rows("media") >= 2 && rows("content") >= 2 && rows("comments") >= 1);
+    // Her solo workspace's metric points went with it; the shared workspace's stay.
+    assert_eq!(rows("analytics"), 3);
+    let points = atelier::domain::entities::metric_points::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(points.len(), 3);
+    assert!(points.iter().all(|p| p.workspace_id.to_string() == shared));
     let integration = integrations::Entity::find()
         .one(&app.db)
         .await
@@ -569,10 +629,13 @@ on_both_databases!(a_failed_step_resumes_without_redoing_finished_ones);
 async fn restriction_is_applied_and_lifted(backend: Backend) {
     use atelier::domain::privacy::requests::{self, RequestForm, RequestSource};
 
-    let app = TestApp::spawn(backend).await;
+    let fake = crate::fake_provider::FakeProvider::start().await;
+    let app = crate::publishing::spawn(backend, &fake).await;
     let rita = app
         .signed_in_user("rita@example.com", "Rita Restrict")
         .await;
+    let studio = crate::publishing::workspace(&app, &rita, "Rita Studio").await;
+    let channel = crate::channels::connect(&app, &rita, &studio, "LINKEDIN").await;
     let form = RequestForm {
         kind: "RESTRICT".into(),
         email: "rita@example.com".into(),
@@ -610,11 +673,67 @@ async fn restriction_is_applied_and_lifted(backend: Backend) {
         .await;
     assert_eq!(me["me"]["status"], "RESTRICTED");
 
+    // Publishing and analytics sync stop: her scheduled post is not sent, her channel
+    // is not read.
+    let held =
+        crate::publishing::draft_to(&app, &rita, &studio, "Held", &[("LINKEDIN", "Held back")])
+            .await;
+    crate::publishing::schedule_soon(&app, &rita, &held).await;
+    let done = crate::publishing::settled(&app, &rita, &held).await;
+    assert_eq!(done["status"], "FAILED");
+    assert_eq!(done["targets"][0]["attempts"][0]["outcome"], "SKIPPED");
+    assert!(fake.posts().is_empty());
+    let reads = fake
+        .platform
+        .metric_reads
+        .load(std::sync::atomic::Ordering::SeqCst);
+    app.gql_ok(
+        Some(&rita.access),
+        "mutation($id: ID!) { syncIntegration(id: $id) }",
+        json!({ "id": channel }),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let found = app
+            .gql_ok(
+                Some(&rita.access),
+                "query($w: ID!) { workspace(id: $w) { integrations { sync { lastError } } } }",
+                json!({ "w": studio }),
+            )
+            .await;
+        let error = found["workspace"]["integrations"][0]["sync"]["lastError"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if error.contains("restricted") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{found}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        fake.platform
+            .metric_reads
+            .load(std::sync::atomic::Ordering::SeqCst),
+        reads
+    );
+
     staff_action(&staff, &app, request.id, "lift-restriction", &[]).await;
     let me = app
         .gql_ok(Some(&rita.access), "{ me { status } }", json!({}))
         .await;
     assert_eq!(me["me"]["status"], "ACTIVE");
+    // Lifted: publishing works again.
+    let again =
+        crate::publishing::draft_to(&app, &rita, &studio, "Again", &[("LINKEDIN", "Back again")])
+            .await;
+    crate::publishing::schedule_soon(&app, &rita, &again).await;
+    assert_eq!(
+        crate::publishing::settled(&app, &rita, &again).await["status"],
+        "PUBLISHED"
+    );
+    assert_eq!(fake.posts().len(), 1);
     let view = atelier::domain::privacy::review::view(&app.db, request.id)
         .await
         .unwrap();

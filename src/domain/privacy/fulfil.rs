@@ -103,6 +103,7 @@ enum Step {
     Integrations,
     Sessions,
     Media,
+    Analytics,
     Workspaces,
     Content,
     Comments,
@@ -122,6 +123,7 @@ impl Step {
             Self::Integrations => "integrations",
             Self::Sessions => "sessions",
             Self::Media => "media",
+            Self::Analytics => "analytics",
             Self::Workspaces => "workspaces",
             Self::Content => "content",
             Self::Comments => "comments",
@@ -142,6 +144,7 @@ impl Step {
                 Self::Integrations,
                 Self::Sessions,
                 Self::Media,
+                Self::Analytics,
                 Self::Workspaces,
                 Self::Content,
                 Self::Comments,
@@ -347,6 +350,7 @@ async fn run_step(
             .await?
             .rows_affected),
         (Step::Media, Some(user_id)) => erase_media(txn, store, user_id).await,
+        (Step::Analytics, Some(user_id)) => erase_analytics(txn, user_id).await,
         (Step::Workspaces, Some(user_id)) => leave_workspaces(txn, user_id).await,
         (Step::Content, Some(user_id)) => anonymise_content(txn, user_id).await,
         (Step::Comments, Some(user_id)) => erase_comments(txn, user_id).await,
@@ -511,6 +515,50 @@ async fn disconnect_integrations(
         affected += 1;
     }
     Ok(affected)
+}
+
+/// The analytics of the workspaces that go with them (those where they are the only
+/// member): metric points and the channels' sync states, counted before the workspace
+/// step deletes the rest.
+async fn erase_analytics(txn: &impl ConnectionTrait, user_id: Uuid) -> DomainResult<u64> {
+    use crate::domain::entities::{metric_points, sync_states};
+    let mine = memberships::Entity::find()
+        .filter(memberships::Column::UserId.eq(user_id))
+        .all(txn)
+        .await?;
+    let mut sole = Vec::new();
+    for membership in mine {
+        let shared = memberships::Entity::find()
+            .filter(memberships::Column::WorkspaceId.eq(membership.workspace_id))
+            .filter(memberships::Column::UserId.ne(user_id))
+            .one(txn)
+            .await?
+            .is_some();
+        if !shared {
+            sole.push(membership.workspace_id);
+        }
+    }
+    if sole.is_empty() {
+        return Ok(0);
+    }
+    let channels: Vec<Uuid> = integrations::Entity::find()
+        .filter(integrations::Column::WorkspaceId.is_in(sole.iter().copied()))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    let points = metric_points::Entity::delete_many()
+        .filter(metric_points::Column::WorkspaceId.is_in(sole))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    let states = sync_states::Entity::delete_many()
+        .filter(sync_states::Column::IntegrationId.is_in(channels))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    Ok(points + states)
 }
 
 /// Workspaces where they are the only member are deleted with everything in them; in
