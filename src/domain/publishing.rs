@@ -100,12 +100,15 @@ enum Pass {
 }
 
 /// Runs a publishing job. Returns an error (so the job is retried with backoff) while
-/// some target waits for another try.
+/// some target waits for another try — unless this is the job's `last_try`: then the
+/// targets still waiting fail with the reason, and the draft is settled rather than
+/// left PUBLISHING.
 pub async fn run(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
     publisher: &Publisher,
     payload: &str,
+    last_try: bool,
 ) -> anyhow::Result<()> {
     let job: Job = serde_json::from_str(payload)?;
     let Some(draft) = drafts::Entity::find_by_id(job.draft_id).one(conn).await? else {
@@ -166,7 +169,15 @@ pub async fn run(
             None => publish_target(conn, vault, publisher, &draft, target, &attached).await?,
         };
         if let Pass::Later(why) = pass {
-            waiting.push(format!("{}: {why}", target.provider));
+            if last_try {
+                let n = attempts_of(conn, target.id).await?.len() + 1;
+                let why = format!(
+                    "gave up: {why} (whether an earlier try reached the platform could not be confirmed)"
+                );
+                fail_without_call(conn, target, n, &why).await?;
+            } else {
+                waiting.push(format!("{}: {why}", target.provider));
+            }
         }
     }
     if !waiting.is_empty() {

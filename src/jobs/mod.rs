@@ -212,8 +212,15 @@ impl JobRunner {
                 crate::domain::sync::run(&self.db, &self.vault, &self.providers, &job.payload).await
             }
             jobs::kind::PUBLISH_DRAFT => {
-                crate::domain::publishing::run(&self.db, &self.vault, &self.publisher, &job.payload)
-                    .await
+                let last_try = job.attempts >= job.max_attempts;
+                crate::domain::publishing::run(
+                    &self.db,
+                    &self.vault,
+                    &self.publisher,
+                    &job.payload,
+                    last_try,
+                )
+                .await
             }
             other => anyhow::bail!("no handler for job kind {other:?}"),
         }

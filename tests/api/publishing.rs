@@ -366,6 +366,67 @@ async fn refusals_retries_and_renewal(backend: Backend) {
     app.inbox
         .wait_for_subject("retry@example.com", "Reconnect your LinkedIn account")
         .await;
+
+    // A platform down for longer than the job retries: on the job's last try the
+    // waiting channel fails with the reason and the draft is settled, not left
+    // PUBLISHING.
+    fake.platform.refresh_mode.store(0, Ordering::SeqCst);
+    fake.platform
+        .fail_next_publishes
+        .store(1_000, Ordering::SeqCst);
+    let draft = draft_to(&app, &owner, &ws, "Down", &[("FACEBOOK", "Platform down")]).await;
+    schedule_soon(&app, &owner, &draft).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let found = app
+            .gql_ok(Some(&owner.access), DRAFT, json!({ "id": draft }))
+            .await;
+        if found["draft"]["targets"][0]["attempts"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{found}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let app = app
+        .restart(|config| config.jobs.poll_interval_ms = 60_000)
+        .await;
+    let row =
+        atelier::domain::entities::drafts::Entity::find_by_id(draft.parse::<uuid::Uuid>().unwrap())
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+    let payload =
+        json!({ "draft_id": row.id, "publish_at": row.scheduled_at.unwrap() }).to_string();
+    let config = app.config().clone();
+    let publisher = atelier::domain::publishing::Publisher {
+        providers: atelier::providers::Providers::from_config(&config).unwrap(),
+        media: atelier::storage::MediaStore::from_config(&config).unwrap(),
+        link_key: [0; 32],
+        public_url: app.address.clone(),
+        link_ttl_secs: 3_600,
+    };
+    atelier::domain::publishing::run(&app.db, app.vault_ref(), &publisher, &payload, true)
+        .await
+        .unwrap();
+    let owner = app.log_in("retry@example.com").await;
+    let found = app
+        .gql_ok(Some(&owner.access), DRAFT, json!({ "id": draft }))
+        .await;
+    assert_eq!(found["draft"]["status"], "FAILED", "{found}");
+    let facebook = target(&found["draft"], "FACEBOOK");
+    assert_eq!(
+        outcomes(facebook).last().map(String::as_str),
+        Some("FAILED")
+    );
+    let last = facebook["attempts"].as_array().unwrap().last().unwrap();
+    assert!(
+        last["providerError"].as_str().unwrap().contains("gave up"),
+        "{last}"
+    );
     app.stop().await;
 }
 on_both_databases!(refusals_retries_and_renewal);
