@@ -146,10 +146,11 @@ async fn rotate_keys() -> anyhow::Result<()> {
     .await
     .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     println!(
-        "re-sealed under key {:?}: {} integration token rows, {} queued jobs ({} token rows were already current)",
+        "re-sealed under key {:?}: {} integration token rows, {} queued jobs, {} personal data keys ({} token rows were already current)",
         vault.current_key_id(),
         rotation.integration_tokens,
         rotation.queued_jobs,
+        rotation.person_keys,
         rotation.already_current
     );
     Ok(())

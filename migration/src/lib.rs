@@ -17,6 +17,7 @@ mod m20261123_000011_collaboration;
 mod m20261123_000012_comment_summaries;
 mod m20261123_000013_oauth_states;
 mod m20261124_000014_publishing_and_analytics;
+mod m20261124_000015_person_keys;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000012_comment_summaries::Migration),
             Box::new(m20261123_000013_oauth_states::Migration),
             Box::new(m20261124_000014_publishing_and_analytics::Migration),
+            Box::new(m20261124_000015_person_keys::Migration),
         ]
     }
 }

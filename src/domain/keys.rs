@@ -19,6 +19,7 @@ pub struct Rotation {
     pub integration_tokens: u64,
     pub queued_jobs: u64,
     pub already_current: u64,
+    pub person_keys: u64,
 }
 
 /// Re-seals every integration token and every pending job's sealed payload under the
@@ -122,9 +123,11 @@ pub async fn rotate(
         active.verifier_sealed = Set(vault.seal(&plain, context));
         active.update(&txn).await?;
     }
+    rotation.person_keys = super::person_keys::reseal_all(&txn, vault).await?;
     audit::record(
         &txn,
         NewEvent::new(actor, "keys.rotated").details(json!({
+            "person_keys": rotation.person_keys,
             "key_id": current,
             "integration_tokens": rotation.integration_tokens,
             "queued_jobs": rotation.queued_jobs,

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod keys;
 pub mod media;
 pub mod outbox;
+pub mod person_keys;
 pub mod privacy;
 pub mod publishing;
 pub mod rate_limit;

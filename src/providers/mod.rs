@@ -169,6 +169,25 @@ impl Providers {
         code: &str,
         verifier: &SecretString,
     ) -> Result<(TokenSet, Vec<String>), ProviderError> {
+        if provider == Provider::Tiktok {
+            // TikTok's token endpoint wants `client_key` in the form, which the oauth2
+            // crate cannot send.
+            let (key, secret) = self.credentials(provider)?;
+            let redirect = self.redirect_uri(provider);
+            return tiktok::token_request(
+                &self.http,
+                &self.settings(provider).token_url,
+                &[
+                    ("client_key", key),
+                    ("client_secret", secret.expose_secret()),
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", &redirect),
+                    ("code_verifier", verifier.expose_secret()),
+                ],
+            )
+            .await;
+        }
         let client = self
             .client(provider)
             .map_err(|e| ProviderError::Transient(e.to_string()))?;
@@ -197,6 +216,21 @@ impl Providers {
         provider: Provider,
         refresh_token: &SecretString,
     ) -> Result<TokenSet, ProviderError> {
+        if provider == Provider::Tiktok {
+            let (key, secret) = self.credentials(provider)?;
+            return tiktok::token_request(
+                &self.http,
+                &self.settings(provider).token_url,
+                &[
+                    ("client_key", key),
+                    ("client_secret", secret.expose_secret()),
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token.expose_secret()),
+                ],
+            )
+            .await
+            .map(|(tokens, _)| tokens);
+        }
         let client = self
             .client(provider)
             .map_err(|e| match e.downcast::<ProviderError>() {

@@ -7,6 +7,56 @@ use serde_json::json;
 
 use super::{count, missing, text, Call, PostRequest, Posted, ProviderError, RecentPost};
 use crate::domain::analytics::Metric;
+use crate::domain::integrations::TokenSet;
+
+/// TikTok's token endpoint (code exchange and renewal): a form with `client_key`; the
+/// answer carries the tokens, or `error` (an OAuth refusal) with a 4xx or even a 200.
+pub(super) async fn token_request(
+    http: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+) -> Result<(TokenSet, Vec<String>), ProviderError> {
+    let response = http
+        .post(url)
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| ProviderError::Transient(e.without_url().to_string()))?;
+    let status = response.status();
+    if status.as_u16() == 429 || status.is_server_error() {
+        return Err(ProviderError::Transient(format!("HTTP {status}")));
+    }
+    let answer: serde_json::Value = response
+        .json()
+        .await
+        .map_err(|e| ProviderError::Transient(e.without_url().to_string()))?;
+    if let Some(error) = answer["error"]
+        .as_str()
+        .filter(|e| !e.is_empty() && *e != "ok")
+    {
+        return Err(ProviderError::Auth(error.to_string()));
+    }
+    let access = text(&answer["access_token"]).ok_or_else(|| missing("access token"))?;
+    let scopes = answer["scope"]
+        .as_str()
+        .map(|s| {
+            s.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((
+        TokenSet {
+            access_token: secrecy::SecretString::from(access),
+            refresh_token: text(&answer["refresh_token"]).map(secrecy::SecretString::from),
+            expires_at: answer["expires_in"]
+                .as_i64()
+                .map(|s| crate::domain::now() + chrono::Duration::seconds(s)),
+        },
+        scopes,
+    ))
+}
 
 /// TikTok answers 200 with an `error.code` other than "ok" for refusals.
 fn check(answer: &serde_json::Value) -> Result<(), ProviderError> {

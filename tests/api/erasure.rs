@@ -335,6 +335,29 @@ async fn erasure_leaves_nothing_behind(backend: Backend) {
             .unwrap();
         txn.commit().await.unwrap();
     }
+    // An audit event with a detail naming her, sealed with her own data key.
+    let sealed = atelier::domain::person_keys::seal(
+        &app.db,
+        app.vault_ref(),
+        erin_id,
+        &json!({ "name": "Erin Eraseme", "email": "erin.eraseme@example.com" }),
+    )
+    .await
+    .unwrap();
+    audit::record(
+        &app.db,
+        audit::NewEvent::new(audit::Actor::User(erin_id), "test.personal_detail")
+            .details(json!({ "detail_sealed": sealed })),
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        atelier::domain::person_keys::open(&app.db, app.vault_ref(), erin_id, &sealed)
+            .await
+            .unwrap()
+            .is_some()
+    );
     let staff = officer(&app).await;
     staff_action(
         &staff,
@@ -346,6 +369,19 @@ async fn erasure_leaves_nothing_behind(backend: Backend) {
     .await;
     staff_action(&staff, &app, id, "approve", &[]).await;
     let done = wait_for_status(&app, id, "COMPLETED").await;
+    // Crypto-shredded: the event is still in the chain, its detail opens no more.
+    assert!(
+        atelier::domain::person_keys::open(&app.db, app.vault_ref(), erin_id, &sealed)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        audit::count_action(&app.db, "test.personal_detail")
+            .await
+            .unwrap(),
+        1
+    );
 
     // The completion notice reaches her; the record keeps no contact details.
     let notice = app
@@ -452,6 +488,7 @@ async fn erasure_leaves_nothing_behind(backend: Backend) {
     assert!(rows("media") >= 2 && rows("content") >= 2 && rows("comments") >= 1);
     // Her solo workspace's metric points went with it; the shared workspace's stay.
     assert_eq!(rows("analytics"), 3);
+    assert_eq!(rows("audit_details"), 1, "her data key was destroyed");
     let points = atelier::domain::entities::metric_points::Entity::find()
         .all(&app.db)
         .await

@@ -48,6 +48,8 @@ pub struct Platform {
     pub refuse_platform: Mutex<Option<&'static str>>,
     /// Publish calls refused with 401 (unknown or expired token).
     pub unauthorized_publishes: std::sync::atomic::AtomicU32,
+    /// Token requests that authenticated TikTok's way (`client_key` in the form).
+    pub client_key_requests: std::sync::atomic::AtomicU32,
     /// Metric reads answer 503.
     pub fail_metrics: AtomicBool,
     /// How many metric reads were answered.
@@ -201,7 +203,15 @@ async fn token(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode("atelier-test-client:atelier-test-secret")
     );
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(basic.as_str()) {
+    // Basic auth (RFC 6749), or TikTok's `client_key` and `client_secret` in the form.
+    let tiktok_form = form.get("client_key").map(String::as_str) == Some("atelier-test-client")
+        && form.get("client_secret").map(String::as_str) == Some("atelier-test-secret");
+    if tiktok_form {
+        platform.client_key_requests.fetch_add(1, Ordering::SeqCst);
+    }
+    if !tiktok_form
+        && headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(basic.as_str())
+    {
         return (
             StatusCode::UNAUTHORIZED,
             Json(json!({ "error": "invalid_client" })),

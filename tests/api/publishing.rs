@@ -160,6 +160,11 @@ async fn publishing_reaches_every_channel_with_its_media(backend: Backend) {
     for provider in ["LINKEDIN", "FACEBOOK", "INSTAGRAM", "TIKTOK", "YOUTUBE"] {
         connect(&app, &owner, &ws, provider).await;
     }
+    assert_eq!(
+        fake.platform.client_key_requests.load(Ordering::SeqCst),
+        1,
+        "TikTok's code exchange sends client_key in the form"
+    );
 
     // Text and an image to LinkedIn (uploaded), Facebook (fetched from the signed
     // link) and Instagram (a container fetched from the link, then published).

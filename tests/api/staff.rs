@@ -801,6 +801,28 @@ async fn a_rectification_is_applied_and_recorded(backend: Backend) {
             .unwrap(),
         1
     );
+    // The audit event records what changed, sealed with the person's own data key: the
+    // stored details do not name them; their key opens it.
+    use atelier::domain::entities::audit_events;
+    let event = audit_events::Entity::find()
+        .filter(audit_events::Column::Action.eq("privacy.rectified"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!event.details.contains("Jon Smith"), "{}", event.details);
+    let details: serde_json::Value = serde_json::from_str(&event.details).unwrap();
+    let change = atelier::domain::person_keys::open(
+        &app.db,
+        app.vault_ref(),
+        user.id,
+        details["change_sealed"].as_str().unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(change["new"], "Jon Smith");
+    assert_eq!(change["old"], "J** S****");
     app.stop().await;
 }
 on_both_databases!(a_rectification_is_applied_and_recorded);

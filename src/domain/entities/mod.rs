@@ -20,6 +20,7 @@ pub mod mention_notifications;
 pub mod metric_points;
 pub mod oauth_states;
 pub mod one_time_tokens;
+pub mod person_keys;
 pub mod privacy_execution_steps;
 pub mod privacy_policies;
 pub mod privacy_request_events;

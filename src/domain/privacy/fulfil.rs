@@ -111,6 +111,7 @@ enum Step {
     OneTimeTokens,
     MailOutbox,
     RequestRecords,
+    AuditDetails,
     Account,
     Verification,
     Restrict,
@@ -131,6 +132,7 @@ impl Step {
             Self::OneTimeTokens => "one_time_tokens",
             Self::MailOutbox => "mail_outbox",
             Self::RequestRecords => "request_records",
+            Self::AuditDetails => "audit_details",
             Self::Account => "account",
             Self::Verification => "verification",
             Self::Restrict => "restrict_processing",
@@ -152,6 +154,7 @@ impl Step {
                 Self::OneTimeTokens,
                 Self::MailOutbox,
                 Self::RequestRecords,
+                Self::AuditDetails,
                 Self::Account,
                 Self::Verification,
             ],
@@ -359,6 +362,10 @@ async fn run_step(
             .exec(txn)
             .await?
             .rows_affected),
+        // Crypto-shredding: the audit details sealed with their key become unreadable.
+        (Step::AuditDetails, Some(user_id)) => {
+            crate::domain::person_keys::shred(txn, user_id).await
+        }
         (Step::Account, Some(user_id)) => tombstone(txn, user_id).await,
         (Step::Restrict, Some(user_id)) => {
             set_user_status(txn, user_id, UserStatus::Restricted).await

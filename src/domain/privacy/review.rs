@@ -676,12 +676,21 @@ pub async fn rectify(
         )
         .await?;
     }
+    // What changed names the person: sealed with their own data key, so erasing them
+    // later leaves the event (and the chain) but not the detail.
+    let change = crate::domain::person_keys::seal(
+        &txn,
+        vault,
+        user.id,
+        &json!({ "field": field, "old": mask(&old), "new": new }),
+    )
+    .await?;
     staff_event(
         &txn,
         identity,
         id,
         "privacy.rectified",
-        json!({ "field": field }),
+        json!({ "field": field, "user": user.id, "change_sealed": change }),
         meta,
     )
     .await?;
