@@ -103,7 +103,7 @@ pub struct ProvidersConfig {
     pub timeout_secs: u64,
     /// Access tokens are renewed this many seconds before they expire.
     pub refresh_before_secs: u64,
-    /// Each channel's metrics are pulled this often.
+    /// Each channel's metrics are pulled this often; 0 turns the periodic pull off.
     pub sync_interval_secs: u64,
 }
 

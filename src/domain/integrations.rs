@@ -391,10 +391,20 @@ pub async fn finish_connect(
         .exchange(provider, code, &verifier)
         .await
         .map_err(provider_error)?;
-    let account = providers
+    let (account, acting_token) = providers
         .profile(provider, &tokens.access_token, scopes)
         .await
         .map_err(provider_error)?;
+    // A Facebook Page publishes with its own token; the person's token is kept in the
+    // refresh slot, since it is what hands out a new Page token.
+    let tokens = match acting_token {
+        Some(page_token) => TokenSet {
+            access_token: page_token,
+            refresh_token: Some(tokens.access_token),
+            expires_at: None,
+        },
+        None => tokens,
+    };
     upsert_connection(conn, vault, &access, provider, account, tokens, meta).await
 }
 
@@ -620,7 +630,10 @@ pub async fn run_refresh(
         .await?;
         return Ok(());
     };
-    match providers.refresh(provider, refresh_token).await {
+    match providers
+        .renew(provider, refresh_token, &integration.external_account_id)
+        .await
+    {
         Ok(fresh) => {
             store_renewed(conn, vault, &integration, &fresh).await?;
             Ok(())

@@ -460,7 +460,11 @@ async fn publish_target(
     if let Err(ProviderError::Auth(why)) = &result {
         // Renew the token and try once more.
         let renewed = match &tokens.refresh_token {
-            Some(refresh) => providers.refresh(provider, refresh).await,
+            Some(refresh) => {
+                providers
+                    .renew(provider, refresh, &channel.external_account_id)
+                    .await
+            }
             None => Err(ProviderError::Auth(why.clone())),
         };
         result = match renewed {

@@ -208,7 +208,10 @@ pub async fn run(
     )
     .await;
     if let (Err(ProviderError::Auth(_)), Some(refresh)) = (&pulled, &tokens.refresh_token) {
-        match providers.refresh(provider, refresh).await {
+        match providers
+            .renew(provider, refresh, &channel.external_account_id)
+            .await
+        {
             Ok(fresh) => {
                 super::integrations::store_renewed(conn, vault, &channel, &fresh).await?;
                 pulled = pull(

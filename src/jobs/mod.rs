@@ -130,8 +130,13 @@ impl JobRunner {
             Ok(count) => tracing::info!(count, "channel token renewals queued"),
             Err(e) => tracing::error!(error = ?e, "could not queue channel token renewals"),
         }
+        // 0 turns the periodic sync off (syncIntegration still works).
         let every = chrono::Duration::seconds(self.sync_every_secs as i64);
-        match crate::domain::sync::schedule(&self.db, every).await {
+        let scheduled = match self.sync_every_secs {
+            0 => Ok(0),
+            _ => crate::domain::sync::schedule(&self.db, every).await,
+        };
+        match scheduled {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "channel metric syncs queued"),
             Err(e) => tracing::error!(error = ?e, "could not queue channel metric syncs"),

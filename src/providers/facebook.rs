@@ -6,15 +6,36 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
-use super::{count, missing, text, Call, PostRequest, Posted, ProviderError, RecentPost};
+use super::{count, missing, text, Call, PostRequest, Posted, Profile, ProviderError, RecentPost};
 use crate::domain::analytics::Metric;
 
-pub(super) async fn profile(
-    call: &Call<'_>,
-) -> Result<(Option<String>, Option<String>, Option<String>), ProviderError> {
-    let pages = call.json(call.get("/me/accounts?fields=id,name")).await?;
+pub(super) async fn profile(call: &Call<'_>) -> Result<Profile, ProviderError> {
+    let pages = call
+        .json(call.get("/me/accounts?fields=id,name,access_token"))
+        .await?;
     let page = &pages["data"][0];
-    Ok((text(&page["id"]), None, text(&page["name"])))
+    Ok(Profile {
+        id: text(&page["id"]),
+        handle: None,
+        name: text(&page["name"]),
+        // Pages publish with their own token, which the person's token hands out.
+        acting_token: text(&page["access_token"]),
+    })
+}
+
+/// A fresh token for the Page `page_id`, from the person's token (Page tokens from a
+/// long-lived user token do not expire, but are withdrawn when access is).
+pub(super) async fn page_token(call: &Call<'_>, page_id: &str) -> Result<String, ProviderError> {
+    let pages = call
+        .json(call.get("/me/accounts?fields=id,access_token"))
+        .await?;
+    pages["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["id"] == page_id)
+        .and_then(|p| text(&p["access_token"]))
+        .ok_or_else(|| ProviderError::Auth("the Page is no longer managed by this account".into()))
 }
 
 pub(super) async fn publish(

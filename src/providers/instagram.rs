@@ -6,21 +6,20 @@
 use chrono::NaiveDate;
 
 use super::facebook::{daily_insights, graph_time, lifetime_insights};
-use super::{missing, text, Call, PostRequest, Posted, ProviderError, RecentPost};
+use super::{missing, text, Call, PostRequest, Posted, Profile, ProviderError, RecentPost};
 use crate::domain::analytics::Metric;
 
-pub(super) async fn profile(
-    call: &Call<'_>,
-) -> Result<(Option<String>, Option<String>, Option<String>), ProviderError> {
+pub(super) async fn profile(call: &Call<'_>) -> Result<Profile, ProviderError> {
     let pages = call
         .json(call.get("/me/accounts?fields=instagram_business_account{id,username}"))
         .await?;
     let account = &pages["data"][0]["instagram_business_account"];
-    Ok((
-        text(&account["id"]),
-        text(&account["username"]),
-        text(&account["username"]),
-    ))
+    Ok(Profile {
+        id: text(&account["id"]),
+        handle: text(&account["username"]),
+        name: text(&account["username"]),
+        acting_token: None,
+    })
 }
 
 pub(super) async fn publish(

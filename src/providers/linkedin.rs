@@ -5,7 +5,7 @@
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 use serde_json::{json, Value};
 
-use super::{count, missing, text, Call, PostRequest, Posted, ProviderError, RecentPost};
+use super::{count, missing, text, Call, PostRequest, Posted, Profile, ProviderError, RecentPost};
 use crate::domain::analytics::Metric;
 
 const VERSION: &str = "202405";
@@ -34,11 +34,14 @@ fn encode(value: &str) -> String {
         .collect()
 }
 
-pub(super) async fn profile(
-    call: &Call<'_>,
-) -> Result<(Option<String>, Option<String>, Option<String>), ProviderError> {
+pub(super) async fn profile(call: &Call<'_>) -> Result<Profile, ProviderError> {
     let me = call.json(call.get("/v2/userinfo")).await?;
-    Ok((text(&me["sub"]), None, text(&me["name"])))
+    Ok(Profile {
+        id: text(&me["sub"]),
+        handle: None,
+        name: text(&me["name"]),
+        acting_token: None,
+    })
 }
 
 pub(super) async fn publish(

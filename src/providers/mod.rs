@@ -252,31 +252,65 @@ impl Providers {
         Ok(token_set(&response))
     }
 
-    /// The account the token speaks for, in each platform's shape.
+    /// The account the token speaks for, in each platform's shape, and the token that
+    /// acts for that account when it is not the person's own (a Facebook Page's).
     pub async fn profile(
         &self,
         provider: Provider,
         token: &SecretString,
         scopes: Vec<String>,
-    ) -> Result<ConnectedAccount, ProviderError> {
+    ) -> Result<(ConnectedAccount, Option<SecretString>), ProviderError> {
         let call = self.call(provider, token);
-        let (id, handle, name) = match provider {
+        let profile = match provider {
             Provider::Linkedin => linkedin::profile(&call).await?,
             Provider::Youtube => youtube::profile(&call).await?,
             Provider::Tiktok => tiktok::profile(&call).await?,
             Provider::Facebook => facebook::profile(&call).await?,
             Provider::Instagram => instagram::profile(&call).await?,
         };
-        let Some(id) = id else {
+        let Some(id) = profile.id else {
             return Err(ProviderError::Transient(
                 "the platform's profile answer has no account id".into(),
             ));
         };
-        Ok(ConnectedAccount {
-            external_account_id: id,
-            handle,
-            display_name: name,
-            scopes,
+        Ok((
+            ConnectedAccount {
+                external_account_id: id,
+                handle: profile.handle,
+                display_name: profile.name,
+                scopes,
+            },
+            profile.acting_token.map(SecretString::from),
+        ))
+    }
+
+    /// Renews a channel's access: the OAuth refresh grant, or for a Facebook Page a
+    /// fresh Page token from the person's token (kept as its refresh token).
+    pub async fn renew(
+        &self,
+        provider: Provider,
+        refresh_token: &SecretString,
+        account_id: &str,
+    ) -> Result<TokenSet, ProviderError> {
+        match provider {
+            Provider::Facebook => self.page_token(refresh_token, account_id).await,
+            _ => self.refresh(provider, refresh_token).await,
+        }
+    }
+
+    /// A Facebook Page's token renewed from the person's token (kept as the channel's
+    /// refresh token).
+    pub async fn page_token(
+        &self,
+        person_token: &SecretString,
+        page_id: &str,
+    ) -> Result<TokenSet, ProviderError> {
+        let call = self.call(Provider::Facebook, person_token);
+        let token = facebook::page_token(&call, page_id).await?;
+        Ok(TokenSet {
+            access_token: SecretString::from(token),
+            refresh_token: None,
+            expires_at: None,
         })
     }
 
@@ -450,6 +484,15 @@ impl PostMedia {
 pub struct Posted {
     pub id: String,
     pub url: Option<String>,
+}
+
+/// The account a token speaks for, as a platform describes it.
+pub(crate) struct Profile {
+    pub id: Option<String>,
+    pub handle: Option<String>,
+    pub name: Option<String>,
+    /// The token that acts for the account, when not the person's own.
+    pub acting_token: Option<String>,
 }
 
 /// One of an account's recent posts, as a platform lists them.

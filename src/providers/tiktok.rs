@@ -5,7 +5,7 @@
 use chrono::{NaiveDate, TimeZone, Utc};
 use serde_json::json;
 
-use super::{count, missing, text, Call, PostRequest, Posted, ProviderError, RecentPost};
+use super::{count, missing, text, Call, PostRequest, Posted, Profile, ProviderError, RecentPost};
 use crate::domain::analytics::Metric;
 use crate::domain::integrations::TokenSet;
 
@@ -73,19 +73,18 @@ fn check(answer: &serde_json::Value) -> Result<(), ProviderError> {
     }
 }
 
-pub(super) async fn profile(
-    call: &Call<'_>,
-) -> Result<(Option<String>, Option<String>, Option<String>), ProviderError> {
+pub(super) async fn profile(call: &Call<'_>) -> Result<Profile, ProviderError> {
     let me = call
         .json(call.get("/v2/user/info/?fields=open_id,display_name,username"))
         .await?;
     check(&me)?;
     let user = &me["data"]["user"];
-    Ok((
-        text(&user["open_id"]),
-        text(&user["username"]),
-        text(&user["display_name"]),
-    ))
+    Ok(Profile {
+        id: text(&user["open_id"]),
+        handle: text(&user["username"]),
+        name: text(&user["display_name"]),
+        acting_token: None,
+    })
 }
 
 pub(super) async fn publish(

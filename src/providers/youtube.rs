@@ -6,21 +6,20 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
-use super::{count, missing, text, Call, PostRequest, Posted, ProviderError, RecentPost};
+use super::{count, missing, text, Call, PostRequest, Posted, Profile, ProviderError, RecentPost};
 use crate::domain::analytics::Metric;
 
-pub(super) async fn profile(
-    call: &Call<'_>,
-) -> Result<(Option<String>, Option<String>, Option<String>), ProviderError> {
+pub(super) async fn profile(call: &Call<'_>) -> Result<Profile, ProviderError> {
     let me = call
         .json(call.get("/youtube/v3/channels?part=snippet&mine=true"))
         .await?;
     let channel = &me["items"][0];
-    Ok((
-        text(&channel["id"]),
-        text(&channel["snippet"]["customUrl"]),
-        text(&channel["snippet"]["title"]),
-    ))
+    Ok(Profile {
+        id: text(&channel["id"]),
+        handle: text(&channel["snippet"]["customUrl"]),
+        name: text(&channel["snippet"]["title"]),
+        acting_token: None,
+    })
 }
 
 pub(super) async fn publish(

@@ -232,7 +232,12 @@ async fn channels_connect_and_disconnect(backend: Backend) {
         .unwrap()
         .clone();
     assert_eq!(instagram["handle"], "insta.maker");
-    let instagram_token = fake.issued().last().unwrap().clone();
+    let instagram_token = fake
+        .issued()
+        .into_iter()
+        .rev()
+        .find(|t| t.starts_with("fake-access-"))
+        .unwrap();
     fake.platform.fail_revocations.store(true, Ordering::SeqCst);
     app.gql_ok(
         Some(&owner.access),

@@ -306,7 +306,10 @@ async fn meta_accounts(State(platform): State<Arc<Platform>>, headers: HeaderMap
     if !bearer_known(&platform, &headers) {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    Json(json!({ "data": [{ "id": "fb-page-7", "name": "Insta Page", "instagram_business_account": { "id": "ig-17841", "username": "insta.maker" } }] }))
+    // Each call hands out the Page's token (as the Graph API does for a Page admin).
+    let page_token = format!("fake-page-{}", uuid::Uuid::new_v4().simple());
+    platform.issued.lock().unwrap().push(page_token.clone());
+    Json(json!({ "data": [{ "id": "fb-page-7", "name": "Insta Page", "access_token": page_token, "instagram_business_account": { "id": "ig-17841", "username": "insta.maker" } }] }))
         .into_response()
 }
 
@@ -590,6 +593,14 @@ async fn graph_post(
 ) -> Response {
     if let Some(refused) = before_publish(&platform, &headers, "graph").await {
         return refused;
+    }
+    let page_token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer fake-page-"));
+    if matches!(edge.as_str(), "feed" | "photos") && !page_token {
+        // Graph API error #200: a Page is published to with a Page access token.
+        return (StatusCode::FORBIDDEN, Json(json!({ "error": { "code": 200, "message": "publishing to a Page needs a Page access token" } }))).into_response();
     }
     match edge.as_str() {
         "feed" => {

@@ -38,6 +38,9 @@ pub(crate) async fn spawn(backend: Backend, fake: &FakeProvider) -> TestApp {
         // The slow-answer switch waits 4 s; the client gives up after 1.
         config.providers.timeout_secs = 1;
         config.providers.refresh_before_secs = 0;
+        // Metrics are pulled when a test asks (syncIntegration), not in the background,
+        // where they would spend the fake's switches.
+        config.providers.sync_interval_secs = 0;
     })
     .await
 }
@@ -379,7 +382,8 @@ async fn refusals_retries_and_renewal(backend: Backend) {
     fake.platform
         .fail_next_publishes
         .store(1_000, Ordering::SeqCst);
-    let draft = draft_to(&app, &owner, &ws, "Down", &[("FACEBOOK", "Platform down")]).await;
+    connect(&app, &owner, &ws, "LINKEDIN").await; // reconnected after the refusal
+    let draft = draft_to(&app, &owner, &ws, "Down", &[("LINKEDIN", "Platform down")]).await;
     schedule_soon(&app, &owner, &draft).await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
@@ -422,12 +426,12 @@ async fn refusals_retries_and_renewal(backend: Backend) {
         .gql_ok(Some(&owner.access), DRAFT, json!({ "id": draft }))
         .await;
     assert_eq!(found["draft"]["status"], "FAILED", "{found}");
-    let facebook = target(&found["draft"], "FACEBOOK");
+    let linkedin = target(&found["draft"], "LINKEDIN");
     assert_eq!(
-        outcomes(facebook).last().map(String::as_str),
+        outcomes(linkedin).last().map(String::as_str),
         Some("FAILED")
     );
-    let last = facebook["attempts"].as_array().unwrap().last().unwrap();
+    let last = linkedin["attempts"].as_array().unwrap().last().unwrap();
     assert!(
         last["providerError"].as_str().unwrap().contains("gave up"),
         "{last}"
