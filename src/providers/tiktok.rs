@@ -101,8 +101,40 @@ pub(super) async fn publish(
         })))
         .await?;
     check(&answer)?;
-    let id = text(&answer["data"]["publish_id"]).ok_or_else(|| missing("publish id"))?;
-    Ok(Posted { id, url: None })
+    let publish_id = text(&answer["data"]["publish_id"]).ok_or_else(|| missing("publish id"))?;
+    // TikTok processes the video after taking it; its public id (which the metrics API
+    // needs) comes from the status endpoint once it is done.
+    for _ in 0..15 {
+        let status = call
+            .json(
+                call.post("/v2/post/publish/status/fetch/")
+                    .json(&json!({ "publish_id": publish_id })),
+            )
+            .await?;
+        check(&status)?;
+        match status["data"]["status"].as_str() {
+            Some("PUBLISH_COMPLETE") => {
+                if let Some(id) = text(&status["data"]["publicaly_available_post_id"][0]) {
+                    return Ok(Posted { id, url: None });
+                }
+                break;
+            }
+            Some("FAILED") => {
+                return Err(ProviderError::Rejected(format!(
+                    "TikTok could not publish the video: {}",
+                    status["data"]["fail_reason"]
+                        .as_str()
+                        .unwrap_or("no reason given")
+                )))
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_secs(2)).await,
+        }
+    }
+    // Taken but not public yet (or private): keep the publish id.
+    Ok(Posted {
+        id: publish_id,
+        url: None,
+    })
 }
 
 pub(super) async fn recent_posts(call: &Call<'_>) -> Result<Vec<RecentPost>, ProviderError> {

@@ -995,8 +995,27 @@ async fn an_export_is_packaged_and_downloaded(backend: Backend) {
     assert_eq!(package.sha256, atelier::crypto::sha256_hex(&bytes));
 
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
-    let mut names: Vec<String> = archive.file_names().map(str::to_string).collect();
+    let mut names: Vec<String> = archive
+        .file_names()
+        .filter(|n| !n.starts_with("media/"))
+        .map(str::to_string)
+        .collect();
     names.sort();
+    // The uploaded file itself, byte for byte.
+    let files: Vec<String> = archive
+        .file_names()
+        .filter(|n| n.starts_with("media/"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with("-tulips.png"));
+    let mut file = Vec::new();
+    archive
+        .by_name(&files[0])
+        .unwrap()
+        .read_to_end(&mut file)
+        .unwrap();
+    assert_eq!(file, crate::media::PNG);
     assert_eq!(
         names,
         [
@@ -1056,6 +1075,7 @@ async fn an_export_is_packaged_and_downloaded(backend: Backend) {
     assert_eq!(comments[0]["body"], "Needs a photo");
     let media: serde_json::Value = serde_json::from_str(&read("media.json")).unwrap();
     assert_eq!(media[0]["file_name"], "tulips.png");
+    assert_eq!(media[0]["file"], files[0].as_str());
     // No secrets anywhere in the package.
     let user = users::Entity::find()
         .filter(users::Column::Email.eq("xena@example.com"))

@@ -118,6 +118,7 @@ impl FakeProvider {
             .route("/{node}", get(graph_node))
             .route("/v2/user/info/", get(tiktok_user))
             .route("/v2/post/publish/video/init/", post(tiktok_publish))
+            .route("/v2/post/publish/status/fetch/", post(tiktok_status))
             .route("/v2/video/list/", post(tiktok_list))
             .route("/v2/video/query/", post(tiktok_query))
             .route("/upload/youtube/v3/videos", post(youtube_session))
@@ -825,17 +826,45 @@ async fn tiktok_publish(
     else {
         return Json(json!({ "error": { "code": "url_ownership_unverified", "message": "could not fetch the video" } })).into_response();
     };
-    let id = format!("v_pub_{}", next_id(&platform));
+    let n = next_id(&platform);
+    // The post gets its public video id; the answer carries the publish id, which the
+    // status endpoint maps to it.
     take_post(
         &platform,
         "tiktok",
         "tt-open-9",
-        id.clone(),
+        format!("73{n}"),
         body["post_info"]["title"].as_str().unwrap_or_default(),
         Some(size),
     )
     .await;
-    Json(json!({ "data": { "publish_id": id }, "error": { "code": "ok" } })).into_response()
+    Json(json!({ "data": { "publish_id": format!("v_pub_{n}") }, "error": { "code": "ok" } }))
+        .into_response()
+}
+
+async fn tiktok_status(
+    State(platform): State<Arc<Platform>>,
+    headers: HeaderMap,
+    Json(body): Json<serde_json::Value>,
+) -> Response {
+    if !bearer_known(&platform, &headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": { "code": "access_token_invalid" } })),
+        )
+            .into_response();
+    }
+    let n = body["publish_id"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches("v_pub_")
+        .to_string();
+    let video = format!("73{n}");
+    if !posts_of(&platform, "tiktok").iter().any(|p| p.id == video) {
+        return Json(json!({ "error": { "code": "invalid_publish_id", "message": "unknown" } }))
+            .into_response();
+    }
+    Json(json!({ "data": { "status": "PUBLISH_COMPLETE", "publicaly_available_post_id": [video] }, "error": { "code": "ok" } })).into_response()
 }
 
 async fn tiktok_list(State(platform): State<Arc<Platform>>, headers: HeaderMap) -> Response {

@@ -251,6 +251,12 @@ async fn publishing_reaches_every_channel_with_its_media(backend: Backend) {
     assert!(posts.iter().any(|p| p.platform == "youtube"
         && p.text == "Behind the scenes"
         && p.fetched_media == Some(MP4.len())));
+    let tiktok = posts.iter().find(|p| p.platform == "tiktok").unwrap();
+    assert_eq!(
+        target(&done, "TIKTOK")["providerPostId"].as_str(),
+        Some(tiktok.id.as_str()),
+        "the public video id from the status endpoint, not the publish id"
+    );
     assert!(target(&done, "YOUTUBE")["url"]
         .as_str()
         .unwrap()

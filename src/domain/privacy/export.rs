@@ -42,6 +42,23 @@ fn csv_field(value: &str) -> String {
     }
 }
 
+/// Where an uploaded file goes in the package: `media/{id}-{file name}`, with anything
+/// but letters, digits, `.`, `-` and `_` in the name replaced.
+fn media_entry(item: &media::Model) -> String {
+    let name: String = item
+        .file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("media/{}-{}", item.id, name.trim_start_matches('.'))
+}
+
 /// Where packages are stored under the data directory.
 pub fn package_path(exports_dir: &Path, storage_key: &str) -> PathBuf {
     exports_dir.join(storage_key)
@@ -51,6 +68,7 @@ pub fn package_path(exports_dir: &Path, storage_key: &str) -> PathBuf {
 pub async fn build(
     conn: &impl ConnectionTrait,
     exports_dir: &Path,
+    store: &crate::storage::MediaStore,
     request: &privacy_requests::Model,
 ) -> DomainResult<export_packages::Model> {
     std::fs::create_dir_all(exports_dir).map_err(io)?;
@@ -326,13 +344,48 @@ pub async fn build(
                         m.id,
                         json!({ "id": m.id, "workspace_id": m.workspace_id, "file_name": m.file_name,
                                 "content_type": m.content_type, "size_bytes": m.size_bytes,
-                                "sha256": m.sha256, "uploaded_at": m.created_at }),
+                                "sha256": m.sha256, "uploaded_at": m.created_at,
+                                "file": media_entry(&m) }),
                     )
                 })
                 .collect())
         }
     })
     .await?;
+
+    // The uploaded files themselves, streamed from the store into media/.
+    let mut after: Option<Uuid> = None;
+    loop {
+        let query = media::Entity::find()
+            .filter(media::Column::UploaderId.eq(user_id))
+            .order_by_asc(media::Column::Id)
+            .limit(PAGE);
+        let query = match after {
+            Some(after) => query.filter(media::Column::Id.gt(after)),
+            None => query,
+        };
+        let page = query.all(conn).await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = Some(last.id);
+        for item in &page {
+            let mut chunks = match store.get(&item.storage_key).await {
+                Ok(chunks) => chunks,
+                Err(e) => {
+                    tracing::warn!(media = %item.id, error = %e, "an uploaded file is missing from the store; left out of the export");
+                    continue;
+                }
+            };
+            let stored =
+                SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+            zip.start_file(media_entry(item), stored).map_err(io)?;
+            while let Some(chunk) = futures::StreamExt::next(&mut chunks).await {
+                let chunk = chunk.map_err(DomainError::internal)?;
+                zip.write_all(&chunk).map_err(io)?;
+            }
+        }
+    }
 
     // index.html for people.
     zip.start_file("index.html", options).map_err(io)?;
@@ -350,7 +403,7 @@ pub async fn build(
          <li><a href=\"audit_events.json\">audit_events.json</a>: what you did, as our security log records it</li>\
          <li><a href=\"drafts.json\">drafts.json</a>: {} draft(s) you wrote, with their channel texts</li>\
          <li><a href=\"comments.json\">comments.json</a>: your comments</li>\
-         <li><a href=\"media.json\">media.json</a>: files you uploaded (name, type, size, checksum)</li>\
+         <li><a href=\"media.json\">media.json</a>: files you uploaded (name, type, size, checksum); the files are in <code>media/</code></li>\
          </ul><p>README.md describes every file and field.</p></body></html>",
         Utc::now().format("%-d %B %Y"),
         html_escape(&request.reference),

@@ -330,7 +330,7 @@ async fn run_step(
     let email_hash = needles.email.as_deref().map(recipient_hash);
     match (step, user_id) {
         (Step::Verification, _) => verify_nothing_left(txn, request.id, needles).await,
-        (Step::ExportPackage, _) => super::export::build(txn, exports_dir, request)
+        (Step::ExportPackage, _) => super::export::build(txn, exports_dir, store, request)
             .await
             .map(|_| 1),
         (Step::MailOutbox, _) => delete_queued_mail(txn, email_hash.as_deref()).await,
