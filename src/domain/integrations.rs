@@ -548,7 +548,6 @@ pub async fn schedule_refreshes(
     conn: &impl ConnectionTrait,
     before: chrono::Duration,
 ) -> DomainResult<u64> {
-    use sea_orm::sea_query::OnConflict;
     let due = integration_tokens::Entity::find()
         .filter(integration_tokens::Column::AccessExpiresAt.lt(now() + before))
         .all(conn)
@@ -569,27 +568,11 @@ pub async fn schedule_refreshes(
             )
             .as_bytes(),
         );
-        let job = super::entities::jobs::ActiveModel {
-            id: Set(id),
-            kind: Set(super::jobs::kind::REFRESH_TOKENS.into()),
-            payload: Set(json!({ "integration_id": row.integration_id }).to_string()),
-            run_at: Set(now()),
-            attempts: Set(0),
-            max_attempts: Set(super::jobs::DEFAULT_MAX_ATTEMPTS),
-            locked_until: Set(None),
-            last_error: Set(None),
-            done_at: Set(None),
-            failed_at: Set(None),
-            created_at: Set(now()),
-        };
-        queued += super::entities::jobs::Entity::insert(job)
-            .on_conflict(
-                OnConflict::column(super::entities::jobs::Column::Id)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(conn)
-            .await?;
+        let payload = json!({ "integration_id": row.integration_id });
+        let kind = super::jobs::kind::REFRESH_TOKENS;
+        if super::jobs::enqueue_once(conn, id, kind, &payload, now()).await? {
+            queued += 1;
+        }
     }
     Ok(queued)
 }

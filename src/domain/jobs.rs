@@ -38,23 +38,30 @@ pub async fn enqueue(
     payload: &impl Serialize,
 ) -> DomainResult<Uuid> {
     let id = Uuid::now_v7();
-    let at = now();
-    jobs::ActiveModel {
+    new_job(id, kind, payload, now())?.insert(conn).await?;
+    Ok(id)
+}
+
+/// A queued job row: not tried yet, unlocked.
+fn new_job(
+    id: Uuid,
+    kind: &str,
+    payload: &impl Serialize,
+    run_at: chrono::DateTime<chrono::Utc>,
+) -> DomainResult<jobs::ActiveModel> {
+    Ok(jobs::ActiveModel {
         id: Set(id),
         kind: Set(kind.to_string()),
         payload: Set(serde_json::to_string(payload).map_err(crate::error::DomainError::internal)?),
-        run_at: Set(at),
+        run_at: Set(run_at),
         attempts: Set(0),
         max_attempts: Set(DEFAULT_MAX_ATTEMPTS),
         locked_until: Set(None),
         last_error: Set(None),
         done_at: Set(None),
         failed_at: Set(None),
-        created_at: Set(at),
-    }
-    .insert(conn)
-    .await?;
-    Ok(id)
+        created_at: Set(now()),
+    })
 }
 
 /// Adds a job with a chosen id to run at `run_at`; a job with that id already queued
@@ -68,19 +75,7 @@ pub async fn enqueue_once(
     run_at: chrono::DateTime<chrono::Utc>,
 ) -> DomainResult<bool> {
     use sea_orm::sea_query::OnConflict;
-    let row = jobs::ActiveModel {
-        id: Set(id),
-        kind: Set(kind.to_string()),
-        payload: Set(serde_json::to_string(payload).map_err(crate::error::DomainError::internal)?),
-        run_at: Set(run_at),
-        attempts: Set(0),
-        max_attempts: Set(DEFAULT_MAX_ATTEMPTS),
-        locked_until: Set(None),
-        last_error: Set(None),
-        done_at: Set(None),
-        failed_at: Set(None),
-        created_at: Set(now()),
-    };
+    let row = new_job(id, kind, payload, run_at)?;
     let added = jobs::Entity::insert(row)
         .on_conflict(OnConflict::column(jobs::Column::Id).do_nothing().to_owned())
         .exec_without_returning(conn)
@@ -96,28 +91,11 @@ pub async fn schedule_daily(
     day: chrono::NaiveDate,
     run_at: chrono::DateTime<chrono::Utc>,
 ) -> DomainResult<()> {
-    use sea_orm::sea_query::OnConflict;
     let id = Uuid::new_v5(
         &Uuid::NAMESPACE_OID,
         format!("atelier:{kind}:{day}").as_bytes(),
     );
-    let row = jobs::ActiveModel {
-        id: Set(id),
-        kind: Set(kind.to_string()),
-        payload: Set(serde_json::json!({ "day": day }).to_string()),
-        run_at: Set(run_at),
-        attempts: Set(0),
-        max_attempts: Set(DEFAULT_MAX_ATTEMPTS),
-        locked_until: Set(None),
-        last_error: Set(None),
-        done_at: Set(None),
-        failed_at: Set(None),
-        created_at: Set(now()),
-    };
-    jobs::Entity::insert(row)
-        .on_conflict(OnConflict::column(jobs::Column::Id).do_nothing().to_owned())
-        .exec_without_returning(conn)
-        .await?;
+    enqueue_once(conn, id, kind, &serde_json::json!({ "day": day }), run_at).await?;
     Ok(())
 }
 

@@ -446,6 +446,43 @@ async fn refusals_retries_and_renewal(backend: Backend) {
 }
 on_both_databases!(refusals_retries_and_renewal);
 
+/// Schedules the draft and leaves the state a crash mid-publish leaves: the app
+/// restarted (its runner idle), the draft PUBLISHING and attempt 1 of its first target
+/// open (IN_FLIGHT) since a moment ago.
+async fn crash_with_an_open_attempt(app: TestApp, owner: &Session, draft: &str) -> TestApp {
+    let draft_id: uuid::Uuid = draft.parse().unwrap();
+    let targets = atelier::domain::content::targets::for_drafts(&app.db, &[draft_id])
+        .await
+        .unwrap();
+    schedule_soon(&app, owner, draft).await;
+    let crashed = app
+        .restart(|config| config.jobs.poll_interval_ms = 60_000)
+        .await;
+    let mut row: atelier::domain::entities::drafts::ActiveModel =
+        atelier::domain::entities::drafts::Entity::find_by_id(draft_id)
+            .one(&crashed.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .into();
+    row.status = Set("PUBLISHING".into());
+    row.update(&crashed.db).await.unwrap();
+    atelier::domain::entities::publish_attempts::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        target_id: Set(targets[0].id),
+        attempt: Set(1),
+        started_at: Set(chrono::Utc::now() - chrono::Duration::seconds(1)),
+        finished_at: Set(None),
+        outcome: Set("IN_FLIGHT".into()),
+        provider_post_id: Set(None),
+        provider_error: Set(None),
+    }
+    .insert(&crashed.db)
+    .await
+    .unwrap();
+    crashed
+}
+
 async fn a_lost_answer_or_a_crash_never_posts_twice(backend: Backend) {
     let fake = FakeProvider::start().await;
     let app = spawn(backend, &fake).await;
@@ -495,38 +532,8 @@ async fn a_lost_answer_or_a_crash_never_posts_twice(backend: Backend) {
         &[("LINKEDIN", "After the crash")],
     )
     .await;
-    let draft_id: uuid::Uuid = draft.parse().unwrap();
-    let targets = atelier::domain::content::targets::for_drafts(&app.db, &[draft_id])
-        .await
-        .unwrap();
-    // Scheduled, picked up, attempt 1 written, then the process died: the state a
-    // crash leaves (the job comes back after its lease).
-    schedule_soon(&app, &owner, &draft).await;
-    let crashed = app
-        .restart(|config| config.jobs.poll_interval_ms = 60_000)
-        .await;
-    let mut row: atelier::domain::entities::drafts::ActiveModel =
-        atelier::domain::entities::drafts::Entity::find_by_id(draft_id)
-            .one(&crashed.db)
-            .await
-            .unwrap()
-            .unwrap()
-            .into();
-    row.status = Set("PUBLISHING".into());
-    row.update(&crashed.db).await.unwrap();
-    atelier::domain::entities::publish_attempts::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
-        target_id: Set(targets[0].id),
-        attempt: Set(1),
-        started_at: Set(chrono::Utc::now()),
-        finished_at: Set(None),
-        outcome: Set("IN_FLIGHT".into()),
-        provider_post_id: Set(None),
-        provider_error: Set(None),
-    }
-    .insert(&crashed.db)
-    .await
-    .unwrap();
+    // Scheduled, picked up, attempt 1 written, then the process died.
+    let crashed = crash_with_an_open_attempt(app, &owner, &draft).await;
     let app = crashed
         .restart(|config| config.jobs.poll_interval_ms = 25)
         .await;
@@ -556,36 +563,7 @@ async fn a_lost_answer_or_a_crash_never_posts_twice(backend: Backend) {
         &[("LINKEDIN", "Taken before the crash")],
     )
     .await;
-    let draft_id: uuid::Uuid = draft.parse().unwrap();
-    let targets = atelier::domain::content::targets::for_drafts(&app.db, &[draft_id])
-        .await
-        .unwrap();
-    schedule_soon(&app, &owner, &draft).await;
-    let crashed = app
-        .restart(|config| config.jobs.poll_interval_ms = 60_000)
-        .await;
-    let mut row: atelier::domain::entities::drafts::ActiveModel =
-        atelier::domain::entities::drafts::Entity::find_by_id(draft_id)
-            .one(&crashed.db)
-            .await
-            .unwrap()
-            .unwrap()
-            .into();
-    row.status = Set("PUBLISHING".into());
-    row.update(&crashed.db).await.unwrap();
-    atelier::domain::entities::publish_attempts::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
-        target_id: Set(targets[0].id),
-        attempt: Set(1),
-        started_at: Set(chrono::Utc::now() - chrono::Duration::seconds(1)),
-        finished_at: Set(None),
-        outcome: Set("IN_FLIGHT".into()),
-        provider_post_id: Set(None),
-        provider_error: Set(None),
-    }
-    .insert(&crashed.db)
-    .await
-    .unwrap();
+    let crashed = crash_with_an_open_attempt(app, &owner, &draft).await;
     // The call that was in flight reached the platform.
     let token = fake.issued().last().unwrap().clone();
     let posted = reqwest::Client::new()
