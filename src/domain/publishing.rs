@@ -2,7 +2,8 @@
 //! target gets a PublishAttempt row written (and committed) *before* the platform is
 //! called, and closed after. An attempt left open by a crash, or one whose answer never
 //! came (a timeout, a 5xx), is reconciled by looking for the post on the platform before
-//! anything is posted again — so a crash mid-publish never posts twice. A 401 renews the
+//! anything is posted again — so a crash mid-publish never posts twice; an open attempt
+//! younger than `IN_FLIGHT_GRACE_SECS` is left to the run that may still be making it. A 401 renews the
 //! channel's token and tries once more; other refusals fail the target; passing failures
 //! are retried with backoff, up to `MAX_ATTEMPTS` per target. The draft ends PUBLISHED,
 //! PARTIALLY_PUBLISHED or FAILED. Nothing is published for a RESTRICTED user.
@@ -30,6 +31,11 @@ use crate::providers::{PostMedia, PostRequest, Posted, ProviderError, Providers}
 
 /// Tries per target before it is given up.
 pub const MAX_ATTEMPTS: usize = 5;
+
+/// How long an open attempt may still be in the hands of a live run (the longest call:
+/// an upload, or waiting for a platform to process a video). Younger ones are left
+/// alone — another runner may be in the middle of it — and looked at again later.
+pub const IN_FLIGHT_GRACE_SECS: i64 = 180;
 
 /// What an attempt came to.
 pub mod outcome {
@@ -424,6 +430,16 @@ async fn publish_target(
     };
     let providers = &publisher.providers;
 
+    // An attempt another run may still be making is not touched.
+    if let Some(open) = attempts.last().filter(|a| {
+        a.outcome == outcome::IN_FLIGHT
+            && now() - a.started_at < chrono::Duration::seconds(IN_FLIGHT_GRACE_SECS)
+    }) {
+        return Ok(Pass::Later(format!(
+            "attempt {} started at {} may still be under way",
+            open.attempt, open.started_at
+        )));
+    }
     // Whether an earlier try reached the platform is settled before posting again.
     if let Some(last) = attempts
         .last()

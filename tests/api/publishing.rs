@@ -408,23 +408,8 @@ async fn refusals_retries_and_renewal(backend: Backend) {
     let app = app
         .restart(|config| config.jobs.poll_interval_ms = 60_000)
         .await;
-    let row =
-        atelier::domain::entities::drafts::Entity::find_by_id(draft.parse::<uuid::Uuid>().unwrap())
-            .one(&app.db)
-            .await
-            .unwrap()
-            .unwrap();
-    let payload =
-        json!({ "draft_id": row.id, "publish_at": row.scheduled_at.unwrap() }).to_string();
-    let config = app.config().clone();
-    let publisher = atelier::domain::publishing::Publisher {
-        providers: atelier::providers::Providers::from_config(&config).unwrap(),
-        media: atelier::storage::MediaStore::from_config(&config).unwrap(),
-        link_key: [0; 32],
-        public_url: app.address.clone(),
-        link_ttl_secs: 3_600,
-    };
-    atelier::domain::publishing::run(&app.db, app.vault_ref(), &publisher, &payload, true)
+    let payload = publish_payload(&app, &draft).await;
+    atelier::domain::publishing::run(&app.db, app.vault_ref(), &publisher(&app), &payload, true)
         .await
         .unwrap();
     let owner = app.log_in("retry@example.com").await;
@@ -446,10 +431,39 @@ async fn refusals_retries_and_renewal(backend: Backend) {
 }
 on_both_databases!(refusals_retries_and_renewal);
 
+/// What the job runner publishes with, for running a publishing job by hand.
+fn publisher(app: &TestApp) -> atelier::domain::publishing::Publisher {
+    let config = app.config().clone();
+    atelier::domain::publishing::Publisher {
+        providers: atelier::providers::Providers::from_config(&config).unwrap(),
+        media: atelier::storage::MediaStore::from_config(&config).unwrap(),
+        link_key: [0; 32],
+        public_url: app.address.clone(),
+        link_ttl_secs: 3_600,
+    }
+}
+
+/// The payload of a draft's publishing job.
+async fn publish_payload(app: &TestApp, draft: &str) -> String {
+    let row =
+        atelier::domain::entities::drafts::Entity::find_by_id(draft.parse::<uuid::Uuid>().unwrap())
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+    json!({ "draft_id": row.id, "publish_at": row.scheduled_at.unwrap() }).to_string()
+}
+
 /// Schedules the draft and leaves the state a crash mid-publish leaves: the app
 /// restarted (its runner idle), the draft PUBLISHING and attempt 1 of its first target
-/// open (IN_FLIGHT) since a moment ago.
+/// open (IN_FLIGHT) since longer than a live run could take.
 async fn crash_with_an_open_attempt(app: TestApp, owner: &Session, draft: &str) -> TestApp {
+    let age = atelier::domain::publishing::IN_FLIGHT_GRACE_SECS + 60;
+    open_attempt_since(app, owner, draft, age).await
+}
+
+/// Like `crash_with_an_open_attempt`, with the attempt opened `age_secs` ago.
+async fn open_attempt_since(app: TestApp, owner: &Session, draft: &str, age_secs: i64) -> TestApp {
     let draft_id: uuid::Uuid = draft.parse().unwrap();
     let targets = atelier::domain::content::targets::for_drafts(&app.db, &[draft_id])
         .await
@@ -471,7 +485,7 @@ async fn crash_with_an_open_attempt(app: TestApp, owner: &Session, draft: &str) 
         id: Set(uuid::Uuid::now_v7()),
         target_id: Set(targets[0].id),
         attempt: Set(1),
-        started_at: Set(chrono::Utc::now() - chrono::Duration::seconds(1)),
+        started_at: Set(chrono::Utc::now() - chrono::Duration::seconds(age_secs)),
         finished_at: Set(None),
         outcome: Set("IN_FLIGHT".into()),
         provider_post_id: Set(None),
@@ -589,6 +603,37 @@ async fn a_lost_answer_or_a_crash_never_posts_twice(backend: Backend) {
             .count(),
         1,
         "not posted twice"
+    );
+
+    // An attempt opened moments ago may still be under way in another runner (one that
+    // outlived its lease): it is left alone, nothing is posted, the job tries later.
+    let draft = draft_to(
+        &app,
+        &owner,
+        &ws,
+        "Busy",
+        &[("LINKEDIN", "Someone else's call")],
+    )
+    .await;
+    let app = open_attempt_since(app, &owner, &draft, 5).await;
+    let payload = publish_payload(&app, &draft).await;
+    let outcome = atelier::domain::publishing::run(
+        &app.db,
+        app.vault_ref(),
+        &publisher(&app),
+        &payload,
+        false,
+    )
+    .await;
+    assert!(format!("{:?}", outcome.unwrap_err()).contains("may still be under way"));
+    assert!(fake.posts().iter().all(|p| p.text != "Someone else's call"));
+    let attempts = atelier::domain::entities::publish_attempts::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert!(
+        attempts.iter().any(|a| a.outcome == "IN_FLIGHT"),
+        "the open attempt is untouched"
     );
     app.stop().await;
 }
