@@ -532,15 +532,16 @@ fn numbered(backend: DatabaseBackend, sql: &str) -> String {
 }
 
 /// The drafts published in the range that did best on `metric`: each post's latest
-/// value, summed over a draft's channels. Best first.
+/// value, summed over a draft's channels (those of `question.integration_ids`, when
+/// given). Best first.
 pub async fn top_drafts(
     conn: &impl ConnectionTrait,
     access: &WorkspaceAccess,
-    from: NaiveDate,
-    to: NaiveDate,
+    question: &Question,
     metric: Metric,
     first: u64,
 ) -> DomainResult<Vec<(Uuid, i64)>> {
+    let (from, to) = (question.from, question.to);
     check_range(from, to)?;
     let tz: chrono_tz::Tz = access
         .workspace
@@ -548,31 +549,40 @@ pub async fn top_drafts(
         .parse()
         .unwrap_or(chrono_tz::UTC);
     let backend = conn.get_database_backend();
+    let channels = &question.integration_ids;
+    let only_channels = if channels.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " AND mp.integration_id IN ({})",
+            vec!["?"; channels.len()].join(", ")
+        )
+    };
     let sql = numbered(
         backend,
-        "SELECT t.draft_id, CAST(SUM(mp.value) AS BIGINT) AS total \
-         FROM metric_points mp \
-         JOIN (SELECT target_id, MAX(day) AS last_day FROM metric_points \
-               WHERE workspace_id = ? AND subject <> '' AND metric = ? AND day <= ? \
-               GROUP BY target_id) latest \
-           ON latest.target_id = mp.target_id AND latest.last_day = mp.day \
-         JOIN draft_targets t ON t.id = mp.target_id \
-         WHERE mp.metric = ? AND t.published_at >= ? AND t.published_at < ? \
-         GROUP BY t.draft_id ORDER BY total DESC, t.draft_id LIMIT ?",
+        &format!(
+            "SELECT t.draft_id, CAST(SUM(mp.value) AS BIGINT) AS total \
+             FROM metric_points mp \
+             JOIN (SELECT target_id, MAX(day) AS last_day FROM metric_points \
+                   WHERE workspace_id = ? AND subject <> '' AND metric = ? AND day <= ? \
+                   GROUP BY target_id) latest \
+               ON latest.target_id = mp.target_id AND latest.last_day = mp.day \
+             JOIN draft_targets t ON t.id = mp.target_id \
+             WHERE mp.metric = ? AND t.published_at >= ? AND t.published_at < ?{only_channels} \
+             GROUP BY t.draft_id ORDER BY total DESC, t.draft_id LIMIT ?"
+        ),
     );
-    let statement = Statement::from_sql_and_values(
-        backend,
-        sql,
-        [
-            access.workspace_id().into(),
-            metric.as_str().into(),
-            to.into(),
-            metric.as_str().into(),
-            day_start(from, tz).into(),
-            day_start(to + Duration::days(1), tz).into(),
-            (first.clamp(1, 100) as i64).into(),
-        ],
-    );
+    let mut values: Vec<sea_orm::Value> = vec![
+        access.workspace_id().into(),
+        metric.as_str().into(),
+        to.into(),
+        metric.as_str().into(),
+        day_start(from, tz).into(),
+        day_start(to + Duration::days(1), tz).into(),
+    ];
+    values.extend(channels.iter().map(|id| sea_orm::Value::from(*id)));
+    values.push((first.clamp(1, 100) as i64).into());
+    let statement = Statement::from_sql_and_values(backend, sql, values);
     let rows = conn.query_all_raw(statement).await?;
     rows.into_iter()
         .map(|row| {

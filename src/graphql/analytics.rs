@@ -113,6 +113,7 @@ pub struct MetricSeries {
 /// How a workspace's channels did over a range.
 pub struct Analytics {
     report: Report,
+    question: Question,
     access: WorkspaceAccess,
 }
 
@@ -195,8 +196,7 @@ impl Analytics {
         let ranked = analytics::top_drafts(
             &s.read_db,
             &self.access,
-            self.report.from,
-            self.report.to,
+            &self.question,
             metric.into(),
             first as u64,
         )
@@ -247,6 +247,7 @@ pub async fn answer(
         .map_err(gql)?;
     Ok(Analytics {
         report,
+        question,
         access: access.clone(),
     })
 }

@@ -210,6 +210,14 @@ async fn metrics_are_synced_and_recorded_idempotently(backend: Backend) {
     assert_eq!(top.as_array().unwrap().len(), 1);
     assert_eq!(top[0]["draft"]["id"], draft);
     assert_eq!(top[0]["value"], 2 * POST_LIKES);
+    // Narrowed to one channel, only that channel's post counts.
+    let narrowed = app
+        .gql_ok(Some(&viewer.access), "query($w: ID!, $from: NaiveDate!, $to: NaiveDate!, $c: [ID!]!) { workspace(id: $w) { analytics(range: {from: $from, to: $to}, integrationIds: $c) { topDrafts(metric: LIKES) { value } } } }", json!({ "w": ws, "from": from.to_string(), "to": today.to_string(), "c": [facebook] }))
+        .await;
+    assert_eq!(
+        narrowed["workspace"]["analytics"]["topDrafts"][0]["value"],
+        POST_LIKES
+    );
 
     // A platform that is down: the error is recorded, the points stay, the job retries.
     fake.platform.fail_metrics.store(true, Ordering::SeqCst);
