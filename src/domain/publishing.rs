@@ -401,6 +401,15 @@ async fn publish_target(
     target: &draft_targets::Model,
     attached: &[(Uuid, media::Model)],
 ) -> anyhow::Result<Pass> {
+    // Another run may have settled it since this one listed the targets.
+    let fresh = draft_targets::Entity::find_by_id(target.id)
+        .one(conn)
+        .await?;
+    let Some(target) = fresh.filter(|t| !matches!(t.status.as_str(), "PUBLISHED" | "FAILED"))
+    else {
+        return Ok(Pass::Done);
+    };
+    let target = &target;
     let attempts = attempts_of(conn, target.id).await?;
     let n = attempts.len() + 1;
     let Some(provider) = Provider::parse(&target.provider) else {

@@ -107,7 +107,12 @@ pub(crate) async fn attach(
 
 /// Schedules a draft a moment from now.
 pub(crate) async fn schedule_soon(app: &TestApp, session: &Session, draft: &str) {
-    let at = (chrono::Utc::now() + chrono::Duration::milliseconds(1_500)).to_rfc3339();
+    schedule_in(app, session, draft, chrono::Duration::milliseconds(1_500)).await;
+}
+
+/// Schedules a draft `ahead` from now.
+async fn schedule_in(app: &TestApp, session: &Session, draft: &str, ahead: chrono::Duration) {
+    let at = (chrono::Utc::now() + ahead).to_rfc3339();
     let scheduled = app
         .gql_ok(
             Some(&session.access),
@@ -408,6 +413,7 @@ async fn refusals_retries_and_renewal(backend: Backend) {
     let app = app
         .restart(|config| config.jobs.poll_interval_ms = 60_000)
         .await;
+    take_job_from_runner(&app).await;
     let payload = publish_payload(&app, &draft).await;
     atelier::domain::publishing::run(&app.db, app.vault_ref(), &publisher(&app), &payload, true)
         .await
@@ -468,7 +474,8 @@ async fn open_attempt_since(app: TestApp, owner: &Session, draft: &str, age_secs
     let targets = atelier::domain::content::targets::for_drafts(&app.db, &[draft_id])
         .await
         .unwrap();
-    schedule_soon(&app, owner, draft).await;
+    // Not due while the crash is staged; the restarted runner then sleeps a minute.
+    schedule_in(&app, owner, draft, chrono::Duration::minutes(2)).await;
     let crashed = app
         .restart(|config| config.jobs.poll_interval_ms = 60_000)
         .await;
@@ -494,7 +501,55 @@ async fn open_attempt_since(app: TestApp, owner: &Session, draft: &str, age_secs
     .insert(&crashed.db)
     .await
     .unwrap();
+    // The job comes back, as after its lease ran out: due now.
+    use sea_orm::{ColumnTrait, QueryFilter};
+    atelier::domain::entities::jobs::Entity::update_many()
+        .col_expr(
+            atelier::domain::entities::jobs::Column::RunAt,
+            sea_orm::sea_query::Expr::value(chrono::Utc::now()),
+        )
+        .filter(atelier::domain::entities::jobs::Column::Kind.eq("publish_draft"))
+        .filter(atelier::domain::entities::jobs::Column::DoneAt.is_null())
+        .exec(&crashed.db)
+        .await
+        .unwrap();
     crashed
+}
+
+/// Takes a draft's publishing job away from the (restarted, idle) runner, once the
+/// runner's start-up pass has let go of it, so a test can run it by hand.
+async fn take_job_from_runner(app: &TestApp) {
+    use atelier::domain::entities::jobs;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let busy = jobs::Entity::find()
+            .filter(jobs::Column::Kind.eq("publish_draft"))
+            .filter(jobs::Column::DoneAt.is_null())
+            .filter(jobs::Column::LockedUntil.gt(chrono::Utc::now()))
+            .one(&app.db)
+            .await
+            .unwrap();
+        if busy.is_none() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the runner kept the job"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    jobs::Entity::update_many()
+        .col_expr(
+            jobs::Column::DoneAt,
+            sea_orm::sea_query::Expr::value(chrono::Utc::now()),
+        )
+        .filter(jobs::Column::Kind.eq("publish_draft"))
+        .filter(jobs::Column::DoneAt.is_null())
+        .exec(&app.db)
+        .await
+        .unwrap();
 }
 
 async fn a_lost_answer_or_a_crash_never_posts_twice(backend: Backend) {
@@ -616,6 +671,7 @@ async fn a_lost_answer_or_a_crash_never_posts_twice(backend: Backend) {
     )
     .await;
     let app = open_attempt_since(app, &owner, &draft, 5).await;
+    take_job_from_runner(&app).await;
     let payload = publish_payload(&app, &draft).await;
     let outcome = atelier::domain::publishing::run(
         &app.db,
@@ -708,6 +764,15 @@ async fn nothing_is_published_for_a_restricted_person(backend: Backend) {
         .exec(&app.db)
         .await
         .unwrap();
+    // Connection attempts go a day after they expired.
+    atelier::domain::entities::oauth_states::Entity::update_many()
+        .col_expr(
+            atelier::domain::entities::oauth_states::Column::ExpiresAt,
+            sea_orm::sea_query::Expr::value(chrono::Utc::now() - chrono::Duration::days(2)),
+        )
+        .exec(&app.db)
+        .await
+        .unwrap();
     let purged = atelier::domain::retention::purge(
         &app.db,
         &app.data_dir().join("exports"),
@@ -716,6 +781,18 @@ async fn nothing_is_published_for_a_restricted_person(backend: Backend) {
     .await
     .unwrap();
     assert_eq!(purged.publish_logs, 1);
+    assert_eq!(
+        purged.oauth_states, 1,
+        "the one connection attempt of this test"
+    );
+    assert_eq!(
+        atelier::domain::entities::oauth_states::Entity::find()
+            .all(&app.db)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
     let left = atelier::domain::entities::publish_attempts::Entity::find()
         .all(&app.db)
         .await
