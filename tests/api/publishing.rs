@@ -35,8 +35,9 @@ pub(crate) async fn spawn(backend: Backend, fake: &FakeProvider) -> TestApp {
         config.providers.instagram = fake.meta_settings();
         config.providers.tiktok = fake.settings();
         config.providers.youtube = fake.settings();
-        // The slow-answer switch waits 4 s; the client gives up after 1.
-        config.providers.timeout_secs = 1;
+        // The slow-answer switch waits 4 s; the client gives up after 2 (enough for
+        // any honest call to the local fake, even on a loaded machine).
+        config.providers.timeout_secs = 2;
         config.providers.refresh_before_secs = 0;
         // Metrics are pulled when a test asks (syncIntegration), not in the background,
         // where they would spend the fake's switches.
