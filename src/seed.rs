@@ -9,6 +9,7 @@ use sea_orm::{ConnectionTrait, EntityTrait, Set, TransactionSession, Transaction
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::domain::analytics::{Metric, NewPoint, Source};
 use crate::domain::entities::{
     comments, draft_targets, drafts, integrations, memberships, metric_points, users, workspaces,
 };
@@ -147,22 +148,19 @@ fn point(
     workspace: Uuid,
     integration: Uuid,
     target: Option<Uuid>,
-    metric: &str,
+    metric: Metric,
     day: chrono::NaiveDate,
     value: i64,
 ) -> metric_points::ActiveModel {
-    metric_points::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        workspace_id: Set(workspace),
-        integration_id: Set(integration),
-        target_id: Set(target),
-        subject: Set(target.map(|t| t.to_string()).unwrap_or_default()),
-        metric: Set(metric.into()),
-        day: Set(day),
-        value: Set(value),
-        source: Set("SYNC".into()),
-        collected_at: Set(now()),
+    NewPoint {
+        workspace_id: workspace,
+        integration_id: integration,
+        target_id: target,
+        metric,
+        day,
+        value,
     }
+    .row(Source::Sync, now())
 }
 
 /// Seeds `scale` × (10 workspaces of 5 members with a channel on each platform and
@@ -277,19 +275,12 @@ pub async fn seed_demo(
             let channel = channel_of[&(w, platform)];
             for back in 0..ACCOUNT_DAYS {
                 let day = today - Duration::days(back);
-                for metric in crate::domain::analytics::Metric::ALL {
+                for metric in Metric::ALL {
                     let value = match metric {
-                        crate::domain::analytics::Metric::Followers => 10_000 - back,
+                        Metric::Followers => 10_000 - back,
                         _ => rng.gen_range(0..5_000),
                     };
-                    rows.push(point(
-                        *workspace,
-                        channel,
-                        None,
-                        metric.as_str(),
-                        day,
-                        value,
-                    ));
+                    rows.push(point(*workspace, channel, None, metric, day, value));
                 }
             }
         }
@@ -367,12 +358,12 @@ pub async fn seed_demo(
                 if published {
                     for back in 0..POST_DAYS {
                         for metric in [
-                            "IMPRESSIONS",
-                            "REACH",
-                            "LIKES",
-                            "COMMENTS",
-                            "SHARES",
-                            "SAVES",
+                            Metric::Impressions,
+                            Metric::Reach,
+                            Metric::Likes,
+                            Metric::Comments,
+                            Metric::Shares,
+                            Metric::Saves,
                         ] {
                             point_rows.push(point(
                                 workspace_ids[w],

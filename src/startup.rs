@@ -102,14 +102,7 @@ impl Application {
             public_url: config.public_url(),
             link_ttl_secs: config.media.url_ttl_secs,
         };
-        let runner = JobRunner::new(
-            db.clone(),
-            vault.clone(),
-            mailer,
-            &config,
-            media_store.clone(),
-            publisher,
-        );
+        let runner = JobRunner::new(db.clone(), vault.clone(), mailer, &config, publisher);
 
         let state = AppState::new(Shared {
             auth_limits: AuthLimits::new(&config.auth),

@@ -112,6 +112,33 @@ pub struct NewPoint {
     pub value: i64,
 }
 
+impl NewPoint {
+    /// The row that stores it (its subject is "" for the account, else the target).
+    pub fn row(&self, source: Source, at: DateTime<Utc>) -> metric_points::ActiveModel {
+        metric_points::ActiveModel {
+            id: sea_orm::Set(Uuid::now_v7()),
+            workspace_id: sea_orm::Set(self.workspace_id),
+            integration_id: sea_orm::Set(self.integration_id),
+            target_id: sea_orm::Set(self.target_id),
+            subject: sea_orm::Set(self.target_id.map(|t| t.to_string()).unwrap_or_default()),
+            metric: sea_orm::Set(self.metric.as_str().into()),
+            day: sea_orm::Set(self.day),
+            value: sea_orm::Set(self.value),
+            source: sea_orm::Set(source.as_str().into()),
+            collected_at: sea_orm::Set(at),
+        }
+    }
+}
+
+/// The time zone a workspace reads its reports in.
+fn time_zone_of(access: &WorkspaceAccess) -> chrono_tz::Tz {
+    access
+        .workspace
+        .default_time_zone
+        .parse()
+        .unwrap_or(chrono_tz::UTC)
+}
+
 /// Writes points, replacing any stored for the same (channel, post, metric, day): the
 /// same points written twice leave the store as once. Returns how many were written.
 pub async fn upsert(
@@ -122,18 +149,7 @@ pub async fn upsert(
     let at = now();
     let mut written = 0;
     for chunk in points.chunks(500) {
-        let rows = chunk.iter().map(|p| metric_points::ActiveModel {
-            id: sea_orm::Set(Uuid::now_v7()),
-            workspace_id: sea_orm::Set(p.workspace_id),
-            integration_id: sea_orm::Set(p.integration_id),
-            target_id: sea_orm::Set(p.target_id),
-            subject: sea_orm::Set(p.target_id.map(|t| t.to_string()).unwrap_or_default()),
-            metric: sea_orm::Set(p.metric.as_str().into()),
-            day: sea_orm::Set(p.day),
-            value: sea_orm::Set(p.value),
-            source: sea_orm::Set(source.as_str().into()),
-            collected_at: sea_orm::Set(at),
-        });
+        let rows = chunk.iter().map(|p| p.row(source, at));
         metric_points::Entity::insert_many(rows)
             .on_conflict(
                 OnConflict::columns([
@@ -444,11 +460,7 @@ pub async fn report(
     question: &Question,
 ) -> DomainResult<Report> {
     let days = check_range(question.from, question.to)?;
-    let tz: chrono_tz::Tz = access
-        .workspace
-        .default_time_zone
-        .parse()
-        .unwrap_or(chrono_tz::UTC);
+    let tz = time_zone_of(access);
     let previous_from = question.from - Duration::days(days);
     let previous_to = question.from - Duration::days(1);
     let rows = daily_sums(
@@ -543,11 +555,7 @@ pub async fn top_drafts(
 ) -> DomainResult<Vec<(Uuid, i64)>> {
     let (from, to) = (question.from, question.to);
     check_range(from, to)?;
-    let tz: chrono_tz::Tz = access
-        .workspace
-        .default_time_zone
-        .parse()
-        .unwrap_or(chrono_tz::UTC);
+    let tz = time_zone_of(access);
     let backend = conn.get_database_backend();
     let channels = &question.integration_ids;
     let only_channels = if channels.is_empty() {

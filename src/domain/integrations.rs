@@ -598,12 +598,10 @@ pub async fn run_refresh(
     else {
         return Ok(());
     };
-    let provider = Provider::parse(&integration.provider)
-        .ok_or_else(|| anyhow::anyhow!("unknown provider {:?}", integration.provider))?;
     let Some(tokens) = open_tokens(conn, vault, integration_id).await? else {
         return Ok(()); // disconnected meanwhile
     };
-    let Some(refresh_token) = &tokens.refresh_token else {
+    if tokens.refresh_token.is_none() {
         set_health(
             conn,
             &integration,
@@ -612,19 +610,10 @@ pub async fn run_refresh(
         )
         .await?;
         return Ok(());
-    };
-    match providers
-        .renew(provider, refresh_token, &integration.external_account_id)
-        .await
-    {
-        Ok(fresh) => {
-            store_renewed(conn, vault, &integration, &fresh).await?;
-            Ok(())
-        }
-        Err(ProviderError::Auth(why)) => {
-            needs_reauth(conn, vault, &integration, provider, &why).await?;
-            Ok(())
-        }
+    }
+    match renew(conn, vault, providers, &integration, &tokens).await? {
+        // Renewed, or refused and the channel now needs reconnecting.
+        Ok(_) | Err(ProviderError::Auth(_)) => Ok(()),
         Err(e) => {
             set_health(
                 conn,
@@ -635,6 +624,40 @@ pub async fn run_refresh(
             .await?;
             Err(e.into())
         }
+    }
+}
+
+/// Renews a channel's access once with its refresh token and stores the renewal. When
+/// the channel has no refresh token, or the platform refuses the renewal, the channel
+/// moves to NEEDS_REAUTH (its admins emailed once per incident). Returns the fresh
+/// tokens, or the platform's answer. Used before expiry and after a 401 alike.
+pub(crate) async fn renew(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    providers: &Providers,
+    channel: &integrations::Model,
+    tokens: &TokenSet,
+) -> DomainResult<Result<TokenSet, ProviderError>> {
+    let provider = Provider::parse(&channel.provider)
+        .ok_or_else(|| DomainError::internal(anyhow::anyhow!("unknown provider")))?;
+    let renewed = match &tokens.refresh_token {
+        Some(refresh) => {
+            providers
+                .renew(provider, refresh, &channel.external_account_id)
+                .await
+        }
+        None => Err(ProviderError::Auth("no refresh token to renew with".into())),
+    };
+    match renewed {
+        Ok(fresh) => {
+            store_renewed(conn, vault, channel, &fresh).await?;
+            Ok(Ok(fresh))
+        }
+        Err(ProviderError::Auth(why)) => {
+            needs_reauth(conn, vault, channel, provider, &why).await?;
+            Ok(Err(ProviderError::Auth(why)))
+        }
+        Err(other) => Ok(Err(other)),
     }
 }
 

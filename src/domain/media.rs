@@ -60,6 +60,15 @@ fn clean_file_name(name: &str) -> DomainResult<String> {
     Ok(cleaned)
 }
 
+/// A link to a file that works without credentials for `ttl_secs`, signed with
+/// `link_key`: `{public_url}/media/{id}?expires=…&signature=…` (served by the portal).
+pub fn signed_url(link_key: &[u8], public_url: &str, media_id: Uuid, ttl_secs: u64) -> String {
+    let expires = super::now().timestamp() + ttl_secs as i64;
+    let subject = media_id.to_string();
+    let signature = crate::crypto::link_signature(link_key, &subject, expires);
+    format!("{public_url}/media/{subject}?expires={expires}&signature={signature}")
+}
+
 /// Reads the type from the first bytes of a file.
 pub fn sniff(head: &[u8]) -> Option<&'static str> {
     infer::get(head).map(|kind| kind.mime_type())

@@ -367,12 +367,11 @@ async fn post_media(
     provider: Provider,
     item: &media::Model,
 ) -> anyhow::Result<PostMedia> {
-    let expires = now().timestamp() + publisher.link_ttl_secs.max(3_600) as i64;
-    let subject = item.id.to_string();
-    let signature = crate::crypto::link_signature(&publisher.link_key, &subject, expires);
-    let url = format!(
-        "{}/media/{subject}?expires={expires}&signature={signature}",
-        publisher.public_url
+    let url = super::media::signed_url(
+        &publisher.link_key,
+        &publisher.public_url,
+        item.id,
+        publisher.link_ttl_secs.max(3_600),
     );
     // LinkedIn and YouTube take uploads; the others fetch the link.
     let bytes = if matches!(provider, Provider::Linkedin | Provider::Youtube) {
@@ -423,7 +422,7 @@ async fn publish_target(
         let why = "the channel must be reconnected before it can publish";
         return Ok(fail_without_call(conn, target, n, why).await?);
     }
-    let Some(mut tokens) = super::integrations::open_tokens(conn, vault, channel.id).await? else {
+    let Some(tokens) = super::integrations::open_tokens(conn, vault, channel.id).await? else {
         let why = "the channel is disconnected";
         return Ok(fail_without_call(conn, target, n, why).await?);
     };
@@ -482,29 +481,16 @@ async fn publish_target(
     let mut result = providers
         .publish(provider, &tokens.access_token, &post)
         .await;
-    if let Err(ProviderError::Auth(why)) = &result {
+    if let Err(ProviderError::Auth(_)) = &result {
         // Renew the token and try once more.
-        let renewed = match &tokens.refresh_token {
-            Some(refresh) => {
-                providers
-                    .renew(provider, refresh, &channel.external_account_id)
-                    .await
-            }
-            None => Err(ProviderError::Auth(why.clone())),
-        };
-        result = match renewed {
+        result = match super::integrations::renew(conn, vault, providers, &channel, &tokens).await?
+        {
             Ok(fresh) => {
-                super::integrations::store_renewed(conn, vault, &channel, &fresh).await?;
-                tokens = fresh;
                 providers
-                    .publish(provider, &tokens.access_token, &post)
+                    .publish(provider, &fresh.access_token, &post)
                     .await
             }
-            Err(ProviderError::Auth(why)) => {
-                super::integrations::needs_reauth(conn, vault, &channel, provider, &why).await?;
-                Err(ProviderError::Auth(why))
-            }
-            Err(other) => Err(other),
+            Err(e) => Err(e),
         };
     }
     match result {

@@ -207,14 +207,12 @@ pub async fn run(
         today,
     )
     .await;
-    if let (Err(ProviderError::Auth(_)), Some(refresh)) = (&pulled, &tokens.refresh_token) {
-        match providers
-            .renew(provider, refresh, &channel.external_account_id)
-            .await
+    if let Err(ProviderError::Auth(_)) = &pulled {
+        // Renew the token and try once more.
+        pulled = match super::integrations::renew(conn, vault, providers, &channel, &tokens).await?
         {
             Ok(fresh) => {
-                super::integrations::store_renewed(conn, vault, &channel, &fresh).await?;
-                pulled = pull(
+                pull(
                     conn,
                     providers,
                     &channel,
@@ -223,10 +221,10 @@ pub async fn run(
                     from,
                     today,
                 )
-                .await;
+                .await
             }
-            Err(e) => pulled = Err(e),
-        }
+            Err(e) => Err(e),
+        };
     }
     match pulled {
         Ok(points) => {

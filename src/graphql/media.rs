@@ -53,12 +53,11 @@ impl Media {
     /// without credentials, for `<img>` and `<video>` tags.
     async fn url(&self, ctx: &Context<'_>) -> String {
         let s = state(ctx);
-        let expires = Utc::now().timestamp() + s.config.media.url_ttl_secs as i64;
-        let subject = self.0.id.to_string();
-        let signature = crate::crypto::link_signature(&s.media_link_key, &subject, expires);
-        format!(
-            "{}/media/{subject}?expires={expires}&signature={signature}",
-            s.config.public_url()
+        crate::domain::media::signed_url(
+            &s.media_link_key,
+            &s.config.public_url(),
+            self.0.id,
+            s.config.media.url_ttl_secs,
         )
     }
 

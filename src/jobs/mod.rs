@@ -23,11 +23,8 @@ pub struct JobRunner {
     config: JobsConfig,
     /// Where export packages are written.
     exports_dir: std::path::PathBuf,
-    /// Where uploaded media are stored (erasure deletes objects).
-    media: crate::storage::MediaStore,
-    /// The platforms, for revocations and renewals.
-    providers: crate::providers::Providers,
-    /// Publishes scheduled drafts.
+    /// The platforms (for publishing, renewals, revocations and syncs) and the media
+    /// store (erasure deletes objects, exports copy them).
     publisher: crate::domain::publishing::Publisher,
     /// How long before expiry access tokens are renewed.
     refresh_before_secs: u64,
@@ -43,7 +40,6 @@ impl JobRunner {
         vault: Vault,
         mailer: Arc<Mailer>,
         config: &crate::config::Config,
-        media: crate::storage::MediaStore,
         publisher: crate::domain::publishing::Publisher,
     ) -> Self {
         Self {
@@ -52,8 +48,6 @@ impl JobRunner {
             mailer,
             config: config.jobs.clone(),
             exports_dir: config.data_dir.join("exports"),
-            media,
-            providers: publisher.providers.clone(),
             publisher,
             refresh_before_secs: config.providers.refresh_before_secs,
             sync_every_secs: config.providers.sync_interval_secs,
@@ -159,7 +153,7 @@ impl JobRunner {
                     &self.db,
                     &self.vault,
                     &self.exports_dir,
-                    &self.media,
+                    &self.publisher.media,
                     &job.payload,
                 )
                 .await
@@ -190,7 +184,7 @@ impl JobRunner {
                 crate::domain::integrations::run_refresh(
                     &self.db,
                     &self.vault,
-                    &self.providers,
+                    &self.publisher.providers,
                     &job.payload,
                 )
                 .await
@@ -198,7 +192,7 @@ impl JobRunner {
             jobs::kind::REVOKE_TOKENS => {
                 crate::domain::integrations::run_revocation(
                     &self.vault,
-                    &self.providers,
+                    &self.publisher.providers,
                     &job.payload,
                 )
                 .await
@@ -214,7 +208,13 @@ impl JobRunner {
                 Ok(())
             }
             jobs::kind::SYNC_METRICS => {
-                crate::domain::sync::run(&self.db, &self.vault, &self.providers, &job.payload).await
+                crate::domain::sync::run(
+                    &self.db,
+                    &self.vault,
+                    &self.publisher.providers,
+                    &job.payload,
+                )
+                .await
             }
             jobs::kind::PUBLISH_DRAFT => {
                 let last_try = job.attempts >= job.max_attempts;
