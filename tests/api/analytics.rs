@@ -48,8 +48,7 @@ async fn sync_and_wait(app: &TestApp, session: &Session, ws: &str, channel: &str
     let before = chrono::Utc::now();
     app.gql_ok(Some(&session.access), SYNC, json!({ "id": channel }))
         .await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
+    eventually(20, &format!("no sync of {channel}"), move || async move {
         let states = sync_states(app, session, ws).await;
         let state = states.iter().find(|c| c["id"] == channel).unwrap()["sync"].clone();
         let attempted = state["lastAttemptAt"]
@@ -57,14 +56,12 @@ async fn sync_and_wait(app: &TestApp, session: &Session, ws: &str, channel: &str
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .is_some_and(|t| t >= before);
         if attempted {
-            return state;
+            Ok(state)
+        } else {
+            Err(format!("{states:?}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no sync of {channel}: {states:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 fn series<'a>(analytics: &'a Value, metric: &str) -> &'a Value {

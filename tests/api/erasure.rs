@@ -730,25 +730,29 @@ async fn restriction_is_applied_and_lifted(backend: Backend) {
         json!({ "id": channel }),
     )
     .await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let found = app
-            .gql_ok(
-                Some(&rita.access),
-                "query($w: ID!) { workspace(id: $w) { integrations { sync { lastError } } } }",
-                json!({ "w": studio }),
-            )
-            .await;
-        let error = found["workspace"]["integrations"][0]["sync"]["lastError"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if error.contains("restricted") {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{found}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let (app_ref, rita_ref, studio_ref) = (&app, &rita, studio.as_str());
+    eventually(
+        20,
+        "the sync did not say it was paused",
+        move || async move {
+            let found = app_ref
+                .gql_ok(
+                    Some(&rita_ref.access),
+                    "query($w: ID!) { workspace(id: $w) { integrations { sync { lastError } } } }",
+                    json!({ "w": studio_ref }),
+                )
+                .await;
+            let error = found["workspace"]["integrations"][0]["sync"]["lastError"]
+                .as_str()
+                .unwrap_or_default();
+            if error.contains("restricted") {
+                Ok(())
+            } else {
+                Err(found.to_string())
+            }
+        },
+    )
+    .await;
     assert_eq!(
         fake.platform
             .metric_reads

@@ -389,3 +389,23 @@ pub const REFRESH: &str = "mutation($t: String!) { refreshSession(refreshToken: 
 pub const INVITE: &str =
     "mutation($input: InviteMemberInput!) { inviteMember(input: $input) { id email role status } }";
 pub const ACCEPT: &str = "mutation($token: String!) { acceptInvitation(token: $token) { role user { email } workspace { id name myRole } } }";
+
+/// Polls `check` every 50 ms until it answers `Ok`, for at most `secs` seconds; fails
+/// the test with `what` and the last thing `check` saw otherwise.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        match check().await {
+            Ok(found) => return found,
+            Err(seen) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}; last seen: {seen}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

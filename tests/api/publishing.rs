@@ -126,21 +126,16 @@ async fn schedule_in(app: &TestApp, session: &Session, draft: &str, ahead: chron
 
 /// Waits until the draft leaves SCHEDULED and PUBLISHING; returns it.
 pub(crate) async fn settled(app: &TestApp, session: &Session, draft: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(40);
-    loop {
+    eventually(40, "the draft was not settled", move || async move {
         let found = app
             .gql_ok(Some(&session.access), DRAFT, json!({ "id": draft }))
             .await;
-        let status = found["draft"]["status"].as_str().unwrap().to_string();
-        if !matches!(status.as_str(), "SCHEDULED" | "PUBLISHING") {
-            return found["draft"].clone();
+        match found["draft"]["status"].as_str() {
+            Some("SCHEDULED" | "PUBLISHING") => Err(found.to_string()),
+            _ => Ok(found["draft"].clone()),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the draft stayed {status}: {found}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 fn target<'a>(draft: &'a Value, provider: &str) -> &'a Value {
@@ -397,20 +392,21 @@ async fn refusals_retries_and_renewal(backend: Backend) {
     connect(&app, &owner, &ws, "LINKEDIN").await; // reconnected after the refusal
     let draft = draft_to(&app, &owner, &ws, "Down", &[("LINKEDIN", "Platform down")]).await;
     schedule_soon(&app, &owner, &draft).await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let found = app
-            .gql_ok(Some(&owner.access), DRAFT, json!({ "id": draft }))
+    let (app_ref, owner_ref, draft_ref) = (&app, &owner, draft.as_str());
+    eventually(20, "no attempt was made", move || async move {
+        let found = app_ref
+            .gql_ok(Some(&owner_ref.access), DRAFT, json!({ "id": draft_ref }))
             .await;
-        if found["draft"]["targets"][0]["attempts"]
+        let tried = found["draft"]["targets"][0]["attempts"]
             .as_array()
-            .is_some_and(|a| !a.is_empty())
-        {
-            break;
+            .is_some_and(|a| !a.is_empty());
+        if tried {
+            Ok(())
+        } else {
+            Err(found.to_string())
         }
-        assert!(tokio::time::Instant::now() < deadline, "{found}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     let app = app
         .restart(|config| config.jobs.poll_interval_ms = 60_000)
         .await;
@@ -523,8 +519,7 @@ async fn take_job_from_runner(app: &TestApp) {
     use atelier::domain::entities::jobs;
     use sea_orm::{ColumnTrait, QueryFilter};
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
+    eventually(20, "the runner kept the job", move || async move {
         let busy = jobs::Entity::find()
             .filter(jobs::Column::Kind.eq("publish_draft"))
             .filter(jobs::Column::DoneAt.is_null())
@@ -532,15 +527,9 @@ async fn take_job_from_runner(app: &TestApp) {
             .one(&app.db)
             .await
             .unwrap();
-        if busy.is_none() {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the runner kept the job"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        busy.map_or(Ok(()), |job| Err(format!("{job:?}")))
+    })
+    .await;
     jobs::Entity::update_many()
         .col_expr(
             jobs::Column::DoneAt,
