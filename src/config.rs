@@ -288,8 +288,16 @@ pub struct GraphqlLimits {
 pub struct JobsConfig {
     /// How often an idle runner looks for due jobs.
     pub poll_interval_ms: u64,
-    /// First retry delay; each further attempt doubles it (capped at one hour).
+    /// First retry delay; each further attempt doubles it, up to `retry_cap_ms`.
     pub retry_base_ms: u64,
+    /// The longest delay between two tries (30 minutes).
+    pub retry_cap_ms: u64,
+    /// How long an email keeps being retried after its first failure (72 hours).
+    pub mail_retry_secs: u64,
+    /// How long a privacy request's fulfilment keeps being retried (24 hours).
+    pub fulfilment_retry_secs: u64,
+    /// How long any other job keeps being retried (24 hours).
+    pub retry_secs: u64,
     /// How long a claimed job stays locked before another runner may take it over.
     pub lease_secs: u64,
     /// How often housekeeping runs (expiring unconfirmed privacy requests).
@@ -349,11 +357,30 @@ impl Default for GraphqlLimits {
     }
 }
 
+impl JobsConfig {
+    /// The retry policy these settings describe.
+    pub fn retry_policy(&self) -> crate::domain::jobs::RetryPolicy {
+        let ms = |v: u64| chrono::Duration::milliseconds(v.min(i64::MAX as u64) as i64);
+        let secs = |v: u64| chrono::Duration::seconds(v.min(i64::MAX as u64 / 1_000) as i64);
+        crate::domain::jobs::RetryPolicy {
+            base: ms(self.retry_base_ms.max(1)),
+            cap: ms(self.retry_cap_ms.max(self.retry_base_ms).max(1)),
+            mail: secs(self.mail_retry_secs),
+            fulfilment: secs(self.fulfilment_retry_secs),
+            other: secs(self.retry_secs),
+        }
+    }
+}
+
 impl Default for JobsConfig {
     fn default() -> Self {
         Self {
             poll_interval_ms: 1_000,
             retry_base_ms: 5_000,
+            retry_cap_ms: 30 * 60 * 1_000,
+            mail_retry_secs: 72 * 3_600,
+            fulfilment_retry_secs: 24 * 3_600,
+            retry_secs: 24 * 3_600,
             lease_secs: 300,
             maintenance_interval_secs: 600,
         }

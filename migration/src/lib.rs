@@ -18,6 +18,7 @@ mod m20261123_000012_comment_summaries;
 mod m20261123_000013_oauth_states;
 mod m20261124_000014_publishing_and_analytics;
 mod m20261124_000015_person_keys;
+mod m20261201_000016_privacy_sequences;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000013_oauth_states::Migration),
             Box::new(m20261124_000014_publishing_and_analytics::Migration),
             Box::new(m20261124_000015_person_keys::Migration),
+            Box::new(m20261201_000016_privacy_sequences::Migration),
         ]
     }
 }

@@ -142,20 +142,13 @@ async fn notify(
         if waiting.is_some() {
             continue;
         }
-        jobs::Entity::insert(jobs::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            kind: Set(super::jobs::kind::MENTION_DIGEST.into()),
-            payload: Set(payload),
-            run_at: Set(now() + window),
-            attempts: Set(0),
-            max_attempts: Set(super::jobs::DEFAULT_MAX_ATTEMPTS),
-            locked_until: Set(None),
-            last_error: Set(None),
-            done_at: Set(None),
-            failed_at: Set(None),
-            created_at: Set(now()),
-        })
-        .exec_without_returning(conn)
+        super::jobs::enqueue_once(
+            conn,
+            Uuid::now_v7(),
+            super::jobs::kind::MENTION_DIGEST,
+            &json!({ "user_id": user_id }),
+            now() + window,
+        )
         .await?;
     }
     Ok(())

@@ -28,7 +28,58 @@ pub mod kind {
     pub const SYNC_METRICS: &str = "sync_metrics";
 }
 
-pub const DEFAULT_MAX_ATTEMPTS: i32 = 10;
+/// How often a publishing job may try: each try may reach the platform, so it stops
+/// after a count whatever the horizon (its last try settles the draft).
+pub const PUBLISH_MAX_ATTEMPTS: i32 = 10;
+
+/// No count limit: the retry horizon alone decides when the job is given up.
+pub const UNLIMITED_ATTEMPTS: i32 = i32::MAX;
+
+/// When failed jobs are tried again and when they are given up.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// The first retry delay; each further failure doubles it, up to `cap`.
+    pub base: Duration,
+    pub cap: Duration,
+    /// How long emails keep being retried after their first failure.
+    pub mail: Duration,
+    /// How long a privacy request's fulfilment keeps being retried.
+    pub fulfilment: Duration,
+    /// Every other kind.
+    pub other: Duration,
+}
+
+impl RetryPolicy {
+    /// How long after its first failure a job of `kind` is given up.
+    pub fn horizon(&self, kind: &str) -> Duration {
+        match kind {
+            kind::SEND_EMAIL => self.mail,
+            kind::FULFIL_PRIVACY_REQUEST => self.fulfilment,
+            // A later sync slot reads the same days again: an hour of trying is enough.
+            kind::SYNC_METRICS => self.other.min(Duration::hours(1)),
+            _ => self.other,
+        }
+    }
+
+    /// The delay before the next try after `attempts` failed ones.
+    pub fn backoff(&self, attempts: i32) -> Duration {
+        let exponent = attempts.clamp(1, 30) - 1;
+        let delay = self
+            .base
+            .checked_mul(2i32.saturating_pow(exponent as u32))
+            .unwrap_or(self.cap);
+        delay.min(self.cap)
+    }
+
+    /// Whether a failure of this attempt gives the job up: its count is spent, or the
+    /// next try would fall past its horizon.
+    pub fn is_last_try(&self, job: &jobs::Model, at: chrono::DateTime<chrono::Utc>) -> bool {
+        let give_up_at = job
+            .give_up_at
+            .unwrap_or_else(|| at + self.horizon(&job.kind));
+        job.attempts >= job.max_attempts || at + self.backoff(job.attempts) > give_up_at
+    }
+}
 
 /// Adds a job to run as soon as possible. Call it inside the transaction of the change the
 /// job belongs to, so that it exists exactly when the change does.
@@ -55,12 +106,16 @@ fn new_job(
         payload: Set(serde_json::to_string(payload).map_err(crate::error::DomainError::internal)?),
         run_at: Set(run_at),
         attempts: Set(0),
-        max_attempts: Set(DEFAULT_MAX_ATTEMPTS),
+        max_attempts: Set(match kind {
+            kind::PUBLISH_DRAFT => PUBLISH_MAX_ATTEMPTS,
+            _ => UNLIMITED_ATTEMPTS,
+        }),
         locked_until: Set(None),
         last_error: Set(None),
         done_at: Set(None),
         failed_at: Set(None),
         created_at: Set(now()),
+        give_up_at: Set(None),
     })
 }
 
@@ -100,7 +155,8 @@ pub async fn schedule_daily(
 }
 
 /// Makes sure today's run of every daily job exists (at start-up; each run schedules the
-/// next day's at 03:00 UTC).
+/// next day's at 03:00 UTC before it does its work, so a failing run never stops the
+/// next one).
 pub async fn ensure_daily_jobs(conn: &impl ConnectionTrait) -> DomainResult<()> {
     let today = now().date_naive();
     for kind in [kind::RETENTION, kind::DEADLINE_REMINDERS] {
@@ -193,33 +249,32 @@ pub async fn complete(conn: &impl ConnectionTrait, id: Uuid) -> DomainResult<()>
     Ok(())
 }
 
-/// Records a failed attempt: retried after `base * 2^(attempt-1)` (at most an hour), or
-/// given up once `max_attempts` is reached.
+/// Records a failed attempt: retried after the policy's backoff, or given up (dead) once
+/// the next try would fall past the job's horizon, counted from its first failure.
+/// Returns whether the job died.
 pub async fn fail(
     conn: &impl ConnectionTrait,
     job: &jobs::Model,
     error: &str,
-    base: Duration,
-) -> DomainResult<()> {
+    policy: &RetryPolicy,
+) -> DomainResult<bool> {
     let at = now();
     let error: String = error.chars().take(2_000).collect();
+    let dead = policy.is_last_try(job, at);
     let mut active: jobs::ActiveModel = job.clone().into();
     active.last_error = Set(Some(error));
     active.locked_until = Set(None);
-    if job.attempts >= job.max_attempts {
+    active.give_up_at = Set(Some(
+        job.give_up_at
+            .unwrap_or_else(|| at + policy.horizon(&job.kind)),
+    ));
+    if dead {
         active.failed_at = Set(Some(at));
     } else {
-        active.run_at = Set(at + backoff(base, job.attempts));
+        active.run_at = Set(at + policy.backoff(job.attempts));
     }
     active.update(conn).await?;
-    Ok(())
-}
-
-/// The delay before the next try after `attempts` failed ones.
-pub fn backoff(base: Duration, attempts: i32) -> Duration {
-    let exponent = attempts.clamp(1, 20) - 1;
-    let delay = base * 2i32.pow(exponent as u32);
-    delay.min(Duration::hours(1))
+    Ok(dead)
 }
 
 /// Jobs of a kind not yet done nor given up, for health views and tests.
@@ -237,12 +292,62 @@ pub async fn pending_count(conn: &impl ConnectionTrait, kind: &str) -> DomainRes
 mod tests {
     use super::*;
 
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            base: Duration::seconds(5),
+            cap: Duration::minutes(30),
+            mail: Duration::hours(72),
+            fulfilment: Duration::hours(24),
+            other: Duration::hours(24),
+        }
+    }
+
+    fn job(
+        kind: &str,
+        attempts: i32,
+        give_up_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> jobs::Model {
+        jobs::Model {
+            id: Uuid::now_v7(),
+            kind: kind.into(),
+            payload: "{}".into(),
+            run_at: now(),
+            attempts,
+            max_attempts: UNLIMITED_ATTEMPTS,
+            locked_until: None,
+            last_error: None,
+            done_at: None,
+            failed_at: None,
+            created_at: now(),
+            give_up_at,
+        }
+    }
+
     #[test]
-    fn backoff_doubles_and_is_capped() {
-        let base = Duration::seconds(5);
-        assert_eq!(backoff(base, 1), Duration::seconds(5));
-        assert_eq!(backoff(base, 2), Duration::seconds(10));
-        assert_eq!(backoff(base, 4), Duration::seconds(40));
-        assert_eq!(backoff(base, 15), Duration::hours(1));
+    fn backoff_doubles_and_is_capped_at_thirty_minutes() {
+        let policy = policy();
+        assert_eq!(policy.backoff(1), Duration::seconds(5));
+        assert_eq!(policy.backoff(2), Duration::seconds(10));
+        assert_eq!(policy.backoff(4), Duration::seconds(40));
+        assert_eq!(policy.backoff(15), Duration::minutes(30));
+        assert_eq!(policy.backoff(i32::MAX), Duration::minutes(30));
+    }
+
+    #[test]
+    fn mail_is_retried_for_three_days_not_ten_tries() {
+        let policy = policy();
+        let at = now();
+        // The eleventh failure of an email an hour into an outage is not its last.
+        let email = job(kind::SEND_EMAIL, 11, Some(at + Duration::hours(71)));
+        assert!(!policy.is_last_try(&email, at));
+        // Past the horizon it is.
+        let email = job(kind::SEND_EMAIL, 150, Some(at + Duration::minutes(10)));
+        assert!(policy.is_last_try(&email, at));
+        // A first failure sets the horizon from now.
+        assert!(!policy.is_last_try(&job(kind::FULFIL_PRIVACY_REQUEST, 1, None), at));
+        // A count still limits the kinds that have one.
+        let mut publish = job(kind::PUBLISH_DRAFT, PUBLISH_MAX_ATTEMPTS, None);
+        publish.max_attempts = PUBLISH_MAX_ATTEMPTS;
+        assert!(policy.is_last_try(&publish, at));
     }
 }

@@ -56,9 +56,9 @@ pub async fn rotate(
         active.update(&txn).await?;
         rotation.integration_tokens += 1;
     }
+    // Given-up jobs too: staff may retry them, and they must still open then.
     let pending = job_rows::Entity::find()
         .filter(job_rows::Column::DoneAt.is_null())
-        .filter(job_rows::Column::FailedAt.is_null())
         .all(&txn)
         .await?;
     for job in pending {

@@ -7,6 +7,7 @@ pub mod analytics;
 pub mod audit;
 pub mod comments;
 pub mod content;
+pub mod dead_jobs;
 pub mod entities;
 pub mod integrations;
 pub mod jobs;

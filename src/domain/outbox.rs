@@ -96,6 +96,20 @@ pub enum Email {
         platform: String,
         account: String,
     },
+    /// A job was given up after its retry horizon: told once to each ADMIN.
+    JobDied {
+        to: String,
+        name: String,
+        kind: String,
+        purpose: String,
+        attempts: i32,
+    },
+    /// A request completed that matched no account and no channel: nothing was held.
+    NothingHeld {
+        to: String,
+        reference: String,
+        kind: String,
+    },
     /// The comments that mentioned a member within one batching window.
     MentionDigest {
         to: String,
@@ -129,15 +143,21 @@ impl Email {
             | Email::ExportReady { to, .. }
             | Email::RequestStatusLink { to, .. }
             | Email::MentionDigest { to, .. }
+            | Email::JobDied { to, .. }
+            | Email::NothingHeld { to, .. }
             | Email::ChannelNeedsReauth { to, .. } => to,
         }
     }
 }
 
-/// The job payload: a recipient hash in clear and the sealed email.
+/// The job payload: a recipient hash and the email's intent in clear (so that queued
+/// mail to a person can be found, and a stuck email described, without opening it) and
+/// the sealed email.
 #[derive(Serialize, Deserialize)]
 pub struct QueuedEmail {
     pub to_hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
     pub sealed: String,
 }
 
@@ -147,9 +167,15 @@ pub async fn enqueue(
     vault: &Vault,
     email: &Email,
 ) -> DomainResult<()> {
-    let plain = serde_json::to_vec(email).map_err(DomainError::internal)?;
+    let value = serde_json::to_value(email).map_err(DomainError::internal)?;
+    let intent = value
+        .get("intent")
+        .and_then(|i| i.as_str())
+        .map(str::to_string);
+    let plain = serde_json::to_vec(&value).map_err(DomainError::internal)?;
     let payload = QueuedEmail {
         to_hash: recipient_hash(email.recipient()),
+        intent,
         sealed: vault.seal(&plain, SEAL_CONTEXT),
     };
     jobs::enqueue(conn, jobs::kind::SEND_EMAIL, &payload).await?;

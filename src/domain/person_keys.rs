@@ -3,11 +3,11 @@
 //! (`seal`); erasure deletes the key (`shred`), after which the detail cannot be opened
 //! by anyone — while the audit chain, which hashes the ciphertext, still verifies.
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
-use super::entities::person_keys;
+use super::entities::{former_identifiers, person_keys};
 use super::now;
 use crate::crypto::vault::Vault;
 use crate::error::{DomainError, DomainResult};
@@ -107,4 +107,80 @@ pub async fn reseal_all(conn: &impl ConnectionTrait, vault: &Vault) -> DomainRes
         resealed += 1;
     }
     Ok(resealed)
+}
+
+/// Which identifier a person had before a correction replaced it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdentifierKind {
+    Email,
+    Name,
+}
+
+impl IdentifierKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Name => "name",
+        }
+    }
+}
+
+/// Remembers, sealed with the person's data key, an identifier that a correction
+/// replaced: an erasure later looks for every identifier the person ever had.
+pub async fn remember_former_identifier(
+    conn: &impl ConnectionTrait,
+    vault: &Vault,
+    user_id: Uuid,
+    kind: IdentifierKind,
+    value: &str,
+) -> DomainResult<()> {
+    let sealed = seal(conn, vault, user_id, &serde_json::json!(value)).await?;
+    former_identifiers::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user_id),
+        kind: Set(kind.as_str().into()),
+        value_sealed: Set(sealed),
+        replaced_at: Set(now()),
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
+/// The identifiers a correction replaced, opened (none once the key was shredded).
+pub async fn former_identifiers(
+    conn: &impl ConnectionTrait,
+    vault: &Vault,
+    user_id: Uuid,
+) -> DomainResult<Vec<(IdentifierKind, String)>> {
+    let rows = former_identifiers::Entity::find()
+        .filter(former_identifiers::Column::UserId.eq(user_id))
+        .all(conn)
+        .await?;
+    let mut found = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Some(value) = open(conn, vault, user_id, &row.value_sealed).await? else {
+            continue;
+        };
+        let kind = match row.kind.as_str() {
+            "email" => IdentifierKind::Email,
+            _ => IdentifierKind::Name,
+        };
+        if let Some(value) = value.as_str() {
+            found.push((kind, value.to_string()));
+        }
+    }
+    Ok(found)
+}
+
+/// Deletes the remembered former identifiers of a person; returns how many.
+pub async fn forget_former_identifiers(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+) -> DomainResult<u64> {
+    Ok(former_identifiers::Entity::delete_many()
+        .filter(former_identifiers::Column::UserId.eq(user_id))
+        .exec(conn)
+        .await?
+        .rows_affected)
 }

@@ -33,7 +33,7 @@ pub struct Purged {
 
 /// Purges, as of `at`: expired one-time tokens; requests never confirmed, 7 days after
 /// receipt; request records 24 months after they closed; sessions ended 30 days ago;
-/// finished jobs after 30 days; publish attempts finished 90 days ago; channel
+/// finished jobs after 30 days (never given-up ones); publish attempts finished 90 days ago; channel
 /// connection attempts a day after they expired.
 pub async fn purge(
     conn: &(impl ConnectionTrait + TransactionTrait),
@@ -83,12 +83,10 @@ pub async fn purge(
             .exec(&txn)
             .await?
             .rows_affected,
+        // Only finished ones: a job given up (an email never delivered) stays until
+        // staff retry or discard it.
         finished_jobs: jobs::Entity::delete_many()
-            .filter(
-                jobs::Column::DoneAt
-                    .lt(month_ago)
-                    .or(jobs::Column::FailedAt.lt(month_ago)),
-            )
+            .filter(jobs::Column::DoneAt.lt(month_ago))
             .exec(&txn)
             .await?
             .rows_affected,

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use crate::config::JobsConfig;
 use crate::crypto::vault::Vault;
 use crate::domain::entities::jobs as job_rows;
-use crate::domain::{jobs, outbox, privacy};
+use crate::domain::{dead_jobs, jobs, outbox, privacy};
 use crate::mail::Mailer;
 
 const BATCH: u64 = 10;
@@ -21,6 +21,8 @@ pub struct JobRunner {
     vault: Vault,
     mailer: Arc<Mailer>,
     config: JobsConfig,
+    /// When failed jobs are retried and given up.
+    policy: jobs::RetryPolicy,
     /// Where export packages are written.
     exports_dir: std::path::PathBuf,
     /// The platforms (for publishing, renewals, revocations and syncs) and the media
@@ -47,6 +49,7 @@ impl JobRunner {
             vault,
             mailer,
             config: config.jobs.clone(),
+            policy: config.jobs.retry_policy(),
             exports_dir: config.data_dir.join("exports"),
             publisher,
             refresh_before_secs: config.providers.refresh_before_secs,
@@ -100,12 +103,17 @@ impl JobRunner {
             }
             ran += 1;
             let outcome = self.handle(&job).await;
-            let base = chrono::Duration::milliseconds(self.config.retry_base_ms as i64);
             let recorded = match &outcome {
                 Ok(()) => jobs::complete(&self.db, job.id).await,
                 Err(e) => {
                     tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %format!("{e:#}"), "job failed");
-                    jobs::fail(&self.db, &job, &format!("{e:#}"), base).await
+                    match jobs::fail(&self.db, &job, &format!("{e:#}"), &self.policy).await {
+                        Ok(true) => {
+                            tracing::error!(job = %job.id, kind = %job.kind, attempts = job.attempts, "job given up after its retry horizon");
+                            dead_jobs::report_death(&self.db, &self.vault, &job).await
+                        }
+                        other => other.map(|_| ()),
+                    }
                 }
             };
             if let Err(e) = recorded {
@@ -159,6 +167,8 @@ impl JobRunner {
                 .await
             }
             jobs::kind::RETENTION => {
+                // Tomorrow's run first: a failure today must not stop it.
+                jobs::schedule_next_day(&self.db, jobs::kind::RETENTION).await?;
                 let purged = crate::domain::retention::purge(
                     &self.db,
                     &self.exports_dir,
@@ -166,10 +176,10 @@ impl JobRunner {
                 )
                 .await?;
                 tracing::info!(?purged, "retention purge done");
-                jobs::schedule_next_day(&self.db, jobs::kind::RETENTION).await?;
                 Ok(())
             }
             jobs::kind::DEADLINE_REMINDERS => {
+                jobs::schedule_next_day(&self.db, jobs::kind::DEADLINE_REMINDERS).await?;
                 let sent = privacy::review::send_deadline_reminders(
                     &self.db,
                     &self.vault,
@@ -177,7 +187,6 @@ impl JobRunner {
                 )
                 .await?;
                 tracing::info!(sent, "deadline reminders queued");
-                jobs::schedule_next_day(&self.db, jobs::kind::DEADLINE_REMINDERS).await?;
                 Ok(())
             }
             jobs::kind::REFRESH_TOKENS => {
@@ -217,7 +226,7 @@ impl JobRunner {
                 .await
             }
             jobs::kind::PUBLISH_DRAFT => {
-                let last_try = job.attempts >= job.max_attempts;
+                let last_try = self.policy.is_last_try(job, crate::domain::now());
                 crate::domain::publishing::run(
                     &self.db,
                     &self.vault,

@@ -166,6 +166,40 @@ struct RequestCompletedHtml<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "emails/nothing_held.txt")]
+struct NothingHeldText<'a> {
+    reference: &'a str,
+    kind: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/nothing_held.html")]
+struct NothingHeldHtml<'a> {
+    reference: &'a str,
+    kind: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/job_died.txt")]
+struct JobDiedText<'a> {
+    name: &'a str,
+    kind: &'a str,
+    purpose: &'a str,
+    attempts: i32,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/job_died.html")]
+struct JobDiedHtml<'a> {
+    name: &'a str,
+    kind: &'a str,
+    purpose: &'a str,
+    attempts: i32,
+    link: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "emails/deadline_reminder.txt")]
 struct DeadlineReminderText<'a> {
     name: &'a str,
@@ -429,6 +463,43 @@ pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
             html: RequestCompletedHtml { reference, kind }.render()?,
             link: None,
         },
+        Email::NothingHeld {
+            reference, kind, ..
+        } => Rendered {
+            subject: format!("Your privacy request {reference}: we hold no data about you"),
+            text: NothingHeldText { reference, kind }.render()?,
+            html: NothingHeldHtml { reference, kind }.render()?,
+            link: None,
+        },
+        Email::JobDied {
+            name,
+            kind,
+            purpose,
+            attempts,
+            ..
+        } => {
+            let link = format!("{}/staff/jobs", links.public_url);
+            Rendered {
+                subject: format!("Atelier gave up on a job: {purpose}"),
+                text: JobDiedText {
+                    name,
+                    kind,
+                    purpose,
+                    attempts: *attempts,
+                    link: &link,
+                }
+                .render()?,
+                html: JobDiedHtml {
+                    name,
+                    kind,
+                    purpose,
+                    attempts: *attempts,
+                    link: &link,
+                }
+                .render()?,
+                link: Some(link),
+            }
+        }
         Email::ExportReady {
             reference,
             token,

@@ -775,7 +775,7 @@ async fn restriction_is_applied_and_lifted(backend: Backend) {
         "PUBLISHED"
     );
     assert_eq!(fake.posts().len(), 1);
-    let view = atelier::domain::privacy::review::view(&app.db, request.id)
+    let view = atelier::domain::privacy::review::view(&app.db, app.vault_ref(), request.id)
         .await
         .unwrap();
     let kinds: Vec<&str> = view.timeline.iter().map(|e| e.kind.as_str()).collect();

@@ -783,15 +783,35 @@ async fn a_rectification_is_applied_and_recorded(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(user.display_name, "Jon Smith");
-    let view = atelier::domain::privacy::review::view(&app.db, request.id)
+    let view = atelier::domain::privacy::review::view(&app.db, app.vault_ref(), request.id)
         .await
         .unwrap();
     assert_eq!(view.request.status, "COMPLETED");
-    let record = &view.timeline.last().unwrap().message;
+    // The timeline says what changed, not the values: those are sealed with Jon's key,
+    // shown to staff who open the request and to nobody else.
+    let record = view.timeline.last().unwrap();
+    assert_eq!(record.message, "We corrected your name.");
+    let sealed = record.sealed_detail.as_deref().unwrap();
+    assert!(!sealed.contains("Jon"), "{sealed}");
     assert_eq!(
-        record,
-        "We corrected your name: J** S**** is now Jon Smith."
+        view.revealed.get(&record.id).map(String::as_str),
+        Some("name: “Jon Smyth” → “Jon Smith”")
     );
+    assert!(
+        html.contains("name: “Jon Smyth” → “Jon Smith”"),
+        "staff see the values"
+    );
+    let timeline_rows = atelier::domain::entities::privacy_request_events::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap();
+    for row in &timeline_rows {
+        assert!(
+            !row.message.contains("Smyth") && !row.message.contains("Smith"),
+            "{}",
+            row.message
+        );
+    }
     app.inbox
         .wait_for_subject("jon@example.com", "is complete")
         .await;
@@ -822,7 +842,19 @@ async fn a_rectification_is_applied_and_recorded(backend: Backend) {
     .unwrap()
     .unwrap();
     assert_eq!(change["new"], "Jon Smith");
-    assert_eq!(change["old"], "J** S****");
+    assert_eq!(change["old"], "Jon Smyth");
+    // The replaced name is remembered, sealed, for a later erasure to look for.
+    let former =
+        atelier::domain::person_keys::former_identifiers(&app.db, app.vault_ref(), user.id)
+            .await
+            .unwrap();
+    assert_eq!(
+        former,
+        vec![(
+            atelier::domain::person_keys::IdentifierKind::Name,
+            "Jon Smyth".to_string()
+        )]
+    );
     app.stop().await;
 }
 on_both_databases!(a_rectification_is_applied_and_recorded);

@@ -17,6 +17,7 @@ pub struct Model {
     pub done_at: Option<DateTimeUtc>,
     pub failed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    pub give_up_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

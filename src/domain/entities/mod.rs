@@ -10,6 +10,7 @@ pub mod draft_targets;
 pub mod draft_workflow;
 pub mod drafts;
 pub mod export_packages;
+pub mod former_identifiers;
 pub mod integration_tokens;
 pub mod integrations;
 pub mod invitations;

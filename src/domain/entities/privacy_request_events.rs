@@ -14,6 +14,9 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub message: String,
     pub public: bool,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub sealed_detail: Option<String>,
+    pub sealed_for: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -551,3 +551,57 @@ pub async fn purge_expired(
     }
     Ok(expired.len() as u64)
 }
+
+/// Erasure of a person's export packages: every package built for a request of theirs
+/// (linked to their account or sent from one of their addresses), other than the
+/// erasure itself — files first, then their download links and rows, so a link sent
+/// before the erasure stops working. Returns how many packages went.
+pub async fn erase_packages(
+    conn: &impl ConnectionTrait,
+    exports_dir: &Path,
+    erasure_id: Uuid,
+    user_id: Option<Uuid>,
+    email_hashes: &[String],
+) -> DomainResult<u64> {
+    let mut theirs = sea_orm::Condition::any()
+        .add(privacy_requests::Column::RequesterEmailHash.is_in(email_hashes.iter().cloned()));
+    if let Some(user_id) = user_id {
+        theirs = theirs.add(privacy_requests::Column::UserId.eq(user_id));
+    }
+    let requests: Vec<Uuid> = privacy_requests::Entity::find()
+        .select_only()
+        .column(privacy_requests::Column::Id)
+        .filter(theirs)
+        .filter(privacy_requests::Column::Id.ne(erasure_id))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    if requests.is_empty() {
+        return Ok(0);
+    }
+    let packages = export_packages::Entity::find()
+        .filter(export_packages::Column::RequestId.is_in(requests))
+        .all(conn)
+        .await?;
+    for package in &packages {
+        match std::fs::remove_file(package_path(exports_dir, &package.storage_key)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    let ids: Vec<Uuid> = packages.iter().map(|p| p.id).collect();
+    crate::domain::entities::one_time_tokens::Entity::delete_many()
+        .filter(
+            crate::domain::entities::one_time_tokens::Column::Purpose
+                .eq(crate::domain::tokens::purpose::EXPORT_DOWNLOAD),
+        )
+        .filter(crate::domain::entities::one_time_tokens::Column::SubjectId.is_in(ids.clone()))
+        .exec(conn)
+        .await?;
+    Ok(export_packages::Entity::delete_many()
+        .filter(export_packages::Column::Id.is_in(ids))
+        .exec(conn)
+        .await?
+        .rows_affected)
+}

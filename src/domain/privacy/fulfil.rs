@@ -32,6 +32,7 @@ use crate::domain::entities::{
 };
 use crate::domain::integrations::Health;
 use crate::domain::outbox::{self, recipient_hash, Email, QueuedEmail};
+use crate::domain::person_keys::IdentifierKind;
 use crate::domain::workspaces::Role;
 use crate::domain::{jobs, now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
@@ -46,6 +47,32 @@ pub struct Needles {
     pub email: Option<String>,
     pub names: Vec<String>,
     pub handles: Vec<String>,
+    /// The account's other addresses: its current one when the request came from
+    /// another, and every one a correction replaced.
+    #[serde(default)]
+    pub other_emails: Vec<String>,
+}
+
+impl Needles {
+    /// Every email address the person had, each once.
+    pub fn emails(&self) -> Vec<String> {
+        let mut all: Vec<String> = Vec::new();
+        for email in self.email.iter().chain(self.other_emails.iter()) {
+            let folded = email.trim().to_lowercase();
+            if !all.contains(&folded) {
+                all.push(folded);
+            }
+        }
+        all
+    }
+
+    /// Everything the verification scan looks for.
+    fn all(&self) -> Vec<String> {
+        let mut all = self.emails();
+        all.extend(self.names.iter().cloned());
+        all.extend(self.handles.iter().cloned());
+        all
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -71,8 +98,22 @@ pub async fn enqueue(
     };
     if let Some(user_id) = request.user_id {
         if let Some(user) = users::Entity::find_by_id(user_id).one(conn).await? {
-            needles.email.get_or_insert(user.email.clone());
+            match &needles.email {
+                None => needles.email = Some(user.email.clone()),
+                Some(email) if !email.eq_ignore_ascii_case(&user.email) => {
+                    needles.other_emails.push(user.email.clone())
+                }
+                Some(_) => {}
+            }
             needles.names.push(user.display_name.clone());
+        }
+        for (kind, value) in
+            crate::domain::person_keys::former_identifiers(conn, vault, user_id).await?
+        {
+            match kind {
+                IdentifierKind::Email => needles.other_emails.push(value),
+                IdentifierKind::Name => needles.names.push(value),
+            }
         }
         let connected = integrations::Entity::find()
             .filter(integrations::Column::ConnectedBy.eq(user_id))
@@ -103,6 +144,7 @@ enum Step {
     Integrations,
     Sessions,
     Media,
+    ExportPackages,
     Analytics,
     Workspaces,
     Content,
@@ -124,6 +166,7 @@ impl Step {
             Self::Integrations => "integrations",
             Self::Sessions => "sessions",
             Self::Media => "media",
+            Self::ExportPackages => "export_packages",
             Self::Analytics => "analytics",
             Self::Workspaces => "workspaces",
             Self::Content => "content",
@@ -146,6 +189,7 @@ impl Step {
                 Self::Integrations,
                 Self::Sessions,
                 Self::Media,
+                Self::ExportPackages,
                 Self::Analytics,
                 Self::Workspaces,
                 Self::Content,
@@ -327,24 +371,28 @@ async fn run_step(
     vault: &Vault,
 ) -> DomainResult<u64> {
     let user_id = request.user_id;
-    let email_hash = needles.email.as_deref().map(recipient_hash);
+    let emails = needles.emails();
+    let email_hashes: Vec<String> = emails.iter().map(|e| recipient_hash(e)).collect();
     match (step, user_id) {
         (Step::Verification, _) => verify_nothing_left(txn, request.id, needles).await,
-        (Step::ExportPackage, _) => super::export::build(txn, exports_dir, store, request)
+        // Nothing to package when no account matched: the completion says so.
+        (Step::ExportPackage, None) => Ok(0),
+        (Step::ExportPackage, Some(_)) => super::export::build(txn, exports_dir, store, request)
             .await
             .map(|_| 1),
-        (Step::MailOutbox, _) => delete_queued_mail(txn, email_hash.as_deref()).await,
-        (Step::RequestRecords, _) => {
-            minimise_other_requests(txn, request.id, email_hash.as_deref()).await
+        (Step::ExportPackages, _) => {
+            super::export::erase_packages(txn, exports_dir, request.id, user_id, &email_hashes)
+                .await
         }
-        (Step::Invitations, _) => match &needles.email {
-            Some(email) => Ok(invitations::Entity::delete_many()
-                .filter(invitations::Column::Email.eq(email.as_str()))
-                .exec(txn)
-                .await?
-                .rows_affected),
-            None => Ok(0),
-        },
+        (Step::MailOutbox, _) => delete_queued_mail(txn, &email_hashes).await,
+        (Step::RequestRecords, _) => {
+            minimise_other_requests(txn, request.id, user_id, &email_hashes).await
+        }
+        (Step::Invitations, _) => Ok(invitations::Entity::delete_many()
+            .filter(invitations::Column::Email.is_in(emails))
+            .exec(txn)
+            .await?
+            .rows_affected),
         (_, None) => Ok(0),
         (Step::Integrations, Some(user_id)) => disconnect_integrations(txn, vault, user_id).await,
         (Step::Sessions, Some(user_id)) => Ok(sessions::Entity::delete_many()
@@ -612,11 +660,11 @@ async fn leave_workspaces(txn: &impl ConnectionTrait, user_id: Uuid) -> DomainRe
 
 async fn delete_queued_mail(
     txn: &impl ConnectionTrait,
-    email_hash: Option<&str>,
+    email_hashes: &[String],
 ) -> DomainResult<u64> {
-    let Some(email_hash) = email_hash else {
+    if email_hashes.is_empty() {
         return Ok(0);
-    };
+    }
     // Sent emails keep no payload; waiting and given-up ones still hold the sealed email.
     let pending = job_rows::Entity::find()
         .filter(job_rows::Column::Kind.eq(jobs::kind::SEND_EMAIL))
@@ -626,7 +674,7 @@ async fn delete_queued_mail(
     let mut affected = 0;
     for job in pending {
         let to_them = serde_json::from_str::<QueuedEmail>(&job.payload)
-            .map(|q| q.to_hash == email_hash)
+            .map(|q| email_hashes.contains(&q.to_hash))
             .unwrap_or(false);
         if to_them {
             affected += job_rows::Entity::delete_by_id(job.id)
@@ -638,40 +686,37 @@ async fn delete_queued_mail(
     Ok(affected)
 }
 
-/// Earlier request records of the same person keep what the compliance log needs.
+/// Earlier request records of the same person (by any of their addresses, or linked to
+/// their account) keep what the compliance log needs, not the person.
 async fn minimise_other_requests(
     txn: &impl ConnectionTrait,
     request_id: Uuid,
-    email_hash: Option<&str>,
+    user_id: Option<Uuid>,
+    email_hashes: &[String],
 ) -> DomainResult<u64> {
-    let Some(email_hash) = email_hash else {
+    let mut theirs = sea_orm::Condition::any()
+        .add(requests::Column::RequesterEmailHash.is_in(email_hashes.iter().cloned()));
+    if let Some(user_id) = user_id {
+        theirs = theirs.add(requests::Column::UserId.eq(user_id));
+    }
+    if email_hashes.is_empty() && user_id.is_none() {
         return Ok(0);
-    };
+    }
+    let none = || Expr::value(Option::<String>::None);
     Ok(requests::Entity::update_many()
-        .col_expr(
-            requests::Column::RequesterEmail,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            requests::Column::WorkspaceName,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            requests::Column::ChannelIdentifiers,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            requests::Column::Details,
-            Expr::value(Option::<String>::None),
-        )
-        .filter(requests::Column::RequesterEmailHash.eq(email_hash))
+        .col_expr(requests::Column::RequesterEmail, none())
+        .col_expr(requests::Column::WorkspaceName, none())
+        .col_expr(requests::Column::ChannelIdentifiers, none())
+        .col_expr(requests::Column::Details, none())
+        .filter(theirs)
         .filter(requests::Column::Id.ne(request_id))
         .exec(txn)
         .await?
         .rows_affected)
 }
 
-/// The account becomes a tombstone: no email, name or password left, status ERASED.
+/// The account becomes a tombstone: no email, name or password left, status ERASED; the
+/// identifiers corrections replaced are forgotten too.
 async fn tombstone(txn: &impl ConnectionTrait, user_id: Uuid) -> DomainResult<u64> {
     let Some(user) = users::Entity::find_by_id(user_id).one(txn).await? else {
         return Ok(0);
@@ -686,7 +731,8 @@ async fn tombstone(txn: &impl ConnectionTrait, user_id: Uuid) -> DomainResult<u6
     active.status = Set(UserStatus::Erased.as_str().into());
     active.updated_at = Set(now());
     active.update(txn).await?;
-    Ok(1)
+    let forgotten = crate::domain::person_keys::forget_former_identifiers(txn, user_id).await?;
+    Ok(1 + forgotten)
 }
 
 pub(crate) async fn set_user_status(
@@ -811,10 +857,7 @@ async fn verify_nothing_left(
     request_id: Uuid,
     needles: &Needles,
 ) -> DomainResult<u64> {
-    let mut all: Vec<String> = needles.email.iter().cloned().collect();
-    all.extend(needles.names.iter().cloned());
-    all.extend(needles.handles.iter().cloned());
-    let leftovers = scan(txn, &all, Some(request_id)).await?;
+    let leftovers = scan(txn, &needles.all(), Some(request_id)).await?;
     if leftovers.is_empty() {
         return Ok(0);
     }
@@ -849,7 +892,31 @@ async fn complete(
         }
         _ => None,
     };
-    if let (Some(to), Some(package)) = (&request.requester_email, &package) {
+    // A request that matched no account (and so no channel) and changed nothing held
+    // nothing about the person: it says so, never "we erased your data".
+    let held_nothing = request.user_id.is_none() && {
+        let touched: Vec<i64> = steps::Entity::find()
+            .select_only()
+            .column(steps::Column::RowsAffected)
+            .filter(steps::Column::RequestId.eq(request_id))
+            .filter(steps::Column::Step.ne(Step::Verification.name()))
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        touched.iter().all(|rows| *rows == 0)
+    };
+    if let (true, Some(to)) = (held_nothing, &request.requester_email) {
+        outbox::enqueue(
+            &txn,
+            vault,
+            &Email::NothingHeld {
+                to: to.clone(),
+                reference: request.reference.clone(),
+                kind: kind.label().to_string(),
+            },
+        )
+        .await?;
+    } else if let (Some(to), Some(package)) = (&request.requester_email, &package) {
         let token = crate::domain::tokens::issue(
             &txn,
             crate::domain::tokens::purpose::EXPORT_DOWNLOAD,
@@ -894,6 +961,7 @@ async fn complete(
     }
     active.update(&txn).await?;
     let message = match kind {
+        _ if held_nothing => "We hold no data about you: no account and no connected channel matched your request, so there was nothing to send, restrict or erase.",
         RequestKind::Erase => "We erased your data. This notice is the last thing we hold about the request, without your details.",
         RequestKind::Access | RequestKind::Export => "We prepared your data and emailed you a download link, valid for 7 days.",
         RequestKind::Restrict | RequestKind::Object => "We stopped processing your data (no publishing, no analytics sync, no email except about this request) until the matter is settled.",
@@ -913,7 +981,7 @@ async fn complete(
         &txn,
         NewEvent::new(Actor::System, "privacy.request_completed")
             .target("privacy_request", request_id)
-            .details(json!({ "kind": kind.as_str() })),
+            .details(json!({ "kind": kind.as_str(), "held_nothing": held_nothing })),
         &RequestMeta::default(),
     )
     .await?;

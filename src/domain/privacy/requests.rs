@@ -800,6 +800,33 @@ pub async fn add_event(
     to: Option<RequestStatus>,
     message: &str,
 ) -> DomainResult<()> {
+    add_event_with_detail(conn, request_id, actor_kind, kind, from, to, message, None).await
+}
+
+/// A detail of a timeline event that names the person, sealed with their data key: staff
+/// who open the request see it, the public timeline shows only the message, and erasure
+/// (which destroys the key) leaves it unreadable.
+pub struct SealedDetail {
+    pub user_id: Uuid,
+    pub sealed: String,
+}
+
+/// Like `add_event`, with a sealed detail beside the public message.
+#[allow(clippy::too_many_arguments)]
+pub async fn add_event_with_detail(
+    conn: &impl ConnectionTrait,
+    request_id: Uuid,
+    actor_kind: &str,
+    kind: &str,
+    from: Option<RequestStatus>,
+    to: Option<RequestStatus>,
+    message: &str,
+    detail: Option<SealedDetail>,
+) -> DomainResult<()> {
+    let (sealed_for, sealed_detail) = match detail {
+        Some(d) => (Some(d.user_id), Some(d.sealed)),
+        None => (None, None),
+    };
     events::ActiveModel {
         id: Set(Uuid::now_v7()),
         request_id: Set(request_id),
@@ -810,6 +837,8 @@ pub async fn add_event(
         to_status: Set(to.map(|s| s.as_str().to_string())),
         message: Set(message.to_string()),
         public: Set(true),
+        sealed_detail: Set(sealed_detail),
+        sealed_for: Set(sealed_for),
     }
     .insert(conn)
     .await?;

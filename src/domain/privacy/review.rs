@@ -10,7 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::clock::{self, Jurisdiction};
-use super::requests::{add_event, RequestKind, RequestStatus};
+use super::requests::{add_event, add_event_with_detail, RequestKind, RequestStatus, SealedDetail};
 use crate::crypto::vault::Vault;
 use crate::domain::accounts::EmailAddress;
 use crate::domain::audit::{self, NewEvent};
@@ -137,12 +137,29 @@ pub async fn queue(
 pub struct StaffView {
     pub request: requests::Model,
     pub timeline: Vec<events::Model>,
+    /// The sealed details of timeline events, opened for staff (by event id); an event
+    /// whose person was erased since has "erased" here.
+    pub revealed: std::collections::HashMap<Uuid, String>,
     pub linked_user: Option<users::Model>,
     pub assignee: Option<staff_users::Model>,
     pub steps: Vec<privacy_execution_steps::Model>,
+    /// The fulfilment job while it is not done, when it has failed at least once.
+    pub fulfilment: Option<crate::domain::dead_jobs::TroubledJob>,
 }
 
-pub async fn view(conn: &impl ConnectionTrait, id: Uuid) -> DomainResult<StaffView> {
+/// Opens a sealed timeline detail into words for staff.
+fn describe_change(detail: &serde_json::Value) -> String {
+    let text = |key: &str| detail[key].as_str().unwrap_or_default().to_string();
+    let field = match text("field").as_str() {
+        "display_name" => "name".to_string(),
+        "email" => "email address".to_string(),
+        other => other.to_string(),
+    };
+    format!("{field}: “{}” → “{}”", text("old"), text("new"))
+}
+
+/// Everything the staff page of a request shows, with sealed details opened.
+pub async fn view(conn: &impl ConnectionTrait, vault: &Vault, id: Uuid) -> DomainResult<StaffView> {
     let request = requests::Entity::find_by_id(id)
         .one(conn)
         .await?
@@ -165,12 +182,28 @@ pub async fn view(conn: &impl ConnectionTrait, id: Uuid) -> DomainResult<StaffVi
         .order_by_asc(privacy_execution_steps::Column::Position)
         .all(conn)
         .await?;
+    let mut revealed = std::collections::HashMap::new();
+    for event in &timeline {
+        let (Some(user_id), Some(sealed)) = (event.sealed_for, &event.sealed_detail) else {
+            continue;
+        };
+        let shown = match crate::domain::person_keys::open(conn, vault, user_id, sealed).await? {
+            Some(detail) => describe_change(&detail),
+            None => "the values were erased with the person's data".to_string(),
+        };
+        revealed.insert(event.id, shown);
+    }
+    let fulfilment = crate::domain::dead_jobs::fulfilment_of(conn, id)
+        .await?
+        .filter(|job| !job.last_error.is_empty() || job.is_dead());
     Ok(StaffView {
         request,
         timeline,
+        revealed,
         linked_user,
         assignee,
         steps,
+        fulfilment,
     })
 }
 
@@ -545,24 +578,10 @@ pub async fn lift_restriction(
     Ok(())
 }
 
-/// Masks a value for the record: the first character of each word, the rest starred.
-pub fn mask(value: &str) -> String {
-    value
-        .split_inclusive([' ', '@', '.'])
-        .map(|part| {
-            let mut chars = part.chars();
-            let first = chars.next().map(String::from).unwrap_or_default();
-            let rest: String = chars
-                .map(|c| if matches!(c, ' ' | '@' | '.') { c } else { '*' })
-                .collect();
-            first + &rest
-        })
-        .collect()
-}
-
 /// Applies the correction a RECTIFY request asked for, through the account rules (a new
 /// email address must be free and is confirmed again), records it on the timeline with
-/// the old value masked, and completes the request.
+/// both values sealed with the person's data key, remembers the replaced value (sealed)
+/// for a later erasure, and completes the request.
 pub async fn rectify(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
@@ -654,14 +673,34 @@ pub async fn rectify(
     done.completed_at = Set(Some(now()));
     done.updated_at = Set(now());
     let done = done.update(&txn).await?;
-    add_event(
+    // What changed names the person: the values are sealed with their own data key (the
+    // timeline shows only which field changed), the replaced value is remembered sealed
+    // so a later erasure looks for it too, and erasing them shreds all of it.
+    let change = json!({ "field": field, "old": old, "new": new });
+    let timeline_detail = crate::domain::person_keys::seal(&txn, vault, user.id, &change).await?;
+    add_event_with_detail(
         &txn,
         id,
         "staff",
         "COMPLETED",
         Some(status),
         Some(RequestStatus::Completed),
-        &format!("We corrected your {label}: {} is now {new}.", mask(&old)),
+        &format!("We corrected your {label}."),
+        Some(SealedDetail {
+            user_id: user.id,
+            sealed: timeline_detail,
+        }),
+    )
+    .await?;
+    crate::domain::person_keys::remember_former_identifier(
+        &txn,
+        vault,
+        user.id,
+        match field {
+            "email" => crate::domain::person_keys::IdentifierKind::Email,
+            _ => crate::domain::person_keys::IdentifierKind::Name,
+        },
+        &old,
     )
     .await?;
     if let Some(to) = &done.requester_email {
@@ -676,15 +715,7 @@ pub async fn rectify(
         )
         .await?;
     }
-    // What changed names the person: sealed with their own data key, so erasing them
-    // later leaves the event (and the chain) but not the detail.
-    let change = crate::domain::person_keys::seal(
-        &txn,
-        vault,
-        user.id,
-        &json!({ "field": field, "old": mask(&old), "new": new }),
-    )
-    .await?;
+    let change = crate::domain::person_keys::seal(&txn, vault, user.id, &change).await?;
     staff_event(
         &txn,
         identity,
@@ -814,6 +845,8 @@ async fn internal_note(
         to_status: Set(None),
         message: Set(message.to_string()),
         public: Set(false),
+        sealed_detail: Set(None),
+        sealed_for: Set(None),
     }
     .insert(conn)
     .await?;

@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod jobs;
 mod keys;
 mod policies;
 mod requests;
@@ -43,6 +44,8 @@ pub fn routes() -> Router<AppState> {
             get(policies::show).post(policies::submit),
         )
         .route("/staff/team", get(team::show).post(team::create))
+        .route("/staff/jobs", get(jobs::show))
+        .route("/staff/jobs/{id}/{action}", post(jobs::act))
         .route("/staff/keys", get(keys::show))
         .route("/staff/keys/rotate", post(keys::rotate))
         .route("/staff/team/{id}/{action}", post(team::toggle))

@@ -255,6 +255,10 @@ impl RequestPage {
                 .is_some_and(|u| u.status == "RESTRICTED")
     }
 
+    fn revealed(&self, event: &Uuid) -> Option<&str> {
+        self.view.revealed.get(event).map(String::as_str)
+    }
+
     fn assigned(&self, id: &Uuid) -> bool {
         self.view.request.assigned_staff_id.as_ref() == Some(id)
     }
@@ -278,6 +282,7 @@ fn notice_for(done: &str) -> Option<&'static str> {
         "rectify" => {
             Some("Correction applied; the request is complete and the requester has been emailed.")
         }
+        "retry-fulfilment" => Some("Fulfilment queued to run again now."),
         _ => None,
     }
 }
@@ -290,7 +295,7 @@ async fn render_request(
     error: Option<String>,
 ) -> Response {
     let result = async {
-        let view = review::view(&state.db, id).await?;
+        let view = review::view(&state.db, &state.vault, id).await?;
         let staff_list = staff::list(&state.db).await?;
         Ok::<_, DomainError>((view, staff_list))
     }
@@ -420,6 +425,13 @@ pub async fn act(
             .await
             .map(|_| ()),
         "note" => review::add_note(db, identity, id, &form.note, &meta).await,
+        "retry-fulfilment" => match crate::domain::dead_jobs::fulfilment_of(db, id).await {
+            Ok(Some(job)) => crate::domain::dead_jobs::retry(db, identity, job.id, &meta).await,
+            Ok(None) => Err(DomainError::bad_input(
+                "this request has no fulfilment waiting to be retried",
+            )),
+            Err(e) => Err(e),
+        },
         _ => return crate::portal::public::not_found(),
     };
     match outcome {
