@@ -79,6 +79,32 @@ impl Inbox {
         }
     }
 
+    /// Waits for an email to `address`, after the first `seen` ones, whose subject
+    /// contains `needle`.
+    pub async fn wait_for_new(&self, address: &str, seen: usize, needle: &str) -> ReceivedMail {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let notified = self.arrived.notified();
+            if let Some(mail) = self
+                .to(address)
+                .into_iter()
+                .skip(seen)
+                .find(|m| m.subject().contains(needle))
+            {
+                return mail;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "no new email to {address} about {needle:?} within 20s; inbox: {:?}",
+                    self.to(address)
+                        .iter()
+                        .map(|m| m.subject())
+                        .collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+
     /// Waits until a message is being transferred (DATA started).
     pub async fn wait_for_transfer(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
