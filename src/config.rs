@@ -286,6 +286,9 @@ pub struct GraphqlLimits {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct JobsConfig {
+    /// Whether this instance runs background jobs (off for an instance that only serves
+    /// requests while others run the jobs).
+    pub run_in_process: bool,
     /// How often an idle runner looks for due jobs.
     pub poll_interval_ms: u64,
     /// First retry delay; each further attempt doubles it, up to `retry_cap_ms`.
@@ -375,6 +378,7 @@ impl JobsConfig {
 impl Default for JobsConfig {
     fn default() -> Self {
         Self {
+            run_in_process: true,
             poll_interval_ms: 1_000,
             retry_base_ms: 5_000,
             retry_cap_ms: 30 * 60 * 1_000,

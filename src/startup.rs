@@ -131,6 +131,12 @@ impl Application {
         })
     }
 
+    /// The job runner this application starts (when `jobs.run_in_process` is on), for
+    /// driving jobs by hand: an instance that only serves requests, or a test.
+    pub fn job_runner(&self) -> JobRunner {
+        self.runner.clone()
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -164,7 +170,12 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let runner = tokio::spawn(self.runner.run(stop_rx));
+        let runner = self
+            .state
+            .config
+            .jobs
+            .run_in_process
+            .then(|| tokio::spawn(self.runner.run(stop_rx)));
         let app = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -175,7 +186,9 @@ impl Application {
                 let _ = stop_tx.send(true);
             })
             .await?;
-        runner.await.context("job runner panicked")?;
+        if let Some(runner) = runner {
+            runner.await.context("job runner panicked")?;
+        }
         self.state.db.clone().close().await.ok();
         Ok(())
     }

@@ -51,6 +51,13 @@ impl Provider {
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.as_str() == value)
     }
+
+    /// Whether revoking a token ends only that token (LinkedIn, RFC 7009). Meta
+    /// (`DELETE /me/permissions`), Google and TikTok end the person's whole grant, which
+    /// a reconnect has just renewed.
+    pub fn revokes_single_tokens(self) -> bool {
+        self == Self::Linkedin
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +159,26 @@ pub async fn upsert_connection(
     };
     let aad = associated_data(integration.id);
     let access_sealed = vault.seal(tokens.access_token.expose_secret().as_bytes(), &aad);
+    // Tokens a reconnect replaces stop working at the platform too, where revoking one
+    // token does not end the grant just renewed.
+    if provider.revokes_single_tokens() {
+        if let Some(old) = open_tokens(&txn, vault, integration.id).await? {
+            let replaced = |old: &SecretString, new: Option<&SecretString>| {
+                new.is_some_and(|n| n.expose_secret() != old.expose_secret())
+            };
+            let stale = TokenSet {
+                access_token: old.access_token.clone(),
+                refresh_token: old
+                    .refresh_token
+                    .clone()
+                    .filter(|r| replaced(r, tokens.refresh_token.as_ref())),
+                expires_at: None,
+            };
+            if replaced(&stale.access_token, Some(&tokens.access_token)) {
+                enqueue_revocation(&txn, vault, provider, &stale).await?;
+            }
+        }
+    }
     let stored = integration_tokens::Entity::find_by_id(integration.id)
         .one(&txn)
         .await?;

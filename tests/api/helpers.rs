@@ -89,6 +89,9 @@ pub struct TestApp {
     server: Option<JoinHandle<anyhow::Result<()>>>,
     pg_database: Option<(String, String)>,
     _data_dir: tempfile::TempDir,
+    /// The app's job runner, for tests that drive jobs themselves
+    /// (`config.jobs.run_in_process = false`).
+    pub runner: atelier::jobs::JobRunner,
 }
 
 /// A configuration for tests: fast job polling and retries, fresh keys, loopback only.
@@ -164,6 +167,7 @@ impl TestApp {
             .expect("the app builds");
         let port = app.port();
         let db = app.db().clone();
+        let runner = app.job_runner();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async move {
             let _ = rx.await;
@@ -185,7 +189,22 @@ impl TestApp {
             server: Some(server),
             pg_database,
             _data_dir: data_dir,
+            runner,
         }
+    }
+
+    /// Runs due jobs now when the app was started without its runner; otherwise the
+    /// runner does it on its own.
+    pub async fn pump_jobs(&self) {
+        if !self.config.jobs.run_in_process {
+            self.run_jobs().await;
+        }
+    }
+
+    /// Runs due jobs until none is left due (for apps started without their runner).
+    pub async fn run_jobs(&self) {
+        let (_keep, running) = tokio::sync::watch::channel(false);
+        while self.runner.run_due(&running).await.expect("jobs run") > 0 {}
     }
 
     /// Stops the app gracefully and starts a new one on the same database and data
@@ -285,6 +304,7 @@ impl TestApp {
     pub async fn signed_in_user(&self, email: &str, name: &str) -> Session {
         let before = self.inbox.to(email).len();
         self.sign_up(email, name).await;
+        self.pump_jobs().await;
         let mail = self.inbox.wait_for(email, before + 1).await;
         assert!(
             mail.subject().contains("Confirm your email"),

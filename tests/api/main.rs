@@ -21,6 +21,7 @@ mod migrations;
 mod portal;
 mod privacy;
 mod privacy_flow;
+mod privacy_property;
 mod publishing;
 mod schema;
 mod sequences;

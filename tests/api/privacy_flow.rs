@@ -119,6 +119,7 @@ pub async fn get(client: &reqwest::Client, url: String) -> (u16, String) {
 /// Confirms a request through the newest confirmation email to `email` after the first
 /// `seen` emails, on the portal page the link opens.
 pub async fn confirm_by_link(app: &TestApp, email: &str, seen: usize) {
+    app.pump_jobs().await;
     let mail = app
         .inbox
         .wait_for_new(email, seen, "confirm your privacy request")
@@ -198,6 +199,7 @@ pub async fn ask_on_portal(app: &TestApp, email: &str, kind: &str) -> privacy_re
 /// Waits until the request reaches one of `statuses`.
 pub async fn settles(app: &TestApp, id: uuid::Uuid, statuses: &[&str]) -> privacy_requests::Model {
     eventually(30, "the request to settle", || async {
+        app.pump_jobs().await;
         let request = privacy_requests::Entity::find_by_id(id)
             .one(&app.db)
             .await
@@ -257,4 +259,25 @@ pub async fn leftovers(app: &TestApp, needles: &[String]) -> Vec<String> {
         }
     }
     found
+}
+
+/// Connects LinkedIn to a workspace through the platform's consent page, as a browser
+/// would: the authorize URL, the platform's redirect back, the callback.
+pub async fn connect_linkedin(app: &TestApp, session: &Session, workspace: &str) {
+    let started = app
+        .gql_ok(
+            Some(&session.access),
+            "mutation($w: ID!) { startIntegrationConnect(workspaceId: $w, provider: LINKEDIN) { authorizeUrl } }",
+            json!({ "w": workspace }),
+        )
+        .await;
+    let url = started["startIntegrationConnect"]["authorizeUrl"]
+        .as_str()
+        .unwrap();
+    let client = browser();
+    let back = client.get(url).send().await.unwrap();
+    assert_eq!(back.status(), 303, "the platform sends the browser back");
+    let back = back.headers()["location"].to_str().unwrap().to_string();
+    let done = client.get(&back).send().await.unwrap();
+    assert_eq!(done.status(), 303, "{}", done.text().await.unwrap());
 }

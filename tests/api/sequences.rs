@@ -689,3 +689,40 @@ async fn a_failing_daily_job_runs_again_the_next_day(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(a_failing_daily_job_runs_again_the_next_day);
+
+async fn a_reconnect_revokes_the_token_it_replaces(backend: Backend) {
+    let fake = crate::fake_provider::FakeProvider::start().await;
+    let app = TestApp::spawn_with(backend, |config| {
+        config.providers.linkedin = fake.settings();
+    })
+    .await;
+    let lea = app.signed_in_user("lea@example.com", "Lea Linked").await;
+    let workspace = app.create_workspace(&lea, "Lea Studio").await;
+    connect_linkedin(&app, &lea, &workspace).await;
+    let first: Vec<String> = fake.issued();
+    connect_linkedin(&app, &lea, &workspace).await;
+    let first_access = first
+        .iter()
+        .find(|t| t.starts_with("fake-access"))
+        .expect("an access token was issued")
+        .clone();
+    eventually(20, "the replaced token to be revoked", || async {
+        let revoked = fake.revoked();
+        if revoked.contains(&first_access) {
+            Ok(())
+        } else {
+            Err(format!("{revoked:?}"))
+        }
+    })
+    .await;
+    // The new one still works: it was not revoked.
+    let current: Vec<String> = fake
+        .issued()
+        .into_iter()
+        .filter(|t| !first.contains(t) && t.starts_with("fake-access"))
+        .collect();
+    assert_eq!(current.len(), 1);
+    assert!(!fake.revoked().contains(&current[0]));
+    app.stop().await;
+}
+on_both_databases!(a_reconnect_revokes_the_token_it_replaces);
