@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -420,10 +420,30 @@ impl Config {
     }
 
     pub fn load_from(file: &Path) -> Result<Self, ConfigError> {
-        Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::file(file))
-            .merge(Env::prefixed("ATELIER_").split("__"))
-            .extract()
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// Like `load_from`, with the environment given. Every variable's value is taken as
+    /// text — a Meta app id of digits stays the string it is — and read as a number or
+    /// a boolean only where the setting is one.
+    pub fn load_with_env(
+        file: &Path,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut figment =
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::file(file));
+        for (name, value) in vars {
+            let Some(key) = name.strip_prefix("ATELIER_") else {
+                continue;
+            };
+            if key.is_empty() {
+                continue;
+            }
+            let path = key.to_ascii_lowercase().replace("__", ".");
+            figment = figment.merge(Serialized::default(&path, value));
+        }
+        figment
+            .extract_lossy()
             .map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
@@ -559,6 +579,41 @@ impl fmt::Debug for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_from_the_environment_are_text_first() {
+        let vars = [
+            ("ATELIER_PROVIDERS__FACEBOOK__CLIENT_ID", "1234567890123456"),
+            ("ATELIER_MAIL_FROM", "true"),
+            ("ATELIER_JOBS__RUN_IN_PROCESS", "false"),
+            ("ATELIER_JOBS__LEASE_SECS", "42"),
+            ("ATELIER_JWT_SECRET", "31415926535897932384626433832795"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let config = Config::load_with_env(Path::new("/nonexistent/atelier.toml"), vars)
+            .expect("numbers and booleans are accepted as text");
+        assert_eq!(
+            config.providers.facebook.client_id.as_deref(),
+            Some("1234567890123456")
+        );
+        assert_eq!(config.mail_from, "true");
+        assert!(!config.jobs.run_in_process);
+        assert_eq!(config.jobs.lease_secs, 42);
+        assert_eq!(
+            config
+                .jwt_secret
+                .as_ref()
+                .map(|s| s.expose_secret().to_string()),
+            Some("31415926535897932384626433832795".to_string())
+        );
+        let bad = Config::load_with_env(
+            Path::new("/nonexistent/atelier.toml"),
+            [("ATELIER_JOBS__LEASE_SECS".to_string(), "soon".to_string())],
+        );
+        let message = bad.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("lease_secs"), "{message}");
+    }
 
     #[test]
     fn production_names_every_missing_secret() {

@@ -262,6 +262,7 @@ pub async fn seed_demo(
                 connected_at: Set(at),
                 disconnected_at: Set(None),
                 updated_at: Set(at),
+                platform_user_id: Set(None),
             });
         }
     }

@@ -19,6 +19,7 @@ mod m20261123_000013_oauth_states;
 mod m20261124_000014_publishing_and_analytics;
 mod m20261124_000015_person_keys;
 mod m20261201_000016_privacy_sequences;
+mod m20261201_000017_meta_identity;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000014_publishing_and_analytics::Migration),
             Box::new(m20261124_000015_person_keys::Migration),
             Box::new(m20261201_000016_privacy_sequences::Migration),
+            Box::new(m20261201_000017_meta_identity::Migration),
         ]
     }
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::audit::{self, Actor, NewEvent};
-use super::entities::{integration_tokens, integrations, oauth_states};
+use super::entities::{integration_tokens, integrations, oauth_states, pending_connections};
 use super::workspaces::{Role, WorkspaceAccess};
 use super::{clean_text, now, RequestMeta};
 use crate::crypto::vault::Vault;
@@ -88,6 +88,9 @@ pub struct ConnectedAccount {
     pub handle: Option<String>,
     pub display_name: Option<String>,
     pub scopes: Vec<String>,
+    /// The person's app-scoped user id where the platform has one (Meta): the id its
+    /// signed callbacks name them by.
+    pub platform_user_id: Option<String>,
 }
 
 /// Tokens as a platform hands them over; never logged (SecretString).
@@ -131,6 +134,7 @@ pub async fn upsert_connection(
             active.display_name = Set(account.display_name);
             active.scopes = Set(account.scopes.join(" "));
             active.connected_by = Set(Some(access.user_id()));
+            active.platform_user_id = Set(account.platform_user_id);
             active.health = Set(Health::Active.as_str().into());
             active.last_error = Set(None);
             active.disconnected_at = Set(None);
@@ -152,6 +156,7 @@ pub async fn upsert_connection(
                 connected_at: Set(at),
                 disconnected_at: Set(None),
                 updated_at: Set(at),
+                platform_user_id: Set(account.platform_user_id),
             }
             .insert(&txn)
             .await?
@@ -247,30 +252,34 @@ pub async fn open_tokens(
     }))
 }
 
-/// Integrations on any of `providers` for an external account id.
-pub async fn find_by_external_account(
+/// The channels connected under a person's app-scoped user id at Meta (the id its
+/// signed callbacks carry): every Page and Instagram account they connected.
+pub async fn find_by_platform_user(
     conn: &impl ConnectionTrait,
     providers: &[Provider],
-    external_account_id: &str,
+    platform_user_id: &str,
 ) -> DomainResult<Vec<integrations::Model>> {
     Ok(integrations::Entity::find()
         .filter(integrations::Column::Provider.is_in(providers.iter().map(|p| p.as_str())))
-        .filter(integrations::Column::ExternalAccountId.eq(external_account_id))
+        .filter(integrations::Column::PlatformUserId.eq(platform_user_id))
         .all(conn)
         .await?)
 }
 
-/// The platform itself revoked our access (Meta's deauthorize callback): delete the
-/// tokens of every matching integration and mark it REVOKED. Nothing to revoke at the
-/// platform. Returns how many integrations lost their tokens; a redelivery finds none.
+/// The platform itself revoked our access (Meta's deauthorize callback, naming the
+/// person by their app-scoped user id): every channel connected under that id loses its
+/// tokens and is marked REVOKED, and each workspace's ADMINs are emailed once. Nothing
+/// to revoke at the platform. Returns how many channels lost their tokens; a redelivery
+/// finds none.
 pub async fn deauthorized_by_platform(
     conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
     providers: &[Provider],
-    external_account_id: &str,
+    platform_user_id: &str,
     meta: &RequestMeta,
 ) -> DomainResult<u64> {
     let txn = conn.begin().await?;
-    let matching = find_by_external_account(&txn, providers, external_account_id).await?;
+    let matching = find_by_platform_user(&txn, providers, platform_user_id).await?;
     let mut disconnected = 0;
     for integration in matching {
         let deleted = integration_tokens::Entity::delete_by_id(integration.id)
@@ -285,6 +294,9 @@ pub async fn deauthorized_by_platform(
         active.disconnected_at = Set(Some(now()));
         active.updated_at = Set(now());
         active.update(&txn).await?;
+        if let Some(provider) = Provider::parse(&integration.provider) {
+            notify_admins_of_reauth(&txn, vault, &integration, provider).await?;
+        }
         audit::record(
             &txn,
             NewEvent::new(Actor::System, "integration.deauthorized_by_platform")
@@ -372,9 +384,60 @@ pub async fn start_connect(
     Ok(url)
 }
 
+/// How a connection attempt ended at the callback: connected, or waiting for the person
+/// to choose which of several accounts to connect.
+pub enum ConnectOutcome {
+    Connected(Box<integrations::Model>),
+    Choose(Uuid),
+}
+
+/// One account a waiting connection may attach, as the person sees it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct AccountChoice {
+    pub external_account_id: String,
+    pub handle: Option<String>,
+    pub display_name: Option<String>,
+}
+
+/// What a waiting connection keeps, sealed: the tokens and every account offered.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PendingChoices {
+    access_token: String,
+    refresh_token: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+    scopes: Vec<String>,
+    accounts: Vec<PendingAccount>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PendingAccount {
+    choice: AccountChoice,
+    acting_token: Option<String>,
+}
+
+const PENDING_CONTEXT: &[u8] = b"atelier:pending-connection:v1";
+/// How long a person has to choose the account after coming back from the platform.
+pub const CHOICE_TTL_MINUTES: i64 = 30;
+
+/// The tokens a channel stores for an account: a Facebook Page publishes with its own
+/// token, and the person's long-lived token (which hands out a new Page token) is kept
+/// in the refresh slot; its expiry is the channel's, so it is renewed before it ends.
+fn tokens_for(tokens: TokenSet, acting_token: Option<SecretString>) -> TokenSet {
+    match acting_token {
+        Some(page_token) => TokenSet {
+            access_token: page_token,
+            refresh_token: Some(tokens.access_token),
+            expires_at: tokens.expires_at,
+        },
+        None => tokens,
+    }
+}
+
 /// Where a connection attempt came back: the platform's code and our state. The state
 /// is spent first (a replay finds it used), then the code is exchanged with the PKCE
-/// verifier, the account read, and the channel created or reconnected.
+/// verifier and the accounts read. One account is connected (created or reconnected);
+/// several wait, sealed, for the person to choose (`complete_connect`) — never the
+/// first one silently; none is refused.
 pub async fn finish_connect(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
@@ -383,7 +446,7 @@ pub async fn finish_connect(
     state: &str,
     code: &str,
     meta: &RequestMeta,
-) -> DomainResult<integrations::Model> {
+) -> DomainResult<ConnectOutcome> {
     use sea_orm::sea_query::Expr;
     let refused = || {
         DomainError::bad_input(
@@ -418,19 +481,158 @@ pub async fn finish_connect(
         .exchange(provider, code, &verifier)
         .await
         .map_err(provider_error)?;
-    let (account, acting_token) = providers
-        .profile(provider, &tokens.access_token, scopes)
+    let connectable = providers
+        .connectable(provider, &tokens.access_token, scopes.clone())
         .await
         .map_err(provider_error)?;
-    // A Facebook Page publishes with its own token; the person's token is kept in the
-    // refresh slot, since it is what hands out a new Page token.
-    let tokens = match acting_token {
-        Some(page_token) => TokenSet {
-            access_token: page_token,
-            refresh_token: Some(tokens.access_token),
-            expires_at: None,
+    let mut choices = connectable.choices;
+    match choices.len() {
+        0 => Err(DomainError::bad_input(match provider {
+            Provider::Instagram => "this account manages no Page with an Instagram professional account linked to it; link one on Instagram, then connect again",
+            Provider::Facebook => "this account manages no Facebook Page; create or get access to one, then connect again",
+            _ => "the platform offered no account to connect",
+        })),
+        1 => {
+            let choice = choices.remove(0);
+            let tokens = tokens_for(tokens, choice.acting_token);
+            upsert_connection(conn, vault, &access, provider, choice.account, tokens, meta)
+                .await
+                .map(|c| ConnectOutcome::Connected(Box::new(c)))
+        }
+        _ => {
+            let kept = PendingChoices {
+                access_token: tokens.access_token.expose_secret().to_string(),
+                refresh_token: tokens.refresh_token.as_ref().map(|t| t.expose_secret().to_string()),
+                expires_at: tokens.expires_at,
+                scopes,
+                accounts: choices
+                    .into_iter()
+                    .map(|c| PendingAccount {
+                        choice: AccountChoice {
+                            external_account_id: c.account.external_account_id,
+                            handle: c.account.handle,
+                            display_name: c.account.display_name,
+                        },
+                        acting_token: c.acting_token.map(|t| t.expose_secret().to_string()),
+                    })
+                    .collect(),
+            };
+            let id = Uuid::now_v7();
+            let plain = serde_json::to_vec(&kept).map_err(DomainError::internal)?;
+            pending_connections::ActiveModel {
+                id: Set(id),
+                user_id: Set(access.user_id()),
+                workspace_id: Set(access.workspace_id()),
+                provider: Set(provider.as_str().into()),
+                platform_user_id: Set(connectable.platform_user_id),
+                choices_sealed: Set(vault.seal(&plain, &pending_context(id))),
+                expires_at: Set(now() + chrono::Duration::minutes(CHOICE_TTL_MINUTES)),
+                created_at: Set(now()),
+            }
+            .insert(conn)
+            .await?;
+            Ok(ConnectOutcome::Choose(id))
+        }
+    }
+}
+
+fn pending_context(id: Uuid) -> Vec<u8> {
+    let mut context = PENDING_CONTEXT.to_vec();
+    context.extend_from_slice(id.as_bytes());
+    context
+}
+
+/// A connection waiting for the person's choice, with the accounts offered; only the
+/// person who started it (still an ADMIN of the workspace) may see or complete it.
+pub struct PendingConnect {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub provider: Provider,
+    pub accounts: Vec<AccountChoice>,
+    pub expires_at: DateTime<Utc>,
+}
+
+async fn open_pending(
+    conn: &impl ConnectionTrait,
+    vault: &Vault,
+    user_id: Uuid,
+    id: Uuid,
+) -> DomainResult<(pending_connections::Model, PendingChoices)> {
+    let row = pending_connections::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .filter(|p| p.user_id == user_id && p.expires_at > now())
+        .ok_or(DomainError::NotFound("connection waiting for a choice"))?;
+    let plain = vault
+        .open(&row.choices_sealed, &pending_context(row.id))
+        .map_err(DomainError::internal)?;
+    let kept: PendingChoices = serde_json::from_slice(&plain).map_err(DomainError::internal)?;
+    Ok((row, kept))
+}
+
+/// The accounts a waiting connection offers (to the person who started it).
+pub async fn pending_connect(
+    conn: &impl ConnectionTrait,
+    vault: &Vault,
+    user_id: Uuid,
+    id: Uuid,
+) -> DomainResult<PendingConnect> {
+    let (row, kept) = open_pending(conn, vault, user_id, id).await?;
+    Ok(PendingConnect {
+        id: row.id,
+        workspace_id: row.workspace_id,
+        provider: Provider::parse(&row.provider)
+            .ok_or_else(|| DomainError::internal(anyhow::anyhow!("unknown provider")))?,
+        accounts: kept.accounts.into_iter().map(|a| a.choice).collect(),
+        expires_at: row.expires_at,
+    })
+}
+
+/// Connects the account the person chose among those a waiting connection offers; the
+/// waiting connection is spent (its tokens kept only in the channel).
+pub async fn complete_connect(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    user_id: Uuid,
+    id: Uuid,
+    external_account_id: &str,
+    meta: &RequestMeta,
+) -> DomainResult<integrations::Model> {
+    let (row, kept) = open_pending(conn, vault, user_id, id).await?;
+    let access = super::workspaces::access(conn, user_id, row.workspace_id)
+        .await?
+        .ok_or_else(|| DomainError::forbidden("you are no longer a member of that workspace"))?;
+    let provider = Provider::parse(&row.provider)
+        .ok_or_else(|| DomainError::internal(anyhow::anyhow!("unknown provider")))?;
+    let Some(chosen) = kept
+        .accounts
+        .into_iter()
+        .find(|a| a.choice.external_account_id == external_account_id)
+    else {
+        return Err(DomainError::bad_input(
+            "choose one of the accounts the platform offered",
+        ));
+    };
+    let spent = pending_connections::Entity::delete_by_id(row.id)
+        .exec(conn)
+        .await?;
+    if spent.rows_affected != 1 {
+        return Err(DomainError::NotFound("connection waiting for a choice"));
+    }
+    let tokens = tokens_for(
+        TokenSet {
+            access_token: SecretString::from(kept.access_token),
+            refresh_token: kept.refresh_token.map(SecretString::from),
+            expires_at: kept.expires_at,
         },
-        None => tokens,
+        chosen.acting_token.map(SecretString::from),
+    );
+    let account = ConnectedAccount {
+        external_account_id: chosen.choice.external_account_id,
+        handle: chosen.choice.handle,
+        display_name: chosen.choice.display_name,
+        scopes: kept.scopes,
+        platform_user_id: row.platform_user_id,
     };
     upsert_connection(conn, vault, &access, provider, account, tokens, meta).await
 }
@@ -628,7 +830,8 @@ pub async fn run_refresh(
     let Some(tokens) = open_tokens(conn, vault, integration_id).await? else {
         return Ok(()); // disconnected meanwhile
     };
-    if tokens.refresh_token.is_none() {
+    // Instagram renews its long-lived token with the token itself.
+    if tokens.refresh_token.is_none() && integration.provider != Provider::Instagram.as_str() {
         set_health(
             conn,
             &integration,
@@ -667,14 +870,9 @@ pub(crate) async fn renew(
 ) -> DomainResult<Result<TokenSet, ProviderError>> {
     let provider = Provider::parse(&channel.provider)
         .ok_or_else(|| DomainError::internal(anyhow::anyhow!("unknown provider")))?;
-    let renewed = match &tokens.refresh_token {
-        Some(refresh) => {
-            providers
-                .renew(provider, refresh, &channel.external_account_id)
-                .await
-        }
-        None => Err(ProviderError::Auth("no refresh token to renew with".into())),
-    };
+    let renewed = providers
+        .renew(provider, tokens, &channel.external_account_id)
+        .await;
     match renewed {
         Ok(fresh) => {
             store_renewed(conn, vault, channel, &fresh).await?;

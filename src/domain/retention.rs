@@ -10,8 +10,8 @@ use serde_json::json;
 
 use super::audit::{self, Actor, NewEvent};
 use super::entities::{
-    jobs, oauth_states, one_time_tokens, privacy_requests, publish_attempts, sessions,
-    staff_sessions,
+    jobs, oauth_states, one_time_tokens, pending_connections, privacy_requests, publish_attempts,
+    sessions, staff_sessions,
 };
 use super::privacy::requests::RequestStatus;
 use super::RequestMeta;
@@ -100,7 +100,13 @@ pub async fn purge(
             .filter(oauth_states::Column::ExpiresAt.lt(at - Duration::days(1)))
             .exec(&txn)
             .await?
-            .rows_affected,
+            .rows_affected
+            // Connections never completed by a choice of account go the same way.
+            + pending_connections::Entity::delete_many()
+                .filter(pending_connections::Column::ExpiresAt.lt(at))
+                .exec(&txn)
+                .await?
+                .rows_affected,
     };
     audit::record(
         &txn,

@@ -81,6 +81,45 @@ pub struct IntegrationConnect {
     pub authorize_url: String,
 }
 
+/// An account a waiting connection may attach.
+#[derive(SimpleObject)]
+pub struct AccountChoice {
+    /// The platform's id of the account (a Page id, an Instagram account id).
+    pub external_account_id: String,
+    pub handle: Option<String>,
+    pub display_name: Option<String>,
+}
+
+/// A connection waiting for the person's choice of account.
+#[derive(SimpleObject)]
+pub struct PendingIntegrationConnect {
+    pub id: ID,
+    pub workspace_id: ID,
+    pub provider: ProviderEnum,
+    pub accounts: Vec<AccountChoice>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<integrations::PendingConnect> for PendingIntegrationConnect {
+    fn from(pending: integrations::PendingConnect) -> Self {
+        Self {
+            id: ID(pending.id.to_string()),
+            workspace_id: ID(pending.workspace_id.to_string()),
+            provider: pending.provider.into(),
+            accounts: pending
+                .accounts
+                .into_iter()
+                .map(|a| AccountChoice {
+                    external_account_id: a.external_account_id,
+                    handle: a.handle,
+                    display_name: a.display_name,
+                })
+                .collect(),
+            expires_at: pending.expires_at,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct IntegrationMutation;
 
@@ -110,6 +149,30 @@ impl IntegrationMutation {
         .await
         .map_err(gql)?;
         Ok(IntegrationConnect { authorize_url })
+    }
+
+    /// Connects the account the person chose among those a waiting connection offers
+    /// (`pendingIntegrationConnect`); the person who started it, still ADMIN or OWNER.
+    async fn complete_integration_connect(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        external_account_id: String,
+    ) -> Result<Integration> {
+        let user = current_user(ctx).await?;
+        let s = state(ctx);
+        let pending_id = parse_id(&id, "id")?;
+        integrations::complete_connect(
+            &s.db,
+            &s.vault,
+            user.id,
+            pending_id,
+            &external_account_id,
+            meta(ctx),
+        )
+        .await
+        .map(Integration)
+        .map_err(gql)
     }
 
     /// Revokes the channel's tokens at the platform and deletes them here; ADMIN and

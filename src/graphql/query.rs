@@ -63,4 +63,22 @@ impl Query {
                 .map(Workspace),
         )
     }
+
+    /// A channel connection waiting for the person to choose which of their accounts
+    /// (Facebook Pages, Instagram accounts) to connect, after the platform sent them
+    /// back to `{APP_URL}/integrations?choose={id}`; only the person who started it sees
+    /// it, for 30 minutes.
+    async fn pending_integration_connect(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<super::integrations::PendingIntegrationConnect> {
+        let user = current_user(ctx).await?;
+        let s = state(ctx);
+        let pending_id = parse_id(&id, "id")?;
+        crate::domain::integrations::pending_connect(&s.db, &s.vault, user.id, pending_id)
+            .await
+            .map(Into::into)
+            .map_err(gql)
+    }
 }

@@ -1,4 +1,4 @@
-//! Facebook Pages through the Graph API: the first Page the person manages, posts to its
+//! Facebook Pages through the Graph API: the Page the person chose, posts to its
 //! feed (a photo post when an image is attached, fetched by Facebook from its signed
 //! link), the Page's recent feed, and Page and post insights. Instagram shares the
 //! Graph API's shapes and uses the helpers here.
@@ -6,22 +6,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
-use super::{count, missing, text, Call, PostRequest, Posted, Profile, ProviderError, RecentPost};
+use super::{count, missing, text, Call, PostRequest, Posted, ProviderError, RecentPost};
 use crate::domain::analytics::Metric;
-
-pub(super) async fn profile(call: &Call<'_>) -> Result<Profile, ProviderError> {
-    let pages = call
-        .json(call.get("/me/accounts?fields=id,name,access_token"))
-        .await?;
-    let page = &pages["data"][0];
-    Ok(Profile {
-        id: text(&page["id"]),
-        handle: None,
-        name: text(&page["name"]),
-        // Pages publish with their own token, which the person's token hands out.
-        acting_token: text(&page["access_token"]),
-    })
-}
 
 /// A fresh token for the Page `page_id`, from the person's token (Page tokens from a
 /// long-lived user token do not expire, but are withdrawn when access is).

@@ -1,26 +1,13 @@
-//! Instagram professional accounts through the Graph API: the account linked to the
-//! person's first Page, publishing as a container (the platform fetches the image or
+//! Instagram professional accounts through the Graph API: the account (linked to one of
+//! the person's Pages) they chose, publishing as a container (the platform fetches the image or
 //! video from its signed link) then `media_publish`, recent media, and insights.
 //! Instagram has no text-only posts.
 
 use chrono::NaiveDate;
 
 use super::facebook::{daily_insights, graph_time, lifetime_insights};
-use super::{missing, text, Call, PostRequest, Posted, Profile, ProviderError, RecentPost};
+use super::{missing, text, Call, PostRequest, Posted, ProviderError, RecentPost};
 use crate::domain::analytics::Metric;
-
-pub(super) async fn profile(call: &Call<'_>) -> Result<Profile, ProviderError> {
-    let pages = call
-        .json(call.get("/me/accounts?fields=instagram_business_account{id,username}"))
-        .await?;
-    let account = &pages["data"][0]["instagram_business_account"];
-    Ok(Profile {
-        id: text(&account["id"]),
-        handle: text(&account["username"]),
-        name: text(&account["username"]),
-        acting_token: None,
-    })
-}
 
 pub(super) async fn publish(
     call: &Call<'_>,

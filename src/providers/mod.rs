@@ -22,6 +22,7 @@ use crate::domain::integrations::{ConnectedAccount, Provider, TokenSet};
 mod facebook;
 mod instagram;
 mod linkedin;
+pub mod meta;
 mod tiktok;
 mod youtube;
 
@@ -38,6 +39,13 @@ fn token_set(response: &oauth2::basic::BasicTokenResponse) -> TokenSet {
                 .map(|d| crate::domain::now() + d)
         }),
     }
+}
+
+/// What a connection may attach: the accounts the person can choose from (one on most
+/// platforms), and their app-scoped user id where the platform has one.
+pub struct Connectable {
+    pub platform_user_id: Option<String>,
+    pub choices: Vec<meta::Choice>,
 }
 
 #[derive(Clone)]
@@ -169,6 +177,30 @@ impl Providers {
         code: &str,
         verifier: &SecretString,
     ) -> Result<(TokenSet, Vec<String>), ProviderError> {
+        if Provider::META.contains(&provider) {
+            // Facebook Login: a short-lived token for the code, exchanged at once for a
+            // long-lived one; Meta's answer names no scopes, so the ones asked for stand.
+            let credentials = self.credentials(provider)?;
+            let token_url = &self.settings(provider).token_url;
+            let short = meta::exchange_code(
+                &self.http,
+                token_url,
+                credentials,
+                &self.redirect_uri(provider),
+                code,
+                verifier,
+            )
+            .await?;
+            let long =
+                meta::long_lived(&self.http, token_url, credentials, &short.access_token).await?;
+            let scopes = self
+                .settings(provider)
+                .scopes
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            return Ok((long, scopes));
+        }
         if provider == Provider::Tiktok {
             // TikTok's token endpoint wants `client_key` in the form, which the oauth2
             // crate cannot send.
@@ -252,36 +284,50 @@ impl Providers {
         Ok(token_set(&response))
     }
 
-    /// The account the token speaks for, in each platform's shape, and the token that
-    /// acts for that account when it is not the person's own (a Facebook Page's).
-    pub async fn profile(
+    /// The accounts a token may connect, and the person's app-scoped user id where the
+    /// platform has one (Meta): every Page or Instagram account they manage, or the one
+    /// account other platforms log in as.
+    pub async fn connectable(
         &self,
         provider: Provider,
         token: &SecretString,
         scopes: Vec<String>,
-    ) -> Result<(ConnectedAccount, Option<SecretString>), ProviderError> {
+    ) -> Result<Connectable, ProviderError> {
         let call = self.call(provider, token);
         let profile = match provider {
+            Provider::Facebook | Provider::Instagram => {
+                let platform_user_id = meta::app_scoped_user_id(&call).await?;
+                let mut choices = meta::accounts(&call, provider, &scopes).await?;
+                for choice in &mut choices {
+                    choice.account.platform_user_id = Some(platform_user_id.clone());
+                }
+                return Ok(Connectable {
+                    platform_user_id: Some(platform_user_id),
+                    choices,
+                });
+            }
             Provider::Linkedin => linkedin::profile(&call).await?,
             Provider::Youtube => youtube::profile(&call).await?,
             Provider::Tiktok => tiktok::profile(&call).await?,
-            Provider::Facebook => facebook::profile(&call).await?,
-            Provider::Instagram => instagram::profile(&call).await?,
         };
         let Some(id) = profile.id else {
             return Err(ProviderError::Transient(
                 "the platform's profile answer has no account id".into(),
             ));
         };
-        Ok((
-            ConnectedAccount {
-                external_account_id: id,
-                handle: profile.handle,
-                display_name: profile.name,
-                scopes,
-            },
-            profile.acting_token.map(SecretString::from),
-        ))
+        Ok(Connectable {
+            platform_user_id: None,
+            choices: vec![meta::Choice {
+                account: ConnectedAccount {
+                    external_account_id: id,
+                    handle: profile.handle,
+                    display_name: profile.name,
+                    scopes,
+                    platform_user_id: None,
+                },
+                acting_token: profile.acting_token.map(SecretString::from),
+            }],
+        })
     }
 
     /// Renews a channel's access: the OAuth refresh grant, or for a Facebook Page a
@@ -289,12 +335,43 @@ impl Providers {
     pub async fn renew(
         &self,
         provider: Provider,
-        refresh_token: &SecretString,
+        tokens: &TokenSet,
         account_id: &str,
     ) -> Result<TokenSet, ProviderError> {
+        let no_refresh = || ProviderError::Auth("no refresh token to renew with".into());
         match provider {
-            Provider::Facebook => self.page_token(refresh_token, account_id).await,
-            _ => self.refresh(provider, refresh_token).await,
+            // The person's long-lived token (kept in the refresh slot) is exchanged for a
+            // fresh one, which hands out the Page's token.
+            Provider::Facebook => {
+                let user = tokens.refresh_token.as_ref().ok_or_else(no_refresh)?;
+                let long = meta::long_lived(
+                    &self.http,
+                    &self.settings(provider).token_url,
+                    self.credentials(provider)?,
+                    user,
+                )
+                .await?;
+                let page = self.page_token(&long.access_token, account_id).await?;
+                Ok(TokenSet {
+                    access_token: page.access_token,
+                    refresh_token: Some(long.access_token),
+                    expires_at: long.expires_at,
+                })
+            }
+            // Instagram acts with the person's long-lived token itself.
+            Provider::Instagram => {
+                meta::long_lived(
+                    &self.http,
+                    &self.settings(provider).token_url,
+                    self.credentials(provider)?,
+                    &tokens.access_token,
+                )
+                .await
+            }
+            _ => {
+                let refresh = tokens.refresh_token.as_ref().ok_or_else(no_refresh)?;
+                self.refresh(provider, refresh).await
+            }
         }
     }
 
@@ -557,6 +634,8 @@ impl Call<'_> {
         };
         Err(match status.as_u16() {
             401 => ProviderError::Auth(what),
+            // Meta answers a dead token with 400 and error code 190.
+            400 | 403 if meta::is_token_error(&body) => ProviderError::Auth(what),
             429 | 500..=599 => ProviderError::Transient(what),
             _ => ProviderError::Rejected(what),
         })

@@ -231,12 +231,13 @@ async fn channels_connect_and_disconnect(backend: Backend) {
         .find(|i| i["provider"] == "INSTAGRAM")
         .unwrap()
         .clone();
-    assert_eq!(instagram["handle"], "insta.maker");
+    assert_eq!(instagram["handle"], crate::fake_provider::meta_page(1).3);
+    // Instagram acts with the person's long-lived Facebook Login token.
     let instagram_token = fake
         .issued()
         .into_iter()
         .rev()
-        .find(|t| t.starts_with("fake-access-"))
+        .find(|t| t.starts_with("fake-fb-long-"))
         .unwrap();
     fake.platform.fail_revocations.store(true, Ordering::SeqCst);
     app.gql_ok(

@@ -143,6 +143,7 @@ async fn erin_asks_to_be_erased(app: &TestApp) -> (Session, uuid::Uuid, String) 
             handle: Some("erin.eraseme.makes".into()),
             display_name: Some("Erin makes".into()),
             scopes: vec!["instagram_basic".into()],
+            platform_user_id: None,
         },
         TokenSet {
             access_token: SecretString::from("erin-access-token"),
@@ -171,6 +172,7 @@ async fn erin_asks_to_be_erased(app: &TestApp) -> (Session, uuid::Uuid, String) 
             handle: None,
             display_name: Some("Erin on LinkedIn".into()),
             scopes: vec![],
+            platform_user_id: None,
         },
         TokenSet {
             access_token: SecretString::from("erin-li-access"),

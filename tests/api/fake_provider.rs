@@ -1,5 +1,7 @@
 //! A fake social platform over real HTTP: the OAuth authorize redirect, the token
-//! exchange (verifying the PKCE verifier against the S256 challenge), each platform's
+//! exchange (verifying the PKCE verifier against the S256 challenge), Facebook Login as
+//! Meta documents it (short-lived tokens exchanged for long-lived ones, `/me` with the
+//! app-scoped user id, several Pages, `{"error": {"message","type","code"}}`), each platform's
 //! profile shape, revocation, publishing (LinkedIn posts and image uploads, Graph API
 //! feed/photos/media containers, TikTok pull-from-URL, YouTube resumable uploads),
 //! listing recent posts, and account and post metrics — with switches to fail (401 by
@@ -56,7 +58,50 @@ pub struct Platform {
     pub metric_reads: std::sync::atomic::AtomicU32,
     /// The base URL, for links the platform hands out (upload sessions).
     base: Mutex<String>,
+    /// Facebook Login's tokens and the Pages it lists.
+    pub meta: Mutex<MetaState>,
     next_id: std::sync::atomic::AtomicU64,
+}
+
+/// What Meta knows, as its documentation describes it: the person (their app-scoped user
+/// id is none of the Page or Instagram ids), the short-lived tokens a code gives (no
+/// refresh token), the long-lived ones they are exchanged for, and the Page tokens those
+/// hand out.
+pub struct MetaState {
+    /// user token → long-lived?
+    pub user_tokens: HashMap<String, bool>,
+    /// Page token → taken from a long-lived user token?
+    pub page_tokens: HashMap<String, bool>,
+    /// How many Pages `/me/accounts` lists (each with an Instagram account).
+    pub pages: usize,
+    /// `fb_exchange_token` grants answered.
+    pub long_lived_exchanges: u32,
+}
+
+impl Default for MetaState {
+    fn default() -> Self {
+        Self {
+            user_tokens: HashMap::new(),
+            page_tokens: HashMap::new(),
+            pages: 1,
+            long_lived_exchanges: 0,
+        }
+    }
+}
+
+/// The person who logs in with Facebook: their app-scoped user id, as `/me` answers it
+/// and Meta's signed callbacks carry it.
+pub const META_USER_ID: &str = "10229876543210042";
+pub const META_USER_NAME: &str = "Mia Meta";
+
+/// The n-th Page the person manages (from 1), its name, and its Instagram account.
+pub fn meta_page(n: usize) -> (String, String, String, String) {
+    (
+        format!("10400000000000{n:02}"),
+        format!("Mia's Page {n}"),
+        format!("178414000000000{n:02}"),
+        format!("mia.makes.{n}"),
+    )
 }
 
 /// A post the platform took.
@@ -108,6 +153,8 @@ impl FakeProvider {
             .route("/me/permissions", axum::routing::delete(revoke_meta))
             .route("/v2/userinfo", get(linkedin_profile))
             .route("/me/accounts", get(meta_accounts))
+            .route("/me", get(meta_me))
+            .route("/oauth/access_token", get(meta_token))
             .route("/rest/posts", post(linkedin_publish).get(linkedin_list))
             .route("/rest/images", post(linkedin_image_init))
             .route("/upload/li/{image}", axum::routing::put(upload_bytes))
@@ -151,9 +198,11 @@ impl FakeProvider {
         }
     }
 
-    /// Meta's shape: revocation is `DELETE /me/permissions`.
+    /// Meta's shape: Facebook Login's `GET /oauth/access_token`, revocation by
+    /// `DELETE /me/permissions`.
     pub fn meta_settings(&self) -> atelier::config::ProviderSettings {
         let mut settings = self.settings();
+        settings.token_url = format!("{}/oauth/access_token", self.url);
         settings.revoke_url = format!("{}/me/permissions", self.url);
         settings
     }
@@ -173,6 +222,33 @@ impl FakeProvider {
     /// Every access token handed out so far stops working (401), as when they expire.
     pub fn expire_access_tokens(&self) {
         self.platform.issued.lock().unwrap().clear();
+    }
+
+    /// An hour or two passes: Meta's short-lived user tokens, and the Page tokens taken
+    /// from them, stop working; long-lived ones go on.
+    pub fn expire_short_lived_meta_tokens(&self) {
+        let meta = self.platform.meta.lock().unwrap();
+        let dead: Vec<String> = meta
+            .user_tokens
+            .iter()
+            .filter(|(_, long)| !**long)
+            .chain(meta.page_tokens.iter().filter(|(_, long)| !**long))
+            .map(|(t, _)| t.clone())
+            .collect();
+        self.platform
+            .issued
+            .lock()
+            .unwrap()
+            .retain(|t| !dead.contains(t));
+    }
+
+    /// Sets how many Pages (each with an Instagram account) the person manages.
+    pub fn manage_pages(&self, pages: usize) {
+        self.platform.meta.lock().unwrap().pages = pages;
+    }
+
+    pub fn long_lived_exchanges(&self) -> u32 {
+        self.platform.meta.lock().unwrap().long_lived_exchanges
     }
 }
 
@@ -303,15 +379,128 @@ async fn linkedin_profile(State(platform): State<Arc<Platform>>, headers: Header
     Json(json!({ "sub": "li-member-42", "name": "Lina Linked" })).into_response()
 }
 
-async fn meta_accounts(State(platform): State<Arc<Platform>>, headers: HeaderMap) -> Response {
-    if !bearer_known(&platform, &headers) {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
-    // Each call hands out the Page's token (as the Graph API does for a Page admin).
-    let page_token = format!("fake-page-{}", uuid::Uuid::new_v4().simple());
-    platform.issued.lock().unwrap().push(page_token.clone());
-    Json(json!({ "data": [{ "id": "fb-page-7", "name": "Insta Page", "access_token": page_token, "instagram_business_account": { "id": "ig-17841", "username": "insta.maker" } }] }))
+/// Meta's error body: `{"error": {"message", "type", "code"}}` with HTTP 400.
+fn meta_error(code: i64, message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": { "message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AbCdEf" } })),
+    )
         .into_response()
+}
+
+/// A dead or unknown token at the Graph API: code 190.
+fn meta_token_error() -> Response {
+    meta_error(190, "Error validating access token: Session has expired.")
+}
+
+/// `GET /oauth/access_token`: the code exchange (a short-lived user token, about an hour
+/// and a half, no refresh token) or, with `grant_type=fb_exchange_token`, a long-lived
+/// one (about 60 days) for a token still valid. The app authenticates with `client_id`
+/// and `client_secret` in the query.
+async fn meta_token(
+    State(platform): State<Arc<Platform>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if q.get("client_id").map(String::as_str) != Some("atelier-test-client")
+        || q.get("client_secret").map(String::as_str) != Some("atelier-test-secret")
+    {
+        return meta_error(1, "Error validating client secret.");
+    }
+    if q.get("grant_type").map(String::as_str) == Some("fb_exchange_token") {
+        let presented = q.get("fb_exchange_token").cloned().unwrap_or_default();
+        let valid = platform.issued.lock().unwrap().contains(&presented)
+            && platform
+                .meta
+                .lock()
+                .unwrap()
+                .user_tokens
+                .contains_key(&presented);
+        if !valid {
+            return meta_token_error();
+        }
+        let long = format!("fake-fb-long-{}", uuid::Uuid::new_v4().simple());
+        platform.issued.lock().unwrap().push(long.clone());
+        let mut meta = platform.meta.lock().unwrap();
+        meta.user_tokens.insert(long.clone(), true);
+        meta.long_lived_exchanges += 1;
+        return Json(
+            json!({ "access_token": long, "token_type": "bearer", "expires_in": 5_183_944 }),
+        )
+        .into_response();
+    }
+    let Some((challenge, redirect)) = q
+        .get("code")
+        .and_then(|c| platform.codes.lock().unwrap().remove(c))
+    else {
+        return meta_error(100, "Invalid verification code format.");
+    };
+    let verifier = q.get("code_verifier").cloned().unwrap_or_default();
+    if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != challenge {
+        *platform.pkce_failures.lock().unwrap() += 1;
+        return meta_error(100, "Invalid code verifier.");
+    }
+    if q.get("redirect_uri") != Some(&redirect) {
+        return meta_error(100, "Error validating verification code. Please make sure your redirect_uri is identical to the one you used in the OAuth dialog request");
+    }
+    let short = format!("fake-fb-short-{}", uuid::Uuid::new_v4().simple());
+    platform.issued.lock().unwrap().push(short.clone());
+    platform
+        .meta
+        .lock()
+        .unwrap()
+        .user_tokens
+        .insert(short.clone(), false);
+    Json(json!({ "access_token": short, "token_type": "bearer", "expires_in": 5_400 }))
+        .into_response()
+}
+
+/// The bearer token, if it is a Facebook user token still valid.
+fn meta_user(platform: &Platform, headers: &HeaderMap) -> Option<(String, bool)> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))?
+        .to_string();
+    if !platform.issued.lock().unwrap().contains(&token) {
+        return None;
+    }
+    let long = *platform.meta.lock().unwrap().user_tokens.get(&token)?;
+    Some((token, long))
+}
+
+/// `GET /me`: the person, by their app-scoped user id.
+async fn meta_me(State(platform): State<Arc<Platform>>, headers: HeaderMap) -> Response {
+    if meta_user(&platform, &headers).is_none() {
+        return meta_token_error();
+    }
+    Json(json!({ "id": META_USER_ID, "name": META_USER_NAME })).into_response()
+}
+
+/// `GET /me/accounts`: the Pages the person manages, each with its own Page token (one
+/// that does not expire when the user token is long-lived) and its Instagram account.
+async fn meta_accounts(State(platform): State<Arc<Platform>>, headers: HeaderMap) -> Response {
+    let Some((_, long)) = meta_user(&platform, &headers) else {
+        return meta_token_error();
+    };
+    let pages = platform.meta.lock().unwrap().pages;
+    let data: Vec<_> = (1..=pages)
+        .map(|n| {
+            let (id, name, ig_id, ig_name) = meta_page(n);
+            let page_token = format!("fake-page-{}", uuid::Uuid::new_v4().simple());
+            platform.issued.lock().unwrap().push(page_token.clone());
+            platform
+                .meta
+                .lock()
+                .unwrap()
+                .page_tokens
+                .insert(page_token.clone(), long);
+            json!({ "id": id, "name": name, "access_token": page_token, "category": "Artist", "tasks": ["CREATE_CONTENT", "MANAGE"], "instagram_business_account": { "id": ig_id, "username": ig_name } })
+        })
+        .collect();
+    Json(
+        json!({ "data": data, "paging": { "cursors": { "before": "QVFIUk", "after": "QVFIUl" } } }),
+    )
+    .into_response()
 }
 
 fn record_revocation(platform: &Platform, token: Option<&String>) -> Response {
@@ -348,6 +537,9 @@ async fn before_publish(platform: &Platform, headers: &HeaderMap, name: &str) ->
         platform
             .unauthorized_publishes
             .fetch_add(1, Ordering::SeqCst);
+        if name == "graph" {
+            return Some(meta_token_error());
+        }
         return Some(
             (
                 StatusCode::UNAUTHORIZED,
@@ -702,7 +894,7 @@ async fn graph_get(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     if !bearer_known(&platform, &headers) {
-        return StatusCode::UNAUTHORIZED.into_response();
+        return meta_token_error();
     }
     match edge.as_str() {
         "feed" | "media" => {
@@ -784,7 +976,7 @@ async fn graph_node(
     axum::extract::Path(node): axum::extract::Path<String>,
 ) -> Response {
     if !bearer_known(&platform, &headers) {
-        return StatusCode::UNAUTHORIZED.into_response();
+        return meta_token_error();
     }
     if node.starts_with("container-") {
         return Json(json!({ "id": node, "status_code": "FINISHED" })).into_response();

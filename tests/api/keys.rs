@@ -34,6 +34,7 @@ async fn rotation_reseals_everything_under_the_new_key(backend: Backend) {
             handle: None,
             display_name: None,
             scopes: vec![],
+            platform_user_id: None,
         },
         TokenSet {
             access_token: SecretString::from("li-access"),

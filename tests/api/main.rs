@@ -17,6 +17,7 @@ mod journey;
 mod keys;
 mod mail;
 mod media;
+mod meta;
 mod migrations;
 mod portal;
 mod privacy;

@@ -778,10 +778,12 @@ async fn meta_deauthorize_deletes_tokens(backend: Backend) {
         &access,
         Provider::Instagram,
         ConnectedAccount {
-            external_account_id: "10158812345".into(),
+            // The Instagram account's id is not the id Meta's callbacks name her by.
+            external_account_id: "17841400000000099".into(),
             handle: Some("cora.makes".into()),
             display_name: Some("Cora".into()),
             scopes: vec!["instagram_basic".into(), "instagram_content_publish".into()],
+            platform_user_id: Some("10158812345".into()),
         },
         TokenSet {
             access_token: SecretString::from("ig-access-token-plaintext"),

@@ -214,9 +214,9 @@ async fn publishing_reaches_every_channel_with_its_media(backend: Backend) {
         && p.text == "We launched on LinkedIn"));
     assert!(posts
         .iter()
-        .any(|p| p.platform == "facebook" && p.account == "fb-page-7"));
+        .any(|p| p.platform == "facebook" && p.account == crate::fake_provider::meta_page(1).0));
     assert!(posts.iter().any(|p| p.platform == "instagram"
-        && p.account == "ig-17841"
+        && p.account == crate::fake_provider::meta_page(1).2
         && p.text == "We launched #launch"));
     let last = done["workflow"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(

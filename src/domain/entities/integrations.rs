@@ -19,6 +19,7 @@ pub struct Model {
     pub connected_at: DateTimeUtc,
     pub disconnected_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
+    pub platform_user_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -21,6 +21,7 @@ pub mod mention_notifications;
 pub mod metric_points;
 pub mod oauth_states;
 pub mod one_time_tokens;
+pub mod pending_connections;
 pub mod person_keys;
 pub mod privacy_execution_steps;
 pub mod privacy_policies;

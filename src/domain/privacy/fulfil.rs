@@ -81,6 +81,14 @@ struct JobPayload {
     sealed_needles: String,
 }
 
+/// The app-scoped user id a Meta data-deletion callback named, for a request that came
+/// from one.
+fn meta_subject(request: &requests::Model) -> Option<&str> {
+    (request.source == super::requests::RequestSource::MetaCallback.as_str())
+        .then_some(request.external_account_id.as_deref())
+        .flatten()
+}
+
 /// The kinds carried out automatically; the others are fulfilled by staff.
 pub fn is_automated(kind: RequestKind) -> bool {
     kind != RequestKind::Rectify
@@ -96,7 +104,20 @@ pub async fn enqueue(
         email: request.requester_email.clone(),
         ..Needles::default()
     };
-    if let Some(user_id) = request.user_id {
+    if let Some(platform_user) = meta_subject(request) {
+        // Meta's deletion covers what Meta gave us about that person, not their Atelier
+        // account: the scan looks for the channels' names only.
+        for channel in crate::domain::integrations::find_by_platform_user(
+            conn,
+            &crate::domain::integrations::Provider::META,
+            platform_user,
+        )
+        .await?
+        {
+            needles.handles.extend(channel.handle);
+            needles.handles.extend(channel.display_name);
+        }
+    } else if let Some(user_id) = request.user_id {
         if let Some(user) = users::Entity::find_by_id(user_id).one(conn).await? {
             match &needles.email {
                 None => needles.email = Some(user.email.clone()),
@@ -158,6 +179,7 @@ enum Step {
     Verification,
     Restrict,
     ExportPackage,
+    MetaChannels,
 }
 
 impl Step {
@@ -180,7 +202,18 @@ impl Step {
             Self::Verification => "verification",
             Self::Restrict => "restrict_processing",
             Self::ExportPackage => "export_package",
+            Self::MetaChannels => "meta_channels",
         }
+    }
+
+    /// The steps of a request: Meta's data-deletion callback deletes what Meta gave us
+    /// (the channels' tokens, profile, metrics and post ids) and nothing else; other
+    /// requests go by their kind.
+    fn plan_for(request: &requests::Model, kind: RequestKind) -> &'static [Step] {
+        if meta_subject(request).is_some() {
+            return &[Self::MetaChannels, Self::Verification];
+        }
+        Self::plan(kind)
     }
 
     fn plan(kind: RequestKind) -> &'static [Step] {
@@ -253,7 +286,7 @@ pub async fn run(
         // Cancelled, refused or already done: nothing to carry out.
         _ => return Ok(()),
     }
-    let plan = Step::plan(kind);
+    let plan = Step::plan_for(&request, kind);
     for (position, step) in plan.iter().enumerate() {
         let found = steps::Entity::find()
             .filter(steps::Column::RequestId.eq(request_id))
@@ -321,7 +354,7 @@ async fn start(
     kind: RequestKind,
 ) -> DomainResult<()> {
     let txn = conn.begin().await?;
-    for (position, step) in Step::plan(kind).iter().enumerate() {
+    for (position, step) in Step::plan_for(request, kind).iter().enumerate() {
         new_step(request.id, position, *step).insert(&txn).await?;
     }
     requests::Entity::update_many()
@@ -384,6 +417,10 @@ async fn run_step(
             super::export::erase_packages(txn, exports_dir, request.id, user_id, &email_hashes)
                 .await
         }
+        (Step::MetaChannels, _) => match meta_subject(request) {
+            Some(platform_user) => erase_meta_data(txn, vault, platform_user).await,
+            None => Ok(0),
+        },
         (Step::MailOutbox, _) => delete_queued_mail(txn, &email_hashes).await,
         (Step::RequestRecords, _) => {
             minimise_other_requests(txn, request.id, user_id, &email_hashes).await
@@ -547,7 +584,12 @@ async fn disconnect_integrations(
         .filter(integrations::Column::ConnectedBy.eq(user_id))
         .all(txn)
         .await?;
-    let mut affected = 0;
+    // Connections still waiting for their choice of account hold sealed tokens too.
+    let mut affected = crate::domain::entities::pending_connections::Entity::delete_many()
+        .filter(crate::domain::entities::pending_connections::Column::UserId.eq(user_id))
+        .exec(txn)
+        .await?
+        .rows_affected;
     for integration in connected {
         let provider = crate::domain::integrations::Provider::parse(&integration.provider);
         let tokens = crate::domain::integrations::open_tokens(txn, vault, integration.id).await?;
@@ -563,12 +605,90 @@ async fn disconnect_integrations(
         active.connected_by = Set(None);
         active.handle = Set(None);
         active.display_name = Set(None);
+        active.platform_user_id = Set(None);
         active.last_error = Set(Some("disconnected when its owner's data was erased".into()));
         active.disconnected_at = Set(Some(now()));
         active.updated_at = Set(now());
         active.update(txn).await?;
         affected += 1;
     }
+    Ok(affected)
+}
+
+/// What Meta gave us about the person behind an app-scoped user id, for Meta's
+/// data-deletion callback: the channels' tokens (revoked at Meta too), their profile
+/// (handle, name, the id itself), their metrics and sync state, the platform's post ids
+/// and links on the drafts published through them, and any connection waiting for a
+/// choice. Drafts, comments and the Atelier account stay.
+async fn erase_meta_data(
+    txn: &impl ConnectionTrait,
+    vault: &Vault,
+    platform_user: &str,
+) -> DomainResult<u64> {
+    use crate::domain::entities::{draft_targets, metric_points, pending_connections, sync_states};
+    use crate::domain::integrations::Provider as Platform;
+    let channels =
+        crate::domain::integrations::find_by_platform_user(txn, &Platform::META, platform_user)
+            .await?;
+    let ids: Vec<Uuid> = channels.iter().map(|c| c.id).collect();
+    let mut affected = 0;
+    for channel in channels {
+        let tokens = crate::domain::integrations::open_tokens(txn, vault, channel.id).await?;
+        if let (Some(provider), Some(tokens)) = (Platform::parse(&channel.provider), tokens) {
+            crate::domain::integrations::enqueue_revocation(txn, vault, provider, &tokens).await?;
+        }
+        affected += integration_tokens::Entity::delete_by_id(channel.id)
+            .exec(txn)
+            .await?
+            .rows_affected;
+        let mut active: integrations::ActiveModel = channel.into();
+        active.health = Set(Health::Revoked.as_str().into());
+        active.handle = Set(None);
+        active.display_name = Set(None);
+        active.platform_user_id = Set(None);
+        active.last_error = Set(Some(
+            "disconnected when Meta asked for this account's data to be deleted".into(),
+        ));
+        active.disconnected_at = Set(Some(now()));
+        active.updated_at = Set(now());
+        active.update(txn).await?;
+        affected += 1;
+    }
+    if !ids.is_empty() {
+        affected += metric_points::Entity::delete_many()
+            .filter(metric_points::Column::IntegrationId.is_in(ids.clone()))
+            .exec(txn)
+            .await?
+            .rows_affected;
+        affected += sync_states::Entity::delete_many()
+            .filter(sync_states::Column::IntegrationId.is_in(ids.clone()))
+            .exec(txn)
+            .await?
+            .rows_affected;
+        affected += draft_targets::Entity::update_many()
+            .col_expr(
+                draft_targets::Column::ProviderPostId,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                draft_targets::Column::Url,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(draft_targets::Column::IntegrationId.is_in(ids))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(draft_targets::Column::ProviderPostId.is_not_null())
+                    .add(draft_targets::Column::Url.is_not_null()),
+            )
+            .exec(txn)
+            .await?
+            .rows_affected;
+    }
+    affected += pending_connections::Entity::delete_many()
+        .filter(pending_connections::Column::PlatformUserId.eq(platform_user))
+        .exec(txn)
+        .await?
+        .rows_affected;
     Ok(affected)
 }
 
@@ -947,6 +1067,7 @@ async fn complete(
         )
         .await?;
     }
+    let from_meta = meta_subject(&request).is_some();
     let mut active: requests::ActiveModel = request.into();
     active.status = Set(RequestStatus::Completed.as_str().into());
     active.completed_at = Set(Some(now()));
@@ -958,9 +1079,13 @@ async fn complete(
         active.channel_identifiers = Set(None);
         active.details = Set(None);
         active.user_id = Set(None);
+        // Meta's id for the person goes too; the confirmation code still finds the record.
+        active.external_account_id = Set(None);
     }
     active.update(&txn).await?;
     let message = match kind {
+        _ if from_meta && held_nothing => "We hold no data for this Facebook account: no channel was connected to Atelier with it.",
+        _ if from_meta => "We deleted the data Meta gave us about your Facebook or Instagram account: the connection's access tokens, its profile, its statistics and the platform's post ids. Content written in Atelier is not Meta's data and stays; to delete your whole Atelier account, use the deletion request form.",
         _ if held_nothing => "We hold no data about you: no account and no connected channel matched your request, so there was nothing to send, restrict or erase.",
         RequestKind::Erase => "We erased your data. This notice is the last thing we hold about the request, without your details.",
         RequestKind::Access | RequestKind::Export => "We prepared your data and emailed you a download link, valid for 7 days.",

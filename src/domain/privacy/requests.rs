@@ -692,9 +692,10 @@ pub async fn submit_meta_deletion(
         details: None,
         jurisdiction: Jurisdiction::Gdpr,
     };
-    // The person is known to us through the channels they connected with that id.
+    // The person is known to us through the channels they connected under that id
+    // (linked, never revealed to the caller).
     let connected =
-        integrations::find_by_external_account(&txn, &Provider::META, external_user_id).await?;
+        integrations::find_by_platform_user(&txn, &Provider::META, external_user_id).await?;
     let user_id = connected.iter().find_map(|i| i.connected_by);
     let code = random_code(12);
     let created = insert_request(

@@ -58,11 +58,20 @@ pub async fn callback(
     )
     .await
     {
-        Ok(integration) => Redirect::to(&format!(
+        Ok(integrations::ConnectOutcome::Connected(integration)) => Redirect::to(&format!(
             "{}/integrations?connected={}&integration={}",
             state.config.app_url(),
             provider.as_str(),
             integration.id
+        ))
+        .into_response(),
+        // Several Pages or accounts: the app asks which one (`pendingIntegrationConnect`,
+        // then `completeIntegrationConnect`).
+        Ok(integrations::ConnectOutcome::Choose(pending)) => Redirect::to(&format!(
+            "{}/integrations?choose={}&provider={}",
+            state.config.app_url(),
+            pending,
+            provider.as_str()
         ))
         .into_response(),
         Err(DomainError::Upstream(message)) => (

@@ -102,6 +102,7 @@ pub async fn deauthorize(
     let request_meta = crate::http::request_meta(peer, &headers);
     match integrations::deauthorized_by_platform(
         &state.db,
+        &state.vault,
         &Provider::META,
         &signed.user_id,
         &request_meta,
