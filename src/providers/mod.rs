@@ -132,8 +132,11 @@ impl Providers {
     > {
         let (id, secret) = self.credentials(provider)?;
         let settings = self.settings(provider);
+        // LinkedIn and Google document the client's credentials as form fields of the
+        // token request; LinkedIn does not document HTTP Basic.
         Ok(BasicClient::new(ClientId::new(id.to_string()))
             .set_client_secret(ClientSecret::new(secret.expose_secret().to_string()))
+            .set_auth_type(oauth2::AuthType::RequestBody)
             .set_auth_uri(AuthUrl::new(settings.auth_url.clone())?)
             .set_token_uri(TokenUrl::new(settings.token_url.clone())?)
             .set_redirect_uri(RedirectUrl::new(self.redirect_uri(provider))?))

@@ -273,30 +273,26 @@ async fn authorize(
 
 async fn token(
     State(platform): State<Arc<Platform>>,
-    headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let basic = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode("atelier-test-client:atelier-test-secret")
-    );
-    // Basic auth (RFC 6749), or TikTok's `client_key` and `client_secret` in the form.
-    let tiktok_form = form.get("client_key").map(String::as_str) == Some("atelier-test-client")
-        && form.get("client_secret").map(String::as_str) == Some("atelier-test-secret");
-    if tiktok_form {
+    // The app authenticates in the form, as LinkedIn and Google document it
+    // (`client_id`, `client_secret`), or TikTok's way (`client_key`, `client_secret`).
+    // HTTP Basic is not what these platforms document, so it is refused here.
+    let secret_ok = form.get("client_secret").map(String::as_str) == Some("atelier-test-secret");
+    let tiktok_form = form.get("client_key").map(String::as_str) == Some("atelier-test-client");
+    let oauth_form = form.get("client_id").map(String::as_str) == Some("atelier-test-client");
+    if tiktok_form && secret_ok {
         platform.client_key_requests.fetch_add(1, Ordering::SeqCst);
     }
-    if !tiktok_form
-        && headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(basic.as_str())
-    {
+    if !secret_ok || !(tiktok_form || oauth_form) {
         return (
             StatusCode::UNAUTHORIZED,
-            Json(json!({ "error": "invalid_client" })),
+            Json(json!({ "error": "invalid_client", "error_description": "Client authentication failed" })),
         )
             .into_response();
     }
     if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
-        return refresh(&platform, &form);
+        return refresh(&platform, &form, tiktok_form);
     }
     let Some((challenge, redirect)) = form
         .get("code")
@@ -315,29 +311,48 @@ async fn token(
         *platform.pkce_failures.lock().unwrap() += 1;
         return (StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_grant", "error_description": "PKCE verification failed" }))).into_response();
     }
-    issue_tokens(&platform)
+    issue_tokens(&platform, tiktok_form, true)
 }
 
-fn issue_tokens(platform: &Platform) -> Response {
+/// A token answer. TikTok's carries the account's `open_id` and the refresh token's
+/// lifetime; a refresh (Google's shape) answers without a new refresh token: the one
+/// the app holds goes on working.
+fn issue_tokens(platform: &Platform, tiktok: bool, with_refresh: bool) -> Response {
     let access = format!("fake-access-{}", uuid::Uuid::new_v4().simple());
     let refresh = format!("fake-refresh-{}", uuid::Uuid::new_v4().simple());
     platform.issued.lock().unwrap().push(access.clone());
-    platform
-        .refresh_tokens
-        .lock()
-        .unwrap()
-        .push(refresh.clone());
-    Json(json!({
+    if with_refresh {
+        platform
+            .refresh_tokens
+            .lock()
+            .unwrap()
+            .push(refresh.clone());
+    }
+    if tiktok {
+        return Json(json!({
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": 86_400,
+            "open_id": "tt-open-9",
+            "refresh_token": refresh,
+            "refresh_expires_in": 31_536_000,
+            "scope": "user.info.basic,video.publish,video.list",
+        }))
+        .into_response();
+    }
+    let mut answer = json!({
         "access_token": access,
-        "token_type": "bearer",
-        "expires_in": 3600,
-        "refresh_token": refresh,
+        "token_type": "Bearer",
+        "expires_in": 3599,
         "scope": "profile w_member_social",
-    }))
-    .into_response()
+    });
+    if with_refresh {
+        answer["refresh_token"] = json!(refresh);
+    }
+    Json(answer).into_response()
 }
 
-fn refresh(platform: &Platform, form: &HashMap<String, String>) -> Response {
+fn refresh(platform: &Platform, form: &HashMap<String, String>, tiktok: bool) -> Response {
     platform.refreshes.fetch_add(1, Ordering::SeqCst);
     match platform.refresh_mode.load(Ordering::SeqCst) {
         1 => {
@@ -360,7 +375,7 @@ fn refresh(platform: &Platform, form: &HashMap<String, String>) -> Response {
         )
             .into_response();
     }
-    issue_tokens(platform)
+    issue_tokens(platform, tiktok, tiktok)
 }
 
 fn bearer_known(platform: &Platform, headers: &HeaderMap) -> bool {
