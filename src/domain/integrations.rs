@@ -268,7 +268,8 @@ pub async fn find_by_platform_user(
 
 /// The platform itself revoked our access (Meta's deauthorize callback, naming the
 /// person by their app-scoped user id): every channel connected under that id loses its
-/// tokens and is marked REVOKED, and each workspace's ADMINs are emailed once. Nothing
+/// tokens and is marked REVOKED, and each workspace's ADMINs get one email naming its
+/// lost channels. Nothing
 /// to revoke at the platform. Returns how many channels lost their tokens; a redelivery
 /// finds none.
 pub async fn deauthorized_by_platform(
@@ -281,6 +282,9 @@ pub async fn deauthorized_by_platform(
     let txn = conn.begin().await?;
     let matching = find_by_platform_user(&txn, providers, platform_user_id).await?;
     let mut disconnected = 0;
+    // workspace → the channels it lost, and their platforms (one email per workspace).
+    let mut lost: std::collections::BTreeMap<Uuid, (Vec<integrations::Model>, Vec<Provider>)> =
+        std::collections::BTreeMap::new();
     for integration in matching {
         let deleted = integration_tokens::Entity::delete_by_id(integration.id)
             .exec(&txn)
@@ -294,9 +298,9 @@ pub async fn deauthorized_by_platform(
         active.disconnected_at = Set(Some(now()));
         active.updated_at = Set(now());
         active.update(&txn).await?;
-        if let Some(provider) = Provider::parse(&integration.provider) {
-            notify_admins_of_reauth(&txn, vault, &integration, provider).await?;
-        }
+        let entry = lost.entry(integration.workspace_id).or_default();
+        entry.1.extend(Provider::parse(&integration.provider));
+        entry.0.push(integration.clone());
         audit::record(
             &txn,
             NewEvent::new(Actor::System, "integration.deauthorized_by_platform")
@@ -307,6 +311,9 @@ pub async fn deauthorized_by_platform(
         )
         .await?;
         disconnected += 1;
+    }
+    for (channels, providers) in lost.values() {
+        notify_admins_of_lost_channels(&txn, vault, channels, providers).await?;
     }
     audit::record(
         &txn,
@@ -968,13 +975,44 @@ async fn notify_admins_of_reauth(
     integration: &integrations::Model,
     provider: Provider,
 ) -> DomainResult<()> {
+    notify_admins_of_lost_channels(conn, vault, std::slice::from_ref(integration), &[provider])
+        .await
+}
+
+/// One email to each active ADMIN and OWNER of the workspace of `channels` (all of one
+/// workspace) naming every channel that must be connected again.
+async fn notify_admins_of_lost_channels(
+    conn: &impl ConnectionTrait,
+    vault: &Vault,
+    channels: &[integrations::Model],
+    providers: &[Provider],
+) -> DomainResult<()> {
     use super::entities::{memberships, users, workspaces};
-    let workspace = workspaces::Entity::find_by_id(integration.workspace_id)
+    let Some(first) = channels.first() else {
+        return Ok(());
+    };
+    let workspace = workspaces::Entity::find_by_id(first.workspace_id)
         .one(conn)
         .await?
         .ok_or(DomainError::NotFound("workspace"))?;
+    let mut platforms: Vec<&str> = Vec::new();
+    for provider in providers {
+        let name = crate::domain::content::targets::platform_name(*provider);
+        if !platforms.contains(&name) {
+            platforms.push(name);
+        }
+    }
+    let accounts: Vec<String> = channels
+        .iter()
+        .map(|c| {
+            c.handle
+                .clone()
+                .or_else(|| c.display_name.clone())
+                .unwrap_or_else(|| c.external_account_id.clone())
+        })
+        .collect();
     let admins = memberships::Entity::find()
-        .filter(memberships::Column::WorkspaceId.eq(integration.workspace_id))
+        .filter(memberships::Column::WorkspaceId.eq(first.workspace_id))
         .filter(memberships::Column::Role.is_in([Role::Owner.as_str(), Role::Admin.as_str()]))
         .find_also_related(users::Entity)
         .all(conn)
@@ -990,12 +1028,8 @@ async fn notify_admins_of_reauth(
                 to: user.email.clone(),
                 name: user.display_name.clone(),
                 workspace_name: workspace.name.clone(),
-                platform: crate::domain::content::targets::platform_name(provider).into(),
-                account: integration
-                    .handle
-                    .clone()
-                    .or_else(|| integration.display_name.clone())
-                    .unwrap_or_else(|| integration.external_account_id.clone()),
+                platform: platforms.join(" and "),
+                account: accounts.join(", "),
             },
         )
         .await?;
