@@ -279,6 +279,11 @@ pub struct GraphqlLimits {
     pub max_depth: usize,
     pub max_complexity: usize,
     pub max_batch: usize,
+    /// Fields one HTTP request may select, fragments expanded, aliases and every
+    /// operation of a batch counted; checked before validation.
+    pub max_expanded_fields: u64,
+    /// Errors one response carries at most (the rest are summed up in one more).
+    pub max_errors: usize,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
 }
@@ -354,6 +359,8 @@ impl Default for GraphqlLimits {
             max_depth: 12,
             max_complexity: 2_000,
             max_batch: 10,
+            max_expanded_fields: 2_000,
+            max_errors: 20,
             max_body_bytes: 256 * 1024,
             request_timeout_secs: 30,
         }

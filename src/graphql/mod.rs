@@ -6,9 +6,10 @@ pub mod collaboration;
 pub mod connection;
 pub mod content;
 pub mod context;
+mod document_size;
 pub mod errors;
 pub mod integrations;
-pub mod loaders;
+mod loaders;
 pub mod media;
 pub mod mutation;
 pub mod privacy;
@@ -179,6 +180,14 @@ pub async fn graphql_post(
             ),
         );
     }
+    // Before any validation: what the documents select with their fragments expanded.
+    if let Err(refusal) = document_size::check(&batch, state.config.graphql.max_expanded_fields) {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            &refusal.to_string(),
+        );
+    }
     let viewer = match bearer_token(&headers) {
         None => None,
         Some(token) => match state.jwt.verify(token) {
@@ -209,11 +218,14 @@ pub async fn graphql_post(
             schema.execute_batch(batch.data(info).data(loaders)),
         )
         .await;
+    let max_errors = state.config.graphql.max_errors;
     let response = match executed {
-        BatchResponse::Single(one) => BatchResponse::Single(with_error_codes(one)),
-        BatchResponse::Batch(many) => {
-            BatchResponse::Batch(many.into_iter().map(with_error_codes).collect())
-        }
+        BatchResponse::Single(one) => BatchResponse::Single(with_error_codes(one, max_errors)),
+        BatchResponse::Batch(many) => BatchResponse::Batch(
+            many.into_iter()
+                .map(|one| with_error_codes(one, max_errors))
+                .collect(),
+        ),
     };
     let mut response = GraphQLResponse::from(response).into_response();
     if !state.config.is_production() {
@@ -232,7 +244,20 @@ pub const SQL_STATEMENTS_HEADER: &str = "x-sql-statements";
 /// Every error carries `extensions.code`. Resolver errors set their own; what is left
 /// (parse and validation errors, depth and complexity limits, bad argument values) is
 /// the request's fault.
-fn with_error_codes(mut response: async_graphql::Response) -> async_graphql::Response {
+/// A response keeps at most `max_errors` errors: the rest are summed up in one more, so
+/// ten thousand bad arguments cost a short answer.
+fn with_error_codes(
+    mut response: async_graphql::Response,
+    max_errors: usize,
+) -> async_graphql::Response {
+    let dropped = response.errors.len().saturating_sub(max_errors);
+    if dropped > 0 {
+        response.errors.truncate(max_errors);
+        response.errors.push(async_graphql::ServerError::new(
+            format!("{dropped} more errors were left out"),
+            None,
+        ));
+    }
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {

@@ -164,3 +164,100 @@ async fn production_hides_introspection_and_suggestions() {
         .await;
     assert!(response.errors.is_empty());
 }
+
+/// Posts a GraphQL request body and returns the status, the `x-sql-statements` count
+/// (absent when the request was refused before it ran) and the answer's bytes.
+async fn post_raw(app: &TestApp, body: &serde_json::Value) -> (u16, Option<u64>, String) {
+    let response = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let statements = response
+        .headers()
+        .get("x-sql-statements")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    (status, statements, response.text().await.unwrap())
+}
+
+async fn expensive_documents_are_refused_before_any_work(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+
+    // Fragments that each spread the next twice: 1.5 KB that would expand to four
+    // million fields. Refused before validation, without touching the database.
+    let mut fan_out = String::from("{ ...F0 }\n");
+    for i in 0..22 {
+        fan_out.push_str(&format!(
+            "fragment F{i} on Query {{ ...F{} ...F{} }}\n",
+            i + 1,
+            i + 1
+        ));
+    }
+    fan_out.push_str("fragment F22 on Query { privacyPolicy { bodyHtml } }\n");
+    assert!(fan_out.len() < 1_600);
+    let (status, statements, body) = post_raw(&app, &json!({ "query": fan_out })).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(statements, None, "nothing ran");
+    assert!(body.contains("fragments are expanded"), "{body}");
+    // Two at once do not hold up anyone else.
+    let hostile = json!({ "query": fan_out });
+    let honest = json!({ "query": "{ privacyPolicy { version } }" });
+    let (a, b, c) = tokio::join!(
+        post_raw(&app, &hostile),
+        post_raw(&app, &hostile),
+        post_raw(&app, &honest),
+    );
+    assert_eq!((a.0, b.0, c.0), (400, 400, 200));
+
+    // Ten operations of 850 aliases each share one budget per HTTP request.
+    let aliases: String = (0..850)
+        .map(|i| format!("p{i}:privacyPolicy{{bodyHtml}} "))
+        .collect();
+    let batch: Vec<_> = (0..10)
+        .map(|_| json!({ "query": format!("{{ {aliases} }}") }))
+        .collect();
+    let batch = json!(batch);
+    assert!(
+        batch.to_string().len() < 256 * 1024,
+        "within the body limit"
+    );
+    let (status, statements, body) = post_raw(&app, &batch).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(statements, None);
+    assert!(
+        body.len() < 1_000,
+        "a short refusal, not 55 MB: {}",
+        body.len()
+    );
+    // A single operation with a handful of aliases is fine, and costs what it reads.
+    let few: String = (0..3)
+        .map(|i| format!("p{i}: privacyPolicy {{ version }} "))
+        .collect();
+    let (status, statements, body) =
+        post_raw(&app, &json!({ "query": format!("{{ {few} }}") })).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(statements.is_some_and(|n| n <= 3), "{statements:?}");
+
+    // Ten thousand unknown arguments: the error list is capped.
+    let arguments: String = (0..10_000).map(|i| format!("a{i}: 1 ")).collect();
+    let (status, _, body) = post_raw(
+        &app,
+        &json!({ "query": format!("{{ privacyPolicy({arguments}) {{ version }} }}") }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let errors = answer["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 21, "20 errors and the count of the rest");
+    assert!(errors[20]["message"]
+        .as_str()
+        .unwrap()
+        .contains("more errors were left out"));
+    assert!(body.len() < 20_000, "{}", body.len());
+    app.stop().await;
+}
+on_both_databases!(expensive_documents_are_refused_before_any_work);
