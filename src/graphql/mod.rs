@@ -6,7 +6,7 @@ pub mod collaboration;
 pub mod connection;
 pub mod content;
 pub mod context;
-mod document_size;
+mod document_limits;
 pub mod errors;
 pub mod integrations;
 mod loaders;
@@ -50,10 +50,23 @@ pub struct MutationRoot(
 
 pub type AppSchema = Schema<Query, MutationRoot, Subscription>;
 
+/// How deep the standard introspection query of GraphQL tools nests (graphql-js's
+/// `TypeRef` fragment), with room to spare.
+const INTROSPECTION_DEPTH: usize = 20;
+
 /// Builds the schema with the limits from the configuration.
 pub fn build_schema(state: Option<AppState>, config: &Config) -> AppSchema {
+    // HTTP requests are held to `max_depth` before validation (`document_limits`), where
+    // introspection is exempt so that standard tools read the schema outside
+    // production; the schema's own limit (for subscriptions too) leaves room for the
+    // standard introspection query there, and is `max_depth` in production.
+    let schema_depth = if config.is_production() {
+        config.graphql.max_depth
+    } else {
+        config.graphql.max_depth.max(INTROSPECTION_DEPTH)
+    };
     let mut builder = Schema::build(Query, MutationRoot::default(), Subscription)
-        .limit_depth(config.graphql.max_depth)
+        .limit_depth(schema_depth)
         .limit_complexity(config.graphql.max_complexity)
         .limit_recursive_depth(32)
         .limit_directives(16);
@@ -180,8 +193,12 @@ pub async fn graphql_post(
             ),
         );
     }
-    // Before any validation: what the documents select with their fragments expanded.
-    if let Err(refusal) = document_size::check(&batch, state.config.graphql.max_expanded_fields) {
+    // Before any validation: what the documents select with their fragments expanded,
+    // and how deep they nest.
+    let limits = &state.config.graphql;
+    if let Err(refusal) =
+        document_limits::check(&batch, limits.max_expanded_fields, limits.max_depth as u64)
+    {
         return error_response(
             StatusCode::BAD_REQUEST,
             "BAD_USER_INPUT",

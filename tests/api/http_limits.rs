@@ -261,3 +261,54 @@ async fn expensive_documents_are_refused_before_any_work(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(expensive_documents_are_refused_before_any_work);
+
+/// The introspection query GraphiQL and graphql-js tools send (`getIntrospectionQuery()`).
+const STANDARD_INTROSPECTION: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    queryType { name }
+    mutationType { name }
+    subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) {
+    name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason
+  }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
+}
+"#;
+
+async fn standard_tools_can_introspect_in_development(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (status, statements, body) = post_raw(
+        &app,
+        &json!({ "query": STANDARD_INTROSPECTION, "operationName": "IntrospectionQuery" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(answer.get("errors").is_none(), "{body}");
+    assert_eq!(answer["data"]["__schema"]["queryType"]["name"], "Query");
+    assert_eq!(statements, Some(0), "introspection reads no table");
+    // The depth limit still holds for everything else.
+    let nested = "{ me { workspaces(first: 1) { edges { node { members(first: 1) { edges { node { user { workspaces(first: 1) { edges { node { members(first: 1) { edges { node { user { id } } } } } } } } } } } } } } } }";
+    let (status, statements, body) = post_raw(&app, &json!({ "query": nested })).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(statements, None);
+    assert!(body.contains("nested too deep"), "{body}");
+    app.stop().await;
+}
+on_both_databases!(standard_tools_can_introspect_in_development);

@@ -1,0 +1,241 @@
+//! A bounded check of a request's documents before they are validated: how many fields
+//! they select once every fragment spread is expanded, and how deep they nest.
+//! Validation work grows with that size, and fragments that spread each other can make
+//! a 1.5 KB document expand to millions of fields; counting with each fragment's size
+//! and depth memoised takes time linear in the document's length, so a hostile document
+//! is refused before any real work. The size budget is per HTTP request: a batch shares
+//! it, and every alias counts. Introspection (`__schema`, `__type`, only served outside
+//! production) is exempt from the depth limit, so standard tools can read the schema.
+
+use std::collections::HashMap;
+
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::BatchRequest;
+
+/// Why a request was refused before validation.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The documents select more fields (fragments expanded) than the budget.
+    TooLarge { budget: u64 },
+    /// An operation nests fields deeper than the limit.
+    TooDeep { limit: u64 },
+    /// Fragments spread each other in a cycle.
+    Cycle(String),
+    /// A document does not parse (the executor would say the same, later).
+    Unparsable,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TooLarge { budget } => write!(
+                f,
+                "the request selects more than {budget} fields once its fragments are expanded (aliases and every operation of a batch count)"
+            ),
+            Self::TooDeep { limit } => write!(
+                f,
+                "the query is nested too deep: at most {limit} levels of fields"
+            ),
+            Self::Cycle(name) => write!(f, "fragment {name} spreads itself"),
+            Self::Unparsable => write!(f, "the document is not valid GraphQL"),
+        }
+    }
+}
+
+/// What a selection costs: the fields it selects and how deep they nest.
+#[derive(Clone, Copy, Default)]
+struct Measure {
+    fields: u64,
+    depth: u64,
+}
+
+/// Measures of fragments already counted, and those being counted (to find cycles).
+struct Sizes<'a> {
+    document: &'a ExecutableDocument,
+    known: HashMap<&'a str, Measure>,
+    visiting: Vec<&'a str>,
+}
+
+/// Root fields that only read the schema itself.
+fn is_introspection(name: &str) -> bool {
+    matches!(name, "__schema" | "__type")
+}
+
+impl<'a> Sizes<'a> {
+    fn selection_set(&mut self, set: &'a SelectionSet, root: bool) -> Result<Measure, Refusal> {
+        let mut total = Measure::default();
+        for item in &set.items {
+            let (fields, depth) = match &item.node {
+                Selection::Field(field) => {
+                    let inner = self.selection_set(&field.node.selection_set.node, false)?;
+                    let depth = if root && is_introspection(field.node.name.node.as_str()) {
+                        0
+                    } else {
+                        inner.depth.saturating_add(1)
+                    };
+                    (inner.fields.saturating_add(1), depth)
+                }
+                Selection::InlineFragment(inline) => {
+                    let inner = self.selection_set(&inline.node.selection_set.node, root)?;
+                    (inner.fields, inner.depth)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let inner = self.fragment(spread.node.fragment_name.node.as_str())?;
+                    (inner.fields, inner.depth)
+                }
+            };
+            total.fields = total.fields.saturating_add(fields);
+            total.depth = total.depth.max(depth);
+        }
+        Ok(total)
+    }
+
+    fn fragment(&mut self, name: &'a str) -> Result<Measure, Refusal> {
+        if let Some(measure) = self.known.get(name) {
+            return Ok(*measure);
+        }
+        if self.visiting.contains(&name) {
+            return Err(Refusal::Cycle(name.to_string()));
+        }
+        // An unknown fragment is for validation to report; it selects nothing here.
+        let Some((key, definition)) = self.document.fragments.get_key_value(name) else {
+            return Ok(Measure::default());
+        };
+        self.visiting.push(key.as_str());
+        let measure = self.selection_set(&definition.node.selection_set.node, false)?;
+        self.visiting.pop();
+        self.known.insert(key.as_str(), measure);
+        Ok(measure)
+    }
+}
+
+/// The number of fields a document selects with its fragments expanded (every
+/// operation, and every fragment definition: validated even when unused), and the
+/// deepest nesting of any operation.
+fn measure(document: &ExecutableDocument) -> Result<Measure, Refusal> {
+    let mut sizes = Sizes {
+        document,
+        known: HashMap::new(),
+        visiting: Vec::new(),
+    };
+    let mut total = Measure::default();
+    for (_, operation) in document.operations.iter() {
+        let one = sizes.selection_set(&operation.node.selection_set.node, true)?;
+        total.fields = total.fields.saturating_add(one.fields);
+        total.depth = total.depth.max(one.depth);
+    }
+    for name in document.fragments.keys() {
+        total.fields = total
+            .fields
+            .saturating_add(sizes.fragment(name.as_str())?.fields);
+    }
+    Ok(total)
+}
+
+/// Refuses a request whose documents together select more than `budget` fields, or
+/// one of which nests deeper than `max_depth`; returns the fields selected.
+pub fn check(batch: &BatchRequest, budget: u64, max_depth: u64) -> Result<u64, Refusal> {
+    let requests: Vec<&async_graphql::Request> = match batch {
+        BatchRequest::Single(one) => vec![one],
+        BatchRequest::Batch(many) => many.iter().collect(),
+    };
+    let mut total: u64 = 0;
+    for request in requests {
+        let document =
+            async_graphql::parser::parse_query(&request.query).map_err(|_| Refusal::Unparsable)?;
+        let measured = measure(&document)?;
+        if measured.depth > max_depth {
+            return Err(Refusal::TooDeep { limit: max_depth });
+        }
+        total = total.saturating_add(measured.fields);
+        if total > budget {
+            return Err(Refusal::TooLarge { budget });
+        }
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size(query: &str) -> Result<u64, Refusal> {
+        let document =
+            async_graphql::parser::parse_query(query).map_err(|_| Refusal::Unparsable)?;
+        measure(&document).map(|m| m.fields)
+    }
+
+    /// Fragments F0..Fn where each spreads the next twice: 2^n fields from a few lines.
+    fn fan_out(levels: usize) -> String {
+        let mut query = String::from("{ ...F0 }\n");
+        for i in 0..levels {
+            query.push_str(&format!(
+                "fragment F{i} on Query {{ ...F{} ...F{} }}\n",
+                i + 1,
+                i + 1
+            ));
+        }
+        query.push_str(&format!("fragment F{levels} on Query {{ me {{ id }} }}\n"));
+        query
+    }
+
+    #[test]
+    fn fields_and_fragments_are_counted_once_expanded() {
+        assert_eq!(size("{ me { id email } }"), Ok(3));
+        assert_eq!(
+            size("{ me { ...U } } fragment U on User { id email }"),
+            // Two fields in `me`, and the fragment's own two.
+            Ok(3 + 2)
+        );
+        assert_eq!(
+            size("{ a: me { id } b: me { id } }"),
+            Ok(4),
+            "aliases count"
+        );
+    }
+
+    #[test]
+    fn a_fan_out_of_fragments_is_measured_without_expanding_it() {
+        let query = fan_out(22);
+        assert!(query.len() < 1_600, "{}", query.len());
+        let counted = size(&query).unwrap();
+        assert!(counted > 4_000_000, "{counted}");
+    }
+
+    #[test]
+    fn cycles_are_refused() {
+        for query in [
+            "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }",
+            "{ ...A } fragment A on Query { me { ...A } }",
+        ] {
+            assert!(matches!(size(query), Err(Refusal::Cycle(_))), "{query}");
+        }
+    }
+
+    #[test]
+    fn a_batch_shares_one_budget() {
+        let one = || async_graphql::Request::new("{ a: me { id } b: me { id } }");
+        let batch = BatchRequest::Batch(vec![one(), one(), one()]);
+        assert_eq!(check(&batch, 12, 12), Ok(12));
+        assert_eq!(check(&batch, 11, 12), Err(Refusal::TooLarge { budget: 11 }));
+    }
+
+    #[test]
+    fn depth_counts_fields_through_fragments_but_not_introspection() {
+        let one = |q: &str| BatchRequest::Single(async_graphql::Request::new(q));
+        let deep = "{ me { ...W } } fragment W on User { workspaces { edges { node { id } } } }";
+        // Five fields in the operation, four more in the fragment definition itself.
+        assert_eq!(check(&one(deep), 100, 5), Ok(9));
+        assert_eq!(
+            check(&one(deep), 100, 4),
+            Err(Refusal::TooDeep { limit: 4 })
+        );
+        let introspection = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { name } } } } } } } } }";
+        assert!(check(&one(introspection), 100, 3).is_ok());
+        let hidden = "{ __schema { types { name } } me { workspaces { edges { node { id } } } } }";
+        assert_eq!(
+            check(&one(hidden), 100, 4),
+            Err(Refusal::TooDeep { limit: 4 })
+        );
+    }
+}
