@@ -416,7 +416,7 @@ pub enum ConfigError {
     #[error("invalid configuration: {0}")]
     Invalid(String),
     #[error("production mode refuses to start without: {}", .0.join(", "))]
-    MissingForProduction(Vec<&'static str>),
+    MissingForProduction(Vec<String>),
 }
 
 impl Config {
@@ -499,25 +499,34 @@ impl Config {
         if !self.is_production() {
             return Ok(());
         }
-        let mut missing = Vec::new();
+        let mut missing: Vec<String> = Vec::new();
         let is_postgres = self.database_url.as_ref().is_some_and(|u| {
             let u = u.expose_secret();
             u.starts_with("postgres://") || u.starts_with("postgresql://")
         });
         if !is_postgres {
-            missing.push("ATELIER_DATABASE_URL (a PostgreSQL URL)");
+            missing.push("ATELIER_DATABASE_URL (a PostgreSQL URL)".into());
         }
         if self.smtp_url.is_none() {
-            missing.push("ATELIER_SMTP_URL");
+            missing.push("ATELIER_SMTP_URL".into());
         }
         if self.token_keys.is_none() {
-            missing.push("ATELIER_TOKEN_KEYS");
+            missing.push("ATELIER_TOKEN_KEYS".into());
         }
-        if self.jwt_secret.is_none() {
-            missing.push("ATELIER_JWT_SECRET");
+        match &self.jwt_secret {
+            None => missing.push("ATELIER_JWT_SECRET".into()),
+            // HS256 with a short secret can be guessed offline from one token.
+            Some(secret) if secret.expose_secret().len() < MIN_JWT_SECRET_BYTES => missing.push(
+                format!("ATELIER_JWT_SECRET of at least {MIN_JWT_SECRET_BYTES} characters (a random one: openssl rand -base64 48)"),
+            ),
+            Some(_) => {}
         }
-        if self.public_url.is_none() {
-            missing.push("ATELIER_PUBLIC_URL");
+        match &self.public_url {
+            None => missing.push("ATELIER_PUBLIC_URL".into()),
+            Some(url) if !is_https_url(url) => missing.push(format!(
+                "ATELIER_PUBLIC_URL as an https:// URL with a host (got {url:?})"
+            )),
+            Some(_) => {}
         }
         if missing.is_empty() {
             Ok(())
@@ -525,6 +534,20 @@ impl Config {
             Err(ConfigError::MissingForProduction(missing))
         }
     }
+}
+
+/// The shortest JWT secret production accepts.
+const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// An absolute `https://` URL with a host and nothing after the path.
+fn is_https_url(value: &str) -> bool {
+    reqwest::Url::parse(value).is_ok_and(|url| {
+        url.scheme() == "https"
+            && url.host_str().is_some_and(|h| !h.is_empty())
+            && url.query().is_none()
+            && url.fragment().is_none()
+            && url.username().is_empty()
+    })
 }
 
 fn ser_secret_opt<S: serde::Serializer>(
@@ -638,6 +661,44 @@ mod tests {
             "ATELIER_PUBLIC_URL",
         ] {
             assert!(err.contains(name), "{err} should name {name}");
+        }
+    }
+
+    #[test]
+    fn production_refuses_weak_secrets_and_bad_urls() {
+        let good = Config {
+            env: Environment::Production,
+            database_url: Some(SecretString::from("postgres://db/atelier")),
+            smtp_url: Some(SecretString::from("smtps://smtp.example.com")),
+            token_keys: Some(SecretString::from("k1:AAAA")),
+            jwt_secret: Some(SecretString::from("x".repeat(32))),
+            public_url: Some("https://atelier.example.com".into()),
+            ..Config::default()
+        };
+        assert!(good.check_production().is_ok());
+        let weak = Config {
+            jwt_secret: Some(SecretString::from("hunter")),
+            ..good.clone()
+        };
+        let err = weak.check_production().unwrap_err().to_string();
+        assert!(err.contains("ATELIER_JWT_SECRET of at least 32"), "{err}");
+        assert!(!err.contains("hunter"), "the secret is never shown: {err}");
+        for url in [
+            "atelier.example.com",
+            "http://atelier.example.com",
+            "https://",
+            "https://atelier.example.com/?next=evil",
+            "not a url",
+        ] {
+            let bad = Config {
+                public_url: Some(url.into()),
+                ..good.clone()
+            };
+            let err = bad.check_production().unwrap_err().to_string();
+            assert!(
+                err.contains("ATELIER_PUBLIC_URL as an https:// URL"),
+                "{url}: {err}"
+            );
         }
     }
 

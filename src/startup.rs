@@ -210,7 +210,7 @@ fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/analytics/export.csv", get(graphql::analytics::export_csv))
         .with_state(state.clone());
-    Router::new()
+    let router = Router::new()
         .merge(api)
         .merge(ops)
         .merge(portal::router(state.clone()))
@@ -218,7 +218,19 @@ fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(limits.request_timeout_secs),
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http());
+    if state.config.is_production() {
+        // Production is served over HTTPS (its public URL says so): browsers must never
+        // try plain HTTP again.
+        router.layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                axum::http::header::STRICT_TRANSPORT_SECURITY,
+                axum::http::HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+            ),
+        )
+    } else {
+        router
+    }
 }
 
 async fn healthz() -> &'static str {

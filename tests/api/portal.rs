@@ -82,3 +82,72 @@ async fn verify_email_page_confirms_on_post_only(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(verify_email_page_confirms_on_post_only);
+
+async fn pages_with_personal_data_are_never_cached(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for path in [
+        "/staff/login",
+        "/privacy/requests/status",
+        "/privacy/requests/new",
+        "/privacy/deletion-status/NOPE",
+    ] {
+        let response = app
+            .http
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response
+                .headers()
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap()),
+            Some("no-store"),
+            "{path}"
+        );
+        assert!(
+            response
+                .headers()
+                .get("strict-transport-security")
+                .is_none(),
+            "no HSTS over development's plain HTTP"
+        );
+    }
+    let css = app
+        .http
+        .get(format!("{}/static/portal.css", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.headers()["cache-control"], "public, max-age=3600");
+    app.stop().await;
+}
+on_both_databases!(pages_with_personal_data_are_never_cached);
+
+/// Production (PostgreSQL only) tells browsers to use HTTPS from now on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_answers_with_hsts() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let app = TestApp::spawn_with(backend, |config| {
+        config.env = atelier::config::Environment::Production;
+        config.public_url = Some("https://atelier.example.com".into());
+        config.jwt_secret = Some(secrecy::SecretString::from("j".repeat(48)));
+    })
+    .await;
+    for path in ["/healthz", "/privacy", "/staff/login"] {
+        let response = app
+            .http
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["strict-transport-security"],
+            "max-age=63072000; includeSubDomains",
+            "{path}"
+        );
+    }
+    app.stop().await;
+}
