@@ -258,6 +258,8 @@ pub struct PrivacyConfig {
     pub requests_per_email: u32,
     /// Status-link lookups per client IP within the window.
     pub status_lookups_per_ip: u32,
+    /// New requests one signed-in person may make in the app within 24 hours.
+    pub app_requests_per_day: u64,
     pub window_secs: u64,
 }
 
@@ -267,6 +269,7 @@ impl Default for PrivacyConfig {
             requests_per_ip: 10,
             requests_per_email: 3,
             status_lookups_per_ip: 20,
+            app_requests_per_day: 5,
             window_secs: 3600,
         }
     }

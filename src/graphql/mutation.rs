@@ -425,14 +425,22 @@ impl Mutation {
         move_draft(ctx, &id, DraftStatus::Archived, None).await
     }
 
-    /// Asks for a copy of the signed-in user's data; confirmed by an emailed link.
+    /// Asks for a copy of the signed-in user's data; confirmed by an emailed link. Asking
+    /// again while one is open answers with that one; at most
+    /// `ATELIER_PRIVACY__APP_REQUESTS_PER_DAY` new requests a day (RATE_LIMITED).
     async fn request_data_export(&self, ctx: &Context<'_>) -> Result<PrivacyRequest> {
         let user = current_user(ctx).await?;
         let s = state(ctx);
-        let request =
-            requests::submit_for_user(&s.db, &s.vault, &user, RequestKind::Export, meta(ctx))
-                .await
-                .map_err(gql)?;
+        let request = requests::submit_for_user(
+            &s.db,
+            &s.vault,
+            &user,
+            RequestKind::Export,
+            s.config.privacy.app_requests_per_day,
+            meta(ctx),
+        )
+        .await
+        .map_err(gql)?;
         Ok(PrivacyRequest(request))
     }
 
@@ -448,10 +456,16 @@ impl Mutation {
         accounts::reauthenticate(&s.auth_limits, &user, password)
             .await
             .map_err(gql)?;
-        let request =
-            requests::submit_for_user(&s.db, &s.vault, &user, RequestKind::Erase, meta(ctx))
-                .await
-                .map_err(gql)?;
+        let request = requests::submit_for_user(
+            &s.db,
+            &s.vault,
+            &user,
+            RequestKind::Erase,
+            s.config.privacy.app_requests_per_day,
+            meta(ctx),
+        )
+        .await
+        .map_err(gql)?;
         Ok(PrivacyRequest(request))
     }
 

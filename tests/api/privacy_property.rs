@@ -120,6 +120,7 @@ impl World {
             config.jobs.lease_secs = 1;
             config.privacy.requests_per_email = 1_000;
             config.privacy.requests_per_ip = 1_000;
+            config.privacy.app_requests_per_day = 1_000;
             config.providers.linkedin = fake.settings();
         })
         .await;

@@ -726,3 +726,65 @@ async fn a_reconnect_revokes_the_token_it_replaces(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(a_reconnect_revokes_the_token_it_replaces);
+
+async fn in_app_requests_are_limited_per_person(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |config| config.privacy.app_requests_per_day = 2).await;
+    let kim = app.signed_in_user("kim@example.com", "Kim Clicks").await;
+    let officer = Officer::sign_in(&app, "officer@atelier.test", StaffRole::Compliance).await;
+    let seen = app.inbox.to("kim@example.com").len();
+    // Twenty clicks at once: one request, one email.
+    let asks = (0..20).map(|_| app.gql(Some(&kim.access), EXPORT, json!({})));
+    let answers = futures::future::join_all(asks).await;
+    let ids: std::collections::BTreeSet<String> = answers
+        .iter()
+        .map(|a| {
+            a["data"]["requestDataExport"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{answers:?}");
+    app.inbox
+        .wait_for_new("kim@example.com", seen, "confirm your privacy request")
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.inbox.to("kim@example.com").len(), seen + 1);
+
+    // Refused by staff, it may be asked for again — up to the day's limit.
+    let refuse = |id: uuid::Uuid| {
+        let (app, officer) = (&app, &officer);
+        async move {
+            officer
+                .act(app, id, "verify-identity", &[("method", "Signed in")])
+                .await;
+            let (status, html) = officer
+                .act(app, id, "reject", &[("reason", "Asked twice by mistake.")])
+                .await;
+            assert_eq!(status, 200, "{html}");
+        }
+    };
+    let first: uuid::Uuid = ids.iter().next().unwrap().parse().unwrap();
+    confirm_by_link(&app, "kim@example.com", seen).await;
+    refuse(first).await;
+    let second = ask_in_app(&app, &kim, "kim@example.com", EXPORT, "requestDataExport").await;
+    assert_ne!(second, first);
+    refuse(second).await;
+    // The refusal's own emails arrive first.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let before = app.inbox.to("kim@example.com").len();
+    let third = app.gql(Some(&kim.access), EXPORT, json!({})).await;
+    assert_eq!(
+        error_code(&third).as_deref(),
+        Some("RATE_LIMITED"),
+        "{third}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        app.inbox.to("kim@example.com").len(),
+        before,
+        "no email for a refusal"
+    );
+    app.stop().await;
+}
+on_both_databases!(in_app_requests_are_limited_per_person);

@@ -626,8 +626,51 @@ pub async fn submit_for_user(
     vault: &Vault,
     user: &users::Model,
     kind: RequestKind,
+    per_day: u64,
     meta: &RequestMeta,
 ) -> DomainResult<requests::Model> {
+    // At most `per_day` new requests in the app within 24 hours (the portal's form has
+    // its own limits by address and network).
+    // One at a time per person: their row is locked while the request is checked and
+    // written (SQLite's single writer serialises the same way).
+    let txn = conn.begin().await?;
+    users::Entity::find_by_id(user.id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(DomainError::NotFound("account"))?;
+    // Asking again while a request of the kind is open answers with that request:
+    // nothing new is written and no further email goes out.
+    let open = requests::Entity::find()
+        .filter(requests::Column::UserId.eq(user.id))
+        .filter(requests::Column::Kind.eq(kind.as_str()))
+        .filter(requests::Column::Status.is_in([
+            RequestStatus::Unverified.as_str(),
+            RequestStatus::Verified.as_str(),
+            RequestStatus::InReview.as_str(),
+            RequestStatus::Approved.as_str(),
+            RequestStatus::InProgress.as_str(),
+        ]))
+        .order_by_desc(requests::Column::Id)
+        .one(&txn)
+        .await?;
+    if let Some(open) = open {
+        txn.commit().await?;
+        return Ok(open);
+    }
+    use sea_orm::PaginatorTrait;
+    let day_ago = now() - Duration::hours(24);
+    let recent = requests::Entity::find()
+        .filter(requests::Column::UserId.eq(user.id))
+        .filter(requests::Column::Source.eq(RequestSource::App.as_str()))
+        .filter(requests::Column::ReceivedAt.gt(day_ago))
+        .count(&txn)
+        .await?;
+    if recent >= per_day {
+        return Err(DomainError::RateLimited {
+            retry_after_secs: 3_600,
+        });
+    }
     let request = ValidRequest {
         kind,
         email: Some(EmailAddress::parse(&user.email)?),
@@ -636,7 +679,9 @@ pub async fn submit_for_user(
         details: None,
         jurisdiction: Jurisdiction::infer(meta.accept_language.as_deref()),
     };
-    submit(conn, vault, request, RequestSource::App, meta).await
+    let created = submit(&txn, vault, request, RequestSource::App, meta).await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 /// The signed-in user's own requests, newest first.
