@@ -127,8 +127,25 @@ pub async fn graphql_post(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
+    // The token is checked before any byte of the body is read: a request with a bad
+    // one costs its headers, whatever it would have uploaded.
+    let viewer = match bearer_token(&headers) {
+        None => None,
+        Some(token) => match state.jwt.verify(token) {
+            Some(claims) => Some(Viewer {
+                user_id: claims.sub,
+            }),
+            None => {
+                return error_response(
+                    StatusCode::UNAUTHORIZED,
+                    "UNAUTHENTICATED",
+                    "the access token is invalid or expired; refresh the session",
+                )
+            }
+        },
+    };
     let batch = if let Some(content_type) = multipart_type(&headers) {
-        if bearer_token(&headers).is_none() {
+        if viewer.is_none() {
             return error_response(
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHENTICATED",
@@ -205,21 +222,6 @@ pub async fn graphql_post(
             &refusal.to_string(),
         );
     }
-    let viewer = match bearer_token(&headers) {
-        None => None,
-        Some(token) => match state.jwt.verify(token) {
-            Some(claims) => Some(Viewer {
-                user_id: claims.sub,
-            }),
-            None => {
-                return error_response(
-                    StatusCode::UNAUTHORIZED,
-                    "UNAUTHENTICATED",
-                    "the access token is invalid or expired; refresh the session",
-                )
-            }
-        },
-    };
     let info = RequestInfo {
         viewer,
         meta: crate::http::request_meta(peer, &headers),

@@ -312,3 +312,50 @@ async fn standard_tools_can_introspect_in_development(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(standard_tools_can_introspect_in_development);
+
+/// An upload with a made-up token is refused from its headers: the server answers 401
+/// while the client is still sending, long before the 50 MB it announced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_with_a_bad_token_is_refused_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let announced: usize = 50 * 1024 * 1024;
+    let address = app.address.trim_start_matches("http://").to_string();
+    let stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer garbage\r\nContent-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: {announced}\r\n\r\n"
+    );
+    writer.write_all(head.as_bytes()).await.unwrap();
+    let answer = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            match reader.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    seen.extend_from_slice(&buffer[..n]);
+                    if seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
+        String::from_utf8_lossy(&seen).to_string()
+    });
+    let chunk = vec![b'a'; 64 * 1024];
+    let mut sent = 0;
+    while sent < announced && !answer.is_finished() {
+        if writer.write_all(&chunk).await.is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
+    let answer = answer.await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(
+        sent < announced / 4,
+        "the answer came after {sent} of {announced} bytes"
+    );
+    app.stop().await;
+}
