@@ -95,6 +95,11 @@ impl Application {
             hmac::Mac::update(&mut mac, b"atelier media links v1");
             hmac::Mac::finalize(mac).into_bytes().into()
         };
+        let setup_key: [u8; 32] = {
+            let mut mac = crate::crypto::hmac_sha256(jwt_secret.expose_secret().as_bytes());
+            hmac::Mac::update(&mut mac, b"atelier staff setup v1");
+            hmac::Mac::finalize(mac).into_bytes().into()
+        };
         let publisher = crate::domain::publishing::Publisher {
             providers: providers.clone(),
             media: media_store.clone(),
@@ -114,6 +119,7 @@ impl Application {
             media: media_store.clone(),
             providers,
             media_link_key,
+            setup_key,
             db,
             read_db,
             config,
@@ -151,7 +157,8 @@ impl Application {
         if !crate::domain::staff::none_exist(&self.state.db).await? {
             return Ok(None);
         }
-        let token = crate::domain::staff::issue_setup_token(&self.state.db).await?;
+        let token =
+            crate::domain::staff::setup_token(&self.state.db, &self.state.setup_key).await?;
         Ok(Some(format!(
             "{}/staff/setup?token={token}",
             self.state.config.public_url()

@@ -35,6 +35,8 @@ pub struct Shared {
     pub media: crate::storage::MediaStore,
     /// Signs time-limited media links.
     pub media_link_key: [u8; 32],
+    /// Derives the first-admin setup token, so that every start gives out the same one.
+    pub setup_key: [u8; 32],
     /// The social platforms.
     pub providers: crate::providers::Providers,
 }

@@ -35,6 +35,21 @@ pub fn mint(id: Uuid) -> MintedToken {
     }
 }
 
+/// Mints the token of a row whose secret is derived from the row id and a server key:
+/// the same token can be given out again later (as long as the key is the same) while
+/// only its hash is stored.
+pub fn mint_derived(id: Uuid, key: &[u8; 32]) -> MintedToken {
+    use hmac::Mac;
+    let mut mac = super::hmac_sha256(key);
+    mac.update(id.as_bytes());
+    let secret = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    MintedToken {
+        id,
+        token: format!("{}.{}", id.simple(), secret),
+        secret_hash: sha256_hex(secret.as_bytes()),
+    }
+}
+
 /// A presented token split into the row id and the hash of its secret.
 pub struct PresentedToken {
     pub id: Uuid,

@@ -141,9 +141,43 @@ pub async fn none_exist(conn: &impl ConnectionTrait) -> DomainResult<bool> {
     Ok(staff_users::Entity::find().count(conn).await? == 0)
 }
 
-/// Issues the first-admin setup token (24 hours); call only while `none_exist`.
-pub async fn issue_setup_token(conn: &impl ConnectionTrait) -> DomainResult<String> {
-    tokens::issue(conn, SETUP_PURPOSE, Uuid::nil(), Duration::hours(24)).await
+/// The first-admin setup token; call only while `none_exist`. There is one at a time:
+/// while it is unused and unexpired every start gives out the same one (its secret is
+/// derived from its row and `key`), and a new one (24 hours) is made only after it
+/// expired.
+pub async fn setup_token(conn: &impl ConnectionTrait, key: &[u8; 32]) -> DomainResult<String> {
+    use super::entities::one_time_tokens;
+    let at = super::now();
+    let live = one_time_tokens::Entity::find()
+        .filter(one_time_tokens::Column::Purpose.eq(SETUP_PURPOSE))
+        .filter(one_time_tokens::Column::UsedAt.is_null())
+        .filter(one_time_tokens::Column::ExpiresAt.gt(at))
+        .all(conn)
+        .await?;
+    // A token minted by an older build (random secret) cannot be given out again: it
+    // goes, and the derived one replaces it.
+    for row in &live {
+        if crate::crypto::tokens::mint_derived(row.id, key).secret_hash == row.token_hash {
+            return Ok(crate::crypto::tokens::mint_derived(row.id, key).token);
+        }
+        one_time_tokens::Entity::delete_by_id(row.id)
+            .exec(conn)
+            .await?;
+    }
+    let minted = crate::crypto::tokens::mint_derived(Uuid::now_v7(), key);
+    one_time_tokens::ActiveModel {
+        id: Set(minted.id),
+        purpose: Set(SETUP_PURPOSE.to_string()),
+        token_hash: Set(minted.secret_hash),
+        subject_id: Set(Uuid::nil()),
+        expires_at: Set(at + Duration::hours(24)),
+        used_at: Set(None),
+        attempts: Set(0),
+        created_at: Set(at),
+    }
+    .insert(conn)
+    .await?;
+    Ok(minted.token)
 }
 
 /// Creates the first ADMIN with the printed setup token, and signs them in.

@@ -92,6 +92,8 @@ pub struct TestApp {
     /// The app's job runner, for tests that drive jobs themselves
     /// (`config.jobs.run_in_process = false`).
     pub runner: atelier::jobs::JobRunner,
+    /// The first-admin link the server gave out at start, while no staff exists.
+    pub staff_setup_link: Option<String>,
 }
 
 /// A configuration for tests: fast job polling and retries, fresh keys, loopback only.
@@ -168,6 +170,7 @@ impl TestApp {
         let port = app.port();
         let db = app.db().clone();
         let runner = app.job_runner();
+        let staff_setup_link = app.staff_setup_link().await.expect("the setup link");
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async move {
             let _ = rx.await;
@@ -190,6 +193,7 @@ impl TestApp {
             pg_database,
             _data_dir: data_dir,
             runner,
+            staff_setup_link,
         }
     }
 

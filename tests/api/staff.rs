@@ -6,7 +6,7 @@ use atelier::domain::entities::{privacy_requests, staff_sessions};
 use atelier::domain::privacy::requests::{self as privacy, RequestForm, RequestSource};
 use atelier::domain::staff::{self, StaffRole};
 use atelier::domain::RequestMeta;
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 
 use crate::helpers::*;
 use crate::on_both_databases;
@@ -120,7 +120,24 @@ async fn act(
 async fn first_admin_setup_and_sign_in(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     assert!(staff::none_exist(&app.db).await.unwrap());
-    let token = staff::issue_setup_token(&app.db).await.unwrap();
+    // The start-up link stays the same across restarts until it is used: one token.
+    let link = app
+        .staff_setup_link
+        .clone()
+        .expect("a setup link while no staff exists");
+    let token_of = |link: &str| link.split("token=").nth(1).unwrap().to_string();
+    let app = app.restart(|_| {}).await;
+    assert_eq!(
+        app.staff_setup_link.as_deref().map(token_of),
+        Some(token_of(&link))
+    );
+    let live = atelier::domain::entities::one_time_tokens::Entity::find()
+        .filter(atelier::domain::entities::one_time_tokens::Column::UsedAt.is_null())
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(live, 1);
+    let token = token_of(&link);
     let client = browser();
     let (status, html) = page(
         &client,
