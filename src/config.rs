@@ -327,6 +327,9 @@ pub struct AuthConfig {
     /// Sign-ups allowed per client IP within the window.
     pub signups_per_ip: u32,
     pub rate_window_secs: u64,
+    /// How often each instance reads the sessions other instances ended (a log-out here
+    /// takes effect at once).
+    pub revocation_poll_ms: u64,
 }
 
 impl Default for Config {
@@ -410,6 +413,7 @@ impl Default for AuthConfig {
             login_failures_per_ip: 50,
             signups_per_ip: 20,
             rate_window_secs: 15 * 60,
+            revocation_poll_ms: 2_000,
         }
     }
 }

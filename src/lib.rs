@@ -15,6 +15,7 @@ pub mod live;
 pub mod mail;
 pub mod portal;
 pub mod providers;
+pub mod revocations;
 pub mod seed;
 pub mod startup;
 pub mod state;

@@ -120,6 +120,9 @@ impl Application {
             providers,
             media_link_key,
             setup_key,
+            revocations: crate::revocations::RevokedSessions::new(chrono::Duration::minutes(
+                config.auth.access_token_minutes,
+            )),
             db,
             read_db,
             config,
@@ -177,6 +180,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
+        let revocations = tokio::spawn(self.state.revocations.clone().keep_polling(
+            self.state.db.clone(),
+            Duration::from_millis(self.state.config.auth.revocation_poll_ms.max(50)),
+            stop_rx.clone(),
+        ));
         let runner = self
             .state
             .config
@@ -196,6 +204,9 @@ impl Application {
         if let Some(runner) = runner {
             runner.await.context("job runner panicked")?;
         }
+        revocations
+            .await
+            .context("the revocation poller panicked")?;
         self.state.db.clone().close().await.ok();
         Ok(())
     }

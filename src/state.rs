@@ -39,6 +39,8 @@ pub struct Shared {
     pub setup_key: [u8; 32],
     /// The social platforms.
     pub providers: crate::providers::Providers,
+    /// Sessions ended before their access tokens expire.
+    pub revocations: crate::revocations::RevokedSessions,
 }
 
 /// Abuse limits on the public privacy forms, shared by every request of one instance.

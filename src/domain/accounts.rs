@@ -391,7 +391,13 @@ async fn reuse_detected<T>(
             Expr::value("reuse_detected"),
         )
         .filter(sessions::Column::FamilyId.eq(session.family_id))
-        .filter(sessions::Column::RevokedAt.is_null())
+        // Sessions only rotated so far are revoked too: whoever holds the reused refresh
+        // token may hold their access tokens.
+        .filter(
+            sea_orm::Condition::any()
+                .add(sessions::Column::RevokedAt.is_null())
+                .add(sessions::Column::RevokedReason.eq("rotated")),
+        )
         .exec(&txn)
         .await?;
     audit::record(
@@ -409,14 +415,15 @@ async fn reuse_detected<T>(
     ))
 }
 
-/// Ends the session a refresh token belongs to. Returns whether a live session ended.
+/// Ends the session a refresh token belongs to. Returns the session when a live one
+/// ended.
 pub async fn log_out(
     conn: &(impl ConnectionTrait + TransactionTrait),
     refresh_token: &str,
     meta: &RequestMeta,
-) -> DomainResult<bool> {
+) -> DomainResult<Option<Uuid>> {
     let Some(presented) = PresentedToken::parse(refresh_token) else {
-        return Ok(false);
+        return Ok(None);
     };
     let txn = conn.begin().await?;
     let Some(session) = sessions::Entity::find_by_id(presented.id)
@@ -424,7 +431,7 @@ pub async fn log_out(
         .await?
         .filter(|s| presented.matches(&s.refresh_token_hash))
     else {
-        return Ok(false);
+        return Ok(None);
     };
     let ended = sessions::Entity::update_many()
         .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
@@ -443,7 +450,7 @@ pub async fn log_out(
         .await?;
     }
     txn.commit().await?;
-    Ok(ended.rows_affected == 1)
+    Ok((ended.rows_affected == 1).then_some(session.id))
 }
 
 async fn issue_session(

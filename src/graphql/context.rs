@@ -15,6 +15,10 @@ use crate::state::AppState;
 #[derive(Clone, Copy, Debug)]
 pub struct Viewer {
     pub user_id: Uuid,
+    /// The session the access token belongs to, and when the token expires: a live
+    /// subscription ends when either does.
+    pub session_id: Uuid,
+    pub expires_at: i64,
 }
 
 /// Everything a resolver learns about the HTTP request.

@@ -132,8 +132,17 @@ pub async fn graphql_post(
     let viewer = match bearer_token(&headers) {
         None => None,
         Some(token) => match state.jwt.verify(token) {
+            Some(claims) if state.revocations.is_revoked(claims.sid) => {
+                return error_response(
+                    StatusCode::UNAUTHORIZED,
+                    "UNAUTHENTICATED",
+                    "this session has ended; sign in again",
+                )
+            }
             Some(claims) => Some(Viewer {
                 user_id: claims.sub,
+                session_id: claims.sid,
+                expires_at: claims.exp,
             }),
             None => {
                 return error_response(

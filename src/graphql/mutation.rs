@@ -182,18 +182,33 @@ impl Mutation {
         refresh_token: String,
     ) -> Result<AuthPayload> {
         let s = state(ctx);
-        let (user, session) =
-            accounts::refresh_session(&s.db, &s.config.auth, &refresh_token, meta(ctx))
-                .await
-                .map_err(gql)?;
+        let refreshed =
+            accounts::refresh_session(&s.db, &s.config.auth, &refresh_token, meta(ctx)).await;
+        let (user, session) = match refreshed {
+            Ok(found) => found,
+            Err(e) => {
+                // A reused refresh token ends its whole family: its access tokens stop
+                // working here now, not at the next poll.
+                if let Err(poll) = s.revocations.poll(&s.db).await {
+                    tracing::warn!(error = ?poll, "could not read revoked sessions");
+                }
+                return Err(gql(e));
+            }
+        };
         signed_in(s, user, session)
     }
 
-    /// Ends the session of a refresh token; true when a live session ended.
+    /// Ends the session of a refresh token; true when a live session ended. Its access
+    /// tokens and live subscriptions end with it.
     async fn log_out(&self, ctx: &Context<'_>, refresh_token: String) -> Result<bool> {
-        accounts::log_out(&state(ctx).db, &refresh_token, meta(ctx))
+        let s = state(ctx);
+        let ended = accounts::log_out(&s.db, &refresh_token, meta(ctx))
             .await
-            .map_err(gql)
+            .map_err(gql)?;
+        if let Some(session_id) = ended {
+            s.revocations.revoke(session_id);
+        }
+        Ok(ended.is_some())
     }
 
     async fn create_workspace(

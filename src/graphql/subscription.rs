@@ -2,7 +2,8 @@
 //! protocols), authenticated by the access token in `connection_init`
 //! (`{"authorization": "Bearer …"}` or `{"accessToken": "…"}`). A subscriber must be a
 //! member of the workspace, and membership is checked again for every event, so a member
-//! removed mid-subscription stops receiving.
+//! removed mid-subscription stops receiving; a subscription completes when its session
+//! ends (log-out, a reused refresh token) or its access token expires.
 
 use std::net::SocketAddr;
 
@@ -18,7 +19,7 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::content::{Comment, Draft};
-use super::context::{state, viewer_id, RequestInfo, Viewer};
+use super::context::{state, RequestInfo, Viewer};
 use super::errors::gql;
 use super::types::parse_id;
 use super::AppSchema;
@@ -29,10 +30,14 @@ use crate::state::AppState;
 
 pub struct Subscription;
 
-/// The events of one workspace the viewer stays a member of.
+/// How often a live subscription checks that its session and token still hold.
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The events of one workspace the viewer stays a member of, while their session lasts
+/// and their access token has not expired (then the subscription completes).
 fn member_events(
     app: AppState,
-    user_id: Uuid,
+    viewer: Viewer,
     workspace_id: Uuid,
 ) -> impl Stream<Item = LiveEvent> {
     let receiver = app.live.subscribe();
@@ -40,9 +45,18 @@ fn member_events(
         let app = app.clone();
         async move {
             loop {
-                match receiver.recv().await {
+                let ended = app.revocations.is_revoked(viewer.session_id)
+                    || chrono::Utc::now().timestamp() >= viewer.expires_at;
+                if ended {
+                    return None;
+                }
+                let next = tokio::select! {
+                    next = receiver.recv() => next,
+                    _ = tokio::time::sleep(SESSION_CHECK) => continue,
+                };
+                match next {
                     Ok(event) if event.workspace_id() == workspace_id => {
-                        match workspaces::access(&app.db, user_id, workspace_id).await {
+                        match workspaces::access(&app.db, viewer.user_id, workspace_id).await {
                             Ok(Some(_)) => return Some((event, receiver)),
                             // No longer a member (or the database is gone): stop.
                             Ok(None) | Err(_) => return None,
@@ -56,6 +70,13 @@ fn member_events(
     })
 }
 
+/// The viewer of a subscription (it always has one: `connection_init` requires a token).
+fn subscriber(ctx: &Context<'_>) -> Result<Viewer> {
+    super::context::request(ctx)
+        .viewer
+        .ok_or_else(|| gql(DomainError::Unauthenticated("sign in first".into())))
+}
+
 #[Subscription]
 impl Subscription {
     /// Comments added to a draft, as they are written.
@@ -64,7 +85,8 @@ impl Subscription {
         ctx: &Context<'_>,
         draft_id: ID,
     ) -> Result<impl Stream<Item = Comment>> {
-        let user_id = viewer_id(ctx)?;
+        let viewer = subscriber(ctx)?;
+        let user_id = viewer.user_id;
         let app = state(ctx).clone();
         let draft_id = parse_id(&draft_id, "draftId")?;
         let workspace_id = content::workspace_of(&app.db, draft_id)
@@ -75,7 +97,7 @@ impl Subscription {
             .await
             .map_err(|_| gql(DomainError::NotFound("draft")))?;
         Ok(futures::StreamExt::filter_map(
-            member_events(app, user_id, workspace_id),
+            member_events(app, viewer, workspace_id),
             move |event| async move {
                 match event {
                     LiveEvent::CommentAdded { comment, .. } if comment.draft_id == draft_id => {
@@ -93,14 +115,15 @@ impl Subscription {
         ctx: &Context<'_>,
         workspace_id: ID,
     ) -> Result<impl Stream<Item = Draft>> {
-        let user_id = viewer_id(ctx)?;
+        let viewer = subscriber(ctx)?;
+        let user_id = viewer.user_id;
         let app = state(ctx).clone();
         let workspace_id = parse_id(&workspace_id, "workspaceId")?;
         workspaces::require_access(&app.db, user_id, workspace_id)
             .await
             .map_err(gql)?;
         Ok(futures::StreamExt::filter_map(
-            member_events(app, user_id, workspace_id),
+            member_events(app, viewer, workspace_id),
             |event| async move {
                 match event {
                     LiveEvent::DraftChanged { draft, .. } => Some(Draft(draft)),
@@ -142,6 +165,7 @@ pub async fn graphql_ws(
                 .on_connection_init(move |payload| async move {
                     let claims = init_token(&payload)
                         .and_then(|token| app.jwt.verify(token))
+                        .filter(|claims| !app.revocations.is_revoked(claims.sid))
                         .ok_or_else(|| {
                             async_graphql::Error::new(
                                 "send a valid access token in connection_init",
@@ -151,6 +175,8 @@ pub async fn graphql_ws(
                     data.insert(RequestInfo {
                         viewer: Some(Viewer {
                             user_id: claims.sub,
+                            session_id: claims.sid,
+                            expires_at: claims.exp,
                         }),
                         meta,
                     });

@@ -192,6 +192,10 @@ on_both_databases!(invalid_and_malicious_account_input_is_refused);
 async fn log_out_ends_the_session(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let session = app.signed_in_user("leave@example.com", "Lee Leave").await;
+    let me = app
+        .gql_ok(Some(&session.access), "{ me { id } }", json!({}))
+        .await;
+    assert_eq!(me["me"]["id"], session.user_id.as_str());
     let out = app
         .gql_ok(
             None,
@@ -200,6 +204,15 @@ async fn log_out_ends_the_session(backend: Backend) {
         )
         .await;
     assert_eq!(out["logOut"], true);
+    // Its access token stops working at once, not 15 minutes later.
+    let after = app
+        .gql(Some(&session.access), "{ me { id } }", json!({}))
+        .await;
+    assert_eq!(
+        error_code(&after).as_deref(),
+        Some("UNAUTHENTICATED"),
+        "{after}"
+    );
     let refresh = app
         .gql(None, REFRESH, json!({ "t": session.refresh }))
         .await;
@@ -215,3 +228,69 @@ async fn log_out_ends_the_session(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(log_out_ends_the_session);
+
+async fn a_reused_refresh_token_ends_every_access_token_of_its_family(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let first = app.signed_in_user("thief@example.com", "Theo Target").await;
+    // The owner refreshes; an attacker who copied the first refresh token uses it too.
+    let renewed = app
+        .gql_ok(None, REFRESH, json!({ "t": first.refresh }))
+        .await;
+    let current = Session::from(&renewed["refreshSession"]);
+    let me = app
+        .gql_ok(Some(&current.access), "{ me { id } }", json!({}))
+        .await;
+    assert_eq!(me["me"]["id"], first.user_id.as_str());
+    // A rotation alone leaves the earlier access token working until it expires.
+    let old = app
+        .gql_ok(Some(&first.access), "{ me { id } }", json!({}))
+        .await;
+    assert_eq!(old["me"]["id"], first.user_id.as_str());
+    let reuse = app.gql(None, REFRESH, json!({ "t": first.refresh })).await;
+    assert_eq!(error_code(&reuse).as_deref(), Some("UNAUTHENTICATED"));
+    // The whole family is revoked: the newest access token is refused at once.
+    for token in [&current.access, &first.access] {
+        let refused = app.gql(Some(token), "{ me { id } }", json!({})).await;
+        assert_eq!(
+            error_code(&refused).as_deref(),
+            Some("UNAUTHENTICATED"),
+            "{refused}"
+        );
+    }
+    app.stop().await;
+}
+on_both_databases!(a_reused_refresh_token_ends_every_access_token_of_its_family);
+
+/// Another instance learns of a log-out by polling the sessions table.
+async fn a_session_ended_elsewhere_is_refused_after_the_next_poll(backend: Backend) {
+    use atelier::domain::entities::sessions;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let app = TestApp::spawn_with(backend, |c| c.auth.revocation_poll_ms = 100).await;
+    let session = app.signed_in_user("far@example.com", "Fay Far").await;
+    // As another instance would: the row is revoked without this instance being told.
+    sessions::Entity::update_many()
+        .col_expr(
+            sessions::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(chrono::Utc::now()),
+        )
+        .col_expr(
+            sessions::Column::RevokedReason,
+            sea_orm::sea_query::Expr::value("logout"),
+        )
+        .filter(sessions::Column::UserId.eq(session.user_id.parse::<uuid::Uuid>().unwrap()))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    eventually(10, "the access token to be refused", || async {
+        let answer = app
+            .gql(Some(&session.access), "{ me { id } }", json!({}))
+            .await;
+        match error_code(&answer).as_deref() {
+            Some("UNAUTHENTICATED") => Ok(()),
+            _ => Err(answer.to_string()),
+        }
+    })
+    .await;
+    app.stop().await;
+}
+on_both_databases!(a_session_ended_elsewhere_is_refused_after_the_next_poll);

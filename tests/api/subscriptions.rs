@@ -175,3 +175,34 @@ async fn members_receive_live_updates(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(members_receive_live_updates);
+
+async fn a_subscription_ends_with_its_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.signed_in_user("short@example.com", "Sho Rt").await;
+    let ws = app.create_workspace(&owner, "Short Lived").await;
+    let mut watcher = connect(&app, json!({ "accessToken": owner.access })).await;
+    assert_eq!(next(&mut watcher).await.unwrap()["type"], "connection_ack");
+    subscribe(
+        &mut watcher,
+        "d",
+        "subscription($w: ID!) { draftChanged(workspaceId: $w) { title } }",
+        json!({ "w": ws }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.gql_ok(
+        None,
+        "mutation($t: String!) { logOut(refreshToken: $t) }",
+        json!({ "t": owner.refresh }),
+    )
+    .await;
+    // The subscription completes without waiting for an event or the token's expiry.
+    let done = next(&mut watcher).await.unwrap();
+    assert_eq!(done["type"], "complete", "{done}");
+    assert_eq!(done["id"], "d");
+    // And the ended session cannot open a new connection.
+    let mut again = connect(&app, json!({ "accessToken": owner.access })).await;
+    assert_eq!(next(&mut again).await, None);
+    app.stop().await;
+}
+on_both_databases!(a_subscription_ends_with_its_session);
