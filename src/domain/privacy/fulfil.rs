@@ -283,6 +283,11 @@ pub async fn run(
     match status {
         RequestStatus::Approved => start(conn, &request, kind).await?,
         RequestStatus::InProgress => {}
+        // Completed, but the WAL may still hold the erased pages if the checkpoint did
+        // not get through last time: this retry is for it.
+        RequestStatus::Completed if kind == RequestKind::Erase => {
+            return checkpoint_wal(conn).await;
+        }
         // Cancelled, refused or already done: nothing to carry out.
         _ => return Ok(()),
     }
@@ -340,12 +345,41 @@ pub async fn run(
         }
     }
     complete(conn, vault, request_id, kind).await?;
-    if conn.get_database_backend() == DatabaseBackend::Sqlite && kind == RequestKind::Erase {
-        // secure_delete zeroes freed pages; the checkpoint moves them out of the WAL too.
-        conn.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
-            .await?;
+    if kind == RequestKind::Erase {
+        checkpoint_wal(conn).await?;
     }
     Ok(())
+}
+
+/// SQLite keeps old page images in its write-ahead log until a checkpoint copies them
+/// into the database file; `secure_delete` zeroes freed pages there, and a TRUNCATE
+/// checkpoint empties the log. A reader still looking at an older snapshot makes the
+/// checkpoint stop short (`busy`): it is tried again for a few seconds, then the job
+/// fails and is retried, so erased bytes never stay in the log unnoticed.
+async fn checkpoint_wal(conn: &impl ConnectionTrait) -> DomainResult<()> {
+    if conn.get_database_backend() != DatabaseBackend::Sqlite {
+        return Ok(());
+    }
+    for _ in 0..50 {
+        let row = conn
+            .query_one_raw(Statement::from_string(
+                DatabaseBackend::Sqlite,
+                "PRAGMA wal_checkpoint(TRUNCATE)",
+            ))
+            .await?;
+        // One row: busy, pages in the log, pages checkpointed.
+        let busy = row
+            .map(|r| r.try_get_by_index::<i64>(0))
+            .transpose()?
+            .unwrap_or(0);
+        if busy == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(DomainError::internal(anyhow::anyhow!(
+        "the write-ahead log could not be checkpointed after the erasure: a reader holds an old snapshot"
+    )))
 }
 
 async fn start(
