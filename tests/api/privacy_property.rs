@@ -219,6 +219,19 @@ impl World {
         self.person.export_links.push(path.to_string());
     }
 
+    /// Asks in the app to be erased (password given again) and confirms by the link.
+    async fn ask_erasure(&self) -> uuid::Uuid {
+        let email = self.person.email.clone();
+        ask_in_app(
+            self.app(),
+            &self.person.session,
+            &email,
+            ERASE,
+            "requestAccountErasure",
+        )
+        .await
+    }
+
     async fn rectify(&mut self, field: &str, value: &str) {
         let request = self.portal_request("RECTIFY").await;
         let (status, html) = self
@@ -346,15 +359,7 @@ impl World {
                 }
             }
             Action::ErasureRefused => {
-                let email = self.person.email.clone();
-                let id = ask_in_app(
-                    self.app(),
-                    &self.person.session,
-                    &email,
-                    ERASE,
-                    "requestAccountErasure",
-                )
-                .await;
+                let id = self.ask_erasure().await;
                 let (status, html) = self
                     .officer
                     .act(
@@ -396,15 +401,7 @@ impl World {
                 self.download(seen).await;
             }
             Action::Erase { crash_after_ms } => {
-                let email = self.person.email.clone();
-                let id = ask_in_app(
-                    self.app(),
-                    &self.person.session,
-                    &email,
-                    ERASE,
-                    "requestAccountErasure",
-                )
-                .await;
+                let id = self.ask_erasure().await;
                 self.officer.approve(self.app(), id).await;
                 if let Some(ms) = crash_after_ms {
                     // The fulfilment is cut off at a random moment; once the job's lease

@@ -23,6 +23,27 @@ fn closed_port() -> u16 {
     probe.local_addr().unwrap().port()
 }
 
+/// The owner signs up while SMTP (on `port`) is up; then SMTP goes down and they invite
+/// late@example.com to their new workspace `name`: the invitation waits in the queue.
+async fn invite_while_smtp_is_down(app: &TestApp, port: u16, inbox: &Inbox, name: &str) {
+    let sink = SmtpSink::start_on(port, inbox.clone()).await;
+    app.sign_up("owner@example.com", "Olivia Owner").await;
+    let mail = inbox.wait_for("owner@example.com", 1).await;
+    app.gql_ok(None, VERIFY_EMAIL, json!({ "token": mail.token() }))
+        .await;
+    let owner = app.log_in("owner@example.com").await;
+    let workspace = app.create_workspace(&owner, name).await;
+    sink.stop();
+    drop(sink);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.gql_ok(
+        Some(&owner.access),
+        INVITE,
+        json!({ "input": { "workspaceId": workspace, "email": "late@example.com", "role": "EDITOR" } }),
+    )
+    .await;
+}
+
 async fn export_then_erase_kills_the_link_and_the_file(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let xena = app.signed_in_user("xena@example.com", "Xena Export").await;
@@ -295,23 +316,7 @@ async fn mail_outlives_an_outage_longer_than_ten_tries(backend: Backend) {
         config.jobs.retry_cap_ms = 40;
     })
     .await;
-    let sink = SmtpSink::start_on(port, inbox.clone()).await;
-    app.sign_up("owner@example.com", "Olivia Owner").await;
-    let mail = inbox.wait_for("owner@example.com", 1).await;
-    app.gql_ok(None, VERIFY_EMAIL, json!({ "token": mail.token() }))
-        .await;
-    let owner = app.log_in("owner@example.com").await;
-    let workspace = app.create_workspace(&owner, "Long Outage").await;
-    sink.stop();
-    drop(sink);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-
-    app.gql_ok(
-        Some(&owner.access),
-        INVITE,
-        json!({ "input": { "workspaceId": workspace, "email": "late@example.com", "role": "EDITOR" } }),
-    )
-    .await;
+    invite_while_smtp_is_down(&app, port, &inbox, "Long Outage").await;
     // More tries than the old limit of ten, and the email is still waiting.
     let job = eventually(30, "the email to be tried more than ten times", || async {
         let waiting = job_rows::Entity::find()
@@ -355,22 +360,7 @@ async fn a_dead_email_is_listed_retried_by_staff_and_delivered(backend: Backend)
     .await;
     let admin = Officer::sign_in(&app, "admin@atelier.test", StaffRole::Admin).await;
     let support = Officer::sign_in(&app, "support@atelier.test", StaffRole::Support).await;
-    let sink = SmtpSink::start_on(port, inbox.clone()).await;
-    app.sign_up("owner@example.com", "Olivia Owner").await;
-    let mail = inbox.wait_for("owner@example.com", 1).await;
-    app.gql_ok(None, VERIFY_EMAIL, json!({ "token": mail.token() }))
-        .await;
-    let owner = app.log_in("owner@example.com").await;
-    let workspace = app.create_workspace(&owner, "Dead Letters").await;
-    sink.stop();
-    drop(sink);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    app.gql_ok(
-        Some(&owner.access),
-        INVITE,
-        json!({ "input": { "workspaceId": workspace, "email": "late@example.com", "role": "EDITOR" } }),
-    )
-    .await;
+    invite_while_smtp_is_down(&app, port, &inbox, "Dead Letters").await;
 
     // Past its horizon the email is given up, and so is the alert to the ADMIN (SMTP is
     // still down); neither is dropped.
