@@ -281,3 +281,21 @@ pub async fn connect_linkedin(app: &TestApp, session: &Session, workspace: &str)
     let done = client.get(&back).send().await.unwrap();
     assert_eq!(done.status(), 303, "{}", done.text().await.unwrap());
 }
+
+/// The person asks in the app to be erased, staff approve, the erasure completes, and
+/// none of `needles` is left anywhere (`leftovers`). Returns the request's id.
+pub async fn erase_leaving_nothing(
+    app: &TestApp,
+    officer: &Officer,
+    session: &Session,
+    email: &str,
+    needles: &[&str],
+) -> uuid::Uuid {
+    let erase = ask_in_app(app, session, email, ERASE, "requestAccountErasure").await;
+    officer.approve(app, erase).await;
+    settles(app, erase, &["COMPLETED"]).await;
+    let needles: Vec<String> = needles.iter().map(|n| n.to_string()).collect();
+    let left = leftovers(app, &needles).await;
+    assert!(left.is_empty(), "{left:?}");
+    erase
+}
