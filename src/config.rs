@@ -47,6 +47,9 @@ pub struct Config {
     pub media: MediaConfig,
     /// SQLite only: connections that read beside the single writer.
     pub sqlite_readers: u32,
+    /// Comma-separated address blocks of reverse proxies whose `Forwarded` /
+    /// `X-Forwarded-For` headers are believed (unset: none; the peer is the client).
+    pub trusted_proxies: Option<String>,
     pub providers: ProvidersConfig,
 }
 
@@ -354,6 +357,7 @@ impl Default for Config {
             content: ContentConfig::default(),
             media: MediaConfig::default(),
             sqlite_readers: 4,
+            trusted_proxies: None,
             providers: ProvidersConfig::default(),
         }
     }
@@ -427,6 +431,24 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The trusted proxies' address blocks, or the setting's error.
+    pub fn trusted_proxies(&self) -> Result<Vec<crate::http::Cidr>, ConfigError> {
+        let Some(list) = &self.trusted_proxies else {
+            return Ok(Vec::new());
+        };
+        list.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                crate::http::Cidr::parse(item).ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "ATELIER_TRUSTED_PROXIES: {item:?} is not an address or a block like 10.0.0.0/8"
+                    ))
+                })
+            })
+            .collect()
+    }
+
     /// Reads defaults, then `atelier.toml` in the working directory if present, then the
     /// `ATELIER_*` environment.
     pub fn load() -> Result<Self, ConfigError> {
@@ -707,6 +729,25 @@ mod tests {
                 "{url}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn trusted_proxies_are_address_blocks() {
+        let config = Config {
+            trusted_proxies: Some("10.0.0.0/8, 2001:db8::/32,192.0.2.1".into()),
+            ..Config::default()
+        };
+        assert_eq!(config.trusted_proxies().map(|p| p.len()).ok(), Some(3));
+        let bad = Config {
+            trusted_proxies: Some("10.0.0.0/8, the-load-balancer".into()),
+            ..Config::default()
+        };
+        let err = bad.trusted_proxies().unwrap_err().to_string();
+        assert!(
+            err.contains("ATELIER_TRUSTED_PROXIES") && err.contains("the-load-balancer"),
+            "{err}"
+        );
+        assert!(Config::default().trusted_proxies().unwrap().is_empty());
     }
 
     #[test]

@@ -20,3 +20,178 @@ pub fn request_meta(peer: SocketAddr, headers: &HeaderMap) -> RequestMeta {
         accept_language: text(header::ACCEPT_LANGUAGE, 200),
     }
 }
+
+/// An address block (`10.0.0.0/8`, `2001:db8::/32`, or one address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `address/prefix` or a bare address.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (address, prefix) = match text.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text.trim(), None),
+        };
+        let network: std::net::IpAddr = address.parse().ok()?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max)?,
+            None => max,
+        };
+        Some(Self { network, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.network, ip) {
+            (std::net::IpAddr::V4(n), std::net::IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (std::net::IpAddr::V6(n), std::net::IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The client behind trusted proxies: the nearest address in `Forwarded` (`for=`) or
+/// else `X-Forwarded-For` that is not itself a trusted proxy, read from the right (each
+/// proxy appends what it saw). `None` when the headers name no such address.
+pub fn forwarded_client(headers: &HeaderMap, trusted: &[Cidr]) -> Option<std::net::IpAddr> {
+    let hops: Vec<std::net::IpAddr> = if let Some(forwarded) = headers
+        .get_all(header::FORWARDED)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .reduce(|_, last| last)
+    {
+        forwarded
+            .split(',')
+            .filter_map(|element| {
+                element.split(';').find_map(|pair| {
+                    let (key, value) = pair.trim().split_once('=')?;
+                    key.eq_ignore_ascii_case("for")
+                        .then(|| parse_node(value.trim().trim_matches('"')))
+                        .flatten()
+                })
+            })
+            .collect()
+    } else {
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|node| parse_node(node.trim()))
+            .collect()
+    };
+    hops.into_iter()
+        .rev()
+        .find(|ip| !trusted.iter().any(|proxy| proxy.contains(*ip)))
+}
+
+/// `1.2.3.4`, `1.2.3.4:80`, `[2001:db8::1]`, `[2001:db8::1]:443` or a bare IPv6 address.
+fn parse_node(node: &str) -> Option<std::net::IpAddr> {
+    if let Ok(ip) = node.parse() {
+        return Some(ip);
+    }
+    if let Ok(socket) = node.parse::<SocketAddr>() {
+        return Some(socket.ip());
+    }
+    node.strip_prefix('[')
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|inner| inner.parse().ok())
+}
+
+/// Middleware: when the connection comes from a trusted proxy, every handler sees the
+/// client it forwarded for as the peer (the limits, the audit log and the request's
+/// metadata all read the peer). From anyone else the headers are ignored.
+pub async fn client_behind_proxies(
+    axum::extract::State(trusted): axum::extract::State<std::sync::Arc<Vec<Cidr>>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|info| info.0);
+    if let Some(peer) = peer {
+        if trusted.iter().any(|proxy| proxy.contains(peer.ip())) {
+            if let Some(client) = forwarded_client(request.headers(), &trusted) {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(SocketAddr::new(client, 0)));
+            }
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn blocks_contain_their_addresses() {
+        let block = Cidr::parse("10.0.0.0/8").unwrap();
+        assert!(block.contains("10.200.3.4".parse().unwrap()));
+        assert!(block.contains("::ffff:10.1.1.1".parse().unwrap()));
+        assert!(!block.contains("11.0.0.1".parse().unwrap()));
+        let one = Cidr::parse("2001:db8::1").unwrap();
+        assert!(one.contains("2001:db8::1".parse().unwrap()));
+        assert!(!one.contains("2001:db8::2".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "nope", "10.0.0.0/x", ""] {
+            assert_eq!(Cidr::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_client_is_the_nearest_untrusted_hop() {
+        let trusted = [Cidr::parse("10.0.0.0/8").unwrap()];
+        // A client may send any X-Forwarded-For; the proxy appends what it saw.
+        let spoofed = headers(&[("x-forwarded-for", "1.1.1.1, 203.0.113.9, 10.0.0.2")]);
+        assert_eq!(
+            forwarded_client(&spoofed, &trusted),
+            Some("203.0.113.9".parse().unwrap())
+        );
+        let forwarded = headers(&[(
+            "forwarded",
+            "for=198.51.100.1;proto=https, for=\"[2001:db8::7]:4711\", for=10.1.1.1",
+        )]);
+        assert_eq!(
+            forwarded_client(&forwarded, &trusted),
+            Some("2001:db8::7".parse().unwrap())
+        );
+        assert_eq!(
+            forwarded_client(&headers(&[("x-forwarded-for", "10.0.0.9")]), &trusted),
+            None
+        );
+        assert_eq!(forwarded_client(&HeaderMap::new(), &trusted), None);
+    }
+}

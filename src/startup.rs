@@ -44,6 +44,8 @@ impl Application {
     /// Builds the whole application from its configuration.
     pub async fn build(mut config: Config) -> anyhow::Result<Self> {
         config.check_production()?;
+        // Checked before anything is opened: a bad block is a start-up error.
+        let trusted_proxies = config.trusted_proxies()?;
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
@@ -129,7 +131,7 @@ impl Application {
             vault,
             jwt,
         });
-        let router = router(state.clone());
+        let router = router(state.clone(), trusted_proxies);
         Ok(Self {
             listener,
             port,
@@ -212,7 +214,7 @@ impl Application {
     }
 }
 
-fn router(state: AppState) -> Router {
+fn router(state: AppState, trusted_proxies: Vec<crate::http::Cidr>) -> Router {
     let schema = graphql::build_schema(Some(state.clone()), &state.config);
     let limits = &state.config.graphql;
     let api = Router::new()
@@ -235,6 +237,10 @@ fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(limits.request_timeout_secs),
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(trusted_proxies),
+            crate::http::client_behind_proxies,
         ))
         .layer(TraceLayer::new_for_http());
     if state.config.is_production() {

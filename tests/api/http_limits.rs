@@ -359,3 +359,106 @@ async fn an_upload_with_a_bad_token_is_refused_before_its_body_is_read() {
     );
     app.stop().await;
 }
+
+/// Behind a trusted reverse proxy each client has its own limits and its own address
+/// in the audit log; from anyone else the forwarding headers are ignored.
+async fn clients_behind_a_trusted_proxy_are_told_apart(backend: Backend) {
+    use atelier::domain::entities::audit_events;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+    let app = TestApp::spawn_with(backend, |c| {
+        c.trusted_proxies = Some("127.0.0.1/32, ::1".into());
+        c.privacy.requests_per_ip = 1;
+    })
+    .await;
+    let submit = |client: &'static str| {
+        let app = &app;
+        async move {
+            let browser = browser();
+            let page = browser
+                .get(format!("{}/privacy/requests/new", app.address))
+                .header("x-forwarded-for", client)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let csrf = hidden(&page, "csrf");
+            browser
+                .post(format!("{}/privacy/requests/new", app.address))
+                .header("x-forwarded-for", client)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("deletion", "0"),
+                    ("kind", "ACCESS"),
+                    ("email", "someone@example.com"),
+                    ("jurisdiction", "GDPR"),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // A spoofed first hop is not believed: the proxy's own hop (the last) counts.
+    assert_eq!(submit("1.1.1.1, 203.0.113.7").await, 200);
+    assert_eq!(
+        submit("198.51.100.8").await,
+        200,
+        "another client is not locked out"
+    );
+    assert_eq!(
+        submit("9.9.9.9, 203.0.113.7").await,
+        429,
+        "the same client is limited"
+    );
+
+    let session = app.signed_in_user("proxied@example.com", "Pro Xied").await;
+    let login = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .header("x-forwarded-for", "192.0.2.44")
+        .json(&json!({ "query": LOG_IN, "variables": { "input": { "email": "proxied@example.com", "password": PASSWORD } } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let event = audit_events::Entity::find()
+        .filter(audit_events::Column::Action.eq("auth.login_succeeded"))
+        .order_by_desc(audit_events::Column::Id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.ip.as_deref(), Some("192.0.2.0/24"), "{event:?}");
+    drop(session);
+    app.stop().await;
+}
+on_both_databases!(clients_behind_a_trusted_proxy_are_told_apart);
+
+async fn forwarding_headers_from_anyone_else_are_ignored(backend: Backend) {
+    use atelier::domain::entities::audit_events;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+    let app = TestApp::spawn(backend).await;
+    app.signed_in_user("direct@example.com", "Di Rect").await;
+    app.http
+        .post(format!("{}/graphql", app.address))
+        .header("x-forwarded-for", "192.0.2.44")
+        .json(&json!({ "query": LOG_IN, "variables": { "input": { "email": "direct@example.com", "password": PASSWORD } } }))
+        .send()
+        .await
+        .unwrap();
+    let event = audit_events::Entity::find()
+        .filter(audit_events::Column::Action.eq("auth.login_succeeded"))
+        .order_by_desc(audit_events::Column::Id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.ip.as_deref(), Some("127.0.0.0/24"));
+    app.stop().await;
+}
+on_both_databases!(forwarding_headers_from_anyone_else_are_ignored);
