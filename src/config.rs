@@ -323,8 +323,10 @@ pub struct JobsConfig {
 pub struct AuthConfig {
     pub access_token_minutes: i64,
     pub refresh_token_days: i64,
-    /// Failed log-ins allowed per email address within the window.
+    /// Failed log-ins allowed per email address and client address within the window.
     pub login_failures_per_email: u32,
+    /// Failed log-ins allowed per email address from all clients together.
+    pub login_failures_per_account: u32,
     /// Failed log-ins allowed per client IP within the window.
     pub login_failures_per_ip: u32,
     /// Sign-ups allowed per client IP within the window.
@@ -414,6 +416,7 @@ impl Default for AuthConfig {
             access_token_minutes: 15,
             refresh_token_days: 30,
             login_failures_per_email: 5,
+            login_failures_per_account: 100,
             login_failures_per_ip: 50,
             signups_per_ip: 20,
             rate_window_secs: 15 * 60,

@@ -94,8 +94,12 @@ impl UserStatus {
 }
 
 /// Abuse limits for the account endpoints, shared by every request of one instance.
+/// Failed log-ins count per account *and* client address, so one client guessing a
+/// password cannot lock the account's owner out elsewhere; per address, whatever the
+/// account; and per account from everywhere, at a higher bound against spread guessing.
 pub struct AuthLimits {
     pub login_failures_per_email: RateLimiter,
+    pub login_failures_per_account: RateLimiter,
     pub login_failures_per_ip: RateLimiter,
     pub signups_per_ip: RateLimiter,
 }
@@ -105,9 +109,51 @@ impl AuthLimits {
         let window = StdDuration::from_secs(config.rate_window_secs);
         Self {
             login_failures_per_email: RateLimiter::new(config.login_failures_per_email, window),
+            login_failures_per_account: RateLimiter::new(config.login_failures_per_account, window),
             login_failures_per_ip: RateLimiter::new(config.login_failures_per_ip, window),
             signups_per_ip: RateLimiter::new(config.signups_per_ip, window),
         }
+    }
+
+    /// The limiters an attempt on `email` from `ip` counts against, with their keys.
+    fn keyed<'a>(&'a self, email: &str, ip: Option<&str>) -> Vec<(&'a RateLimiter, String)> {
+        let mut keyed = vec![
+            (
+                &self.login_failures_per_email,
+                format!("{email}|{}", ip.unwrap_or("-")),
+            ),
+            (&self.login_failures_per_account, email.to_string()),
+        ];
+        if let Some(ip) = ip {
+            keyed.push((&self.login_failures_per_ip, ip.to_string()));
+        }
+        keyed
+    }
+
+    /// Counts an attempt before the password is checked, so that guesses sent at once
+    /// cannot all pass the check before any is counted; refused when a limit is reached
+    /// (nothing is counted then).
+    pub fn reserve_attempt(&self, email: &str, ip: Option<&str>) -> DomainResult<()> {
+        let keyed = self.keyed(email, ip);
+        for (done, (limiter, key)) in keyed.iter().enumerate() {
+            if let Err(refused) = limiter.check_and_hit(key) {
+                for (limiter, key) in &keyed[..done] {
+                    limiter.refund(key);
+                }
+                return Err(refused);
+            }
+        }
+        Ok(())
+    }
+
+    /// The attempt was right: it does not count as a failure, and this client's
+    /// failures on the account are forgotten.
+    pub fn attempt_succeeded(&self, email: &str, ip: Option<&str>) {
+        for (limiter, key) in self.keyed(email, ip) {
+            limiter.refund(&key);
+        }
+        self.login_failures_per_email
+            .reset(&format!("{email}|{}", ip.unwrap_or("-")));
     }
 }
 
@@ -262,10 +308,7 @@ pub async fn log_in(
 ) -> DomainResult<(users::Model, IssuedSession)> {
     let email = EmailAddress::parse(&input.email)?;
     let ip_key = meta.ip.map(|ip| ip.to_string());
-    limits.login_failures_per_email.check(email.as_str())?;
-    if let Some(ip) = &ip_key {
-        limits.login_failures_per_ip.check(ip)?;
-    }
+    limits.reserve_attempt(email.as_str(), ip_key.as_deref())?;
 
     let user = find_by_email(conn, &email)
         .await?
@@ -274,10 +317,7 @@ pub async fn log_in(
     let password_ok = verify_off_thread(input.password, stored).await?;
 
     let Some(user) = user.filter(|_| password_ok) else {
-        limits.login_failures_per_email.hit(email.as_str());
-        if let Some(ip) = &ip_key {
-            limits.login_failures_per_ip.hit(ip);
-        }
+        // The attempt reserved above stays counted as the failure it was.
         audit::record(
             conn,
             NewEvent::new(Actor::Anonymous, "auth.login_failed"),
@@ -292,9 +332,8 @@ pub async fn log_in(
     let txn = conn.begin().await?;
     if user.email_verified_at.is_none() {
         // Only someone who knows the password learns this; send them a fresh link
-        // (earlier links keep working until they expire). Counted like a failure so that
-        // repeating it cannot flood the inbox.
-        limits.login_failures_per_email.hit(email.as_str());
+        // (earlier links keep working until they expire). The attempt stays counted like
+        // a failure so that repeating it cannot flood the inbox.
         let token = tokens::issue(
             &txn,
             purpose::EMAIL_VERIFICATION,
@@ -317,7 +356,7 @@ pub async fn log_in(
             "confirm your email address first: we have sent you a new link",
         ));
     }
-    limits.login_failures_per_email.reset(email.as_str());
+    limits.attempt_succeeded(email.as_str(), ip_key.as_deref());
     let session = issue_session(&txn, user.id, Uuid::now_v7(), config, meta).await?;
     audit::record(
         &txn,
@@ -516,17 +555,17 @@ pub async fn find_many(
 }
 
 /// Checks the signed-in user's password again before a grave action. Wrong answers count
-/// against the same per-address limit as failed log-ins.
+/// against the account's log-in failure limits.
 pub async fn reauthenticate(
     limits: &AuthLimits,
     user: &users::Model,
     password: String,
 ) -> DomainResult<()> {
-    limits.login_failures_per_email.check(&user.email)?;
+    limits.reserve_attempt(&user.email, None)?;
     if verify_off_thread(password, Some(user.password_hash.clone())).await? {
+        limits.attempt_succeeded(&user.email, None);
         Ok(())
     } else {
-        limits.login_failures_per_email.hit(&user.email);
         Err(DomainError::forbidden("the password is incorrect"))
     }
 }

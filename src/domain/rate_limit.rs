@@ -69,6 +69,15 @@ impl RateLimiter {
         Ok(())
     }
 
+    /// Gives back the latest hit of `key` (an attempt counted up front that turned out
+    /// well).
+    pub fn refund(&self, key: &str) {
+        let mut hits = self.lock();
+        if let Some(times) = hits.get_mut(key) {
+            times.pop_back();
+        }
+    }
+
     pub fn reset(&self, key: &str) {
         self.lock().remove(key);
     }

@@ -294,3 +294,75 @@ async fn a_session_ended_elsewhere_is_refused_after_the_next_poll(backend: Backe
     app.stop().await;
 }
 on_both_databases!(a_session_ended_elsewhere_is_refused_after_the_next_poll);
+
+/// Guessing from one client neither slips past the limit by sending guesses at once nor
+/// locks the account's owner out from elsewhere.
+async fn guessing_cannot_race_the_limit_or_lock_the_owner_out(backend: Backend) {
+    use atelier::domain::entities::audit_events;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+    let app = TestApp::spawn_with(backend, |c| c.trusted_proxies = Some("127.0.0.1".into())).await;
+    app.signed_in_user("owner@example.com", "Owen Owner").await;
+    let attempt = |client: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .http
+                .post(format!("{}/graphql", app.address))
+                .header("x-forwarded-for", client)
+                .json(&json!({ "query": LOG_IN, "variables": { "input": { "email": "owner@example.com", "password": password } } }))
+                .send()
+                .await
+                .unwrap();
+            let body: serde_json::Value = response.json().await.unwrap();
+            error_code(&body)
+        }
+    };
+    // Twenty guesses at once from one client: only the limit's five reach the password.
+    let guesses = (0..20).map(|_| attempt("203.0.113.66", "wrong-guess-123456"));
+    let codes = futures::future::join_all(guesses).await;
+    let limited = codes
+        .iter()
+        .filter(|c| c.as_deref() == Some("RATE_LIMITED"))
+        .count();
+    assert_eq!(limited, 15, "{codes:?}");
+    let failures = audit_events::Entity::find()
+        .filter(audit_events::Column::Action.eq("auth.login_failed"))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(failures, 5);
+    // Sixty aliased attempts in one request change nothing for that client...
+    let aliases: String = (0..60)
+        .map(|i| format!("a{i}: logIn(input: {{ email: \"owner@example.com\", password: \"guess-{i}-xxxxxxxx\" }}) {{ accessToken }} "))
+        .collect();
+    let burst = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .header("x-forwarded-for", "203.0.113.66")
+        .json(&json!({ "query": format!("mutation {{ {aliases} }}") }))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert!(burst["errors"].as_array().is_some_and(|e| !e.is_empty()));
+    assert_eq!(
+        audit_events::Entity::find()
+            .filter(audit_events::Column::Action.eq("auth.login_failed"))
+            .count(&app.db)
+            .await
+            .unwrap(),
+        5,
+        "no guess got through"
+    );
+    assert_eq!(
+        attempt("203.0.113.66", PASSWORD).await.as_deref(),
+        Some("RATE_LIMITED")
+    );
+    // ...and the owner, elsewhere, signs in with the right password.
+    assert_eq!(attempt("198.51.100.20", PASSWORD).await, None);
+    app.stop().await;
+}
+on_both_databases!(guessing_cannot_race_the_limit_or_lock_the_owner_out);
