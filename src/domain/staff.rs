@@ -4,7 +4,7 @@
 
 use chrono::Duration;
 use rand::RngCore;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, Set, TransactionSession, TransactionTrait,
@@ -279,14 +279,27 @@ pub async fn log_in(
     if !ok || staff.disabled_at.is_some() {
         limits.per_email.hit(email.as_str());
         limits.per_ip.hit(&ip_key);
-        let failures = staff.failed_logins + 1;
-        let mut active: staff_users::ActiveModel = staff.clone().into();
-        active.failed_logins = Set(failures);
-        if failures >= LOCKOUT_AFTER_FAILURES {
-            active.locked_until = Set(Some(now() + Duration::minutes(LOCKOUT_MINUTES)));
-            active.failed_logins = Set(0);
-        }
-        active.update(conn).await?;
+        // Counted in the database itself (not read, added to and written back), so
+        // wrong passwords sent at once are each counted; the lock falls on whichever
+        // reaches the limit.
+        staff_users::Entity::update_many()
+            .col_expr(
+                staff_users::Column::FailedLogins,
+                Expr::col(staff_users::Column::FailedLogins).add(1),
+            )
+            .filter(staff_users::Column::Id.eq(staff.id))
+            .exec(conn)
+            .await?;
+        staff_users::Entity::update_many()
+            .col_expr(
+                staff_users::Column::LockedUntil,
+                Expr::value(Some(now() + Duration::minutes(LOCKOUT_MINUTES))),
+            )
+            .col_expr(staff_users::Column::FailedLogins, Expr::value(0))
+            .filter(staff_users::Column::Id.eq(staff.id))
+            .filter(staff_users::Column::FailedLogins.gte(LOCKOUT_AFTER_FAILURES))
+            .exec(conn)
+            .await?;
         audit::record(
             conn,
             NewEvent::new(Actor::Anonymous, "staff.login_failed").target("staff", staff.id),

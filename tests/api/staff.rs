@@ -1039,3 +1039,27 @@ async fn admins_see_and_rotate_token_keys(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(admins_see_and_rotate_token_keys);
+
+/// Wrong passwords sent at once are each counted: the account locks all the same.
+async fn a_burst_of_wrong_passwords_locks_the_account(backend: Backend) {
+    use atelier::domain::entities::staff_users;
+    let app = TestApp::spawn(backend).await;
+    make_staff(&app, "burst@atelier.test", StaffRole::Compliance).await;
+    let guesses = (0..5).map(|_| sign_in(&app, "burst@atelier.test", "not-the-password-42"));
+    let statuses = futures::future::join_all(guesses).await;
+    assert!(
+        statuses.iter().all(|(_, s)| s.as_u16() == 401),
+        "{statuses:?}"
+    );
+    let row = staff_users::Entity::find()
+        .filter(staff_users::Column::Email.eq("burst@atelier.test"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.locked_until.is_some(), "five failures lock: {row:?}");
+    let (_, locked) = sign_in(&app, "burst@atelier.test", STAFF_PASSWORD).await;
+    assert_eq!(locked, reqwest::StatusCode::TOO_MANY_REQUESTS);
+    app.stop().await;
+}
+on_both_databases!(a_burst_of_wrong_passwords_locks_the_account);
