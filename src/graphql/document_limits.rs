@@ -21,8 +21,6 @@ pub enum Refusal {
     TooDeep { limit: u64 },
     /// Fragments spread each other in a cycle.
     Cycle(String),
-    /// A document does not parse (the executor would say the same, later).
-    Unparsable,
 }
 
 impl std::fmt::Display for Refusal {
@@ -37,7 +35,6 @@ impl std::fmt::Display for Refusal {
                 "the query is nested too deep: at most {limit} levels of fields"
             ),
             Self::Cycle(name) => write!(f, "fragment {name} spreads itself"),
-            Self::Unparsable => write!(f, "the document is not valid GraphQL"),
         }
     }
 }
@@ -141,8 +138,11 @@ pub fn check(batch: &BatchRequest, budget: u64, max_depth: u64) -> Result<u64, R
     };
     let mut total: u64 = 0;
     for request in requests {
-        let document =
-            async_graphql::parser::parse_query(&request.query).map_err(|_| Refusal::Unparsable)?;
+        // A document that does not parse selects nothing: the executor answers it with
+        // the syntax error and its position.
+        let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+            continue;
+        };
         let measured = measure(&document)?;
         if measured.depth > max_depth {
             return Err(Refusal::TooDeep { limit: max_depth });
@@ -160,8 +160,7 @@ mod tests {
     use super::*;
 
     fn size(query: &str) -> Result<u64, Refusal> {
-        let document =
-            async_graphql::parser::parse_query(query).map_err(|_| Refusal::Unparsable)?;
+        let document = async_graphql::parser::parse_query(query).expect("a valid document");
         measure(&document).map(|m| m.fields)
     }
 
@@ -218,6 +217,9 @@ mod tests {
         let batch = BatchRequest::Batch(vec![one(), one(), one()]);
         assert_eq!(check(&batch, 12, 12), Ok(12));
         assert_eq!(check(&batch, 11, 12), Err(Refusal::TooLarge { budget: 11 }));
+        // A syntax error is left for the executor to explain.
+        let broken = BatchRequest::Single(async_graphql::Request::new("{ me { id "));
+        assert_eq!(check(&broken, 1, 1), Ok(0));
     }
 
     #[test]

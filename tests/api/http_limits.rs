@@ -462,3 +462,14 @@ async fn forwarding_headers_from_anyone_else_are_ignored(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(forwarding_headers_from_anyone_else_are_ignored);
+
+/// A syntax error is explained where it is, not refused before the parser saw it.
+async fn syntax_errors_say_where_they_are(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, _, body) = post_raw(&app, &json!({ "query": "{ privacyPolicy { version " })).await;
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert!(answer["errors"][0]["locations"].is_array(), "{body}");
+    app.stop().await;
+}
+on_both_databases!(syntax_errors_say_where_they_are);
