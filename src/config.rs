@@ -643,7 +643,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn settings_from_the_environment_are_text_first() {
+    fn settings_from_the_environment_are_text_first() -> crate::TestResult {
         let vars = [
             ("ATELIER_PROVIDERS__FACEBOOK__CLIENT_ID", "1234567890123456"),
             ("ATELIER_MAIL_FROM", "true"),
@@ -653,8 +653,8 @@ mod tests {
             ("HOME", "/root"),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()));
-        let config = Config::load_with_env(Path::new("/nonexistent/atelier.toml"), vars)
-            .expect("numbers and booleans are accepted as text");
+        // Numbers and booleans are accepted as text.
+        let config = Config::load_with_env(Path::new("/nonexistent/atelier.toml"), vars)?;
         assert_eq!(
             config.providers.facebook.client_id.as_deref(),
             Some("1234567890123456")
@@ -675,6 +675,7 @@ mod tests {
         );
         let message = bad.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("lease_secs"), "{message}");
+        Ok(())
     }
 
     #[test]
@@ -735,7 +736,7 @@ mod tests {
     }
 
     #[test]
-    fn trusted_proxies_are_address_blocks() {
+    fn trusted_proxies_are_address_blocks() -> crate::TestResult {
         let config = Config {
             trusted_proxies: Some("10.0.0.0/8, 2001:db8::/32,192.0.2.1".into()),
             ..Config::default()
@@ -750,7 +751,8 @@ mod tests {
             err.contains("ATELIER_TRUSTED_PROXIES") && err.contains("the-load-balancer"),
             "{err}"
         );
-        assert!(Config::default().trusted_proxies().unwrap().is_empty());
+        assert!(Config::default().trusted_proxies()?.is_empty());
+        Ok(())
     }
 
     #[test]

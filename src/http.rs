@@ -143,55 +143,61 @@ pub async fn client_behind_proxies(
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    fn headers(
+        pairs: &[(&str, &str)],
+    ) -> Result<HeaderMap, Box<dyn std::error::Error + Send + Sync>> {
         let mut map = HeaderMap::new();
         for (k, v) in pairs {
             map.append(
-                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
+                axum::http::HeaderName::from_bytes(k.as_bytes())?,
+                v.parse()?,
             );
         }
-        map
+        Ok(map)
+    }
+
+    fn block(text: &str) -> Result<Cidr, String> {
+        Cidr::parse(text).ok_or_else(|| format!("{text} did not parse"))
     }
 
     #[test]
-    fn blocks_contain_their_addresses() {
-        let block = Cidr::parse("10.0.0.0/8").unwrap();
-        assert!(block.contains("10.200.3.4".parse().unwrap()));
-        assert!(block.contains("::ffff:10.1.1.1".parse().unwrap()));
-        assert!(!block.contains("11.0.0.1".parse().unwrap()));
-        let one = Cidr::parse("2001:db8::1").unwrap();
-        assert!(one.contains("2001:db8::1".parse().unwrap()));
-        assert!(!one.contains("2001:db8::2".parse().unwrap()));
-        assert!(Cidr::parse("0.0.0.0/0")
-            .unwrap()
-            .contains("8.8.8.8".parse().unwrap()));
+    fn blocks_contain_their_addresses() -> crate::TestResult {
+        let ten = block("10.0.0.0/8")?;
+        assert!(ten.contains("10.200.3.4".parse()?));
+        assert!(ten.contains("::ffff:10.1.1.1".parse()?));
+        assert!(!ten.contains("11.0.0.1".parse()?));
+        let one = block("2001:db8::1")?;
+        assert!(one.contains("2001:db8::1".parse()?));
+        assert!(!one.contains("2001:db8::2".parse()?));
+        assert!(block("0.0.0.0/0")?.contains("8.8.8.8".parse()?));
         for bad in ["10.0.0.0/33", "nope", "10.0.0.0/x", ""] {
             assert_eq!(Cidr::parse(bad), None, "{bad}");
         }
+        Ok(())
     }
 
     #[test]
-    fn the_client_is_the_nearest_untrusted_hop() {
-        let trusted = [Cidr::parse("10.0.0.0/8").unwrap()];
+    fn the_client_is_the_nearest_untrusted_hop() -> crate::TestResult {
+        let trusted = [block("10.0.0.0/8")?];
         // A client may send any X-Forwarded-For; the proxy appends what it saw.
-        let spoofed = headers(&[("x-forwarded-for", "1.1.1.1, 203.0.113.9, 10.0.0.2")]);
+        let spoofed = headers(&[("x-forwarded-for", "1.1.1.1, 203.0.113.9, 10.0.0.2")])?;
         assert_eq!(
             forwarded_client(&spoofed, &trusted),
-            Some("203.0.113.9".parse().unwrap())
+            Some("203.0.113.9".parse()?)
         );
         let forwarded = headers(&[(
             "forwarded",
             "for=198.51.100.1;proto=https, for=\"[2001:db8::7]:4711\", for=10.1.1.1",
-        )]);
+        )])?;
         assert_eq!(
             forwarded_client(&forwarded, &trusted),
-            Some("2001:db8::7".parse().unwrap())
+            Some("2001:db8::7".parse()?)
         );
         assert_eq!(
-            forwarded_client(&headers(&[("x-forwarded-for", "10.0.0.9")]), &trusted),
+            forwarded_client(&headers(&[("x-forwarded-for", "10.0.0.9")])?, &trusted),
             None
         );
         assert_eq!(forwarded_client(&HeaderMap::new(), &trusted), None);
+        Ok(())
     }
 }

@@ -159,9 +159,10 @@ pub fn check(batch: &BatchRequest, budget: u64, max_depth: u64) -> Result<u64, R
 mod tests {
     use super::*;
 
-    fn size(query: &str) -> Result<u64, Refusal> {
-        let document = async_graphql::parser::parse_query(query).expect("a valid document");
-        measure(&document).map(|m| m.fields)
+    /// The fields a valid document selects; a syntax error fails the test.
+    fn size(query: &str) -> Result<Result<u64, Refusal>, async_graphql::parser::Error> {
+        let document = async_graphql::parser::parse_query(query)?;
+        Ok(measure(&document).map(|m| m.fields))
     }
 
     /// Fragments F0..Fn where each spreads the next twice: 2^n fields from a few lines.
@@ -179,36 +180,42 @@ mod tests {
     }
 
     #[test]
-    fn fields_and_fragments_are_counted_once_expanded() {
-        assert_eq!(size("{ me { id email } }"), Ok(3));
+    fn fields_and_fragments_are_counted_once_expanded() -> crate::TestResult {
+        assert_eq!(size("{ me { id email } }")?, Ok(3));
         assert_eq!(
-            size("{ me { ...U } } fragment U on User { id email }"),
+            size("{ me { ...U } } fragment U on User { id email }")?,
             // Two fields in `me`, and the fragment's own two.
             Ok(3 + 2)
         );
         assert_eq!(
-            size("{ a: me { id } b: me { id } }"),
+            size("{ a: me { id } b: me { id } }")?,
             Ok(4),
             "aliases count"
         );
+        Ok(())
     }
 
     #[test]
-    fn a_fan_out_of_fragments_is_measured_without_expanding_it() {
+    fn a_fan_out_of_fragments_is_measured_without_expanding_it() -> crate::TestResult {
         let query = fan_out(22);
         assert!(query.len() < 1_600, "{}", query.len());
-        let counted = size(&query).unwrap();
-        assert!(counted > 4_000_000, "{counted}");
+        let counted = size(&query)?;
+        assert!(
+            counted.as_ref().is_ok_and(|n| *n > 4_000_000),
+            "{counted:?}"
+        );
+        Ok(())
     }
 
     #[test]
-    fn cycles_are_refused() {
+    fn cycles_are_refused() -> crate::TestResult {
         for query in [
             "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }",
             "{ ...A } fragment A on Query { me { ...A } }",
         ] {
-            assert!(matches!(size(query), Err(Refusal::Cycle(_))), "{query}");
+            assert!(matches!(size(query)?, Err(Refusal::Cycle(_))), "{query}");
         }
+        Ok(())
     }
 
     #[test]
