@@ -16,7 +16,7 @@ use axum::routing::get;
 use axum::Router;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
@@ -92,16 +92,8 @@ impl Application {
         let media_store = crate::storage::MediaStore::from_config(&config)?;
         let providers = crate::providers::Providers::from_config(&config)?;
         let mail_destination = mailer.describe();
-        let media_link_key: [u8; 32] = {
-            let mut mac = crate::crypto::hmac_sha256(jwt_secret.expose_secret().as_bytes());
-            hmac::Mac::update(&mut mac, b"atelier media links v1");
-            hmac::Mac::finalize(mac).into_bytes().into()
-        };
-        let setup_key: [u8; 32] = {
-            let mut mac = crate::crypto::hmac_sha256(jwt_secret.expose_secret().as_bytes());
-            hmac::Mac::update(&mut mac, b"atelier staff setup v1");
-            hmac::Mac::finalize(mac).into_bytes().into()
-        };
+        let media_link_key = crate::crypto::derive_key(&jwt_secret, b"atelier media links v1");
+        let setup_key = crate::crypto::derive_key(&jwt_secret, b"atelier staff setup v1");
         let publisher = crate::domain::publishing::Publisher {
             providers: providers.clone(),
             media: media_store.clone(),

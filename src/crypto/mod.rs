@@ -16,6 +16,16 @@ pub fn hmac_sha256(key: &[u8]) -> hmac::Hmac<Sha256> {
     mac.expect("any key length") // invariant: HMAC takes keys of any length
 }
 
+/// A 32-byte key for one purpose (`label`), derived from the server's secret: each use
+/// gets its own key, and none can be worked back to the secret.
+pub fn derive_key(secret: &secrecy::SecretString, label: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
+    use secrecy::ExposeSecret;
+    let mut mac = hmac_sha256(secret.expose_secret().as_bytes());
+    mac.update(label);
+    mac.finalize().into_bytes().into()
+}
+
 /// Hex SHA-256 of some bytes: how tokens and chain links are stored.
 pub fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
     hex::encode(Sha256::digest(bytes.as_ref()))

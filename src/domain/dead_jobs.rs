@@ -44,16 +44,22 @@ impl TroubledJob {
     }
 }
 
+/// The intent of a queued email (`invitation`, `job_died`…), read from its payload's
+/// clear part; `None` for other jobs.
+fn email_intent(job: &job_rows::Model) -> Option<String> {
+    (job.kind == kind::SEND_EMAIL)
+        .then(|| serde_json::from_str::<QueuedEmail>(&job.payload).ok())
+        .flatten()
+        .and_then(|q| q.intent)
+}
+
 /// Describes a job from the parts of its payload that are in clear.
 async fn purpose(conn: &impl ConnectionTrait, job: &job_rows::Model) -> DomainResult<String> {
     let payload: Value = serde_json::from_str(&job.payload).unwrap_or(Value::Null);
     let id_of = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_string);
     Ok(match job.kind.as_str() {
         kind::SEND_EMAIL => {
-            let intent = serde_json::from_str::<QueuedEmail>(&job.payload)
-                .ok()
-                .and_then(|q| q.intent)
-                .map(|i| i.replace('_', " "));
+            let intent = email_intent(job).map(|i| i.replace('_', " "));
             match intent {
                 Some(intent) => format!("an email ({intent})"),
                 None => "an email".to_string(),
@@ -236,12 +242,7 @@ pub async fn report_death(
 ) -> DomainResult<()> {
     let described = purpose(conn, job).await?;
     let txn = conn.begin().await?;
-    let is_alert = job.kind == kind::SEND_EMAIL
-        && serde_json::from_str::<QueuedEmail>(&job.payload)
-            .ok()
-            .and_then(|q| q.intent)
-            .as_deref()
-            == Some("job_died");
+    let is_alert = email_intent(job).as_deref() == Some("job_died");
     if !is_alert {
         let admins = staff_users::Entity::find()
             .filter(staff_users::Column::Role.eq(StaffRole::Admin.as_str()))

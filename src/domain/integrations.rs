@@ -58,6 +58,12 @@ impl Provider {
     pub fn revokes_single_tokens(self) -> bool {
         self == Self::Linkedin
     }
+
+    /// Whether a channel's access is renewed with its own (long-lived) access token
+    /// rather than a refresh token: Instagram, through Facebook Login.
+    pub fn renews_with_access_token(self) -> bool {
+        self == Self::Instagram
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,9 +275,8 @@ pub async fn find_by_platform_user(
 /// The platform itself revoked our access (Meta's deauthorize callback, naming the
 /// person by their app-scoped user id): every channel connected under that id loses its
 /// tokens and is marked REVOKED, and each workspace's ADMINs get one email naming its
-/// lost channels. Nothing
-/// to revoke at the platform. Returns how many channels lost their tokens; a redelivery
-/// finds none.
+/// lost channels. Nothing to revoke at the platform. Returns how many channels lost
+/// their tokens; a redelivery finds none.
 pub async fn deauthorized_by_platform(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
@@ -282,8 +287,8 @@ pub async fn deauthorized_by_platform(
     let txn = conn.begin().await?;
     let matching = find_by_platform_user(&txn, providers, platform_user_id).await?;
     let mut disconnected = 0;
-    // workspace → the channels it lost, and their platforms (one email per workspace).
-    let mut lost: std::collections::BTreeMap<Uuid, (Vec<integrations::Model>, Vec<Provider>)> =
+    // workspace → the channels it lost (one email per workspace).
+    let mut lost: std::collections::BTreeMap<Uuid, Vec<integrations::Model>> =
         std::collections::BTreeMap::new();
     for integration in matching {
         let deleted = integration_tokens::Entity::delete_by_id(integration.id)
@@ -298,9 +303,9 @@ pub async fn deauthorized_by_platform(
         active.disconnected_at = Set(Some(now()));
         active.updated_at = Set(now());
         active.update(&txn).await?;
-        let entry = lost.entry(integration.workspace_id).or_default();
-        entry.1.extend(Provider::parse(&integration.provider));
-        entry.0.push(integration.clone());
+        lost.entry(integration.workspace_id)
+            .or_default()
+            .push(integration.clone());
         audit::record(
             &txn,
             NewEvent::new(Actor::System, "integration.deauthorized_by_platform")
@@ -312,8 +317,8 @@ pub async fn deauthorized_by_platform(
         .await?;
         disconnected += 1;
     }
-    for (channels, providers) in lost.values() {
-        notify_admins_of_lost_channels(&txn, vault, channels, providers).await?;
+    for channels in lost.values() {
+        notify_admins_of_lost_channels(&txn, vault, channels).await?;
     }
     audit::record(
         &txn,
@@ -564,7 +569,7 @@ async fn open_pending(
     vault: &Vault,
     user_id: Uuid,
     id: Uuid,
-) -> DomainResult<(pending_connections::Model, PendingChoices)> {
+) -> DomainResult<(pending_connections::Model, Provider, PendingChoices)> {
     let row = pending_connections::Entity::find_by_id(id)
         .one(conn)
         .await?
@@ -574,7 +579,9 @@ async fn open_pending(
         .open(&row.choices_sealed, &pending_context(row.id))
         .map_err(DomainError::internal)?;
     let kept: PendingChoices = serde_json::from_slice(&plain).map_err(DomainError::internal)?;
-    Ok((row, kept))
+    let provider = Provider::parse(&row.provider)
+        .ok_or_else(|| DomainError::internal(anyhow::anyhow!("unknown provider")))?;
+    Ok((row, provider, kept))
 }
 
 /// The accounts a waiting connection offers (to the person who started it).
@@ -584,12 +591,11 @@ pub async fn pending_connect(
     user_id: Uuid,
     id: Uuid,
 ) -> DomainResult<PendingConnect> {
-    let (row, kept) = open_pending(conn, vault, user_id, id).await?;
+    let (row, provider, kept) = open_pending(conn, vault, user_id, id).await?;
     Ok(PendingConnect {
         id: row.id,
         workspace_id: row.workspace_id,
-        provider: Provider::parse(&row.provider)
-            .ok_or_else(|| DomainError::internal(anyhow::anyhow!("unknown provider")))?,
+        provider,
         accounts: kept.accounts.into_iter().map(|a| a.choice).collect(),
         expires_at: row.expires_at,
     })
@@ -605,12 +611,10 @@ pub async fn complete_connect(
     external_account_id: &str,
     meta: &RequestMeta,
 ) -> DomainResult<integrations::Model> {
-    let (row, kept) = open_pending(conn, vault, user_id, id).await?;
+    let (row, provider, kept) = open_pending(conn, vault, user_id, id).await?;
     let access = super::workspaces::access(conn, user_id, row.workspace_id)
         .await?
         .ok_or_else(|| DomainError::forbidden("you are no longer a member of that workspace"))?;
-    let provider = Provider::parse(&row.provider)
-        .ok_or_else(|| DomainError::internal(anyhow::anyhow!("unknown provider")))?;
     let Some(chosen) = kept
         .accounts
         .into_iter()
@@ -837,8 +841,9 @@ pub async fn run_refresh(
     let Some(tokens) = open_tokens(conn, vault, integration_id).await? else {
         return Ok(()); // disconnected meanwhile
     };
-    // Instagram renews its long-lived token with the token itself.
-    if tokens.refresh_token.is_none() && integration.provider != Provider::Instagram.as_str() {
+    let renews_itself =
+        Provider::parse(&integration.provider).is_some_and(Provider::renews_with_access_token);
+    if tokens.refresh_token.is_none() && !renews_itself {
         set_health(
             conn,
             &integration,
@@ -886,7 +891,7 @@ pub(crate) async fn renew(
             Ok(Ok(fresh))
         }
         Err(ProviderError::Auth(why)) => {
-            needs_reauth(conn, vault, channel, provider, &why).await?;
+            needs_reauth(conn, vault, channel, &why).await?;
             Ok(Err(ProviderError::Auth(why)))
         }
         Err(other) => Ok(Err(other)),
@@ -932,7 +937,6 @@ pub(crate) async fn needs_reauth(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
     integration: &integrations::Model,
-    provider: Provider,
     why: &str,
 ) -> DomainResult<()> {
     let txn = conn.begin().await?;
@@ -947,7 +951,7 @@ pub(crate) async fn needs_reauth(
     )
     .await?;
     if incident {
-        notify_admins_of_reauth(&txn, vault, integration, provider).await?;
+        notify_admins_of_lost_channels(&txn, vault, std::slice::from_ref(integration)).await?;
     }
     txn.commit().await?;
     Ok(())
@@ -969,23 +973,12 @@ async fn set_health(
 
 /// Emails the workspace's ADMINs and OWNERs (active accounts) that a channel needs
 /// reconnecting.
-async fn notify_admins_of_reauth(
-    conn: &impl ConnectionTrait,
-    vault: &Vault,
-    integration: &integrations::Model,
-    provider: Provider,
-) -> DomainResult<()> {
-    notify_admins_of_lost_channels(conn, vault, std::slice::from_ref(integration), &[provider])
-        .await
-}
-
 /// One email to each active ADMIN and OWNER of the workspace of `channels` (all of one
 /// workspace) naming every channel that must be connected again.
 async fn notify_admins_of_lost_channels(
     conn: &impl ConnectionTrait,
     vault: &Vault,
     channels: &[integrations::Model],
-    providers: &[Provider],
 ) -> DomainResult<()> {
     use super::entities::{memberships, users, workspaces};
     let Some(first) = channels.first() else {
@@ -996,8 +989,8 @@ async fn notify_admins_of_lost_channels(
         .await?
         .ok_or(DomainError::NotFound("workspace"))?;
     let mut platforms: Vec<&str> = Vec::new();
-    for provider in providers {
-        let name = crate::domain::content::targets::platform_name(*provider);
+    for provider in channels.iter().filter_map(|c| Provider::parse(&c.provider)) {
+        let name = crate::domain::content::targets::platform_name(provider);
         if !platforms.contains(&name) {
             platforms.push(name);
         }

@@ -242,7 +242,7 @@ pub async fn run(
         }
         Err(ProviderError::Auth(why)) => {
             save_state(conn, channel.id, |s| s.last_error = Set(Some(why.clone()))).await?;
-            super::integrations::needs_reauth(conn, vault, &channel, provider, &why).await?;
+            super::integrations::needs_reauth(conn, vault, &channel, &why).await?;
             Ok(())
         }
         Err(e) => {

@@ -130,20 +130,21 @@ fn measure(document: &ExecutableDocument) -> Result<Measure, Refusal> {
 }
 
 /// Refuses a request whose documents together select more than `budget` fields, or
-/// one of which nests deeper than `max_depth`; returns the fields selected.
-pub fn check(batch: &BatchRequest, budget: u64, max_depth: u64) -> Result<u64, Refusal> {
-    let requests: Vec<&async_graphql::Request> = match batch {
+/// one of which nests deeper than `max_depth`; returns the fields selected. Each
+/// document is parsed once: the request keeps it for the executor.
+pub fn check(batch: &mut BatchRequest, budget: u64, max_depth: u64) -> Result<u64, Refusal> {
+    let requests: Vec<&mut async_graphql::Request> = match batch {
         BatchRequest::Single(one) => vec![one],
-        BatchRequest::Batch(many) => many.iter().collect(),
+        BatchRequest::Batch(many) => many.iter_mut().collect(),
     };
     let mut total: u64 = 0;
     for request in requests {
         // A document that does not parse selects nothing: the executor answers it with
         // the syntax error and its position.
-        let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        let Ok(document) = request.parsed_query() else {
             continue;
         };
-        let measured = measure(&document)?;
+        let measured = measure(document)?;
         if measured.depth > max_depth {
             return Err(Refusal::TooDeep { limit: max_depth });
         }
@@ -221,12 +222,15 @@ mod tests {
     #[test]
     fn a_batch_shares_one_budget() {
         let one = || async_graphql::Request::new("{ a: me { id } b: me { id } }");
-        let batch = BatchRequest::Batch(vec![one(), one(), one()]);
-        assert_eq!(check(&batch, 12, 12), Ok(12));
-        assert_eq!(check(&batch, 11, 12), Err(Refusal::TooLarge { budget: 11 }));
+        let mut batch = BatchRequest::Batch(vec![one(), one(), one()]);
+        assert_eq!(check(&mut batch, 12, 12), Ok(12));
+        assert_eq!(
+            check(&mut batch, 11, 12),
+            Err(Refusal::TooLarge { budget: 11 })
+        );
         // A syntax error is left for the executor to explain.
-        let broken = BatchRequest::Single(async_graphql::Request::new("{ me { id "));
-        assert_eq!(check(&broken, 1, 1), Ok(0));
+        let mut broken = BatchRequest::Single(async_graphql::Request::new("{ me { id "));
+        assert_eq!(check(&mut broken, 1, 1), Ok(0));
     }
 
     #[test]
@@ -234,16 +238,16 @@ mod tests {
         let one = |q: &str| BatchRequest::Single(async_graphql::Request::new(q));
         let deep = "{ me { ...W } } fragment W on User { workspaces { edges { node { id } } } }";
         // Five fields in the operation, four more in the fragment definition itself.
-        assert_eq!(check(&one(deep), 100, 5), Ok(9));
+        assert_eq!(check(&mut one(deep), 100, 5), Ok(9));
         assert_eq!(
-            check(&one(deep), 100, 4),
+            check(&mut one(deep), 100, 4),
             Err(Refusal::TooDeep { limit: 4 })
         );
         let introspection = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { name } } } } } } } } }";
-        assert!(check(&one(introspection), 100, 3).is_ok());
+        assert!(check(&mut one(introspection), 100, 3).is_ok());
         let hidden = "{ __schema { types { name } } me { workspaces { edges { node { id } } } } }";
         assert_eq!(
-            check(&one(hidden), 100, 4),
+            check(&mut one(hidden), 100, 4),
             Err(Refusal::TooDeep { limit: 4 })
         );
     }

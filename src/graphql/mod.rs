@@ -9,7 +9,7 @@ pub mod context;
 mod document_limits;
 pub mod errors;
 pub mod integrations;
-mod loaders;
+pub mod loaders;
 pub mod media;
 pub mod mutation;
 pub mod privacy;
@@ -153,7 +153,7 @@ pub async fn graphql_post(
             }
         },
     };
-    let batch = if let Some(content_type) = multipart_type(&headers) {
+    let mut batch = if let Some(content_type) = multipart_type(&headers) {
         if viewer.is_none() {
             return error_response(
                 StatusCode::UNAUTHORIZED,
@@ -222,9 +222,11 @@ pub async fn graphql_post(
     // Before any validation: what the documents select with their fragments expanded,
     // and how deep they nest.
     let limits = &state.config.graphql;
-    if let Err(refusal) =
-        document_limits::check(&batch, limits.max_expanded_fields, limits.max_depth as u64)
-    {
+    if let Err(refusal) = document_limits::check(
+        &mut batch,
+        limits.max_expanded_fields,
+        limits.max_depth as u64,
+    ) {
         return error_response(
             StatusCode::BAD_REQUEST,
             "BAD_USER_INPUT",

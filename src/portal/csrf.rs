@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use sha2::Sha256;
 
 use crate::state::AppState;
@@ -17,9 +17,7 @@ const DEV_COOKIE: &str = "atelier_csrf";
 const PROD_COOKIE: &str = "__Host-atelier_csrf";
 
 pub fn derive_key(secret: &SecretString) -> [u8; 32] {
-    let mut mac = crate::crypto::hmac_sha256(secret.expose_secret().as_bytes());
-    mac.update(b"atelier portal csrf v1");
-    mac.finalize().into_bytes().into()
+    crate::crypto::derive_key(secret, b"atelier portal csrf v1")
 }
 
 /// The token to put into a form, and the cookie to set when the browser had none.

@@ -606,9 +606,8 @@ async fn erase_comments(txn: &impl ConnectionTrait, user_id: Uuid) -> DomainResu
     Ok(affected)
 }
 
-/// Channels they connected: the tokens' revocation at the platform is queued (a job
-/// retried until the platform takes it, holding the tokens sealed), then the tokens are
-/// deleted here and the channel marked REVOKED without its handle or name.
+/// Channels they connected lose their tokens (revoked at the platform), handle, name and
+/// connector (`revoke_channel`); connections waiting for a choice go too.
 async fn disconnect_integrations(
     txn: &impl ConnectionTrait,
     vault: &Vault,
@@ -625,28 +624,51 @@ async fn disconnect_integrations(
         .await?
         .rows_affected;
     for integration in connected {
-        let provider = crate::domain::integrations::Provider::parse(&integration.provider);
-        let tokens = crate::domain::integrations::open_tokens(txn, vault, integration.id).await?;
-        if let (Some(provider), Some(tokens)) = (provider, tokens) {
-            crate::domain::integrations::enqueue_revocation(txn, vault, provider, &tokens).await?;
-        }
-        affected += integration_tokens::Entity::delete_by_id(integration.id)
-            .exec(txn)
-            .await?
-            .rows_affected;
-        let mut active: integrations::ActiveModel = integration.into();
-        active.health = Set(Health::Revoked.as_str().into());
-        active.connected_by = Set(None);
-        active.handle = Set(None);
-        active.display_name = Set(None);
-        active.platform_user_id = Set(None);
-        active.last_error = Set(Some("disconnected when its owner's data was erased".into()));
-        active.disconnected_at = Set(Some(now()));
-        active.updated_at = Set(now());
-        active.update(txn).await?;
-        affected += 1;
+        affected += revoke_channel(
+            txn,
+            vault,
+            integration,
+            "disconnected when its owner's data was erased",
+            true,
+        )
+        .await?;
     }
     Ok(affected)
+}
+
+/// A channel loses what came from its platform about the person: its tokens are deleted
+/// here and their revocation queued (a job retried until the platform takes it, holding
+/// them sealed); it is marked REVOKED without handle, name or app-scoped id, and
+/// without its connector when `forget_connector`. Returns the rows affected.
+async fn revoke_channel(
+    txn: &impl ConnectionTrait,
+    vault: &Vault,
+    channel: integrations::Model,
+    why: &str,
+    forget_connector: bool,
+) -> DomainResult<u64> {
+    use crate::domain::integrations as channels;
+    let tokens = channels::open_tokens(txn, vault, channel.id).await?;
+    if let (Some(provider), Some(tokens)) = (channels::Provider::parse(&channel.provider), tokens) {
+        channels::enqueue_revocation(txn, vault, provider, &tokens).await?;
+    }
+    let deleted = integration_tokens::Entity::delete_by_id(channel.id)
+        .exec(txn)
+        .await?
+        .rows_affected;
+    let mut active: integrations::ActiveModel = channel.into();
+    active.health = Set(Health::Revoked.as_str().into());
+    if forget_connector {
+        active.connected_by = Set(None);
+    }
+    active.handle = Set(None);
+    active.display_name = Set(None);
+    active.platform_user_id = Set(None);
+    active.last_error = Set(Some(why.into()));
+    active.disconnected_at = Set(Some(now()));
+    active.updated_at = Set(now());
+    active.update(txn).await?;
+    Ok(deleted + 1)
 }
 
 /// What Meta gave us about the person behind an app-scoped user id, for Meta's
@@ -667,26 +689,14 @@ async fn erase_meta_data(
     let ids: Vec<Uuid> = channels.iter().map(|c| c.id).collect();
     let mut affected = 0;
     for channel in channels {
-        let tokens = crate::domain::integrations::open_tokens(txn, vault, channel.id).await?;
-        if let (Some(provider), Some(tokens)) = (Platform::parse(&channel.provider), tokens) {
-            crate::domain::integrations::enqueue_revocation(txn, vault, provider, &tokens).await?;
-        }
-        affected += integration_tokens::Entity::delete_by_id(channel.id)
-            .exec(txn)
-            .await?
-            .rows_affected;
-        let mut active: integrations::ActiveModel = channel.into();
-        active.health = Set(Health::Revoked.as_str().into());
-        active.handle = Set(None);
-        active.display_name = Set(None);
-        active.platform_user_id = Set(None);
-        active.last_error = Set(Some(
-            "disconnected when Meta asked for this account's data to be deleted".into(),
-        ));
-        active.disconnected_at = Set(Some(now()));
-        active.updated_at = Set(now());
-        active.update(txn).await?;
-        affected += 1;
+        affected += revoke_channel(
+            txn,
+            vault,
+            channel,
+            "disconnected when Meta asked for this account's data to be deleted",
+            false,
+        )
+        .await?;
     }
     if !ids.is_empty() {
         affected += metric_points::Entity::delete_many()
