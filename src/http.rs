@@ -71,14 +71,16 @@ impl Cidr {
 /// else `X-Forwarded-For` that is not itself a trusted proxy, read from the right (each
 /// proxy appends what it saw). `None` when the headers name no such address.
 pub fn forwarded_client(headers: &HeaderMap, trusted: &[Cidr]) -> Option<std::net::IpAddr> {
-    let hops: Vec<std::net::IpAddr> = if let Some(forwarded) = headers
+    // Every line of the header counts, in order: proxies may append lines or values.
+    let forwarded: Vec<&str> = headers
         .get_all(header::FORWARDED)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .reduce(|_, last| last)
-    {
+        .collect();
+    let hops: Vec<std::net::IpAddr> = if !forwarded.is_empty() {
         forwarded
-            .split(',')
+            .iter()
+            .flat_map(|line| line.split(','))
             .filter_map(|element| {
                 element.split(';').find_map(|pair| {
                     let (key, value) = pair.trim().split_once('=')?;
@@ -198,6 +200,15 @@ mod tests {
             None
         );
         assert_eq!(forwarded_client(&HeaderMap::new(), &trusted), None);
+        // A proxy that appended its own line: the client is in the line before.
+        let two_lines = headers(&[
+            ("forwarded", "for=198.51.100.9"),
+            ("forwarded", "for=10.0.0.3"),
+        ])?;
+        assert_eq!(
+            forwarded_client(&two_lines, &trusted),
+            Some("198.51.100.9".parse()?)
+        );
         Ok(())
     }
 }
