@@ -38,6 +38,7 @@ pub struct Config {
     pub jwt_secret: Option<SecretString>,
     #[serde(serialize_with = "ser_secret_opt")]
     pub meta_app_secret: Option<SecretString>,
+    pub server: ServerConfig,
     pub graphql: GraphqlLimits,
     pub jobs: JobsConfig,
     pub auth: AuthConfig,
@@ -278,6 +279,40 @@ impl Default for PrivacyConfig {
     }
 }
 
+/// What one connection may hold on to (`ATELIER_SERVER__*`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Seconds a request's head may take to arrive, counted from when the connection
+    /// opened or sent its previous response (so it also ends idle keep-alives).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may pass without a byte sent or received (a stalled body,
+    /// a reader that stopped reading). Keep it above `graphql.request_timeout_secs`.
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 512,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn connection_limits(&self) -> crate::serve::ConnectionLimits {
+        crate::serve::ConnectionLimits {
+            header_read: std::time::Duration::from_secs(self.header_read_timeout_secs.max(1)),
+            idle: std::time::Duration::from_secs(self.idle_timeout_secs.max(1)),
+            max_connections: self.max_connections.max(1),
+        }
+    }
+}
+
 /// Limits that protect the API from expensive or abusive requests.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
@@ -351,6 +386,7 @@ impl Default for Config {
             token_keys: None,
             jwt_secret: None,
             meta_app_secret: None,
+            server: ServerConfig::default(),
             graphql: GraphqlLimits::default(),
             jobs: JobsConfig::default(),
             auth: AuthConfig::default(),

@@ -17,6 +17,7 @@ pub mod portal;
 pub mod providers;
 pub mod revocations;
 pub mod seed;
+pub mod serve;
 pub mod startup;
 pub mod state;
 pub mod storage;

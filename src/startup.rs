@@ -3,7 +3,6 @@
 //! own listener (port 0 allowed), and starts the job runner when run.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -185,16 +184,17 @@ impl Application {
             .jobs
             .run_in_process
             .then(|| tokio::spawn(self.runner.run(stop_rx)));
-        let app = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
+        crate::serve::serve(
+            self.listener,
+            self.router,
+            self.state.config.server.connection_limits(),
+            async move {
                 shutdown.await;
                 tracing::info!("shutting down: finishing in-flight requests and jobs");
                 let _ = stop_tx.send(true);
-            })
-            .await?;
+            },
+        )
+        .await;
         if let Some(runner) = runner {
             runner.await.context("job runner panicked")?;
         }

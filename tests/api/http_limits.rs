@@ -1,5 +1,7 @@
 //! The API's outer defences: JSON only, body size, depth, complexity and batch limits.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::helpers::*;
@@ -473,3 +475,147 @@ async fn syntax_errors_say_where_they_are(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(syntax_errors_say_where_they_are);
+
+/// Reads what the server sends until it closes the connection (or `within` passes,
+/// which fails the test: the server was meant to close it).
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, within: Duration) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 1024];
+    let reading = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(within, reading)
+        .await
+        .expect("the server closes the connection");
+    seen
+}
+
+/// Sends `GET /healthz` on a kept-alive connection and reads its whole answer.
+async fn health_check(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: atelier.test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !(seen.windows(4).any(|w| w == b"\r\n\r\n") && seen.ends_with(b"ok")) {
+        let n = stream.read(&mut buffer).await.unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buffer[..n]);
+    }
+    String::from_utf8_lossy(&seen).to_string()
+}
+
+/// A connection that never sends a request, one that sends half a head, and a kept-
+/// alive one that goes quiet after its answer are all closed by the server.
+#[tokio::test]
+async fn silent_and_half_sent_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.server.header_read_timeout_secs = 1;
+    })
+    .await;
+    let address = app.address.trim_start_matches("http://").to_string();
+    let within = Duration::from_secs(20);
+
+    let mut silent = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let mut half = tokio::net::TcpStream::connect(&address).await.unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: atelier.test\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut kept_alive = tokio::net::TcpStream::connect(&address).await.unwrap();
+    assert!(health_check(&mut kept_alive).await.starts_with("HTTP/1.1 200"));
+
+    let (silent, half, after) = tokio::join!(
+        read_until_closed(&mut silent, within),
+        read_until_closed(&mut half, within),
+        read_until_closed(&mut kept_alive, within),
+    );
+    // Nothing was served on any of them after the timeout.
+    for answer in [&silent, &half, &after] {
+        assert!(
+            !String::from_utf8_lossy(answer).contains("200 OK"),
+            "{}",
+            String::from_utf8_lossy(answer)
+        );
+    }
+    // The server itself goes on serving.
+    let mut fresh = tokio::net::TcpStream::connect(&address).await.unwrap();
+    assert!(health_check(&mut fresh).await.starts_with("HTTP/1.1 200"));
+    app.stop().await;
+}
+
+/// A request whose body stops arriving is cut off by the idle timeout (long before the
+/// request timeout), and the handler waiting for it is dropped with it.
+#[tokio::test]
+async fn a_stalled_body_ends_with_the_idle_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.server.idle_timeout_secs = 1;
+        c.graphql.request_timeout_secs = 600;
+    })
+    .await;
+    let address = app.address.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream
+        .write_all(
+            b"POST /graphql HTTP/1.1\r\nHost: atelier.test\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"query\":",
+        )
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut stream, Duration::from_secs(20)).await;
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("200 OK"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    app.stop().await;
+}
+
+/// Over `server.max_connections`, a new connection waits until one of those being
+/// served closes, then is answered.
+#[tokio::test]
+async fn connections_over_the_cap_wait_their_turn() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.server.max_connections = 2;
+        c.server.header_read_timeout_secs = 120;
+    })
+    .await;
+    let address = app.address.trim_start_matches("http://").to_string();
+    let mut first = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let mut second = tokio::net::TcpStream::connect(&address).await.unwrap();
+    // Both are being served (each has had an answer) and both stay open.
+    assert!(health_check(&mut first).await.starts_with("HTTP/1.1 200"));
+    assert!(health_check(&mut second).await.starts_with("HTTP/1.1 200"));
+
+    let mut third = tokio::net::TcpStream::connect(&address).await.unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: atelier.test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buffer = [0u8; 256];
+    let early = tokio::time::timeout(Duration::from_millis(500), third.read(&mut buffer)).await;
+    assert!(early.is_err(), "the third connection was served over the cap");
+
+    drop(first);
+    let mut seen = Vec::new();
+    while !seen.ends_with(b"ok") {
+        let n = tokio::time::timeout(Duration::from_secs(20), third.read(&mut buffer))
+            .await
+            .expect("served once a place is free")
+            .unwrap();
+        assert!(n > 0);
+        seen.extend_from_slice(&buffer[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"));
+    drop(second);
+    app.stop().await;
+}
