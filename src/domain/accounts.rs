@@ -255,12 +255,12 @@ pub async fn sign_up(
 
 /// Marks the address verified using the emailed link's token.
 pub async fn verify_email(
-    conn: &(impl ConnectionTrait + TransactionTrait),
+    conn: &sea_orm::DatabaseConnection,
     token: &str,
     meta: &RequestMeta,
 ) -> DomainResult<users::Model> {
+    let row = tokens::find_valid(conn, purpose::EMAIL_VERIFICATION, token).await?;
     let txn = conn.begin().await?;
-    let row = tokens::find_valid(&txn, purpose::EMAIL_VERIFICATION, token).await?;
     tokens::consume(&txn, row.id).await?;
     let user = users::Entity::find_by_id(row.subject_id)
         .one(&txn)

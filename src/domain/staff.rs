@@ -182,7 +182,7 @@ pub async fn setup_token(conn: &impl ConnectionTrait, key: &[u8; 32]) -> DomainR
 
 /// Creates the first ADMIN with the printed setup token, and signs them in.
 pub async fn complete_setup(
-    conn: &(impl ConnectionTrait + TransactionTrait),
+    conn: &sea_orm::DatabaseConnection,
     token: &str,
     email: &str,
     name: &str,

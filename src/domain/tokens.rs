@@ -4,7 +4,10 @@
 
 use chrono::Duration;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set,
+};
 use uuid::Uuid;
 
 use super::entities::one_time_tokens;
@@ -48,8 +51,13 @@ pub async fn issue(
 
 /// Finds the live token a person presented, without using it up. Every way a token can
 /// be wrong gives the same answer.
+///
+/// It takes the database itself, not a transaction, and is called before the caller
+/// begins one: a wrong guess is counted on its own, so a caller that rolls back (as every
+/// caller does on the error this returns) cannot take the count back with it. Using the
+/// token up (`consume`) belongs in the caller's transaction and is itself atomic.
 pub async fn find_valid(
-    conn: &impl ConnectionTrait,
+    conn: &DatabaseConnection,
     purpose: &str,
     token: &str,
 ) -> DomainResult<one_time_tokens::Model> {

@@ -280,13 +280,13 @@ pub async fn invite_member(
 /// Accepts an invitation for the signed-in user, whose verified address must be the one
 /// invited. The token stays usable when someone else presents it.
 pub async fn accept_invitation(
-    conn: &(impl ConnectionTrait + TransactionTrait),
+    conn: &sea_orm::DatabaseConnection,
     user: &users::Model,
     token: &str,
     meta: &RequestMeta,
 ) -> DomainResult<WorkspaceAccess> {
+    let row = tokens::find_valid(conn, purpose::INVITATION, token).await?;
     let txn = conn.begin().await?;
-    let row = tokens::find_valid(&txn, purpose::INVITATION, token).await?;
     let invitation = invitations::Entity::find_by_id(row.subject_id)
         .one(&txn)
         .await?

@@ -366,3 +366,46 @@ async fn guessing_cannot_race_the_limit_or_lock_the_owner_out(backend: Backend) 
     app.stop().await;
 }
 on_both_databases!(guessing_cannot_race_the_limit_or_lock_the_owner_out);
+
+/// Wrong guesses at an emailed link's secret are counted even though each guess fails
+/// (and so rolls back whatever the confirmation had begun): after five, the link is dead
+/// for its rightful owner too.
+async fn wrong_guesses_at_a_link_are_counted_and_end_it(backend: Backend) {
+    use atelier::domain::entities::one_time_tokens;
+    let app = TestApp::spawn(backend).await;
+    app.sign_up("guessed@example.com", "Guessed").await;
+    app.pump_jobs().await;
+    let token = app.inbox.wait_for("guessed@example.com", 1).await.token();
+    let (id, secret) = token.split_once('.').expect("id.secret");
+    for n in 0..5 {
+        // Same shape, other secret: the guess reaches the comparison.
+        let wrong = format!(
+            "{id}.{}{}",
+            &secret[..42],
+            if secret.ends_with('A') { 'B' } else { 'A' }
+        );
+        assert_ne!(wrong, token, "guess {n}");
+        let response = app.gql(None, VERIFY_EMAIL, json!({ "token": wrong })).await;
+        assert_eq!(
+            error_code(&response).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{response}"
+        );
+    }
+    let row = one_time_tokens::Entity::find_by_id(uuid::Uuid::parse_str(id).unwrap())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("the link's row");
+    assert_eq!(row.attempts, 5, "every wrong guess is on the row");
+    let response = app.gql(None, VERIFY_EMAIL, json!({ "token": token })).await;
+    assert_eq!(
+        error_code(&response).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{response}"
+    );
+    let user = users::Entity::find().one(&app.db).await.unwrap().unwrap();
+    assert!(user.email_verified_at.is_none());
+    app.stop().await;
+}
+on_both_databases!(wrong_guesses_at_a_link_are_counted_and_end_it);

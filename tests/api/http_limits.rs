@@ -531,7 +531,9 @@ async fn silent_and_half_sent_connections_are_closed() {
         .await
         .unwrap();
     let mut kept_alive = tokio::net::TcpStream::connect(&address).await.unwrap();
-    assert!(health_check(&mut kept_alive).await.starts_with("HTTP/1.1 200"));
+    assert!(health_check(&mut kept_alive)
+        .await
+        .starts_with("HTTP/1.1 200"));
 
     let (silent, half, after) = tokio::join!(
         read_until_closed(&mut silent, within),
@@ -603,7 +605,10 @@ async fn connections_over_the_cap_wait_their_turn() {
         .unwrap();
     let mut buffer = [0u8; 256];
     let early = tokio::time::timeout(Duration::from_millis(500), third.read(&mut buffer)).await;
-    assert!(early.is_err(), "the third connection was served over the cap");
+    assert!(
+        early.is_err(),
+        "the third connection was served over the cap"
+    );
 
     drop(first);
     let mut seen = Vec::new();

@@ -492,7 +492,7 @@ fn html_escape(value: &str) -> String {
 
 /// The package a download token opens, counting the download.
 pub async fn open_for_download(
-    conn: &(impl ConnectionTrait + sea_orm::TransactionTrait),
+    conn: &sea_orm::DatabaseConnection,
     token: &str,
     meta: &crate::domain::RequestMeta,
 ) -> DomainResult<export_packages::Model> {

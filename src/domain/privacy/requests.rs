@@ -357,13 +357,13 @@ pub async fn submit(
 /// Confirms a request with the emailed link: VERIFIED, acknowledged by email with its
 /// reference, what happens next and the deadline.
 pub async fn confirm(
-    conn: &(impl ConnectionTrait + TransactionTrait),
+    conn: &sea_orm::DatabaseConnection,
     vault: &Vault,
     token: &str,
     meta: &RequestMeta,
 ) -> DomainResult<requests::Model> {
+    let row = tokens::find_valid(conn, purpose::REQUEST_CONFIRMATION, token).await?;
     let txn = conn.begin().await?;
-    let row = tokens::find_valid(&txn, purpose::REQUEST_CONFIRMATION, token).await?;
     let request = requests::Entity::find_by_id(row.subject_id)
         .one(&txn)
         .await?
@@ -492,7 +492,10 @@ pub struct PublicView {
 }
 
 /// Opens the request a status link points to (the link stays usable until it expires).
-pub async fn open_status(conn: &impl ConnectionTrait, token: &str) -> DomainResult<PublicView> {
+pub async fn open_status(
+    conn: &sea_orm::DatabaseConnection,
+    token: &str,
+) -> DomainResult<PublicView> {
     let row = tokens::find_valid(conn, purpose::REQUEST_STATUS, token).await?;
     public_view(conn, row.subject_id).await
 }
@@ -526,12 +529,12 @@ async fn public_view(conn: &impl ConnectionTrait, id: Uuid) -> DomainResult<Publ
 
 /// Withdraws a request through its status link, while it is not yet in progress.
 pub async fn cancel(
-    conn: &(impl ConnectionTrait + TransactionTrait),
+    conn: &sea_orm::DatabaseConnection,
     token: &str,
     meta: &RequestMeta,
 ) -> DomainResult<requests::Model> {
+    let row = tokens::find_valid(conn, purpose::REQUEST_STATUS, token).await?;
     let txn = conn.begin().await?;
-    let row = tokens::find_valid(&txn, purpose::REQUEST_STATUS, token).await?;
     let request = requests::Entity::find_by_id(row.subject_id)
         .lock_exclusive()
         .one(&txn)
