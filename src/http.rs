@@ -21,6 +21,18 @@ pub fn request_meta(peer: SocketAddr, headers: &HeaderMap) -> RequestMeta {
     }
 }
 
+/// The value of the cookie `name` the request carries, if any.
+pub fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 /// An address block (`10.0.0.0/8`, `2001:db8::/32`, or one address).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cidr {

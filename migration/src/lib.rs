@@ -20,6 +20,7 @@ mod m20261124_000014_publishing_and_analytics;
 mod m20261124_000015_person_keys;
 mod m20261201_000016_privacy_sequences;
 mod m20261201_000017_meta_identity;
+mod m20261201_000018_connect_browser;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000015_person_keys::Migration),
             Box::new(m20261201_000016_privacy_sequences::Migration),
             Box::new(m20261201_000017_meta_identity::Migration),
+            Box::new(m20261201_000018_connect_browser::Migration),
         ]
     }
 }

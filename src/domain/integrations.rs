@@ -354,9 +354,24 @@ fn provider_error(error: ProviderError) -> DomainError {
     }
 }
 
+/// A connection attempt that has left for the platform: where to send the person, and
+/// the cookie their browser must keep so that only this browser can finish it.
+pub struct StartedConnect {
+    pub authorize_url: String,
+    pub cookie_name: String,
+    pub cookie_value: String,
+}
+
+/// The cookie that binds a connection attempt to the browser that started it. Scoped
+/// to the callback path and named after the attempt, so attempts in two tabs coexist.
+pub fn connect_cookie_name(attempt: Uuid) -> String {
+    format!("atelier_connect_{}", attempt.simple())
+}
+
 /// Starts connecting a channel (ADMIN and up): a single-use state bound to the user,
-/// workspace and platform (stored hashed, 10 minutes), a PKCE verifier kept sealed, and
-/// the platform's authorization URL to send the person to.
+/// workspace and platform (stored hashed, 10 minutes) and to the starting browser (the
+/// hash of a nonce only its cookie holds), a PKCE verifier kept sealed, and the
+/// platform's authorization URL to send the person to.
 pub async fn start_connect(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
@@ -364,9 +379,10 @@ pub async fn start_connect(
     access: &WorkspaceAccess,
     provider: Provider,
     meta: &RequestMeta,
-) -> DomainResult<String> {
+) -> DomainResult<StartedConnect> {
     access.require(Role::Admin)?;
     let state = crate::crypto::tokens::random_secret();
+    let browser_nonce = crate::crypto::tokens::random_secret();
     let (url, verifier) = providers
         .authorize(provider, &state)
         .map_err(provider_error)?;
@@ -380,6 +396,7 @@ pub async fn start_connect(
         verifier_sealed: Set(vault.seal(verifier.expose_secret().as_bytes(), VERIFIER_CONTEXT)),
         expires_at: Set(now() + chrono::Duration::minutes(STATE_TTL_MINUTES)),
         used_at: Set(None),
+        browser_hash: Set(Some(crate::crypto::sha256_hex(&browser_nonce))),
         created_at: Set(now()),
     }
     .insert(conn)
@@ -393,7 +410,19 @@ pub async fn start_connect(
         meta,
     )
     .await?;
-    Ok(url)
+    Ok(StartedConnect {
+        authorize_url: url,
+        cookie_name: connect_cookie_name(id),
+        cookie_value: browser_nonce,
+    })
+}
+
+/// What a platform sends back to the callback: whose callback it came to, the state
+/// we gave it, and the authorization code.
+pub struct PlatformReturn<'a> {
+    pub provider: Provider,
+    pub state: &'a str,
+    pub code: &'a str,
 }
 
 /// How a connection attempt ended at the callback: connected, or waiting for the person
@@ -454,12 +483,16 @@ pub async fn finish_connect(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
     providers: &Providers,
-    provider: Provider,
-    state: &str,
-    code: &str,
+    returned: PlatformReturn<'_>,
+    browser_cookie: impl Fn(&str) -> Option<String>,
     meta: &RequestMeta,
 ) -> DomainResult<ConnectOutcome> {
     use sea_orm::sea_query::Expr;
+    let PlatformReturn {
+        provider,
+        state,
+        code,
+    } = returned;
     let refused = || {
         DomainError::bad_input(
             "this connection link is invalid, expired or already used; start connecting again",
@@ -472,6 +505,23 @@ pub async fn finish_connect(
         .ok_or_else(refused)?;
     if pending.provider != provider.as_str() || pending.expires_at < now() {
         return Err(refused());
+    }
+    // Only the browser that started the attempt holds the nonce: a person lured onto
+    // someone else's authorization link comes back without it and connects nothing
+    // (and the attempt stays unspent for the browser it belongs to).
+    let presented = browser_cookie(&connect_cookie_name(pending.id))
+        .map(|nonce| crate::crypto::sha256_hex(&nonce));
+    let same_browser = match (&pending.browser_hash, &presented) {
+        (Some(expected), Some(presented)) => bool::from(subtle::ConstantTimeEq::ct_eq(
+            expected.as_bytes(),
+            presented.as_bytes(),
+        )),
+        _ => false,
+    };
+    if !same_browser {
+        return Err(DomainError::forbidden(
+            "this connection was started in another browser; start connecting again from Atelier in this browser",
+        ));
     }
     let spent = oauth_states::Entity::update_many()
         .col_expr(oauth_states::Column::UsedAt, Expr::value(now()))

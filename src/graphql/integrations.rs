@@ -138,7 +138,7 @@ impl IntegrationMutation {
         let access = workspaces::require_access(&s.db, user.id, workspace_id)
             .await
             .map_err(gql)?;
-        let authorize_url = integrations::start_connect(
+        let started = integrations::start_connect(
             &s.db,
             &s.vault,
             &s.providers,
@@ -148,7 +148,24 @@ impl IntegrationMutation {
         )
         .await
         .map_err(gql)?;
-        Ok(IntegrationConnect { authorize_url })
+        // The browser that asked keeps the attempt's nonce; the callback wants it back.
+        let secure = if s.config.is_production() {
+            "; Secure"
+        } else {
+            ""
+        };
+        ctx.append_http_header(
+            axum::http::header::SET_COOKIE,
+            format!(
+                "{}={}; Path=/integrations/callback; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+                started.cookie_name,
+                started.cookie_value,
+                integrations::STATE_TTL_MINUTES * 60
+            ),
+        );
+        Ok(IntegrationConnect {
+            authorize_url: started.authorize_url,
+        })
     }
 
     /// Connects the account the person chose among those a waiting connection offers

@@ -29,9 +29,21 @@ async fn authorize(url: &str) -> String {
     response.headers()["location"].to_str().unwrap().to_string()
 }
 
-async fn start(app: &TestApp, token: &str, ws: &str, provider: &str) -> Value {
-    app.gql(Some(token), START, json!({ "w": ws, "p": provider }))
-        .await
+/// Starts connecting from `browser`, which keeps the cookie only it can finish with.
+async fn start(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    token: &str,
+    ws: &str,
+    provider: &str,
+) -> Value {
+    app.gql_from(
+        browser,
+        Some(token),
+        START,
+        json!({ "w": ws, "p": provider }),
+    )
+    .await
 }
 
 fn query_param(url: &str, name: &str) -> String {
@@ -54,13 +66,14 @@ async fn channels_connect_and_disconnect(backend: Backend) {
     let ws = app.create_workspace(&owner, "Channel Co").await;
     let editor = add_member(&app, &owner, &ws, "chan.ed@example.com", "EDITOR").await;
     let stranger = app.signed_in_user("chan.out@example.com", "Out").await;
+    let owner_browser = browser();
 
     // Roles, strangers, and a platform this server has no credentials for.
-    let refused = start(&app, &editor.access, &ws, "LINKEDIN").await;
+    let refused = start(&app, &no_redirects(), &editor.access, &ws, "LINKEDIN").await;
     assert_eq!(error_code(&refused).as_deref(), Some("FORBIDDEN"));
-    let refused = start(&app, &stranger.access, &ws, "LINKEDIN").await;
+    let refused = start(&app, &no_redirects(), &stranger.access, &ws, "LINKEDIN").await;
     assert_eq!(error_code(&refused).as_deref(), Some("NOT_FOUND"));
-    let refused = start(&app, &owner.access, &ws, "TIKTOK").await;
+    let refused = start(&app, &owner_browser, &owner.access, &ws, "TIKTOK").await;
     assert_eq!(error_code(&refused).as_deref(), Some("BAD_USER_INPUT"));
     assert!(refused["errors"][0]["message"]
         .as_str()
@@ -68,7 +81,7 @@ async fn channels_connect_and_disconnect(backend: Backend) {
         .contains("TikTok is not available"));
 
     // Connect LinkedIn: PKCE S256 and a state in the URL, back through the callback.
-    let started = start(&app, &owner.access, &ws, "LINKEDIN").await;
+    let started = start(&app, &owner_browser, &owner.access, &ws, "LINKEDIN").await;
     let url = started["data"]["startIntegrationConnect"]["authorizeUrl"]
         .as_str()
         .unwrap()
@@ -80,7 +93,7 @@ async fn channels_connect_and_disconnect(backend: Backend) {
         format!("{}/integrations/callback/linkedin", app.address)
     );
     let back = authorize(&url).await;
-    let done = no_redirects().get(&back).send().await.unwrap();
+    let done = owner_browser.get(&back).send().await.unwrap();
     assert_eq!(done.status(), 303, "{}", done.text().await.unwrap());
     let landing = done.headers()["location"].to_str().unwrap().to_string();
     assert!(landing.starts_with("http://app.test/integrations?connected=LINKEDIN&integration="));
@@ -112,10 +125,10 @@ async fn channels_connect_and_disconnect(backend: Backend) {
 
     // The same callback again (a replay) is refused; so is a state used on another
     // platform's callback, and one we never issued.
-    let replay = no_redirects().get(&back).send().await.unwrap();
+    let replay = owner_browser.get(&back).send().await.unwrap();
     assert_eq!(replay.status(), 400);
     assert!(replay.text().await.unwrap().contains("already used"));
-    let other = start(&app, &owner.access, &ws, "LINKEDIN").await;
+    let other = start(&app, &owner_browser, &owner.access, &ws, "LINKEDIN").await;
     let other_url = other["data"]["startIntegrationConnect"]["authorizeUrl"]
         .as_str()
         .unwrap()
@@ -123,7 +136,7 @@ async fn channels_connect_and_disconnect(backend: Backend) {
     let other_back = authorize(&other_url).await;
     let foreign = other_back.replace("/callback/linkedin", "/callback/instagram");
     assert_eq!(
-        no_redirects().get(&foreign).send().await.unwrap().status(),
+        owner_browser.get(&foreign).send().await.unwrap().status(),
         400
     );
     let forged = format!(
@@ -137,8 +150,8 @@ async fn channels_connect_and_disconnect(backend: Backend) {
 
     // PKCE is checked by the platform: a code obtained for one attempt, brought back
     // with another attempt's state, fails the verifier check and connects nothing.
-    let first = start(&app, &owner.access, &ws, "LINKEDIN").await;
-    let second = start(&app, &owner.access, &ws, "LINKEDIN").await;
+    let first = start(&app, &owner_browser, &owner.access, &ws, "LINKEDIN").await;
+    let second = start(&app, &owner_browser, &owner.access, &ws, "LINKEDIN").await;
     let first_back = authorize(
         first["data"]["startIntegrationConnect"]["authorizeUrl"]
             .as_str()
@@ -157,7 +170,7 @@ async fn channels_connect_and_disconnect(backend: Backend) {
         query_param(&first_back, "code"),
         second_state
     );
-    let refused = no_redirects().get(&swapped).send().await.unwrap();
+    let refused = owner_browser.get(&swapped).send().await.unwrap();
     assert_eq!(refused.status(), 400);
     assert_eq!(*fake.platform.pkce_failures.lock().unwrap(), 1);
 
@@ -206,17 +219,14 @@ async fn channels_connect_and_disconnect(backend: Backend) {
 
     // Instagram (Meta's shapes); the platform is down when it is disconnected: the
     // tokens go at once, and the revocation is retried until the platform takes it.
-    let started = start(&app, &owner.access, &ws, "INSTAGRAM").await;
+    let started = start(&app, &owner_browser, &owner.access, &ws, "INSTAGRAM").await;
     let back = authorize(
         started["data"]["startIntegrationConnect"]["authorizeUrl"]
             .as_str()
             .unwrap(),
     )
     .await;
-    assert_eq!(
-        no_redirects().get(&back).send().await.unwrap().status(),
-        303
-    );
+    assert_eq!(owner_browser.get(&back).send().await.unwrap().status(), 303);
     let listed = app
         .gql_ok(
             Some(&owner.access),
@@ -272,14 +282,15 @@ on_both_databases!(channels_connect_and_disconnect);
 
 /// Connects `provider` for the workspace through the fake platform; returns its id.
 pub(crate) async fn connect(app: &TestApp, owner: &Session, ws: &str, provider: &str) -> String {
-    let started = start(app, &owner.access, ws, provider).await;
+    let owner_browser = browser();
+    let started = start(app, &owner_browser, &owner.access, ws, provider).await;
     let back = authorize(
         started["data"]["startIntegrationConnect"]["authorizeUrl"]
             .as_str()
             .unwrap(),
     )
     .await;
-    let done = no_redirects().get(&back).send().await.unwrap();
+    let done = owner_browser.get(&back).send().await.unwrap();
     assert_eq!(done.status(), 303);
     query_param(done.headers()["location"].to_str().unwrap(), "integration")
 }
@@ -387,3 +398,79 @@ async fn tokens_are_renewed_and_failures_set_health(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(tokens_are_renewed_and_failures_set_health);
+
+/// The login-CSRF of OAuth: someone starts connecting in their own workspace and lures
+/// another person onto the platform's consent page. That person's browser comes back
+/// without the starter's cookie, so their account is not connected to the lurer's
+/// workspace — and the attempt stays usable in the browser that started it.
+async fn a_connect_cannot_be_finished_by_a_lured_browser(backend: Backend) {
+    let fake = FakeProvider::start().await;
+    let app = TestApp::spawn_with(backend, |config| {
+        config.providers.linkedin = fake.settings();
+    })
+    .await;
+    let lurer = app.signed_in_user("lurer@example.com", "Lurer").await;
+    let ws = app.create_workspace(&lurer, "Lure Co").await;
+    let lurer_browser = browser();
+    let started = start(&app, &lurer_browser, &lurer.access, &ws, "LINKEDIN").await;
+    let url = started["data"]["startIntegrationConnect"]["authorizeUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The lured person consents at the platform and their own browser comes back.
+    let lured_browser = browser();
+    let back = authorize(&url).await;
+    let refused = lured_browser.get(&back).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("started in another browser"));
+    // A browser with a cookie of the right name but a made-up nonce fares no better.
+    let attempt = atelier::domain::entities::oauth_states::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let forged = no_redirects()
+        .get(&back)
+        .header(
+            "cookie",
+            format!(
+                "{}=made-up-nonce",
+                atelier::domain::integrations::connect_cookie_name(attempt.id)
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(
+        atelier::domain::entities::integrations::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        0,
+        "nothing was connected"
+    );
+    assert!(fake.issued().is_empty(), "no code was even exchanged");
+
+    // The browser that started it finishes it.
+    let done = lurer_browser
+        .get(&authorize(&url).await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303, "{}", done.text().await.unwrap());
+    assert_eq!(
+        atelier::domain::entities::integrations::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        1
+    );
+    app.stop().await;
+}
+on_both_databases!(a_connect_cannot_be_finished_by_a_lured_browser);

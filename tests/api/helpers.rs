@@ -256,8 +256,18 @@ impl TestApp {
 
     /// Sends a GraphQL request and returns the whole JSON response.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut request = self
-            .http
+        self.gql_from(&self.http, token, query, variables).await
+    }
+
+    /// Like `gql`, sent by `client` (a `browser()` keeps the cookies the answer sets).
+    pub async fn gql_from(
+        &self,
+        client: &reqwest::Client,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Value {
+        let mut request = client
             .post(format!("{}/graphql", self.address))
             .json(&json!({ "query": query, "variables": variables }));
         if let Some(token) = token {

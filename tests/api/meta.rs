@@ -39,14 +39,16 @@ async fn log_in_with_facebook(
     ws: &str,
     provider: &str,
 ) -> String {
+    let client = browser();
     let started = app
-        .gql_ok(
+        .gql_from(
+            &client,
             Some(&session.access),
             "mutation($w: ID!, $p: Provider!) { startIntegrationConnect(workspaceId: $w, provider: $p) { authorizeUrl } }",
             json!({ "w": ws, "p": provider }),
         )
-        .await;
-    let client = browser();
+        .await["data"]
+        .clone();
     let url = started["startIntegrationConnect"]["authorizeUrl"]
         .as_str()
         .unwrap();

@@ -264,17 +264,19 @@ pub async fn leftovers(app: &TestApp, needles: &[String]) -> Vec<String> {
 /// Connects LinkedIn to a workspace through the platform's consent page, as a browser
 /// would: the authorize URL, the platform's redirect back, the callback.
 pub async fn connect_linkedin(app: &TestApp, session: &Session, workspace: &str) {
+    let client = browser();
     let started = app
-        .gql_ok(
+        .gql_from(
+            &client,
             Some(&session.access),
             "mutation($w: ID!) { startIntegrationConnect(workspaceId: $w, provider: LINKEDIN) { authorizeUrl } }",
             json!({ "w": workspace }),
         )
-        .await;
+        .await["data"]
+        .clone();
     let url = started["startIntegrationConnect"]["authorizeUrl"]
         .as_str()
         .unwrap();
-    let client = browser();
     let back = client.get(url).send().await.unwrap();
     assert_eq!(back.status(), 303, "the platform sends the browser back");
     let back = back.headers()["location"].to_str().unwrap().to_string();

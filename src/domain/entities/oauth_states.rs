@@ -14,6 +14,8 @@ pub struct Model {
     pub verifier_sealed: String,
     pub expires_at: DateTimeUtc,
     pub used_at: Option<DateTimeUtc>,
+    /// SHA-256 of the nonce in the starting browser's cookie (`connect_cookie_name`).
+    pub browser_hash: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

@@ -51,9 +51,12 @@ pub async fn callback(
         &state.db,
         &state.vault,
         &state.providers,
-        provider,
-        &oauth_state,
-        &code,
+        integrations::PlatformReturn {
+            provider,
+            state: &oauth_state,
+            code: &code,
+        },
+        |name| crate::http::read_cookie(&headers, name).map(str::to_string),
         &meta,
     )
     .await

@@ -36,6 +36,30 @@ pub(crate) fn error_page(error: DomainError) -> Response {
             },
         )
             .into_response(),
+        DomainError::Forbidden(message) => (
+            StatusCode::FORBIDDEN,
+            MessagePage {
+                title: "This is not yours to do",
+                message,
+            },
+        )
+            .into_response(),
+        DomainError::Conflict(message) => (
+            StatusCode::CONFLICT,
+            MessagePage {
+                title: "This changed in the meantime",
+                message,
+            },
+        )
+            .into_response(),
+        DomainError::Upstream(message) => (
+            StatusCode::BAD_GATEWAY,
+            MessagePage {
+                title: "A service Atelier relies on did not answer",
+                message,
+            },
+        )
+            .into_response(),
         DomainError::RateLimited { retry_after_secs } => (
             StatusCode::TOO_MANY_REQUESTS,
             MessagePage {

@@ -14,7 +14,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -73,17 +73,6 @@ pub(crate) fn session_cookie(state: &AppState, value: &str, max_age_secs: i64) -
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-pub(crate) fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
 /// A signed-in staff member with this request's CSRF token; routes that take it redirect
 /// to the log-in page when there is no live session.
 pub struct Staff {
@@ -125,7 +114,7 @@ impl FromRequestParts<AppState> for Staff {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let to_login = || Redirect::to("/staff/login").into_response();
-        let Some(cookie) = read_cookie(&parts.headers, cookie_name(state)) else {
+        let Some(cookie) = crate::http::read_cookie(&parts.headers, cookie_name(state)) else {
             return Err(to_login());
         };
         match staff::authenticate(&state.db, cookie).await {
