@@ -11,6 +11,7 @@ pub mod errors;
 pub mod integrations;
 pub mod loaders;
 pub mod media;
+pub mod multipart;
 pub mod mutation;
 pub mod privacy;
 pub mod query;
@@ -161,22 +162,20 @@ pub async fn graphql_post(
                 "uploads need an Authorization: Bearer access token",
             );
         }
-        let media = &state.config.media;
-        let options = async_graphql::http::MultipartOptions::default()
-            .max_file_size(media.max_bytes as usize)
-            .max_num_files(MAX_UPLOAD_FILES);
-        let reader = futures::TryStreamExt::into_async_read(futures::TryStreamExt::map_err(
-            body.into_data_stream(),
-            std::io::Error::other,
-        ));
-        match async_graphql::http::receive_batch_body(Some(content_type), reader, options).await {
+        let limits = multipart::MultipartLimits {
+            text_bytes: state.config.graphql.max_body_bytes as u64,
+            file_bytes: state.config.media.max_bytes,
+            files: MAX_UPLOAD_FILES,
+        };
+        match multipart::receive(content_type, body, limits).await {
             Ok(batch) => batch,
-            Err(e) => {
-                return error_response(
-                    StatusCode::BAD_REQUEST,
-                    "BAD_USER_INPUT",
-                    &format!("the multipart request is not valid: {e}"),
-                )
+            Err(refusal) => {
+                let status = if refusal.is_size() {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                return error_response(status, "BAD_USER_INPUT", &refusal.to_string());
             }
         }
     } else {

@@ -315,19 +315,19 @@ async fn standard_tools_can_introspect_in_development(backend: Backend) {
 }
 on_both_databases!(standard_tools_can_introspect_in_development);
 
-/// An upload with a made-up token is refused from its headers: the server answers 401
-/// while the client is still sending, long before the 50 MB it announced.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upload_with_a_bad_token_is_refused_before_its_body_is_read() {
+/// Sends `head`, then `opening`, then filler up to `announced` bytes of body, until the
+/// server answers; returns the answer's head and how many body bytes had been sent.
+async fn answer_while_sending(
+    app: &TestApp,
+    head: &str,
+    opening: &[u8],
+    announced: usize,
+) -> (String, usize) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let app = TestApp::spawn(Backend::Sqlite).await;
-    let announced: usize = 50 * 1024 * 1024;
     let address = app.address.trim_start_matches("http://").to_string();
     let stream = tokio::net::TcpStream::connect(&address).await.unwrap();
     let (mut reader, mut writer) = stream.into_split();
-    let head = format!(
-        "POST /graphql HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer garbage\r\nContent-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: {announced}\r\n\r\n"
-    );
+    let head = format!("{head}Host: {address}\r\nContent-Length: {announced}\r\n\r\n");
     writer.write_all(head.as_bytes()).await.unwrap();
     let answer = tokio::spawn(async move {
         let mut seen = Vec::new();
@@ -345,19 +345,99 @@ async fn an_upload_with_a_bad_token_is_refused_before_its_body_is_read() {
         }
         String::from_utf8_lossy(&seen).to_string()
     });
-    let chunk = vec![b'a'; 64 * 1024];
     let mut sent = 0;
+    if writer.write_all(opening).await.is_ok() {
+        sent += opening.len();
+    }
+    let chunk = vec![b'a'; 64 * 1024];
     while sent < announced && !answer.is_finished() {
         if writer.write_all(&chunk).await.is_err() {
             break;
         }
         sent += chunk.len();
     }
-    let answer = answer.await.unwrap();
+    (answer.await.unwrap(), sent)
+}
+
+/// An upload with a made-up token is refused from its headers: the server answers 401
+/// while the client is still sending, long before the 50 MB it announced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_with_a_bad_token_is_refused_before_its_body_is_read() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let announced: usize = 50 * 1024 * 1024;
+    let (answer, sent) = answer_while_sending(
+        &app,
+        "POST /graphql HTTP/1.1\r\nAuthorization: Bearer garbage\r\nContent-Type: multipart/form-data; boundary=XYZ\r\n",
+        b"",
+        announced,
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert!(
         sent < announced / 4,
         "the answer came after {sent} of {announced} bytes"
+    );
+    app.stop().await;
+}
+
+/// With a valid token every part still has its limit: an `operations` part larger than
+/// the JSON body limit, or a file the map does not name, is refused while the client is
+/// still sending — the server read that part, not the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_part_of_an_upload_has_its_limit() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.graphql.max_body_bytes = 16 * 1024;
+        c.media.max_bytes = 100 * 1024 * 1024;
+    })
+    .await;
+    let owner = app.signed_in_user("parts@example.com", "Parts").await;
+    let announced: usize = 50 * 1024 * 1024;
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary=XYZ\r\n",
+        owner.access
+    );
+
+    // `operations` that never ends: refused at the body limit, not the file limit.
+    let opening =
+        b"--XYZ\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{\"query\":\"";
+    let (answer, sent) = answer_while_sending(&app, &head, opening, announced).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        sent < announced / 4,
+        "answered after {sent} of {announced} bytes"
+    );
+
+    // A file the map does not name: refused at its first byte.
+    let operations = json!({ "query": "mutation($f: Upload!) { uploadMedia(workspaceId: \"x\", file: $f) { id } }", "variables": { "f": null } });
+    let opening = format!(
+        "--XYZ\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n--XYZ\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{{\"0\": [\"variables.f\"]}}\r\n--XYZ\r\nContent-Disposition: form-data; name=\"stowaway\"; filename=\"big.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    );
+    let (answer, sent) = answer_while_sending(&app, &head, opening.as_bytes(), announced).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        sent < announced / 4,
+        "answered after {sent} of {announced} bytes"
+    );
+
+    // Files before the map, and a missing map, are refused with what is wrong.
+    let files_first = "--XYZ\r\nContent-Disposition: form-data; name=\"0\"; filename=\"a.png\"\r\n\r\nxx\r\n--XYZ--\r\n";
+    let response = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(&owner.access)
+        .header("content-type", "multipart/form-data; boundary=XYZ")
+        .body(files_first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("before `map`"),
+        "{body}"
     );
     app.stop().await;
 }
