@@ -156,6 +156,107 @@ pub fn check(batch: &mut BatchRequest, budget: u64, max_depth: u64) -> Result<u6
     Ok(total)
 }
 
+/// The cost budget one HTTP request has, shared by every operation of its batch: each
+/// operation's validated complexity (where a field that reads the database costs what
+/// it reads — a page costs its size times what each item costs) is taken from it.
+#[derive(Clone)]
+pub struct RequestBudget {
+    left: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    limit: u64,
+}
+
+impl RequestBudget {
+    pub fn new(limit: u64) -> Self {
+        Self {
+            left: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(limit)),
+            limit,
+        }
+    }
+
+    /// Takes `cost` from what is left; false (and nothing taken) when it does not fit.
+    fn spend(&self, cost: u64) -> bool {
+        use std::sync::atomic::Ordering;
+        self.left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(cost)
+            })
+            .is_ok()
+    }
+}
+
+/// The schema extension that holds every document to the limits: the expanded size and
+/// depth (for documents that did not come through `check`, such as a WebSocket
+/// subscription's) and, when the request carries a `RequestBudget`, the shared cost.
+pub struct DocumentLimits {
+    pub max_fields: u64,
+    pub max_depth: u64,
+}
+
+impl async_graphql::extensions::ExtensionFactory for DocumentLimits {
+    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+        std::sync::Arc::new(DocumentLimitsCheck {
+            max_fields: self.max_fields,
+            max_depth: self.max_depth,
+        })
+    }
+}
+
+struct DocumentLimitsCheck {
+    max_fields: u64,
+    max_depth: u64,
+}
+
+#[async_trait::async_trait]
+impl async_graphql::extensions::Extension for DocumentLimitsCheck {
+    async fn parse_query(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        query: &str,
+        variables: &async_graphql::Variables,
+        next: async_graphql::extensions::NextParseQuery<'_>,
+    ) -> async_graphql::ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let measured =
+            measure(&document).map_err(|r| async_graphql::ServerError::new(r.to_string(), None))?;
+        let refusal = if measured.depth > self.max_depth {
+            Some(Refusal::TooDeep {
+                limit: self.max_depth,
+            })
+        } else if measured.fields > self.max_fields {
+            Some(Refusal::TooLarge {
+                budget: self.max_fields,
+            })
+        } else {
+            None
+        };
+        match refusal {
+            Some(refusal) => Err(async_graphql::ServerError::new(refusal.to_string(), None)),
+            None => Ok(document),
+        }
+    }
+
+    async fn validation(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        next: async_graphql::extensions::NextValidation<'_>,
+    ) -> Result<async_graphql::ValidationResult, Vec<async_graphql::ServerError>> {
+        let result = next.run(ctx).await?;
+        if let Some(budget) = ctx.data_opt::<RequestBudget>() {
+            let cost = u64::try_from(result.complexity).unwrap_or(u64::MAX);
+            if !budget.spend(cost) {
+                return Err(vec![async_graphql::ServerError::new(
+                    format!(
+                        "the request costs more than its budget of {} (this operation costs {cost}; a batch shares one budget)",
+                        budget.limit
+                    ),
+                    None,
+                )]);
+            }
+        }
+        Ok(result)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,6 +56,10 @@ pub type AppSchema = Schema<Query, MutationRoot, Subscription>;
 const INTROSPECTION_DEPTH: usize = 20;
 
 /// Builds the schema with the limits from the configuration.
+/// What one database read costs in a request's budget (a field that reads costs what it
+/// reads; a field answered from what its parent loaded costs 1).
+pub const DB_READ: usize = 10;
+
 pub fn build_schema(state: Option<AppState>, config: &Config) -> AppSchema {
     // HTTP requests are held to `max_depth` before validation (`document_limits`), where
     // introspection is exempt so that standard tools read the schema outside
@@ -70,7 +74,11 @@ pub fn build_schema(state: Option<AppState>, config: &Config) -> AppSchema {
         .limit_depth(schema_depth)
         .limit_complexity(config.graphql.max_complexity)
         .limit_recursive_depth(32)
-        .limit_directives(16);
+        .limit_directives(16)
+        .extension(document_limits::DocumentLimits {
+            max_fields: config.graphql.max_expanded_fields,
+            max_depth: config.graphql.max_depth as u64,
+        });
     if config.is_production() {
         builder = builder.disable_introspection().disable_suggestions();
     }
@@ -244,7 +252,9 @@ pub async fn graphql_post(
     let executed = crate::db::STATEMENTS
         .scope(
             statements.clone(),
-            schema.execute_batch(batch.data(info).data(loaders)),
+            schema.execute_batch(batch.data(info).data(loaders).data(
+                document_limits::RequestBudget::new(state.config.graphql.max_complexity as u64),
+            )),
         )
         .await;
     let max_errors = state.config.graphql.max_errors;

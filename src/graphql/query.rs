@@ -14,6 +14,7 @@ pub struct Query;
 #[Object]
 impl Query {
     /// The signed-in user, or null when not signed in.
+    #[graphql(complexity = "crate::graphql::DB_READ + child_complexity")]
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         if request(ctx).viewer.is_none() {
             return Ok(None);
@@ -22,6 +23,7 @@ impl Query {
     }
 
     /// The privacy policy in force now.
+    #[graphql(complexity = "crate::graphql::DB_READ + child_complexity")]
     async fn privacy_policy(&self, ctx: &Context<'_>) -> Result<PrivacyPolicy> {
         Ok(PrivacyPolicy(
             policy::current(&state(ctx).db).await.map_err(gql)?,
@@ -29,6 +31,7 @@ impl Query {
     }
 
     /// A draft in a workspace the signed-in user belongs to; null otherwise.
+    #[graphql(complexity = "2 * crate::graphql::DB_READ + child_complexity")]
     async fn draft(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Draft>> {
         // Two statements: the draft, then the caller's membership of its workspace (an
         // erased account has none, so no separate account check is needed).
@@ -51,6 +54,7 @@ impl Query {
 
     /// A workspace the signed-in user belongs to; null when it does not exist or they are
     /// not a member.
+    #[graphql(complexity = "crate::graphql::DB_READ + child_complexity")]
     async fn workspace(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Workspace>> {
         // One statement: membership joined with the workspace (erasure removes an
         // account's memberships, so an erased account sees nothing).
@@ -68,6 +72,7 @@ impl Query {
     /// (Facebook Pages, Instagram accounts) to connect, after the platform sent them
     /// back to `{APP_URL}/integrations?choose={id}`; only the person who started it sees
     /// it, for 30 minutes.
+    #[graphql(complexity = "2 * crate::graphql::DB_READ + child_complexity")]
     async fn pending_integration_connect(
         &self,
         ctx: &Context<'_>,

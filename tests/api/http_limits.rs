@@ -244,6 +244,32 @@ async fn expensive_documents_are_refused_before_any_work(backend: Backend) {
     assert_eq!(status, 200, "{body}");
     assert!(statements.is_some_and(|n| n <= 3), "{statements:?}");
 
+    // Under the field budget but over the cost budget: a field that reads the database
+    // costs what it reads, and the batch's operations draw on one budget, so the fifth
+    // operation of forty reads each is refused and never reaches the database.
+    let forty: String = (0..40)
+        .map(|i| format!("p{i}: privacyPolicy {{ version }} "))
+        .collect();
+    let batch: Vec<_> = (0..10)
+        .map(|_| json!({ "query": format!("{{ {forty} }}") }))
+        .collect();
+    let (status, statements, body) = post_raw(&app, &json!(batch)).await;
+    assert_eq!(status, 200, "{body}");
+    let answers: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(answers.len(), 10);
+    for (i, answer) in answers.iter().enumerate() {
+        if i < 4 {
+            assert!(answer.get("errors").is_none(), "{i}: {answer}");
+        } else {
+            let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("budget"), "{i}: {answer}");
+        }
+    }
+    assert!(
+        statements.is_some_and(|n| n <= 4 * 40),
+        "only the operations within the budget read: {statements:?}"
+    );
+
     // Ten thousand unknown arguments: the error list is capped.
     let arguments: String = (0..10_000).map(|i| format!("a{i}: 1 ")).collect();
     let (status, _, body) = post_raw(

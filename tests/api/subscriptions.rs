@@ -206,3 +206,34 @@ async fn a_subscription_ends_with_its_session(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(a_subscription_ends_with_its_session);
+
+/// A subscription's document is held to the same limits as one sent over HTTP: fragments
+/// that fan out are refused before validation.
+async fn subscription_documents_have_the_same_limits(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.signed_in_user("ws.limits@example.com", "Limits").await;
+    let mut socket = connect(&app, json!({ "accessToken": owner.access })).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    let mut fan_out = String::from("subscription { ...F0 }\n");
+    for i in 0..22 {
+        fan_out.push_str(&format!(
+            "fragment F{i} on Subscription {{ ...F{} ...F{} }}\n",
+            i + 1,
+            i + 1
+        ));
+    }
+    fan_out.push_str("fragment F22 on Subscription { draftChanged(workspaceId: \"x\") { id } }\n");
+    subscribe(&mut socket, "hostile", &fan_out, json!({})).await;
+    let answer = next(&mut socket).await.expect("an answer");
+    assert_eq!(answer["id"], "hostile");
+    assert!(answer["payload"]["data"].is_null(), "{answer}");
+    assert!(
+        answer["payload"]["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("fragments are expanded"),
+        "{answer}"
+    );
+    app.stop().await;
+}
+on_both_databases!(subscription_documents_have_the_same_limits);
