@@ -13,6 +13,7 @@ pub mod loaders;
 pub mod media;
 pub mod multipart;
 pub mod mutation;
+pub mod negotiate;
 pub mod privacy;
 pub mod query;
 pub mod subscription;
@@ -25,7 +26,6 @@ use std::sync::Arc;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::registry::SDLExportOptions;
 use async_graphql::{BatchRequest, BatchResponse, MergedObject, Schema};
-use async_graphql_axum::GraphQLResponse;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -98,6 +98,80 @@ pub fn sdl() -> String {
     )
 }
 
+/// A request refused before execution, in the negotiated type.
+fn refuse(
+    answer: negotiate::AnswerType,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> Response {
+    let mut response = error_response(status, code, message);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(answer.content_type()),
+    );
+    response
+}
+
+/// Whether a response failed before execution (a syntax error, a validation error, a
+/// variable that does not coerce): no data, and no error that has a path.
+fn failed_before_execution(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+/// One result as the GraphQL spec writes it: no `data` entry at all when the request
+/// failed before execution began.
+fn result_json(response: &async_graphql::Response) -> serde_json::Value {
+    let mut value = serde_json::to_value(response).unwrap_or_else(|_| json!({}));
+    if failed_before_execution(response) {
+        if let Some(object) = value.as_object_mut() {
+            object.remove("data");
+        }
+    }
+    value
+}
+
+/// The HTTP answer to an executed request. Under `application/graphql-response+json` a
+/// single request that failed before execution is a 400; under `application/json` a
+/// well-formed request is always 200, as the GraphQL over HTTP spec says.
+fn graphql_answer(answer: negotiate::AnswerType, response: BatchResponse) -> Response {
+    let (status, body) = match &response {
+        BatchResponse::Single(one) => {
+            let status = if answer == negotiate::AnswerType::GraphqlResponse
+                && failed_before_execution(one)
+            {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            (status, result_json(one))
+        }
+        BatchResponse::Batch(many) => (
+            StatusCode::OK,
+            serde_json::Value::Array(many.iter().map(result_json).collect()),
+        ),
+    };
+    let mut http = (status, Json(body)).into_response();
+    let headers = http.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(answer.content_type()),
+    );
+    if response.is_ok() {
+        if let Some(value) = response
+            .cache_control()
+            .value()
+            .and_then(|v| header::HeaderValue::from_str(&v).ok())
+        {
+            headers.insert(header::CACHE_CONTROL, value);
+        }
+    }
+    headers.extend(response.http_headers());
+    http
+}
+
 pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
@@ -136,13 +210,22 @@ pub async fn graphql_post(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
+    let Some(answer) = negotiate::negotiate(&headers) else {
+        return refuse(
+            negotiate::AnswerType::Json,
+            StatusCode::NOT_ACCEPTABLE,
+            "BAD_USER_INPUT",
+            "this endpoint answers application/graphql-response+json or application/json",
+        );
+    };
     // The token is checked before any byte of the body is read: a request with a bad
     // one costs its headers, whatever it would have uploaded.
     let viewer = match bearer_token(&headers) {
         None => None,
         Some(token) => match state.jwt.verify(token) {
             Some(claims) if state.revocations.is_revoked(claims.sid) => {
-                return error_response(
+                return refuse(
+                    answer,
                     StatusCode::UNAUTHORIZED,
                     "UNAUTHENTICATED",
                     "this session has ended; sign in again",
@@ -154,7 +237,8 @@ pub async fn graphql_post(
                 expires_at: claims.exp,
             }),
             None => {
-                return error_response(
+                return refuse(
+                    answer,
                     StatusCode::UNAUTHORIZED,
                     "UNAUTHENTICATED",
                     "the access token is invalid or expired; refresh the session",
@@ -164,7 +248,8 @@ pub async fn graphql_post(
     };
     let mut batch = if let Some(content_type) = multipart_type(&headers) {
         if viewer.is_none() {
-            return error_response(
+            return refuse(
+                answer,
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHENTICATED",
                 "uploads need an Authorization: Bearer access token",
@@ -183,19 +268,21 @@ pub async fn graphql_post(
                 } else {
                     StatusCode::BAD_REQUEST
                 };
-                return error_response(status, "BAD_USER_INPUT", &refusal.to_string());
+                return refuse(answer, status, "BAD_USER_INPUT", &refusal.to_string());
             }
         }
     } else {
         if !is_json(&headers) {
-            return error_response(
+            return refuse(
+                answer,
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "BAD_USER_INPUT",
                 "POST /graphql takes Content-Type: application/json",
             );
         }
         let Ok(body) = axum::body::to_bytes(body, state.config.graphql.max_body_bytes).await else {
-            return error_response(
+            return refuse(
+                answer,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "BAD_USER_INPUT",
                 "the request body is too large",
@@ -204,7 +291,8 @@ pub async fn graphql_post(
         match serde_json::from_slice::<BatchRequest>(&body) {
             Ok(batch) => batch,
             Err(_) => {
-                return error_response(
+                return refuse(
+                    answer,
                     StatusCode::BAD_REQUEST,
                     "BAD_USER_INPUT",
                     "the body is not a GraphQL request in JSON",
@@ -217,7 +305,8 @@ pub async fn graphql_post(
         BatchRequest::Batch(list) => list.len(),
     };
     if operations == 0 || operations > state.config.graphql.max_batch {
-        return error_response(
+        return refuse(
+            answer,
             StatusCode::BAD_REQUEST,
             "BAD_USER_INPUT",
             &format!(
@@ -234,7 +323,8 @@ pub async fn graphql_post(
         limits.max_expanded_fields,
         limits.max_depth as u64,
     ) {
-        return error_response(
+        return refuse(
+            answer,
             StatusCode::BAD_REQUEST,
             "BAD_USER_INPUT",
             &refusal.to_string(),
@@ -266,7 +356,7 @@ pub async fn graphql_post(
                 .collect(),
         ),
     };
-    let mut response = GraphQLResponse::from(response).into_response();
+    let mut response = graphql_answer(answer, response);
     if !state.config.is_production() {
         // For the benchmark and the N+1 tests: what this request cost the database.
         response.headers_mut().insert(
@@ -307,7 +397,27 @@ fn with_error_codes(
 }
 
 /// `GET /graphql`: GraphiQL outside production; nothing (and never a query) otherwise.
-pub async fn graphql_get(State((state, _)): State<(AppState, AppSchema)>) -> Response {
+pub async fn graphql_get(
+    State((state, _)): State<(AppState, AppSchema)>,
+    uri: axum::http::Uri,
+) -> Response {
+    // GraphQL over GET is not served (a link or an image tag must never run anything):
+    // a request that carries a document is told to POST it.
+    let carries_document = uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair.split('=').next() == Some("query"))
+    });
+    if carries_document {
+        let mut refused = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BAD_USER_INPUT",
+            "GraphQL requests are sent with POST and Content-Type: application/json",
+        );
+        refused
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        return refused;
+    }
     if state.config.is_production() {
         return StatusCode::NOT_FOUND.into_response();
     }

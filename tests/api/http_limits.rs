@@ -123,8 +123,9 @@ async fn the_api_refuses_what_it_should(backend: Backend) {
         "{response}"
     );
 
-    // Mutations are never executed over GET; GET serves GraphiQL in development.
-    let page = app
+    // Nothing is executed over GET: a document there is told to use POST; a bare GET
+    // serves GraphiQL in development.
+    let refused = app
         .http
         .get(format!(
             "{url}?query=mutation%7BlogOut(refreshToken:%22x%22)%7D"
@@ -132,6 +133,9 @@ async fn the_api_refuses_what_it_should(backend: Backend) {
         .send()
         .await
         .unwrap();
+    assert_eq!(refused.status(), 405);
+    assert_eq!(refused.headers()["allow"], "POST");
+    let page = app.http.get(&url).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page
         .text()

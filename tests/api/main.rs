@@ -12,6 +12,7 @@ mod collaboration;
 mod content;
 mod erasure;
 mod fake_provider;
+mod graphql_http;
 mod http_limits;
 mod journey;
 mod keys;
