@@ -59,6 +59,16 @@ impl DomainError {
     pub fn is_unique_violation(err: &DbErr) -> bool {
         matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
     }
+
+    /// True when this error is the database refusing a duplicate unique key.
+    pub fn is_duplicate(&self) -> bool {
+        match self {
+            Self::Internal(e) => e
+                .downcast_ref::<DbErr>()
+                .is_some_and(Self::is_unique_violation),
+            _ => false,
+        }
+    }
 }
 
 impl From<DbErr> for DomainError {

@@ -181,12 +181,39 @@ pub async fn sign_up(
     // Hash before looking anything up, so both outcomes cost the same.
     let password_hash = hash_off_thread(input.password).await?;
 
-    let txn = conn.begin().await?;
-    let existing = find_by_email(&txn, &email).await?;
+    // Two sign-ups racing for one address: the loser's insert (or commit) meets the
+    // winner's row; it is run again and finds the account, which is the outcome the
+    // caller would have had anyway.
+    let mut raced = false;
+    loop {
+        let txn = conn.begin().await?;
+        let registered =
+            match register(&txn, vault, &email, &display_name, &password_hash, meta).await {
+                Ok(()) => txn.commit().await.map_err(DomainError::from),
+                Err(e) => Err(e),
+            };
+        match registered {
+            Err(e) if e.is_duplicate() && !raced => raced = true,
+            other => return other,
+        }
+    }
+}
+
+/// The sign-up's writes: a new account with its verification email, or the email that
+/// tells an existing account's owner.
+async fn register(
+    txn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    email: &EmailAddress,
+    display_name: &str,
+    password_hash: &str,
+    meta: &RequestMeta,
+) -> DomainResult<()> {
+    let existing = find_by_email(txn, email).await?;
     match existing {
         Some(user) => {
             outbox::enqueue(
-                &txn,
+                txn,
                 vault,
                 &Email::AccountExists {
                     to: user.email.clone(),
@@ -195,7 +222,7 @@ pub async fn sign_up(
             )
             .await?;
             audit::record(
-                &txn,
+                txn,
                 NewEvent::new(Actor::Anonymous, "account.sign_up_for_existing")
                     .target("user", user.id),
                 meta,
@@ -207,8 +234,8 @@ pub async fn sign_up(
             let user = users::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 email: Set(email.as_str().to_string()),
-                display_name: Set(display_name.clone()),
-                password_hash: Set(password_hash),
+                display_name: Set(display_name.to_string()),
+                password_hash: Set(password_hash.to_string()),
                 email_verified_at: Set(None),
                 locale: Set("en".into()),
                 time_zone: Set("UTC".into()),
@@ -217,40 +244,34 @@ pub async fn sign_up(
                 created_at: Set(at),
                 updated_at: Set(at),
             }
-            .insert(&txn)
+            .insert(txn)
             .await?;
             let token = tokens::issue(
-                &txn,
+                txn,
                 purpose::EMAIL_VERIFICATION,
                 user.id,
                 Duration::hours(EMAIL_VERIFICATION_TTL_HOURS),
             )
             .await?;
             outbox::enqueue(
-                &txn,
+                txn,
                 vault,
                 &Email::VerifyEmail {
                     to: user.email.clone(),
-                    display_name,
+                    display_name: display_name.to_string(),
                     token,
                 },
             )
             .await?;
             audit::record(
-                &txn,
+                txn,
                 NewEvent::new(Actor::User(user.id), "account.signed_up").target("user", user.id),
                 meta,
             )
             .await?;
         }
     }
-    match txn.commit().await {
-        Ok(()) => Ok(()),
-        // Two sign-ups raced for one address: the other one won, which is the outcome
-        // the caller would have had anyway.
-        Err(e) if DomainError::is_unique_violation(&e) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    Ok(())
 }
 
 /// Marks the address verified using the emailed link's token.

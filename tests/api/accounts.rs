@@ -409,3 +409,45 @@ async fn wrong_guesses_at_a_link_are_counted_and_end_it(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(wrong_guesses_at_a_link_are_counted_and_end_it);
+
+/// A sign-up that meets another one's account being created for the same address (the
+/// other's row inserted but not yet committed) gets the same answer as any other sign-up
+/// once the other commits; one account exists afterwards.
+async fn racing_sign_ups_for_one_address_all_succeed(backend: Backend) {
+    use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
+    let app = TestApp::spawn(backend).await;
+    let other = app.db.begin().await.unwrap();
+    let at = chrono::Utc::now();
+    users::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        email: Set("race@example.com".into()),
+        display_name: Set("The other one".into()),
+        password_hash: Set("x".into()),
+        email_verified_at: Set(None),
+        locale: Set("en".into()),
+        time_zone: Set("UTC".into()),
+        status: Set("ACTIVE".into()),
+        mention_emails: Set(true),
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+    .insert(&other)
+    .await
+    .unwrap();
+    let racing = app.gql(
+        None,
+        SIGN_UP,
+        json!({ "input": { "email": "race@example.com", "password": PASSWORD, "displayName": "Racer" } }),
+    );
+    let committing = async {
+        // Long enough for the sign-up to have hashed its password and reached its insert.
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        other.commit().await.unwrap();
+    };
+    let (answer, ()) = tokio::join!(racing, committing);
+    assert!(answer.get("errors").is_none(), "{answer}");
+    assert_eq!(answer["data"]["signUp"]["verificationRequired"], true);
+    assert_eq!(users::Entity::find().count(&app.db).await.unwrap(), 1);
+    app.stop().await;
+}
+on_both_databases!(racing_sign_ups_for_one_address_all_succeed);
