@@ -382,23 +382,25 @@ impl Mutation {
         move_draft(ctx, &id, DraftStatus::ChangesRequested, Some(&note)).await
     }
 
-    /// Schedules an approved draft. `publishAt` is read as a wall-clock time in `timeZone`
-    /// (its offset only chooses between the two instants of a repeated hour); a time that
-    /// does not exist there (a DST gap) or is past is refused.
+    /// Schedules an approved draft, as calendar APIs take a `dateTime` with a `timeZone`:
+    /// a `publishAt` with an offset is that instant, one without is wall-clock time in
+    /// `timeZone`. A past time is refused.
     async fn schedule_draft(
         &self,
         ctx: &Context<'_>,
         id: ID,
-        publish_at: chrono::DateTime<chrono::FixedOffset>,
-        time_zone: String,
+        #[graphql(
+            desc = "With an offset (`2026-12-04T13:06:47Z`, `…+02:00`, what `toISOString()` sends) it is that instant; without one (`2026-12-04T08:06:47`) it is wall-clock time in `timeZone` — refused when the clocks skip it, and when they repeat it unless sent with its offset."
+        )]
+        publish_at: super::content::PublishAtInput,
+        #[graphql(desc = "An IANA time zone, kept with the draft for display.")] time_zone: String,
     ) -> Result<Draft> {
         let (access, draft_id) = draft_access(ctx, &id).await?;
         let draft = content::schedule(
             &state(ctx).db,
             &access,
             draft_id,
-            publish_at.naive_local(),
-            Some(*publish_at.offset()),
+            publish_at.0,
             time_zone.trim(),
             meta(ctx),
         )

@@ -435,13 +435,14 @@ async fn scheduling_respects_time_zones_and_approval(backend: Backend) {
         .unwrap()
         .contains("requires approval"));
 
-    // Berlin, spring forward on 30 March 2031: 02:30 does not exist; 03:30 is 01:30 UTC.
+    // Without an offset the time is wall-clock time in the zone. Berlin springs forward
+    // on 30 March 2031: 02:30 does not exist there; 03:30 is 01:30 UTC.
     let id = approved("Berlin").await;
     let gap = app
         .gql(
             Some(&owner.access),
             schedule,
-            json!({ "id": id, "at": "2031-03-30T02:30:00+01:00", "tz": "Europe/Berlin" }),
+            json!({ "id": id, "at": "2031-03-30T02:30:00", "tz": "Europe/Berlin" }),
         )
         .await;
     assert_eq!(error_code(&gap).as_deref(), Some("BAD_USER_INPUT"));
@@ -456,26 +457,71 @@ async fn scheduling_respects_time_zones_and_approval(backend: Backend) {
         .gql_ok(
             Some(&owner.access),
             schedule,
-            json!({ "id": id, "at": "2031-03-30T03:30:00+02:00", "tz": "Europe/Berlin" }),
+            json!({ "id": id, "at": "2031-03-30T03:30:00", "tz": "Europe/Berlin" }),
         )
         .await;
     assert_eq!(ok["scheduleDraft"]["status"], "SCHEDULED");
     assert_eq!(ok["scheduleDraft"]["timeZone"], "Europe/Berlin");
-    let at: chrono::DateTime<chrono::Utc> = ok["scheduleDraft"]["scheduledAt"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(
-        at,
-        "2031-03-30T01:30:00Z"
+    let utc = |v: &serde_json::Value| {
+        v["scheduleDraft"]["scheduledAt"]
+            .as_str()
+            .unwrap()
             .parse::<chrono::DateTime<chrono::Utc>>()
             .unwrap()
-    );
+    };
+    let instant = |text: &str| text.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    assert_eq!(utc(&ok), instant("2031-03-30T01:30:00Z"));
 
-    // New York, fall back on 2 November 2031: 01:30 happens twice; the offset chooses.
+    // With an offset the value is that instant, whatever the zone: a browser's
+    // toISOString() (Z) and an explicit offset are not reinterpreted.
+    let z = approved("Zulu").await;
+    let zulu = app
+        .gql_ok(
+            Some(&owner.access),
+            schedule,
+            json!({ "id": z, "at": "2031-12-04T08:06:47.000Z", "tz": "America/New_York" }),
+        )
+        .await;
+    assert_eq!(utc(&zulu), instant("2031-12-04T08:06:47Z"));
+    assert_eq!(zulu["scheduleDraft"]["timeZone"], "America/New_York");
+    let o = approved("Offset").await;
+    let offset = app
+        .gql_ok(
+            Some(&owner.access),
+            schedule,
+            json!({ "id": o, "at": "2031-12-04T08:06:47+00:00", "tz": "America/New_York" }),
+        )
+        .await;
+    assert_eq!(utc(&offset), instant("2031-12-04T08:06:47Z"));
+    let wall = approved("Wall clock").await;
+    let in_new_york = app
+        .gql_ok(
+            Some(&owner.access),
+            schedule,
+            json!({ "id": wall, "at": "2031-12-04T08:06:47", "tz": "America/New_York" }),
+        )
+        .await;
+    assert_eq!(utc(&in_new_york), instant("2031-12-04T13:06:47Z"));
+
+    // New York falls back on 2 November 2031: 01:30 happens twice. Without an offset it
+    // is refused and the answer names both; with one, the offset chooses.
     let first = approved("NY first").await;
     let second = approved("NY second").await;
+    let twice = app
+        .gql(
+            Some(&owner.access),
+            schedule,
+            json!({ "id": first, "at": "2031-11-02T01:30:00", "tz": "America/New_York" }),
+        )
+        .await;
+    assert_eq!(error_code(&twice).as_deref(), Some("BAD_USER_INPUT"));
+    let message = twice["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("happens twice")
+            && message.contains("-04:00")
+            && message.contains("-05:00"),
+        "{twice}"
+    );
     let edt = app
         .gql_ok(
             Some(&owner.access),
@@ -490,24 +536,22 @@ async fn scheduling_respects_time_zones_and_approval(backend: Backend) {
             json!({ "id": second, "at": "2031-11-02T01:30:00-05:00", "tz": "America/New_York" }),
         )
         .await;
-    let utc = |v: &serde_json::Value| {
-        v["scheduleDraft"]["scheduledAt"]
+    assert_eq!(utc(&edt), instant("2031-11-02T05:30:00Z"));
+    assert_eq!(utc(&est), instant("2031-11-02T06:30:00Z"));
+    // Nonsense is refused with the forms it takes.
+    let nonsense = app
+        .gql(
+            Some(&owner.access),
+            schedule,
+            json!({ "id": second, "at": "next tuesday", "tz": "America/New_York" }),
+        )
+        .await;
+    assert!(
+        nonsense["errors"][0]["message"]
             .as_str()
-            .unwrap()
-            .parse::<chrono::DateTime<chrono::Utc>>()
-            .unwrap()
-    };
-    assert_eq!(
-        utc(&edt),
-        "2031-11-02T05:30:00Z"
-            .parse::<chrono::DateTime<chrono::Utc>>()
-            .unwrap()
-    );
-    assert_eq!(
-        utc(&est),
-        "2031-11-02T06:30:00Z"
-            .parse::<chrono::DateTime<chrono::Utc>>()
-            .unwrap()
+            .unwrap_or_default()
+            .contains("wall-clock time"),
+        "{nonsense}"
     );
     // And its spring gap.
     let third = approved("NY gap").await;
@@ -515,7 +559,7 @@ async fn scheduling_respects_time_zones_and_approval(backend: Backend) {
         .gql(
             Some(&owner.access),
             schedule,
-            json!({ "id": third, "at": "2031-03-09T02:30:00-05:00", "tz": "America/New_York" }),
+            json!({ "id": third, "at": "2031-03-09T02:30:00", "tz": "America/New_York" }),
         )
         .await;
     assert_eq!(error_code(&gap).as_deref(), Some("BAD_USER_INPUT"));
@@ -575,11 +619,13 @@ async fn scheduling_respects_time_zones_and_approval(backend: Backend) {
         )
         .await;
     assert_eq!(direct["scheduleDraft"]["status"], "SCHEDULED");
+    // Berlin, three in New York (Z, +00:00, wall clock), two at the repeated hour,
+    // and the direct one.
     assert_eq!(
         atelier::domain::audit::count_action(&app.db, "draft.scheduled")
             .await
             .unwrap(),
-        4
+        7
     );
     app.stop().await;
 }

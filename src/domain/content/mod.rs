@@ -354,12 +354,21 @@ pub async fn transition(
     Ok(updated)
 }
 
-/// Where a wall-clock time falls in a time zone: the instant, or why it cannot be used.
-/// `offset_hint` picks between the two instants of a repeated hour (DST ends).
-pub fn resolve_local_time(
-    local: chrono::NaiveDateTime,
+/// When to publish, as a client says it (the way calendar APIs take a `dateTime` with a
+/// `timeZone`): an instant (the value had an offset, `Z` or `+02:00`), or a wall-clock
+/// time to be read in the time zone (the value had none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PublishTime {
+    Instant(chrono::DateTime<chrono::Utc>),
+    WallClock(chrono::NaiveDateTime),
+}
+
+/// The instant a publishing time names in `time_zone` (an IANA zone, kept with the draft
+/// for display either way). A wall-clock time that does not exist there (the clocks
+/// skip it) is refused; one that happens twice (the clocks go back) needs its offset.
+pub fn resolve_publish_time(
+    when: PublishTime,
     time_zone: &str,
-    offset_hint: Option<chrono::FixedOffset>,
 ) -> DomainResult<chrono::DateTime<chrono::Utc>> {
     use chrono::{LocalResult, Offset, TimeZone};
     let tz: chrono_tz::Tz = time_zone.parse().map_err(|_| {
@@ -367,39 +376,39 @@ pub fn resolve_local_time(
             "{time_zone:?} is not an IANA time zone like Europe/Berlin"
         ))
     })?;
-    let instant = match tz.from_local_datetime(&local) {
-        LocalResult::Single(at) => at,
-        LocalResult::Ambiguous(earlier, later) => {
-            if offset_hint.is_some_and(|hint| later.offset().fix() == hint) {
-                later
-            } else {
-                earlier
-            }
-        }
-        LocalResult::None => {
-            return Err(DomainError::bad_input(format!(
-                "{} does not exist in {time_zone}: the clocks skip that hour for daylight saving time; choose another time",
-                local.format("%Y-%m-%d %H:%M")
-            )))
-        }
+    let local = match when {
+        PublishTime::Instant(at) => return Ok(at),
+        PublishTime::WallClock(local) => local,
     };
-    Ok(instant.with_timezone(&chrono::Utc))
+    let shown = local.format("%Y-%m-%d %H:%M");
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(at) => Ok(at.with_timezone(&chrono::Utc)),
+        LocalResult::Ambiguous(earlier, later) => Err(DomainError::bad_input(format!(
+            "{shown} happens twice in {time_zone} (the clocks go back): send it with its offset, {}{} for the first or {}{} for the second",
+            local.format("%Y-%m-%dT%H:%M:%S"),
+            earlier.offset().fix(),
+            local.format("%Y-%m-%dT%H:%M:%S"),
+            later.offset().fix(),
+        ))),
+        LocalResult::None => Err(DomainError::bad_input(format!(
+            "{shown} does not exist in {time_zone}: the clocks skip that hour for daylight saving time; choose another time"
+        ))),
+    }
 }
 
 /// Schedules an approved draft (or a draft, where the workspace does not require
-/// approval) for `local` wall-clock time in `time_zone`. A time that does not exist (a
-/// DST gap) or lies in the past is refused.
+/// approval) for `when`, kept with `time_zone`. A wall-clock time that does not exist
+/// (a DST gap) or is ambiguous, and a time in the past, are refused.
 pub async fn schedule(
     conn: &(impl ConnectionTrait + TransactionTrait),
     access: &WorkspaceAccess,
     draft_id: Uuid,
-    local: chrono::NaiveDateTime,
-    offset_hint: Option<chrono::FixedOffset>,
+    when: PublishTime,
     time_zone: &str,
     meta: &RequestMeta,
 ) -> DomainResult<drafts::Model> {
     access.require(Role::Editor)?;
-    let publish_at = resolve_local_time(local, time_zone, offset_hint)?;
+    let publish_at = resolve_publish_time(when, time_zone)?;
     if publish_at <= now() {
         return Err(DomainError::bad_input("the publishing time is in the past"));
     }
