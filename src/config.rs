@@ -366,6 +366,8 @@ pub struct AuthConfig {
     pub login_failures_per_ip: u32,
     /// Sign-ups allowed per client IP within the window.
     pub signups_per_ip: u32,
+    /// Password-reset emails one address gets per window (more are silently skipped).
+    pub password_resets_per_email: u32,
     pub rate_window_secs: u64,
     /// How often each instance reads the sessions other instances ended (a log-out here
     /// takes effect at once).
@@ -455,6 +457,7 @@ impl Default for AuthConfig {
             login_failures_per_account: 100,
             login_failures_per_ip: 50,
             signups_per_ip: 20,
+            password_resets_per_email: 3,
             rate_window_secs: 15 * 60,
             revocation_poll_ms: 2_000,
         }

@@ -6,7 +6,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
     TransactionSession, TransactionTrait,
 };
 use serde_json::json;
@@ -102,6 +102,8 @@ pub struct AuthLimits {
     pub login_failures_per_account: RateLimiter,
     pub login_failures_per_ip: RateLimiter,
     pub signups_per_ip: RateLimiter,
+    pub resets_per_ip: RateLimiter,
+    pub resets_per_email: RateLimiter,
 }
 
 impl AuthLimits {
@@ -112,6 +114,8 @@ impl AuthLimits {
             login_failures_per_account: RateLimiter::new(config.login_failures_per_account, window),
             login_failures_per_ip: RateLimiter::new(config.login_failures_per_ip, window),
             signups_per_ip: RateLimiter::new(config.signups_per_ip, window),
+            resets_per_ip: RateLimiter::new(config.signups_per_ip, window),
+            resets_per_email: RateLimiter::new(config.password_resets_per_email, window),
         }
     }
 
@@ -303,6 +307,136 @@ pub async fn verify_email(
     .await?;
     txn.commit().await?;
     Ok(user)
+}
+
+/// How long a password-reset link works.
+pub const PASSWORD_RESET_TTL_MINUTES: i64 = 60;
+
+/// Emails a one-time link to choose a new password, when the address has an active
+/// account. The caller's answer is the same either way (no account enumeration); a
+/// newer link replaces older ones, and an address gets a few per window at most.
+pub async fn request_password_reset(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    limits: &AuthLimits,
+    email: &str,
+    meta: &RequestMeta,
+) -> DomainResult<()> {
+    if let Some(ip) = meta.ip {
+        limits.resets_per_ip.check_and_hit(&ip.to_string())?;
+    }
+    let email = EmailAddress::parse(email)?;
+    let txn = conn.begin().await?;
+    let Some(user) = find_by_email(&txn, &email)
+        .await?
+        .filter(|u| UserStatus::parse(&u.status) == UserStatus::Active)
+    else {
+        return Ok(());
+    };
+    // Over the per-address limit nothing is sent, and nothing says so.
+    if limits
+        .resets_per_email
+        .check_and_hit(email.as_str())
+        .is_err()
+    {
+        return Ok(());
+    }
+    tokens::revoke_for_subject(&txn, purpose::PASSWORD_RESET, user.id).await?;
+    let token = tokens::issue(
+        &txn,
+        purpose::PASSWORD_RESET,
+        user.id,
+        Duration::minutes(PASSWORD_RESET_TTL_MINUTES),
+    )
+    .await?;
+    outbox::enqueue(
+        &txn,
+        vault,
+        &Email::PasswordReset {
+            to: user.email.clone(),
+            display_name: user.display_name.clone(),
+            token,
+        },
+    )
+    .await?;
+    audit::record(
+        &txn,
+        NewEvent::new(Actor::Anonymous, "account.password_reset_requested").target("user", user.id),
+        meta,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Sets a new password with an emailed reset link: the link is spent, every session of
+/// the account ends (their access tokens and subscriptions with them), the address
+/// counts as verified (the link proved it), and the owner is told by email. Returns the
+/// ended sessions.
+pub async fn reset_password(
+    conn: &sea_orm::DatabaseConnection,
+    vault: &Vault,
+    token: &str,
+    new_password: String,
+    meta: &RequestMeta,
+) -> DomainResult<Vec<Uuid>> {
+    let row = tokens::find_valid(conn, purpose::PASSWORD_RESET, token).await?;
+    let user = users::Entity::find_by_id(row.subject_id)
+        .one(conn)
+        .await?
+        .filter(|u| UserStatus::parse(&u.status) == UserStatus::Active)
+        .ok_or_else(|| DomainError::bad_input("this link is invalid or has expired"))?;
+    password::check_strength(&new_password, &[&user.email, &user.display_name])?;
+    let password_hash = hash_off_thread(new_password).await?;
+    let txn = conn.begin().await?;
+    tokens::consume(&txn, row.id).await?;
+    let ended: Vec<Uuid> = sessions::Entity::find()
+        .select_only()
+        .column(sessions::Column::Id)
+        .filter(sessions::Column::UserId.eq(user.id))
+        .filter(
+            sea_orm::Condition::any()
+                .add(sessions::Column::RevokedAt.is_null())
+                .add(sessions::Column::RevokedReason.eq("rotated")),
+        )
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now()))
+        .col_expr(
+            sessions::Column::RevokedReason,
+            Expr::value("password_reset"),
+        )
+        .filter(sessions::Column::Id.is_in(ended.clone()))
+        .exec(&txn)
+        .await?;
+    let mut active: users::ActiveModel = user.clone().into();
+    active.password_hash = Set(password_hash);
+    if user.email_verified_at.is_none() {
+        active.email_verified_at = Set(Some(now()));
+    }
+    active.updated_at = Set(now());
+    active.update(&txn).await?;
+    outbox::enqueue(
+        &txn,
+        vault,
+        &Email::PasswordChanged {
+            to: user.email.clone(),
+            display_name: user.display_name.clone(),
+        },
+    )
+    .await?;
+    audit::record(
+        &txn,
+        NewEvent::new(Actor::User(user.id), "account.password_reset")
+            .target("user", user.id)
+            .details(json!({ "sessions_ended": ended.len() })),
+        meta,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(ended)
 }
 
 /// A refresh session handed to a client: the token is the only copy of its secret.

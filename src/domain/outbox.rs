@@ -24,6 +24,14 @@ pub enum Email {
         display_name: String,
         token: String,
     },
+    /// The one-time link to choose a new password.
+    PasswordReset {
+        to: String,
+        display_name: String,
+        token: String,
+    },
+    /// The password was changed with a reset link; every session was ended.
+    PasswordChanged { to: String, display_name: String },
     /// Someone tried to sign up with an address that already has an account.
     AccountExists { to: String, display_name: String },
     /// An invitation to join a workspace.
@@ -132,6 +140,8 @@ impl Email {
     pub fn recipient(&self) -> &str {
         match self {
             Email::VerifyEmail { to, .. }
+            | Email::PasswordReset { to, .. }
+            | Email::PasswordChanged { to, .. }
             | Email::AccountExists { to, .. }
             | Email::Invitation { to, .. }
             | Email::RequestConfirmation { to, .. }

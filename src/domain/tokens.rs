@@ -21,6 +21,7 @@ pub mod purpose {
     pub const REQUEST_CONFIRMATION: &str = "REQUEST_CONFIRMATION";
     pub const REQUEST_STATUS: &str = "REQUEST_STATUS";
     pub const EXPORT_DOWNLOAD: &str = "EXPORT_DOWNLOAD";
+    pub const PASSWORD_RESET: &str = "PASSWORD_RESET";
 }
 
 const MAX_ATTEMPTS: i32 = 5;

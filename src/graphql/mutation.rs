@@ -198,6 +198,34 @@ impl Mutation {
         signed_in(s, user, session)
     }
 
+    /// Emails a link to choose a new password (valid an hour, once) when the address has
+    /// an account; the answer is `true` whether or not it has one.
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
+        let s = state(ctx);
+        accounts::request_password_reset(&s.db, &s.vault, &s.auth_limits, &email, meta(ctx))
+            .await
+            .map_err(gql)?;
+        Ok(true)
+    }
+
+    /// Sets a new password with the emailed link's token. Every session of the account
+    /// ends at once (access tokens and subscriptions too); sign in with the new password.
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        new_password: String,
+    ) -> Result<bool> {
+        let s = state(ctx);
+        let ended = accounts::reset_password(&s.db, &s.vault, &token, new_password, meta(ctx))
+            .await
+            .map_err(gql)?;
+        for session_id in ended {
+            s.revocations.revoke(session_id);
+        }
+        Ok(true)
+    }
+
     /// Ends the session of a refresh token; true when a live session ended. Its access
     /// tokens and live subscriptions end with it.
     async fn log_out(&self, ctx: &Context<'_>, refresh_token: String) -> Result<bool> {

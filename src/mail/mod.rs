@@ -52,6 +52,36 @@ struct AccountExistsHtml<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "emails/password_reset.txt")]
+struct PasswordResetText<'a> {
+    display_name: &'a str,
+    link: &'a str,
+    minutes: i64,
+}
+
+#[derive(Template)]
+#[template(path = "emails/password_reset.html")]
+struct PasswordResetHtml<'a> {
+    display_name: &'a str,
+    link: &'a str,
+    minutes: i64,
+}
+
+#[derive(Template)]
+#[template(path = "emails/password_changed.txt")]
+struct PasswordChangedText<'a> {
+    display_name: &'a str,
+    forgot_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/password_changed.html")]
+struct PasswordChangedHtml<'a> {
+    display_name: &'a str,
+    forgot_link: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "emails/invitation.txt")]
 struct InvitationText<'a> {
     workspace_name: &'a str,
@@ -314,6 +344,47 @@ pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
                 }
                 .render()?,
                 link: Some(link),
+            }
+        }
+        Email::PasswordReset {
+            display_name,
+            token,
+            ..
+        } => {
+            let link = links.app("/reset-password", token);
+            let minutes = crate::domain::accounts::PASSWORD_RESET_TTL_MINUTES;
+            Rendered {
+                subject: "Reset your Atelier password".into(),
+                text: PasswordResetText {
+                    display_name,
+                    link: &link,
+                    minutes,
+                }
+                .render()?,
+                html: PasswordResetHtml {
+                    display_name,
+                    link: &link,
+                    minutes,
+                }
+                .render()?,
+                link: Some(link),
+            }
+        }
+        Email::PasswordChanged { display_name, .. } => {
+            let forgot_link = format!("{}/forgot-password", links.app_url);
+            Rendered {
+                subject: "Your Atelier password was changed".into(),
+                text: PasswordChangedText {
+                    display_name,
+                    forgot_link: &forgot_link,
+                }
+                .render()?,
+                html: PasswordChangedHtml {
+                    display_name,
+                    forgot_link: &forgot_link,
+                }
+                .render()?,
+                link: None,
             }
         }
         Email::AccountExists { display_name, .. } => {

@@ -451,3 +451,121 @@ async fn racing_sign_ups_for_one_address_all_succeed(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(racing_sign_ups_for_one_address_all_succeed);
+
+const REQUEST_RESET: &str = "mutation($e: String!) { requestPasswordReset(email: $e) }";
+const RESET: &str =
+    "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }";
+const NEW_PASSWORD: &str = "copper-meadow-lantern-93";
+
+/// Forgot password → emailed one-time link → new password: every earlier session ends,
+/// the old password stops working, an unknown address gets the same answer, and bad
+/// input loses nothing.
+async fn a_forgotten_password_is_reset_by_email(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let first = app.signed_in_user("forgot@example.com", "Forgetful").await;
+    let second = app.log_in("forgot@example.com").await;
+    let me = "{ me { id } }";
+    assert!(app.gql(Some(&first.access), me, json!({})).await["data"]["me"]["id"].is_string());
+
+    // The same answer for an address with an account and one without.
+    let known = app
+        .gql(None, REQUEST_RESET, json!({ "e": "forgot@example.com" }))
+        .await;
+    let unknown = app
+        .gql(None, REQUEST_RESET, json!({ "e": "nobody@example.com" }))
+        .await;
+    assert_eq!(known, unknown);
+    assert_eq!(known["data"]["requestPasswordReset"], true);
+    app.pump_jobs().await;
+    let mail = app
+        .inbox
+        .wait_for_subject("forgot@example.com", "Reset your Atelier password")
+        .await;
+    assert!(app.inbox.to("nobody@example.com").is_empty());
+    let token = mail.token();
+
+    // A weak password or a made-up token changes nothing; the link still works.
+    let weak = app
+        .gql(None, RESET, json!({ "t": token, "p": "password" }))
+        .await;
+    assert_eq!(
+        error_code(&weak).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{weak}"
+    );
+    let forged = app
+        .gql(
+            None,
+            RESET,
+            json!({ "t": "0190aaaa.bbbb", "p": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(error_code(&forged).as_deref(), Some("BAD_USER_INPUT"));
+    assert!(app.gql(Some(&first.access), me, json!({})).await["data"]["me"]["id"].is_string());
+
+    let done = app
+        .gql_ok(None, RESET, json!({ "t": token, "p": NEW_PASSWORD }))
+        .await;
+    assert_eq!(done["resetPassword"], true);
+    // Every earlier session is over: access tokens at once, refresh tokens too.
+    let refused = app.gql(Some(&first.access), me, json!({})).await;
+    assert_eq!(
+        error_code(&refused).as_deref(),
+        Some("UNAUTHENTICATED"),
+        "{refused}"
+    );
+    let refused = app.gql(Some(&second.access), me, json!({})).await;
+    assert_eq!(
+        error_code(&refused).as_deref(),
+        Some("UNAUTHENTICATED"),
+        "{refused}"
+    );
+    let refused = app.gql(None, REFRESH, json!({ "t": second.refresh })).await;
+    assert_eq!(
+        error_code(&refused).as_deref(),
+        Some("UNAUTHENTICATED"),
+        "{refused}"
+    );
+    // The old password no longer opens the account; the new one does.
+    let old = app
+        .gql(
+            None,
+            LOG_IN,
+            json!({ "input": { "email": "forgot@example.com", "password": PASSWORD } }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&old).as_deref(),
+        Some("UNAUTHENTICATED"),
+        "{old}"
+    );
+    let new = app
+        .gql_ok(
+            None,
+            LOG_IN,
+            json!({ "input": { "email": "forgot@example.com", "password": NEW_PASSWORD } }),
+        )
+        .await;
+    assert!(new["logIn"]["accessToken"].is_string());
+    // The link was spent, and the owner is told.
+    let again = app
+        .gql(
+            None,
+            RESET,
+            json!({ "t": token, "p": "another-tall-pine-44" }),
+        )
+        .await;
+    assert_eq!(error_code(&again).as_deref(), Some("BAD_USER_INPUT"));
+    app.pump_jobs().await;
+    app.inbox
+        .wait_for_subject("forgot@example.com", "password was changed")
+        .await;
+    assert_eq!(
+        atelier::domain::audit::count_action(&app.db, "account.password_reset")
+            .await
+            .unwrap(),
+        1
+    );
+    app.stop().await;
+}
+on_both_databases!(a_forgotten_password_is_reset_by_email);
