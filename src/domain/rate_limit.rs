@@ -26,7 +26,31 @@ impl RateLimiter {
     /// Refuses with RATE_LIMITED when `key` already has `limit` hits inside the window.
     pub fn check(&self, key: &str) -> Result<(), DomainError> {
         let now = Instant::now();
+        self.refusal(&mut self.lock(), key, now)
+    }
+
+    /// Counts one hit against `key`.
+    pub fn hit(&self, key: &str) {
+        let now = Instant::now();
+        self.push(&mut self.lock(), key, now);
+    }
+
+    /// Checks and counts in one step, under one lock: attempts sent at once cannot all
+    /// pass the check before any of them is counted.
+    pub fn check_and_hit(&self, key: &str) -> Result<(), DomainError> {
+        let now = Instant::now();
         let mut hits = self.lock();
+        self.refusal(&mut hits, key, now)?;
+        self.push(&mut hits, key, now);
+        Ok(())
+    }
+
+    fn refusal(
+        &self,
+        hits: &mut HashMap<String, VecDeque<Instant>>,
+        key: &str,
+        now: Instant,
+    ) -> Result<(), DomainError> {
         let Some(times) = hits.get_mut(key) else {
             return Ok(());
         };
@@ -46,10 +70,7 @@ impl RateLimiter {
         Ok(())
     }
 
-    /// Counts one hit against `key`.
-    pub fn hit(&self, key: &str) {
-        let now = Instant::now();
-        let mut hits = self.lock();
+    fn push(&self, hits: &mut HashMap<String, VecDeque<Instant>>, key: &str, now: Instant) {
         if hits.len() > 100_000 {
             // Keep memory bounded under a flood of distinct keys: drop expired entries.
             let window = self.window;
@@ -60,13 +81,6 @@ impl RateLimiter {
             });
         }
         hits.entry(key.to_string()).or_default().push_back(now);
-    }
-
-    /// Checks and counts in one step.
-    pub fn check_and_hit(&self, key: &str) -> Result<(), DomainError> {
-        self.check(key)?;
-        self.hit(key);
-        Ok(())
     }
 
     /// Gives back the latest hit of `key` (an attempt counted up front that turned out
@@ -114,5 +128,25 @@ mod tests {
         assert!(limiter.check("a").is_err());
         std::thread::sleep(Duration::from_millis(30));
         assert!(limiter.check("a").is_ok());
+    }
+
+    #[test]
+    fn attempts_at_once_are_admitted_up_to_the_limit_only() {
+        let limiter = std::sync::Arc::new(RateLimiter::new(5, Duration::from_secs(60)));
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let limiter = limiter.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    (0..10)
+                        .filter(|_| limiter.check_and_hit("same").is_ok())
+                        .count()
+                })
+            })
+            .collect();
+        let admitted: usize = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+        assert_eq!(admitted, 5);
     }
 }
