@@ -100,7 +100,15 @@ impl Application {
             public_url: config.public_url(),
             link_ttl_secs: config.media.url_ttl_secs,
         };
-        let runner = JobRunner::new(db.clone(), vault.clone(), mailer, &config, publisher);
+        let live = crate::live::LiveBus::default();
+        let runner = JobRunner::new(
+            db.clone(),
+            vault.clone(),
+            mailer,
+            &config,
+            publisher,
+            live.clone(),
+        );
 
         let state = AppState::new(Shared {
             auth_limits: AuthLimits::new(&config.auth),
@@ -108,7 +116,7 @@ impl Application {
             staff_login_limits: crate::domain::staff::StaffLoginLimits::new(),
             csrf_key: crate::portal::csrf::derive_key(&jwt_secret),
             generator: crate::generate::from_config(&config.generator)?,
-            live: crate::live::LiveBus::default(),
+            live,
             media: media_store.clone(),
             providers,
             media_link_key,

@@ -68,6 +68,13 @@ struct Job {
     publish_at: DateTime<Utc>,
 }
 
+/// The draft a publishing job's payload is for.
+pub fn draft_of(payload: &str) -> Option<Uuid> {
+    serde_json::from_str::<Job>(payload)
+        .ok()
+        .map(|job| job.draft_id)
+}
+
 /// Queues the publishing of a draft at its time (inside the scheduling transaction). The
 /// job's id derives from the draft and the time, so the same schedule is queued once; a
 /// job whose draft was rescheduled or archived meanwhile does nothing.

@@ -108,6 +108,19 @@ pub async fn prime_users(ctx: &Context<'_>, mut ids: Vec<Uuid>) -> Result<()> {
     Ok(())
 }
 
+/// Forgets everything a loader has cached (a subscription does this before each event,
+/// so every event is answered with the values as they are now, and the cache of a
+/// long-lived connection does not grow).
+pub fn forget_all(loaders: &Loaders) {
+    loaders.clear::<UserById>();
+    loaders.clear::<TargetsOf>();
+    loaders.clear::<CommentsOf>();
+    loaders.clear::<RevisionsOf>();
+    loaders.clear::<WorkflowOf>();
+    loaders.clear::<MediaOf>();
+    loaders.clear::<AttemptsOf>();
+}
+
 pub fn loader<'a>(ctx: &Context<'a>) -> Result<&'a DataLoader<ContentLoader, HashMapCache>> {
     ctx.data::<Loaders>().map(|l| l.as_ref())
 }

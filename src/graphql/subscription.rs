@@ -39,10 +39,12 @@ fn member_events(
     app: AppState,
     viewer: Viewer,
     workspace_id: Uuid,
+    loaders: super::loaders::Loaders,
 ) -> impl Stream<Item = LiveEvent> {
     let receiver = app.live.subscribe();
     stream::unfold(receiver, move |mut receiver| {
         let app = app.clone();
+        let loaders = loaders.clone();
         async move {
             loop {
                 let ended = app.revocations.is_revoked(viewer.session_id)
@@ -57,7 +59,12 @@ fn member_events(
                 match next {
                     Ok(event) if event.workspace_id() == workspace_id => {
                         match workspaces::access(&app.db, viewer.user_id, workspace_id).await {
-                            Ok(Some(_)) => return Some((event, receiver)),
+                            Ok(Some(_)) => {
+                                // Answered with today's values, not the connection's
+                                // first ones.
+                                super::loaders::forget_all(&loaders);
+                                return Some((event, receiver));
+                            }
                             // No longer a member (or the database is gone): stop.
                             Ok(None) | Err(_) => return None,
                         }
@@ -68,6 +75,11 @@ fn member_events(
             }
         }
     })
+}
+
+/// The connection's loaders, which its subscriptions empty before each event.
+fn loaders(ctx: &Context<'_>) -> Result<super::loaders::Loaders> {
+    ctx.data::<super::loaders::Loaders>().cloned()
 }
 
 /// The viewer of a subscription (it always has one: `connection_init` requires a token).
@@ -97,7 +109,7 @@ impl Subscription {
             .await
             .map_err(|_| gql(DomainError::NotFound("draft")))?;
         Ok(futures::StreamExt::filter_map(
-            member_events(app, viewer, workspace_id),
+            member_events(app, viewer, workspace_id, loaders(ctx)?),
             move |event| async move {
                 match event {
                     LiveEvent::CommentAdded { comment, .. } if comment.draft_id == draft_id => {
@@ -123,7 +135,7 @@ impl Subscription {
             .await
             .map_err(gql)?;
         Ok(futures::StreamExt::filter_map(
-            member_events(app, viewer, workspace_id),
+            member_events(app, viewer, workspace_id, loaders(ctx)?),
             |event| async move {
                 match event {
                     LiveEvent::DraftChanged { draft, .. } => Some(Draft(draft)),

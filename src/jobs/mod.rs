@@ -32,6 +32,8 @@ pub struct JobRunner {
     refresh_before_secs: u64,
     /// How often each channel's metrics are pulled.
     sync_every_secs: u64,
+    /// Where changes this runner makes are announced to live subscriptions.
+    live: crate::live::LiveBus,
 }
 
 impl JobRunner {
@@ -43,6 +45,7 @@ impl JobRunner {
         mailer: Arc<Mailer>,
         config: &crate::config::Config,
         publisher: crate::domain::publishing::Publisher,
+        live: crate::live::LiveBus,
     ) -> Self {
         Self {
             db,
@@ -54,6 +57,26 @@ impl JobRunner {
             publisher,
             refresh_before_secs: config.providers.refresh_before_secs,
             sync_every_secs: config.providers.sync_interval_secs,
+            live,
+        }
+    }
+
+    /// Tells live subscriptions about the draft a publishing job is for.
+    async fn announce_draft(&self, payload: &str) {
+        use sea_orm::EntityTrait;
+        let Some(draft_id) = crate::domain::publishing::draft_of(payload) else {
+            return;
+        };
+        match crate::domain::entities::drafts::Entity::find_by_id(draft_id)
+            .one(&self.db)
+            .await
+        {
+            Ok(Some(draft)) => self.live.publish(crate::live::LiveEvent::DraftChanged {
+                workspace_id: draft.workspace_id,
+                draft,
+            }),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, %draft_id, "could not announce a published draft"),
         }
     }
 
@@ -227,14 +250,18 @@ impl JobRunner {
             }
             jobs::kind::PUBLISH_DRAFT => {
                 let last_try = self.policy.is_last_try(job, crate::domain::now());
-                crate::domain::publishing::run(
+                let ran = crate::domain::publishing::run(
                     &self.db,
                     &self.vault,
                     &self.publisher,
                     &job.payload,
                     last_try,
                 )
-                .await
+                .await;
+                // Whatever came of it (published, failed, to be retried), subscribers
+                // see the draft as it now is.
+                self.announce_draft(&job.payload).await;
+                ran
             }
             other => anyhow::bail!("no handler for job kind {other:?}"),
         }

@@ -237,3 +237,63 @@ async fn subscription_documents_have_the_same_limits(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(subscription_documents_have_the_same_limits);
+
+/// Each event is answered with the values of its moment — not those the connection
+/// first loaded — and the publishing job's status changes reach the subscriber too.
+async fn every_event_carries_the_values_of_its_moment(backend: Backend) {
+    let fake = crate::fake_provider::FakeProvider::start().await;
+    let app = crate::publishing::spawn(backend, &fake).await;
+    let owner = app.signed_in_user("moment@example.com", "Mo Ment").await;
+    let ws = crate::publishing::workspace(&app, &owner, "Moment Co").await;
+    crate::channels::connect(&app, &owner, &ws, "LINKEDIN").await;
+    let draft =
+        crate::publishing::draft_to(&app, &owner, &ws, "Moment", &[("LINKEDIN", "First words")])
+            .await;
+    let mut watcher = connect(&app, json!({ "accessToken": owner.access })).await;
+    assert_eq!(next(&mut watcher).await.unwrap()["type"], "connection_ack");
+    subscribe(
+        &mut watcher,
+        "d",
+        "subscription($w: ID!) { draftChanged(workspaceId: $w) { status targets { body status } } }",
+        json!({ "w": ws }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let set = "mutation($i: SetDraftTargetInput!) { setDraftTarget(input: $i) { id } }";
+    for body in ["Second words", "Third words"] {
+        app.gql_ok(
+            Some(&owner.access),
+            set,
+            json!({ "i": { "draftId": draft, "provider": "LINKEDIN", "body": body } }),
+        )
+        .await;
+        let event = next(&mut watcher).await.unwrap();
+        assert_eq!(
+            event["payload"]["data"]["draftChanged"]["targets"][0]["body"], body,
+            "{event}"
+        );
+    }
+    // Scheduled by a person, then published by the job: both reach the subscriber, the
+    // last with the target as the job left it.
+    crate::publishing::schedule_soon(&app, &owner, &draft).await;
+    let mut seen = Vec::new();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(40), next(&mut watcher))
+            .await
+            .expect("the publishing job's change arrives")
+            .unwrap();
+        let changed = event["payload"]["data"]["draftChanged"].clone();
+        seen.push(changed["status"].as_str().unwrap_or_default().to_string());
+        if changed["status"] == "PUBLISHED" {
+            assert_eq!(changed["targets"][0]["status"], "PUBLISHED", "{changed}");
+            break;
+        }
+    }
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("SCHEDULED"),
+        "{seen:?}"
+    );
+    app.stop().await;
+}
+on_both_databases!(every_event_carries_the_values_of_its_moment);
