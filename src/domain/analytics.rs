@@ -602,40 +602,69 @@ pub async fn top_drafts(
         .collect()
 }
 
-/// A draft's performance: per channel and metric the latest value collected, and the
-/// sums over its channels.
-pub async fn performance(
+/// One channel's latest value of one metric: target, metric, value, day collected.
+pub type LatestValue = (Uuid, Metric, i64, NaiveDate);
+
+/// The performance of many drafts in two statements, whatever their number: their
+/// targets, then only the latest point of each target and metric (the history before
+/// it is not read). Every asked draft has an entry.
+pub async fn performance_of(
     conn: &impl ConnectionTrait,
-    draft_id: Uuid,
-) -> DomainResult<Vec<(Uuid, Metric, i64, NaiveDate)>> {
-    let targets: Vec<Uuid> = draft_targets::Entity::find()
-        .filter(draft_targets::Column::DraftId.eq(draft_id))
+    draft_ids: &[Uuid],
+) -> DomainResult<HashMap<Uuid, Vec<LatestValue>>> {
+    let mut out: HashMap<Uuid, Vec<LatestValue>> =
+        draft_ids.iter().map(|d| (*d, Vec::new())).collect();
+    if draft_ids.is_empty() {
+        return Ok(out);
+    }
+    let targets: HashMap<Uuid, Uuid> = draft_targets::Entity::find()
+        .select_only()
+        .column(draft_targets::Column::Id)
+        .column(draft_targets::Column::DraftId)
+        .filter(draft_targets::Column::DraftId.is_in(draft_ids.iter().copied()))
+        .into_tuple::<(Uuid, Uuid)>()
         .all(conn)
         .await?
         .into_iter()
-        .map(|t| t.id)
         .collect();
     if targets.is_empty() {
-        return Ok(Vec::new());
+        return Ok(out);
     }
+    let ids: Vec<Uuid> = targets.keys().copied().collect();
+    use sea_orm::sea_query::ExprTrait;
+    // (target, metric, day) of each series' latest point.
+    let latest = sea_orm::sea_query::Query::select()
+        .column(metric_points::Column::TargetId)
+        .column(metric_points::Column::Metric)
+        .expr(Expr::col(metric_points::Column::Day).max())
+        .from(metric_points::Entity)
+        .and_where(Expr::col(metric_points::Column::TargetId).is_in(ids.iter().copied()))
+        .group_by_col(metric_points::Column::TargetId)
+        .group_by_col(metric_points::Column::Metric)
+        .to_owned();
+    let latest_only = Expr::tuple([
+        Expr::col(metric_points::Column::TargetId),
+        Expr::col(metric_points::Column::Metric),
+        Expr::col(metric_points::Column::Day),
+    ])
+    .in_subquery(latest);
     let points = metric_points::Entity::find()
-        .filter(metric_points::Column::TargetId.is_in(targets))
+        .filter(metric_points::Column::TargetId.is_in(ids.iter().copied()))
+        .filter(latest_only)
         .all(conn)
         .await?;
-    let mut latest: HashMap<(Uuid, Metric), (NaiveDate, i64)> = HashMap::new();
     for p in points {
         let (Some(target), Some(metric)) = (p.target_id, Metric::parse(&p.metric)) else {
             continue;
         };
-        let slot = latest.entry((target, metric)).or_insert((p.day, p.value));
-        if p.day > slot.0 {
-            *slot = (p.day, p.value);
+        if let Some(draft) = targets.get(&target) {
+            out.entry(*draft)
+                .or_default()
+                .push((target, metric, p.value, p.day));
         }
     }
-    let mut out: Vec<_> = latest
-        .into_iter()
-        .map(|((t, m), (d, v))| (t, m, v, d))
-        .collect();
-    out.sort_by_key(|(t, m, _, _)| (*t, *m));
+    for values in out.values_mut() {
+        values.sort_by_key(|(t, m, _, _)| (*t, *m));
+    }
     Ok(out)
 }

@@ -296,9 +296,10 @@ impl Draft {
 
     /// Each time variants were generated: the generator, what went in, what came out.
     async fn generations(&self, ctx: &Context<'_>) -> Result<Vec<Generation>> {
-        Ok(content::generations(&state(ctx).db, self.0.id)
-            .await
-            .map_err(gql)?
+        Ok(loader(ctx)?
+            .load_one(super::loaders::GenerationsOf(self.0.id))
+            .await?
+            .unwrap_or_default()
             .into_iter()
             .map(Generation)
             .collect())

@@ -62,14 +62,11 @@ impl Integration {
     /// When its metrics were last pulled, and how that went; null before the first
     /// sync.
     async fn sync(&self, ctx: &Context<'_>) -> Result<Option<super::analytics::SyncState>> {
-        use sea_orm::EntityTrait;
-        Ok(
-            crate::domain::entities::sync_states::Entity::find_by_id(self.0.id)
-                .one(&state(ctx).read_db)
-                .await
-                .map_err(|e| gql(e.into()))?
-                .map(Into::into),
-        )
+        Ok(super::loaders::loader(ctx)?
+            .load_one(super::loaders::SyncOf(self.0.id))
+            .await?
+            .flatten()
+            .map(Into::into))
     }
 }
 

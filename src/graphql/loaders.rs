@@ -72,6 +72,14 @@ pub async fn prime_drafts(
         let keys: Vec<_> = ids.iter().copied().map(MediaOf).collect();
         loader.feed_many(source.load(&keys).await?).await;
     }
+    if node.field("performance").exists() {
+        let keys: Vec<_> = ids.iter().copied().map(PerformanceOf).collect();
+        loader.feed_many(source.load(&keys).await?).await;
+    }
+    if node.field("generations").exists() {
+        let keys: Vec<_> = ids.iter().copied().map(GenerationsOf).collect();
+        loader.feed_many(source.load(&keys).await?).await;
+    }
     let last = node.field("lastComments");
     if node.field("commentCount").exists() || last.exists() {
         let keys: Vec<_> = ids.iter().copied().map(CommentsOf).collect();
@@ -91,6 +99,18 @@ pub async fn prime_drafts(
         let keys: Vec<_> = users.into_iter().map(UserById).collect();
         loader.feed_many(source.load(&keys).await?).await;
     }
+    Ok(())
+}
+
+/// Loads these channels' sync states straight into the request's cache (one statement),
+/// for a list of channels that asks for them.
+pub async fn prime_sync(ctx: &Context<'_>, channels: &[Uuid]) -> Result<()> {
+    if channels.is_empty() {
+        return Ok(());
+    }
+    let loader = loader(ctx)?;
+    let keys: Vec<_> = channels.iter().copied().map(SyncOf).collect();
+    loader.feed_many(loader.loader().load(&keys).await?).await;
     Ok(())
 }
 
@@ -119,6 +139,9 @@ pub fn forget_all(loaders: &Loaders) {
     loaders.clear::<WorkflowOf>();
     loaders.clear::<MediaOf>();
     loaders.clear::<AttemptsOf>();
+    loaders.clear::<PerformanceOf>();
+    loaders.clear::<GenerationsOf>();
+    loaders.clear::<SyncOf>();
 }
 
 pub fn loader<'a>(ctx: &Context<'a>) -> Result<&'a DataLoader<ContentLoader, HashMapCache>> {
@@ -127,6 +150,15 @@ pub fn loader<'a>(ctx: &Context<'a>) -> Result<&'a DataLoader<ContentLoader, Has
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct UserById(pub Uuid);
+/// A draft's latest metric values per channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PerformanceOf(pub Uuid);
+/// A draft's generation runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct GenerationsOf(pub Uuid);
+/// A channel's sync state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SyncOf(pub Uuid);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TargetsOf(pub Uuid);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -265,5 +297,51 @@ impl Loader<AttemptsOf> for ContentLoader {
             .await
             .map_err(gql)?;
         Ok(by_draft(keys, rows, |a| a.target_id, AttemptsOf))
+    }
+}
+
+impl Loader<PerformanceOf> for ContentLoader {
+    type Value = Vec<crate::domain::analytics::LatestValue>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[PerformanceOf]) -> Result<HashMap<PerformanceOf, Self::Value>> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        Ok(crate::domain::analytics::performance_of(&self.0, &ids)
+            .await
+            .map_err(gql)?
+            .into_iter()
+            .map(|(draft, values)| (PerformanceOf(draft), values))
+            .collect())
+    }
+}
+
+impl Loader<GenerationsOf> for ContentLoader {
+    type Value = Vec<crate::domain::entities::draft_generations::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[GenerationsOf]) -> Result<HashMap<GenerationsOf, Self::Value>> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows = content::generations_of(&self.0, &ids).await.map_err(gql)?;
+        Ok(by_draft(keys, rows, |r| r.draft_id, GenerationsOf))
+    }
+}
+
+impl Loader<SyncOf> for ContentLoader {
+    /// None for a channel never synced (an entry all the same, so the cache answers).
+    type Value = Option<crate::domain::entities::sync_states::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[SyncOf]) -> Result<HashMap<SyncOf, Self::Value>> {
+        use crate::domain::entities::sync_states;
+        let mut out: HashMap<SyncOf, Self::Value> = keys.iter().map(|k| (*k, None)).collect();
+        let rows = sync_states::Entity::find()
+            .filter(sync_states::Column::IntegrationId.is_in(keys.iter().map(|k| k.0)))
+            .all(&self.0)
+            .await
+            .map_err(db_error)?;
+        for row in rows {
+            out.insert(SyncOf(row.integration_id), Some(row));
+        }
+        Ok(out)
     }
 }

@@ -342,14 +342,17 @@ impl Workspace {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Vec<super::integrations::Integration>> {
-        Ok(
-            crate::domain::integrations::list(&state(ctx).db, self.0.workspace.id)
-                .await
-                .map_err(gql)?
-                .into_iter()
-                .map(super::integrations::Integration)
-                .collect(),
-        )
+        let channels = crate::domain::integrations::list(&state(ctx).db, self.0.workspace.id)
+            .await
+            .map_err(gql)?;
+        if ctx.look_ahead().field("sync").exists() {
+            let ids: Vec<_> = channels.iter().map(|c| c.id).collect();
+            super::loaders::prime_sync(ctx, &ids).await?;
+        }
+        Ok(channels
+            .into_iter()
+            .map(super::integrations::Integration)
+            .collect())
     }
 
     /// The workspace's uploaded media, newest first.

@@ -837,6 +837,29 @@ async fn a_page_of_drafts_costs_the_same_few_statements(backend: Backend) {
     );
     assert!(fifty <= 5, "a page of 50 drafts cost {fifty} statements");
 
+    // With each draft's performance and generations too: still the same count for 5 and
+    // for 50 — two statements for performance (targets, then only the latest points) and
+    // one for generations, whatever the page size.
+    let with_results = "query($w: ID!, $n: Int!) { workspace(id: $w) { drafts(first: $n) { edges { node { id performance { totals { metric value } targets { targetId metrics { metric value } } } generations { id } } } } } }";
+    let (_, five) = app
+        .gql_counted(&owner.access, with_results, json!({ "w": ws, "n": 5 }))
+        .await;
+    let (answer, fifty) = app
+        .gql_counted(&owner.access, with_results, json!({ "w": ws, "n": 50 }))
+        .await;
+    assert_eq!(
+        answer["workspace"]["drafts"]["edges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        50
+    );
+    assert_eq!(five, fifty, "performance and generations are batched");
+    assert!(
+        fifty <= 5,
+        "a page of 50 drafts with results cost {fifty} statements"
+    );
+
     // The draft detail view: two statements for the draft and access, then one per relation.
     let detail = "query($id: ID!) { draft(id: $id) { title author { displayName } targets { provider } revisions { version } workflow { to } commentCount lastComments { body author { displayName } } } }";
     let id = top["id"].as_str().unwrap();

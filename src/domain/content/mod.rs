@@ -569,13 +569,13 @@ pub async fn generate_variants(
     Ok(saved)
 }
 
-/// Every generation run for a draft, newest first.
-pub async fn generations(
+/// The generations of many drafts in one statement, newest first.
+pub async fn generations_of(
     conn: &impl ConnectionTrait,
-    draft_id: Uuid,
+    draft_ids: &[Uuid],
 ) -> DomainResult<Vec<draft_generations::Model>> {
     Ok(draft_generations::Entity::find()
-        .filter(draft_generations::Column::DraftId.eq(draft_id))
+        .filter(draft_generations::Column::DraftId.is_in(draft_ids.iter().copied()))
         .order_by_desc(draft_generations::Column::Id)
         .all(conn)
         .await?)
