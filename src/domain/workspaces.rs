@@ -425,18 +425,29 @@ pub async fn remove_member(
     Ok(())
 }
 
-/// Changes the workspace's settings (ADMIN and up): whether drafts need approval before
-/// scheduling, and the time zone its reports are read in (an IANA name). `None` leaves
-/// a setting as it is.
+/// Workspace settings an ADMIN or OWNER may change; `None` leaves one as it is, and an
+/// empty brand name, company or region clears it.
+#[derive(Default)]
+pub struct SettingsUpdate {
+    pub approval_required: Option<bool>,
+    pub time_zone: Option<String>,
+    pub brand_name: Option<String>,
+    pub company: Option<String>,
+    pub region: Option<String>,
+}
+
+/// Changes a workspace's settings (ADMIN and up): whether drafts need approval, its
+/// default time zone, its brand name, company and region.
 pub async fn update_settings(
     conn: &(impl ConnectionTrait + TransactionTrait),
     access: &WorkspaceAccess,
-    approval_required: Option<bool>,
-    time_zone: Option<&str>,
+    update: SettingsUpdate,
     meta: &RequestMeta,
 ) -> DomainResult<workspaces::Model> {
     access.require(Role::Admin)?;
-    let time_zone = time_zone
+    let time_zone = update
+        .time_zone
+        .as_deref()
         .map(|tz| {
             tz.trim()
                 .parse::<chrono_tz::Tz>()
@@ -449,13 +460,38 @@ pub async fn update_settings(
                 })
         })
         .transpose()?;
+    // Empty clears; anything else is checked like every other name.
+    let optional = |field: &str, value: &Option<String>, max: usize| {
+        value
+            .as_deref()
+            .map(|v| {
+                if v.trim().is_empty() {
+                    Ok(None)
+                } else {
+                    clean_text(field, v, max).map(Some)
+                }
+            })
+            .transpose()
+    };
+    let brand_name = optional("brand name", &update.brand_name, 100)?;
+    let company = optional("company", &update.company, 200)?;
+    let region = optional("region", &update.region, 64)?;
     let txn = conn.begin().await?;
     let mut active: workspaces::ActiveModel = access.workspace.clone().into();
-    if let Some(required) = approval_required {
+    if let Some(required) = update.approval_required {
         active.approval_required = Set(required);
     }
     if let Some(tz) = &time_zone {
         active.default_time_zone = Set(tz.clone());
+    }
+    if let Some(value) = &brand_name {
+        active.brand_name = Set(value.clone());
+    }
+    if let Some(value) = &company {
+        active.company = Set(value.clone());
+    }
+    if let Some(value) = &region {
+        active.region = Set(value.clone());
     }
     active.updated_at = Set(now());
     let updated = active.update(&txn).await?;
@@ -464,7 +500,13 @@ pub async fn update_settings(
         NewEvent::new(Actor::User(access.user_id()), "workspace.settings_changed")
             .target("workspace", access.workspace_id())
             .workspace(access.workspace_id())
-            .details(json!({ "approval_required": approval_required, "time_zone": time_zone })),
+            .details(json!({
+                "approval_required": update.approval_required,
+                "time_zone": time_zone,
+                "brand_name": brand_name,
+                "company": company,
+                "region": region,
+            })),
         meta,
     )
     .await?;

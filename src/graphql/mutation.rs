@@ -438,8 +438,11 @@ impl Mutation {
         Ok(Draft(draft))
     }
 
-    /// The workspace's settings: whether drafts need approval before scheduling, and its
-    /// time zone. ADMIN and OWNER; an omitted setting is left as it is.
+    /// The workspace's settings: whether drafts need approval before scheduling, its
+    /// time zone, brand name, company and region. ADMIN and OWNER; an omitted setting is
+    /// left as it is, an empty brand name, company or region clears it.
+    // Each argument is one optional setting of the API, as the contract names them.
+    #[allow(clippy::too_many_arguments)]
     async fn update_workspace_settings(
         &self,
         ctx: &Context<'_>,
@@ -447,6 +450,13 @@ impl Mutation {
         approval_required: Option<bool>,
         #[graphql(desc = "An IANA time zone; analytics are bucketed in it.")]
         default_time_zone: Option<String>,
+        #[graphql(desc = "The name the workspace publishes under (at most 100 characters).")]
+        brand_name: Option<String>,
+        #[graphql(desc = "The company behind it (at most 200 characters).")] company: Option<
+            String,
+        >,
+        #[graphql(desc = "Where it operates, e.g. `EU` or `North America` (at most 64).")]
+        region: Option<String>,
     ) -> Result<Workspace> {
         let user = current_user(ctx).await?;
         let s = state(ctx);
@@ -457,8 +467,13 @@ impl Mutation {
         access.workspace = workspaces::update_settings(
             &s.db,
             &access,
-            approval_required,
-            default_time_zone.as_deref(),
+            workspaces::SettingsUpdate {
+                approval_required,
+                time_zone: default_time_zone,
+                brand_name,
+                company,
+                region,
+            },
             meta(ctx),
         )
         .await

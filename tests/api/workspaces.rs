@@ -319,3 +319,63 @@ async fn concurrent_writes_all_succeed(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(concurrent_writes_all_succeed);
+
+const SETTINGS: &str = "mutation($w: ID!, $b: String, $c: String, $r: String) { updateWorkspaceSettings(workspaceId: $w, brandName: $b, company: $c, region: $r) { brandName company region } }";
+
+/// An ADMIN sets the brand name, company and region; an EDITOR cannot; bad values are
+/// refused and change nothing; an empty value clears one.
+async fn brand_company_and_region_are_set_by_admins(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.signed_in_user("brand@example.com", "Bran Owner").await;
+    let ws = app.create_workspace(&owner, "Brand Co").await;
+    let admin = add_member(&app, &owner, &ws, "brand.admin@example.com", "ADMIN").await;
+    let editor = add_member(&app, &owner, &ws, "brand.ed@example.com", "EDITOR").await;
+
+    let set = app
+        .gql_ok(
+            Some(&admin.access),
+            SETTINGS,
+            json!({ "w": ws, "b": "  Brandly ", "c": "Brand Co GmbH", "r": "EU" }),
+        )
+        .await;
+    assert_eq!(
+        set["updateWorkspaceSettings"],
+        json!({ "brandName": "Brandly", "company": "Brand Co GmbH", "region": "EU" })
+    );
+    let refused = app
+        .gql(
+            Some(&editor.access),
+            SETTINGS,
+            json!({ "w": ws, "b": "Mine now" }),
+        )
+        .await;
+    assert_eq!(error_code(&refused).as_deref(), Some("FORBIDDEN"));
+    for (field, value) in [
+        ("b", "x".repeat(101)),
+        ("c", "x".repeat(201)),
+        ("r", "bad\u{0007}region".to_string()),
+    ] {
+        let refused = app
+            .gql(
+                Some(&admin.access),
+                SETTINGS,
+                json!({ "w": ws, field: value }),
+            )
+            .await;
+        assert_eq!(
+            error_code(&refused).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{field}"
+        );
+    }
+    // Only the region is cleared; the others are left as they were.
+    let cleared = app
+        .gql_ok(Some(&owner.access), SETTINGS, json!({ "w": ws, "r": "" }))
+        .await;
+    assert_eq!(
+        cleared["updateWorkspaceSettings"],
+        json!({ "brandName": "Brandly", "company": "Brand Co GmbH", "region": null })
+    );
+    app.stop().await;
+}
+on_both_databases!(brand_company_and_region_are_set_by_admins);
