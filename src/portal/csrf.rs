@@ -2,7 +2,7 @@
 //! SameSite=Strict cookie, and in each form an HMAC of that value. A cross-site page can
 //! neither read the cookie nor compute the field.
 
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -35,15 +35,8 @@ fn cookie_name(state: &AppState) -> &'static str {
 }
 
 fn cookie_value(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let name = cookie_name(state);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
+    crate::http::read_cookie(headers, cookie_name(state))
+        .map(str::to_string)
         .filter(|v| {
             v.len() == 43
                 && v.bytes()
