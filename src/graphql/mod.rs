@@ -55,11 +55,11 @@ pub type AppSchema = Schema<Query, MutationRoot, Subscription>;
 /// `TypeRef` fragment), with room to spare.
 const INTROSPECTION_DEPTH: usize = 20;
 
-/// Builds the schema with the limits from the configuration.
 /// What one database read costs in a request's budget (a field that reads costs what it
 /// reads; a field answered from what its parent loaded costs 1).
 pub const DB_READ: usize = 10;
 
+/// Builds the schema with the limits from the configuration.
 pub fn build_schema(state: Option<AppState>, config: &Config) -> AppSchema {
     // HTTP requests are held to `max_depth` before validation (`document_limits`), where
     // introspection is exempt so that standard tools read the schema outside
