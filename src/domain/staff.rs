@@ -243,8 +243,13 @@ pub async fn log_in(
     let refused = || DomainError::Unauthenticated("email or password is incorrect".into());
     let email = EmailAddress::parse(email).map_err(|_| refused())?;
     let ip_key = meta.ip.map(|ip| ip.to_string()).unwrap_or_default();
-    limits.per_email.check(email.as_str())?;
-    limits.per_ip.check(&ip_key)?;
+    // Each attempt is counted before its password is checked (and given back when it
+    // was right), so guesses sent at once cannot all pass the limit before any counts.
+    limits.per_email.check_and_hit(email.as_str())?;
+    if let Err(refused) = limits.per_ip.check_and_hit(&ip_key) {
+        limits.per_email.refund(email.as_str());
+        return Err(refused);
+    }
     let staff = staff_users::Entity::find()
         .filter(staff_users::Column::Email.eq(email.as_str()))
         .one(conn)
@@ -255,8 +260,6 @@ pub async fn log_in(
         .await
         .map_err(DomainError::internal)?;
     let Some(staff) = staff else {
-        limits.per_email.hit(email.as_str());
-        limits.per_ip.hit(&ip_key);
         audit::record(
             conn,
             NewEvent::new(Actor::Anonymous, "staff.login_failed"),
@@ -277,8 +280,6 @@ pub async fn log_in(
         });
     }
     if !ok || staff.disabled_at.is_some() {
-        limits.per_email.hit(email.as_str());
-        limits.per_ip.hit(&ip_key);
         // Counted in the database itself (not read, added to and written back), so
         // wrong passwords sent at once are each counted; the lock falls on whichever
         // reaches the limit.
@@ -309,6 +310,7 @@ pub async fn log_in(
         return Err(refused());
     }
     limits.per_email.reset(email.as_str());
+    limits.per_ip.refund(&ip_key);
     let mut active: staff_users::ActiveModel = staff.into();
     active.failed_logins = Set(0);
     active.locked_until = Set(None);

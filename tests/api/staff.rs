@@ -1060,6 +1060,28 @@ async fn a_burst_of_wrong_passwords_locks_the_account(backend: Backend) {
     assert!(row.locked_until.is_some(), "five failures lock: {row:?}");
     let (_, locked) = sign_in(&app, "burst@atelier.test", STAFF_PASSWORD).await;
     assert_eq!(locked, reqwest::StatusCode::TOO_MANY_REQUESTS);
+
+    // Thirty at once on another account: only the limit's ten reach the password check
+    // (each is counted before it), the rest are refused unread.
+    make_staff(&app, "burst2@atelier.test", StaffRole::Compliance).await;
+    let before = atelier::domain::audit::count_action(&app.db, "staff.login_failed")
+        .await
+        .unwrap();
+    let guesses = (0..30).map(|_| sign_in(&app, "burst2@atelier.test", "not-the-password-42"));
+    let statuses = futures::future::join_all(guesses).await;
+    let limited = statuses
+        .iter()
+        .filter(|(_, s)| *s == reqwest::StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    let checked = atelier::domain::audit::count_action(&app.db, "staff.login_failed")
+        .await
+        .unwrap()
+        - before;
+    assert!(
+        checked <= 10,
+        "{checked} guesses reached the password check"
+    );
+    assert!(limited >= 20, "{statuses:?}");
     app.stop().await;
 }
 on_both_databases!(a_burst_of_wrong_passwords_locks_the_account);
