@@ -32,6 +32,13 @@ pub enum Email {
     },
     /// The password was changed with a reset link; every session was ended.
     PasswordChanged { to: String, display_name: String },
+    /// A workspace the person belonged to was deleted by its owner.
+    WorkspaceDeleted {
+        to: String,
+        name: String,
+        workspace_name: String,
+        deleted_by: String,
+    },
     /// Someone tried to sign up with an address that already has an account.
     AccountExists { to: String, display_name: String },
     /// An invitation to join a workspace.
@@ -142,6 +149,7 @@ impl Email {
             Email::VerifyEmail { to, .. }
             | Email::PasswordReset { to, .. }
             | Email::PasswordChanged { to, .. }
+            | Email::WorkspaceDeleted { to, .. }
             | Email::AccountExists { to, .. }
             | Email::Invitation { to, .. }
             | Email::RequestConfirmation { to, .. }

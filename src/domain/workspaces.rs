@@ -735,3 +735,99 @@ pub fn invitation_status(invitation: &invitations::Model) -> &'static str {
         "PENDING"
     }
 }
+
+/// Deletes a workspace (its OWNER, who confirms by typing its name): every channel is
+/// disconnected at its platform (the revocations queued with the tokens sealed, retried
+/// until the platform takes them), the stored media objects are deleted, and the
+/// workspace row goes with everything that hangs from it (members, invitations, drafts
+/// and their comments, targets and attempts, media rows, channels, tokens, metrics and
+/// sync state). Each member is emailed; the audit log keeps the event.
+pub async fn delete_workspace(
+    conn: &sea_orm::DatabaseConnection,
+    vault: &Vault,
+    store: &crate::storage::MediaStore,
+    access: &WorkspaceAccess,
+    confirm_name: &str,
+    meta: &RequestMeta,
+) -> DomainResult<()> {
+    use super::entities::media;
+    access.require(Role::Owner)?;
+    let workspace = &access.workspace;
+    if confirm_name.trim() != workspace.name {
+        return Err(DomainError::bad_input(
+            "type the workspace's name exactly as it is to confirm its deletion",
+        ));
+    }
+    let txn = conn.begin().await?;
+    let members: Vec<users::Model> = memberships::Entity::find()
+        .filter(memberships::Column::WorkspaceId.eq(workspace.id))
+        .find_also_related(users::Entity)
+        .all(&txn)
+        .await?
+        .into_iter()
+        .filter_map(|(_, user)| user)
+        .collect();
+    let channels = super::integrations::list(&txn, workspace.id).await?;
+    for channel in &channels {
+        let Some(provider) = super::integrations::Provider::parse(&channel.provider) else {
+            continue;
+        };
+        if let Some(tokens) = super::integrations::open_tokens(&txn, vault, channel.id).await? {
+            super::integrations::enqueue_revocation(&txn, vault, provider, &tokens).await?;
+        }
+    }
+    let objects: Vec<String> = media::Entity::find()
+        .select_only()
+        .column(media::Column::StorageKey)
+        .filter(media::Column::WorkspaceId.eq(workspace.id))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    workspaces::Entity::delete_by_id(workspace.id)
+        .exec(&txn)
+        .await?;
+    let deleted_by = members
+        .iter()
+        .find(|m| m.id == access.user_id())
+        .map(|m| m.display_name.clone())
+        .unwrap_or_else(|| "Its owner".into());
+    for member in &members {
+        // Erased and restricted people get no email but about their own requests.
+        if super::accounts::UserStatus::parse(&member.status) != super::accounts::UserStatus::Active
+        {
+            continue;
+        }
+        outbox::enqueue(
+            &txn,
+            vault,
+            &Email::WorkspaceDeleted {
+                to: member.email.clone(),
+                name: member.display_name.clone(),
+                workspace_name: workspace.name.clone(),
+                deleted_by: deleted_by.clone(),
+            },
+        )
+        .await?;
+    }
+    audit::record(
+        &txn,
+        NewEvent::new(Actor::User(access.user_id()), "workspace.deleted")
+            .target("workspace", workspace.id)
+            .workspace(workspace.id)
+            .details(json!({
+                "members": members.len(),
+                "channels": channels.len(),
+                "media_objects": objects.len(),
+            })),
+        meta,
+    )
+    .await?;
+    txn.commit().await?;
+    for key in objects {
+        if let Err(e) = store.delete(&key).await {
+            // The rows are gone; the object is an orphan the next cleanup removes.
+            tracing::error!(workspace = %workspace.id, error = %e, "could not delete a stored media object");
+        }
+    }
+    Ok(())
+}

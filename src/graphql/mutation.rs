@@ -481,6 +481,26 @@ impl Mutation {
         Ok(Workspace(access))
     }
 
+    /// Deletes a workspace for good (OWNER; `confirmName` must be its name): channels are
+    /// disconnected at their platforms, media and analytics deleted, members emailed.
+    async fn delete_workspace(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        confirm_name: String,
+    ) -> Result<bool> {
+        let user = current_user(ctx).await?;
+        let s = state(ctx);
+        let workspace_id = parse_id(&id, "id")?;
+        let access = workspaces::require_access(&s.db, user.id, workspace_id)
+            .await
+            .map_err(gql)?;
+        workspaces::delete_workspace(&s.db, &s.vault, &s.media, &access, &confirm_name, meta(ctx))
+            .await
+            .map_err(gql)?;
+        Ok(true)
+    }
+
     async fn archive_draft(&self, ctx: &Context<'_>, id: ID) -> Result<Draft> {
         move_draft(ctx, &id, DraftStatus::Archived, None).await
     }

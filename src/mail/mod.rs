@@ -82,6 +82,22 @@ struct PasswordChangedHtml<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "emails/workspace_deleted.txt")]
+struct WorkspaceDeletedText<'a> {
+    name: &'a str,
+    workspace_name: &'a str,
+    deleted_by: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/workspace_deleted.html")]
+struct WorkspaceDeletedHtml<'a> {
+    name: &'a str,
+    workspace_name: &'a str,
+    deleted_by: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "emails/invitation.txt")]
 struct InvitationText<'a> {
     workspace_name: &'a str,
@@ -387,6 +403,27 @@ pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
                 link: None,
             }
         }
+        Email::WorkspaceDeleted {
+            name,
+            workspace_name,
+            deleted_by,
+            ..
+        } => Rendered {
+            subject: format!("The workspace {workspace_name} was deleted"),
+            text: WorkspaceDeletedText {
+                name,
+                workspace_name,
+                deleted_by,
+            }
+            .render()?,
+            html: WorkspaceDeletedHtml {
+                name,
+                workspace_name,
+                deleted_by,
+            }
+            .render()?,
+            link: None,
+        },
         Email::AccountExists { display_name, .. } => {
             let login_link = format!("{}/login", links.app_url);
             Rendered {

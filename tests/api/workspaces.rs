@@ -379,3 +379,222 @@ async fn brand_company_and_region_are_set_by_admins(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(brand_company_and_region_are_set_by_admins);
+
+/// Files under `dir`, at any depth.
+fn files_under(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                files_under(&path)
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+const DELETE: &str =
+    "mutation($id: ID!, $n: String!) { deleteWorkspace(id: $id, confirmName: $n) }";
+
+/// An OWNER deletes a workspace by typing its name: its channel is revoked at the
+/// platform, its media objects and every row hanging from it are gone, its members are
+/// told; anyone else, or the wrong name, changes nothing; the owner's other workspace
+/// is untouched.
+async fn an_owner_deletes_a_workspace_and_nothing_of_it_is_left(backend: Backend) {
+    use atelier::domain::entities::{
+        comments, draft_targets, drafts, integration_tokens, integrations, media, memberships,
+        metric_points, workspaces,
+    };
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let fake = crate::fake_provider::FakeProvider::start().await;
+    let app = crate::publishing::spawn(backend, &fake).await;
+    let owner = app
+        .signed_in_user("del.owner@example.com", "Dee Owner")
+        .await;
+    let ws = crate::publishing::workspace(&app, &owner, "Gone Co").await;
+    let kept = app.create_workspace(&owner, "Kept Co").await;
+    let admin = add_member(&app, &owner, &ws, "del.admin@example.com", "ADMIN").await;
+    crate::channels::connect(&app, &owner, &ws, "LINKEDIN").await;
+    let token = fake.issued().last().cloned().expect("a token was issued");
+    let draft =
+        crate::publishing::draft_to(&app, &owner, &ws, "Doomed", &[("LINKEDIN", "Soon gone")])
+            .await;
+    crate::publishing::attach(
+        &app,
+        &owner,
+        &ws,
+        &draft,
+        "a.png",
+        "image/png",
+        crate::media::PNG,
+    )
+    .await;
+    app.gql_ok(
+        Some(&admin.access),
+        "mutation($i: AddCommentInput!) { addComment(input: $i) { id } }",
+        json!({ "i": { "draftId": draft, "body": "Last words" } }),
+    )
+    .await;
+    let media_dir = app.data_dir().join("media");
+    assert!(files_under(&media_dir) >= 1);
+
+    // Refused: an ADMIN, the wrong name, a stranger.
+    let refused = app
+        .gql(
+            Some(&admin.access),
+            DELETE,
+            json!({ "id": ws, "n": "Gone Co" }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&refused).as_deref(),
+        Some("FORBIDDEN"),
+        "{refused}"
+    );
+    let refused = app
+        .gql(
+            Some(&owner.access),
+            DELETE,
+            json!({ "id": ws, "n": "gone co" }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&refused).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{refused}"
+    );
+    let stranger = app.signed_in_user("del.out@example.com", "Out").await;
+    let refused = app
+        .gql(
+            Some(&stranger.access),
+            DELETE,
+            json!({ "id": ws, "n": "Gone Co" }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&refused).as_deref(),
+        Some("NOT_FOUND"),
+        "{refused}"
+    );
+    let id: uuid::Uuid = ws.parse().unwrap();
+    assert_eq!(
+        workspaces::Entity::find_by_id(id)
+            .count(&app.db)
+            .await
+            .unwrap(),
+        1
+    );
+
+    let done = app
+        .gql_ok(
+            Some(&owner.access),
+            DELETE,
+            json!({ "id": ws, "n": " Gone Co " }),
+        )
+        .await;
+    assert_eq!(done["deleteWorkspace"], true);
+    // Nothing of it is left.
+    assert_eq!(
+        workspaces::Entity::find_by_id(id)
+            .count(&app.db)
+            .await
+            .unwrap(),
+        0
+    );
+    let in_ws = |n: u64, what: &str| assert_eq!(n, 0, "{what} left");
+    in_ws(
+        memberships::Entity::find()
+            .filter(memberships::Column::WorkspaceId.eq(id))
+            .count(&app.db)
+            .await
+            .unwrap(),
+        "memberships",
+    );
+    in_ws(
+        drafts::Entity::find()
+            .filter(drafts::Column::WorkspaceId.eq(id))
+            .count(&app.db)
+            .await
+            .unwrap(),
+        "drafts",
+    );
+    in_ws(
+        media::Entity::find()
+            .filter(media::Column::WorkspaceId.eq(id))
+            .count(&app.db)
+            .await
+            .unwrap(),
+        "media",
+    );
+    in_ws(
+        integrations::Entity::find()
+            .filter(integrations::Column::WorkspaceId.eq(id))
+            .count(&app.db)
+            .await
+            .unwrap(),
+        "channels",
+    );
+    in_ws(
+        metric_points::Entity::find()
+            .filter(metric_points::Column::WorkspaceId.eq(id))
+            .count(&app.db)
+            .await
+            .unwrap(),
+        "metrics",
+    );
+    in_ws(
+        integration_tokens::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        "tokens",
+    );
+    in_ws(
+        draft_targets::Entity::find().count(&app.db).await.unwrap(),
+        "targets",
+    );
+    in_ws(
+        comments::Entity::find().count(&app.db).await.unwrap(),
+        "comments",
+    );
+    assert_eq!(files_under(&media_dir), 0, "the stored objects are deleted");
+    // The platform is told, the members are emailed, the log keeps the event.
+    eventually(20, "the platform saw the revocation", || async {
+        if fake.revoked().contains(&token) {
+            Ok(())
+        } else {
+            Err(format!("{:?}", fake.revoked()))
+        }
+    })
+    .await;
+    app.pump_jobs().await;
+    for member in ["del.owner@example.com", "del.admin@example.com"] {
+        app.inbox
+            .wait_for_subject(member, "Gone Co was deleted")
+            .await;
+    }
+    assert_eq!(
+        atelier::domain::audit::count_action(&app.db, "workspace.deleted")
+            .await
+            .unwrap(),
+        1
+    );
+    // The owner's other workspace is as it was.
+    let other = app
+        .gql_ok(
+            Some(&owner.access),
+            "query($w: ID!) { workspace(id: $w) { name myRole } }",
+            json!({ "w": kept }),
+        )
+        .await;
+    assert_eq!(
+        other["workspace"],
+        json!({ "name": "Kept Co", "myRole": "OWNER" })
+    );
+    app.stop().await;
+}
+on_both_databases!(an_owner_deletes_a_workspace_and_nothing_of_it_is_left);
