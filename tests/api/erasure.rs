@@ -286,7 +286,7 @@ async fn erin_asks_to_be_erased(app: &TestApp) -> (Session, uuid::Uuid, String) 
 }
 
 /// Every file under a directory.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub(crate) fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
