@@ -185,8 +185,8 @@ impl RequestBudget {
 }
 
 /// The schema extension that holds every document to the limits: the expanded size and
-/// depth (for documents that did not come through `check`, such as a WebSocket
-/// subscription's) and, when the request carries a `RequestBudget`, the shared cost.
+/// depth of documents that did not come through `check` (a WebSocket subscription's),
+/// and, when the request carries a `RequestBudget` (an HTTP request), the shared cost.
 pub struct DocumentLimits {
     pub max_fields: u64,
     pub max_depth: u64,
@@ -216,6 +216,12 @@ impl async_graphql::extensions::Extension for DocumentLimitsCheck {
         next: async_graphql::extensions::NextParseQuery<'_>,
     ) -> async_graphql::ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
+        // An HTTP request's documents were measured, the batch together, by `check`
+        // before anything ran (its budget is in the request); only the others (a
+        // WebSocket subscription's) are measured here.
+        if ctx.data_opt::<RequestBudget>().is_some() {
+            return Ok(document);
+        }
         let measured =
             measure(&document).map_err(|r| async_graphql::ServerError::new(r.to_string(), None))?;
         let refusal = if measured.depth > self.max_depth {
