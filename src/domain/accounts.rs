@@ -139,15 +139,9 @@ impl AuthLimits {
     /// (nothing is counted then).
     pub fn reserve_attempt(&self, email: &str, ip: Option<&str>) -> DomainResult<()> {
         let keyed = self.keyed(email, ip);
-        for (done, (limiter, key)) in keyed.iter().enumerate() {
-            if let Err(refused) = limiter.check_and_hit(key) {
-                for (limiter, key) in &keyed[..done] {
-                    limiter.refund(key);
-                }
-                return Err(refused);
-            }
-        }
-        Ok(())
+        let keyed: Vec<(&RateLimiter, &str)> =
+            keyed.iter().map(|(l, k)| (*l, k.as_str())).collect();
+        RateLimiter::reserve_all(&keyed)
     }
 
     /// The attempt was right: it does not count as a failure, and this client's

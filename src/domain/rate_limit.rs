@@ -83,6 +83,20 @@ impl RateLimiter {
         hits.entry(key.to_string()).or_default().push_back(now);
     }
 
+    /// Counts one attempt against every `(limiter, key)` before the work it guards, or
+    /// none when one of them refuses (the hits already taken are given back).
+    pub fn reserve_all(keyed: &[(&RateLimiter, &str)]) -> Result<(), DomainError> {
+        for (done, (limiter, key)) in keyed.iter().enumerate() {
+            if let Err(refused) = limiter.check_and_hit(key) {
+                for (limiter, key) in &keyed[..done] {
+                    limiter.refund(key);
+                }
+                return Err(refused);
+            }
+        }
+        Ok(())
+    }
+
     /// Gives back the latest hit of `key` (an attempt counted up front that turned out
     /// well).
     pub fn refund(&self, key: &str) {

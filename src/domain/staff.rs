@@ -245,11 +245,10 @@ pub async fn log_in(
     let ip_key = meta.ip.map(|ip| ip.to_string()).unwrap_or_default();
     // Each attempt is counted before its password is checked (and given back when it
     // was right), so guesses sent at once cannot all pass the limit before any counts.
-    limits.per_email.check_and_hit(email.as_str())?;
-    if let Err(refused) = limits.per_ip.check_and_hit(&ip_key) {
-        limits.per_email.refund(email.as_str());
-        return Err(refused);
-    }
+    RateLimiter::reserve_all(&[
+        (&limits.per_email, email.as_str()),
+        (&limits.per_ip, &ip_key),
+    ])?;
     let staff = staff_users::Entity::find()
         .filter(staff_users::Column::Email.eq(email.as_str()))
         .one(conn)
