@@ -21,6 +21,23 @@ pub fn request_meta(peer: SocketAddr, headers: &HeaderMap) -> RequestMeta {
     }
 }
 
+/// A `Set-Cookie` value for a cookie of ours: always HttpOnly, Secure in production
+/// (served over HTTPS), with the path, SameSite and, when given, Max-Age asked for.
+pub fn set_cookie(
+    production: bool,
+    name: &str,
+    value: &str,
+    path: &str,
+    same_site: &str,
+    max_age_secs: Option<i64>,
+) -> String {
+    let max_age = max_age_secs
+        .map(|secs| format!("; Max-Age={secs}"))
+        .unwrap_or_default();
+    let secure = if production { "; Secure" } else { "" };
+    format!("{name}={value}; Path={path}; HttpOnly; SameSite={same_site}{max_age}{secure}")
+}
+
 /// The value of the cookie `name` the request carries, if any.
 pub fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers

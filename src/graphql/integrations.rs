@@ -146,18 +146,15 @@ impl IntegrationMutation {
         .await
         .map_err(gql)?;
         // The browser that asked keeps the attempt's nonce; the callback wants it back.
-        let secure = if s.config.is_production() {
-            "; Secure"
-        } else {
-            ""
-        };
         ctx.append_http_header(
             axum::http::header::SET_COOKIE,
-            format!(
-                "{}={}; Path=/integrations/callback; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-                started.cookie_name,
-                started.cookie_value,
-                integrations::STATE_TTL_MINUTES * 60
+            crate::http::set_cookie(
+                s.config.is_production(),
+                &started.cookie_name,
+                &started.cookie_value,
+                "/integrations/callback",
+                "Lax",
+                Some(integrations::STATE_TTL_MINUTES * 60),
             ),
         );
         Ok(IntegrationConnect {

@@ -58,14 +58,13 @@ pub fn issue(state: &AppState, headers: &HeaderMap) -> CsrfToken {
             let mut bytes = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut bytes);
             let value = URL_SAFE_NO_PAD.encode(bytes);
-            let secure = if state.config.is_production() {
-                "; Secure"
-            } else {
-                ""
-            };
-            let cookie = format!(
-                "{}={value}; Path=/; HttpOnly; SameSite=Strict{secure}",
-                cookie_name(state)
+            let cookie = crate::http::set_cookie(
+                state.config.is_production(),
+                cookie_name(state),
+                &value,
+                "/",
+                "Strict",
+                None,
             );
             (value, HeaderValue::from_str(&cookie).ok())
         }

@@ -60,14 +60,13 @@ pub(crate) fn cookie_name(state: &AppState) -> &'static str {
 }
 
 pub(crate) fn session_cookie(state: &AppState, value: &str, max_age_secs: i64) -> HeaderValue {
-    let secure = if state.config.is_production() {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}",
-        cookie_name(state)
+    let cookie = crate::http::set_cookie(
+        state.config.is_production(),
+        cookie_name(state),
+        value,
+        "/",
+        "Lax",
+        Some(max_age_secs),
     );
     // invariant: the value is an ASCII token we minted (uuid hex, '.', base64url).
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
