@@ -168,7 +168,11 @@ pub async fn run(
         .all(conn)
         .await?;
     let restricted = restricted_person(conn, &draft).await?;
-    let attached = super::media::for_drafts(conn, &[draft.id]).await?;
+    let attached: Vec<media::Model> = super::media::for_drafts(conn, &[draft.id])
+        .await?
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
     let mut waiting = Vec::new();
     for target in targets
         .iter()
@@ -355,20 +359,6 @@ async fn channel_of(
     })
 }
 
-/// The attached file a platform posts, if any: Instagram takes an image or video,
-/// TikTok and YouTube a video, LinkedIn an image, Facebook either.
-fn media_for(provider: Provider, attached: &[(Uuid, media::Model)]) -> Option<&media::Model> {
-    let fits = |m: &&media::Model| {
-        let video = m.content_type.starts_with("video/");
-        match provider {
-            Provider::Tiktok | Provider::Youtube => video,
-            Provider::Linkedin => !video,
-            Provider::Facebook | Provider::Instagram => true,
-        }
-    };
-    attached.iter().map(|(_, m)| m).find(fits)
-}
-
 async fn post_media(
     publisher: &Publisher,
     provider: Provider,
@@ -405,7 +395,7 @@ async fn publish_target(
     publisher: &Publisher,
     draft: &drafts::Model,
     target: &draft_targets::Model,
-    attached: &[(Uuid, media::Model)],
+    attached: &[media::Model],
 ) -> anyhow::Result<Pass> {
     // Another run may have settled it since this one listed the targets.
     let fresh = draft_targets::Entity::find_by_id(target.id)
@@ -433,15 +423,20 @@ async fn publish_target(
         let why = "the channel is disconnected";
         return Ok(fail_without_call(conn, target, n, why).await?);
     };
-    let media = match media_for(provider, attached) {
-        Some(item) => Some(post_media(publisher, provider, item).await?),
-        None => None,
+    // Checked when it was scheduled; checked again, as files may have gone since.
+    let plan = match super::content::targets::media_plan(provider, attached) {
+        Ok(plan) => plan,
+        Err(why) => return Ok(fail_without_call(conn, target, n, &why).await?),
     };
+    let mut media = Vec::with_capacity(plan.len());
+    for item in plan {
+        media.push(post_media(publisher, provider, item).await?);
+    }
     let post = PostRequest {
         account_id: &channel.external_account_id,
         title: target.title.as_deref().or(Some(draft.title.as_str())),
         text: &target.body,
-        media: media.as_ref(),
+        media: &media,
     };
     let providers = &publisher.providers;
 

@@ -1,6 +1,6 @@
 //! Facebook Pages through the Graph API: the Page the person chose, posts to its
-//! feed (a photo post when an image is attached, fetched by Facebook from its signed
-//! link), the Page's recent feed, and Page and post insights. Instagram shares the
+//! feed (a photo or video post when one file is attached, fetched by Facebook from its
+//! signed link; several photos uploaded unpublished and attached to one feed post), the Page's recent feed, and Page and post insights. Instagram shares the
 //! Graph API's shapes and uses the helpers here.
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -30,26 +30,46 @@ pub(super) async fn publish(
 ) -> Result<Posted, ProviderError> {
     let page = post.account_id;
     let answer = match post.media {
-        Some(media) if media.is_video() => {
-            call.json(
-                call.post(&format!("/{page}/videos"))
-                    .form(&[("file_url", media.url.as_str()), ("description", post.text)]),
-            )
-            .await?
-        }
-        Some(media) => {
-            call.json(
-                call.post(&format!("/{page}/photos"))
-                    .form(&[("url", media.url.as_str()), ("caption", post.text)]),
-            )
-            .await?
-        }
-        None => {
+        [] => {
             call.json(
                 call.post(&format!("/{page}/feed"))
                     .form(&[("message", post.text)]),
             )
             .await?
+        }
+        [video] if video.is_video() => {
+            call.json(
+                call.post(&format!("/{page}/videos"))
+                    .form(&[("file_url", video.url.as_str()), ("description", post.text)]),
+            )
+            .await?
+        }
+        [photo] => {
+            call.json(
+                call.post(&format!("/{page}/photos"))
+                    .form(&[("url", photo.url.as_str()), ("caption", post.text)]),
+            )
+            .await?
+        }
+        photos => {
+            // A multi-photo post: each photo uploaded unpublished (fetched from its
+            // link), then one feed post attaching them all.
+            let mut form = vec![("message".to_string(), post.text.to_string())];
+            for (i, photo) in photos.iter().enumerate() {
+                let uploaded = call
+                    .json(
+                        call.post(&format!("/{page}/photos"))
+                            .form(&[("url", photo.url.as_str()), ("published", "false")]),
+                    )
+                    .await?;
+                let id = text(&uploaded["id"]).ok_or_else(|| missing("photo id"))?;
+                form.push((
+                    format!("attached_media[{i}]"),
+                    serde_json::json!({ "media_fbid": id }).to_string(),
+                ));
+            }
+            call.json(call.post(&format!("/{page}/feed")).form(&form))
+                .await?
         }
     };
     let id = text(&answer["post_id"])

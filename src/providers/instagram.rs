@@ -1,12 +1,13 @@
 //! Instagram professional accounts through the Graph API: the account (linked to one of
 //! the person's Pages) they chose, publishing as a container (the platform fetches the image or
-//! video from its signed link) then `media_publish`, recent media, and insights.
+//! video from its signed link; several files make a carousel of item containers) then
+//! `media_publish`, recent media, and insights.
 //! Instagram has no text-only posts.
 
 use chrono::NaiveDate;
 
 use super::facebook::{daily_insights, graph_time, lifetime_insights};
-use super::{missing, text, Call, PostRequest, Posted, ProviderError, RecentPost};
+use super::{missing, text, Call, PostMedia, PostRequest, Posted, ProviderError, RecentPost};
 use crate::domain::analytics::Metric;
 
 pub(super) async fn publish(
@@ -14,50 +15,32 @@ pub(super) async fn publish(
     post: &PostRequest<'_>,
 ) -> Result<Posted, ProviderError> {
     let account = post.account_id;
-    let media = post.media.ok_or_else(|| {
-        ProviderError::Rejected("Instagram needs an image or a video attached to the draft".into())
-    })?;
-    let container = if media.is_video() {
-        call.json(call.post(&format!("/{account}/media")).form(&[
-            ("media_type", "REELS"),
-            ("video_url", media.url.as_str()),
-            ("caption", post.text),
-        ]))
-        .await?
-    } else {
-        call.json(
-            call.post(&format!("/{account}/media"))
-                .form(&[("image_url", media.url.as_str()), ("caption", post.text)]),
-        )
-        .await?
-    };
-    let creation_id = text(&container["id"]).ok_or_else(|| missing("container id"))?;
-    if media.is_video() {
-        // Videos are processed before they can be published.
-        let mut ready = false;
-        for _ in 0..30 {
-            let status = call
-                .json(call.get(&format!("/{creation_id}?fields=status_code")))
-                .await?;
-            match status["status_code"].as_str() {
-                Some("FINISHED") => {
-                    ready = true;
-                    break;
-                }
-                Some("ERROR") | Some("EXPIRED") => {
-                    return Err(ProviderError::Rejected(
-                        "Instagram could not process the video".into(),
-                    ))
-                }
-                _ => tokio::time::sleep(std::time::Duration::from_secs(2)).await,
+    let creation_id = match post.media {
+        [] => {
+            return Err(ProviderError::Rejected(
+                "Instagram needs an image or a video attached to the draft".into(),
+            ))
+        }
+        [one] => container(call, account, one, Some(post.text)).await?,
+        items => {
+            // A carousel: a container for each item (marked as a carousel item, without
+            // a caption), then the carousel's own container naming them as its children.
+            let mut children = Vec::with_capacity(items.len());
+            for item in items {
+                children.push(container(call, account, item, None).await?);
             }
+            let carousel = call
+                .json(call.post(&format!("/{account}/media")).form(&[
+                    ("media_type", "CAROUSEL"),
+                    ("children", children.join(",").as_str()),
+                    ("caption", post.text),
+                ]))
+                .await?;
+            let id = text(&carousel["id"]).ok_or_else(|| missing("carousel container id"))?;
+            wait_until_finished(call, &id).await?;
+            id
         }
-        if !ready {
-            return Err(ProviderError::Transient(
-                "Instagram is still processing the video".into(),
-            ));
-        }
-    }
+    };
     let published = call
         .json(
             call.post(&format!("/{account}/media_publish"))
@@ -66,6 +49,61 @@ pub(super) async fn publish(
         .await?;
     let id = text(&published["id"]).ok_or_else(|| missing("media id"))?;
     Ok(Posted { id, url: None })
+}
+
+/// A media container for one file, fetched by Instagram from its link: a post of its own
+/// when it has the caption (a video as a Reel), or a carousel item when it has none (a
+/// video as `VIDEO`). Videos are processed before they can be published.
+async fn container(
+    call: &Call<'_>,
+    account: &str,
+    media: &PostMedia,
+    caption: Option<&str>,
+) -> Result<String, ProviderError> {
+    let mut form: Vec<(&str, &str)> = Vec::with_capacity(3);
+    if media.is_video() {
+        form.push((
+            "media_type",
+            if caption.is_some() { "REELS" } else { "VIDEO" },
+        ));
+        form.push(("video_url", &media.url));
+    } else {
+        form.push(("image_url", &media.url));
+    }
+    match caption {
+        Some(caption) => form.push(("caption", caption)),
+        None => form.push(("is_carousel_item", "true")),
+    }
+    let answer = call
+        .json(call.post(&format!("/{account}/media")).form(&form))
+        .await?;
+    let id = text(&answer["id"]).ok_or_else(|| missing("container id"))?;
+    if media.is_video() {
+        wait_until_finished(call, &id).await?;
+    }
+    Ok(id)
+}
+
+/// Polls a container's `status_code` until Instagram has processed it (about a minute
+/// at most, then the publish is tried again later).
+async fn wait_until_finished(call: &Call<'_>, container: &str) -> Result<(), ProviderError> {
+    for _ in 0..30 {
+        let status = call
+            .json(call.get(&format!("/{container}?fields=status_code")))
+            .await?;
+        match status["status_code"].as_str() {
+            Some("FINISHED") => return Ok(()),
+            Some("ERROR") | Some("EXPIRED") => {
+                return Err(ProviderError::Rejected(
+                    "Instagram could not process the media".into(),
+                ))
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_secs(2)).await,
+        }
+    }
+    Err(ProviderError::Transient(
+        "Instagram is still processing the media".into(),
+    ))
 }
 
 pub(super) async fn recent_posts(

@@ -1,11 +1,13 @@
-//! LinkedIn: the member's OpenID profile, posts through the versioned REST API (images
-//! uploaded first), the member's recent posts, daily impressions from the creator post
+//! LinkedIn: the member's OpenID profile, posts through the versioned REST API (an image,
+//! several as one multi-image post, or a video, uploaded first), the member's recent posts, daily impressions from the creator post
 //! analytics, followers, and a post's likes and comments.
 
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 use serde_json::{json, Value};
 
-use super::{count, missing, text, Call, PostRequest, Posted, Profile, ProviderError, RecentPost};
+use super::{
+    count, missing, text, Call, PostMedia, PostRequest, Posted, Profile, ProviderError, RecentPost,
+};
 use crate::domain::analytics::Metric;
 
 const VERSION: &str = "202405";
@@ -61,35 +63,24 @@ pub(super) async fn publish(
         "lifecycleState": "PUBLISHED",
         "isReshareDisabledByAuthor": false
     });
-    if let Some(media) = post.media {
-        let bytes = media
-            .bytes
-            .clone()
-            .ok_or_else(|| ProviderError::Rejected("LinkedIn needs the file's bytes".into()))?;
-        if media.is_video() {
-            return Err(ProviderError::Rejected(
-                "video posts to LinkedIn are not supported yet; attach an image".into(),
-            ));
+    match post.media {
+        [] => {}
+        [video] if video.is_video() => {
+            let id = upload_video(call, &owner, video).await?;
+            body["content"] =
+                json!({ "media": { "id": id, "title": post.title.unwrap_or_default() } });
         }
-        let upload = call
-            .json(versioned(
-                call.post("/rest/images?action=initializeUpload")
-                    .json(&json!({ "initializeUploadRequest": { "owner": owner } })),
-            ))
-            .await?;
-        let upload_url = upload["value"]["uploadUrl"]
-            .as_str()
-            .ok_or_else(|| missing("upload URL"))?;
-        let image = text(&upload["value"]["image"]).ok_or_else(|| missing("image id"))?;
-        call.send(
-            call.http
-                .put(upload_url)
-                .bearer_auth(secrecy::ExposeSecret::expose_secret(call.token))
-                .header("content-type", &media.content_type)
-                .body(bytes),
-        )
-        .await?;
-        body["content"] = json!({ "media": { "id": image } });
+        [image] => {
+            let id = upload_image(call, &owner, image).await?;
+            body["content"] = json!({ "media": { "id": id } });
+        }
+        images => {
+            let mut uploaded = Vec::with_capacity(images.len());
+            for image in images {
+                uploaded.push(json!({ "id": upload_image(call, &owner, image).await? }));
+            }
+            body["content"] = json!({ "multiImage": { "images": uploaded } });
+        }
     }
     let response = call
         .send(versioned(call.post("/rest/posts").json(&body)))
@@ -104,6 +95,121 @@ pub(super) async fn publish(
         url: Some(format!("https://www.linkedin.com/feed/update/{id}")),
         id,
     })
+}
+
+fn bytes_of(media: &PostMedia) -> Result<bytes::Bytes, ProviderError> {
+    media
+        .bytes
+        .clone()
+        .ok_or_else(|| ProviderError::Rejected("LinkedIn needs the file's bytes".into()))
+}
+
+/// Uploads an image (Images API: `initializeUpload`, then a PUT of the bytes); its URN.
+async fn upload_image(
+    call: &Call<'_>,
+    owner: &str,
+    media: &PostMedia,
+) -> Result<String, ProviderError> {
+    let bytes = bytes_of(media)?;
+    let upload = call
+        .json(versioned(
+            call.post("/rest/images?action=initializeUpload")
+                .json(&json!({ "initializeUploadRequest": { "owner": owner } })),
+        ))
+        .await?;
+    let upload_url = upload["value"]["uploadUrl"]
+        .as_str()
+        .ok_or_else(|| missing("upload URL"))?;
+    let image = text(&upload["value"]["image"]).ok_or_else(|| missing("image id"))?;
+    call.send(call.put_bytes(upload_url, &media.content_type, bytes))
+        .await?;
+    Ok(image)
+}
+
+/// Uploads a video (Videos API): `initializeUpload` with its size answers the byte
+/// ranges to PUT (4 MiB parts), each part answers an ETag, `finalizeUpload` names them
+/// in order, and the video is usable in a post once LinkedIn reports it `AVAILABLE`.
+async fn upload_video(
+    call: &Call<'_>,
+    owner: &str,
+    media: &PostMedia,
+) -> Result<String, ProviderError> {
+    let bytes = bytes_of(media)?;
+    let init = call
+        .json(versioned(
+            call.post("/rest/videos?action=initializeUpload")
+                .json(&json!({
+                    "initializeUploadRequest": {
+                        "owner": owner,
+                        "fileSizeBytes": bytes.len(),
+                        "uploadCaptions": false,
+                        "uploadThumbnail": false
+                    }
+                })),
+        ))
+        .await?;
+    let value = &init["value"];
+    let video = text(&value["video"]).ok_or_else(|| missing("video id"))?;
+    let upload_token = text(&value["uploadToken"]).unwrap_or_default();
+    let instructions = value["uploadInstructions"]
+        .as_array()
+        .filter(|parts| !parts.is_empty())
+        .ok_or_else(|| missing("upload instructions"))?;
+    let mut part_ids = Vec::with_capacity(instructions.len());
+    for part in instructions {
+        let url = part["uploadUrl"]
+            .as_str()
+            .ok_or_else(|| missing("part upload URL"))?;
+        let range = match (part["firstByte"].as_u64(), part["lastByte"].as_u64()) {
+            (Some(first), Some(last)) if first <= last && (last as usize) < bytes.len() => {
+                first as usize..=last as usize
+            }
+            _ => {
+                return Err(ProviderError::Transient(
+                    "LinkedIn's upload instructions do not fit the file".into(),
+                ))
+            }
+        };
+        let uploaded = call
+            .send(call.put_bytes(url, "application/octet-stream", bytes.slice(range)))
+            .await?;
+        let etag = uploaded
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| missing("ETag of an uploaded part"))?;
+        part_ids.push(etag.to_string());
+    }
+    call.send(versioned(
+        call.post("/rest/videos?action=finalizeUpload")
+            .json(&json!({
+                "finalizeUploadRequest": {
+                    "video": video,
+                    "uploadToken": upload_token,
+                    "uploadedPartIds": part_ids
+                }
+            })),
+    ))
+    .await?;
+    for _ in 0..30 {
+        let status = call
+            .json(versioned(
+                call.get(&format!("/rest/videos/{}", encode(&video))),
+            ))
+            .await?;
+        match status["status"].as_str() {
+            Some("AVAILABLE") => return Ok(video),
+            Some("PROCESSING_FAILED") => {
+                return Err(ProviderError::Rejected(
+                    "LinkedIn could not process the video".into(),
+                ))
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+        }
+    }
+    Err(ProviderError::Transient(
+        "LinkedIn is still processing the video".into(),
+    ))
 }
 
 pub(super) async fn recent_posts(

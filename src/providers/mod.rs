@@ -535,14 +535,22 @@ impl Providers {
     }
 }
 
-/// What to post: the text (and a title where the platform has one) and at most one
-/// attached file.
+/// What to post: the text (and a title where the platform has one) and the files that
+/// go with it, in order — as the domain's media plan chose them for the platform (one
+/// video, one image, or several images or items that make one post).
 pub struct PostRequest<'a> {
     /// The platform's id of the account posting (a page, a member, a channel).
     pub account_id: &'a str,
     pub title: Option<&'a str>,
     pub text: &'a str,
-    pub media: Option<&'a PostMedia>,
+    pub media: &'a [PostMedia],
+}
+
+impl PostRequest<'_> {
+    /// The first video among the files.
+    fn video(&self) -> Option<&PostMedia> {
+        self.media.iter().find(|m| m.is_video())
+    }
 }
 
 /// A file to attach: a link the platform can fetch (signed, expiring) and, for
@@ -607,6 +615,20 @@ impl Call<'_> {
         self.http
             .post(format!("{}{path}", self.api))
             .bearer_auth(self.token.expose_secret())
+    }
+
+    /// A PUT of bytes to an upload address the platform handed out.
+    fn put_bytes(
+        &self,
+        url: &str,
+        content_type: &str,
+        bytes: bytes::Bytes,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .put(url)
+            .bearer_auth(self.token.expose_secret())
+            .header("content-type", content_type)
+            .body(bytes)
     }
 
     /// Sends a request and sorts the answer: 401 is an authorization failure (renew and

@@ -91,7 +91,7 @@ pub(super) async fn publish(
     call: &Call<'_>,
     post: &PostRequest<'_>,
 ) -> Result<Posted, ProviderError> {
-    let video = post.media.filter(|m| m.is_video()).ok_or_else(|| {
+    let video = post.video().ok_or_else(|| {
         ProviderError::Rejected("TikTok needs a video attached to the draft".into())
     })?;
     let answer = call

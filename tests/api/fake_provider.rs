@@ -2,8 +2,10 @@
 //! exchange (verifying the PKCE verifier against the S256 challenge), Facebook Login as
 //! Meta documents it (short-lived tokens exchanged for long-lived ones, `/me` with the
 //! app-scoped user id, several Pages, `{"error": {"message","type","code"}}`), each platform's
-//! profile shape, revocation, publishing (LinkedIn posts and image uploads, Graph API
-//! feed/photos/media containers, TikTok pull-from-URL, YouTube resumable uploads),
+//! profile shape, revocation, publishing (LinkedIn posts with an image, a multi-image set
+//! or a video uploaded in 4 MiB parts; Graph API feed posts, photos, unpublished photos
+//! attached to one feed post, videos, and Instagram containers and carousels; TikTok
+//! pull-from-URL; YouTube resumable uploads),
 //! listing recent posts, and account and post metrics — with switches to fail (401 by
 //! expiring access tokens, 503, refusals, answers slower than the client waits).
 
@@ -56,6 +58,12 @@ pub struct Platform {
     pub fail_metrics: AtomicBool,
     /// How many metric reads were answered.
     pub metric_reads: std::sync::atomic::AtomicU32,
+    /// Instagram media containers by id.
+    containers: Mutex<HashMap<String, Container>>,
+    /// Facebook photos uploaded with `published=false`: id → (Page, bytes).
+    unpublished_photos: Mutex<HashMap<String, (String, usize)>>,
+    /// LinkedIn videos registered with the Videos API, by number.
+    linkedin_videos: Mutex<HashMap<u64, LinkedinVideo>>,
     /// The base URL, for links the platform hands out (upload sessions).
     base: Mutex<String>,
     /// Facebook Login's tokens and the Pages it lists.
@@ -89,6 +97,32 @@ impl Default for MetaState {
     }
 }
 
+/// An Instagram media container: whose, its caption, the size of each file in it (a
+/// carousel's in the order of its children), whether it is a carousel item (published
+/// only as part of a carousel), and whether it was published.
+struct Container {
+    account: String,
+    caption: String,
+    items: Vec<usize>,
+    carousel_item: bool,
+    published: bool,
+}
+
+/// The parts LinkedIn's Videos API asks for: 4 MiB each (the last one shorter).
+pub const LINKEDIN_PART_BYTES: usize = 4 * 1024 * 1024;
+
+/// A video registered with LinkedIn's Videos API: its owner and size, the ETag of each
+/// part received, and where processing stands once it is finalized.
+struct LinkedinVideo {
+    owner: String,
+    size: usize,
+    parts: Vec<Option<String>>,
+    finalized: bool,
+    /// Status reads since it was finalized: the first answers PROCESSING, later ones
+    /// AVAILABLE.
+    status_reads: u32,
+}
+
 /// The person who logs in with Facebook: their app-scoped user id, as `/me` answers it
 /// and Meta's signed callbacks carry it.
 pub const META_USER_ID: &str = "10229876543210042";
@@ -111,8 +145,11 @@ pub struct Post {
     pub account: String,
     pub id: String,
     pub text: String,
-    /// The bytes fetched from the media link the post came with, if any.
+    /// The bytes fetched from the media link the post came with, if it came with one.
     pub fetched_media: Option<usize>,
+    /// The size of every file the post came with, in the order the post shows them
+    /// (one for a single image or video, several for a carousel or multi-image post).
+    pub items: Vec<usize>,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -158,6 +195,12 @@ impl FakeProvider {
             .route("/rest/posts", post(linkedin_publish).get(linkedin_list))
             .route("/rest/images", post(linkedin_image_init))
             .route("/upload/li/{image}", axum::routing::put(upload_bytes))
+            .route("/rest/videos", post(linkedin_videos))
+            .route("/rest/videos/{urn}", get(linkedin_video_status))
+            .route(
+                "/upload/li-video/{video}/{part}",
+                axum::routing::put(linkedin_video_part),
+            )
             .route("/rest/memberCreatorPostAnalytics", get(linkedin_daily))
             .route("/rest/memberFollowersCount", get(linkedin_followers))
             .route("/rest/socialActions/{urn}", get(linkedin_social))
@@ -174,6 +217,8 @@ impl FakeProvider {
             .route("/youtube/v3/videos", get(youtube_videos))
             .route("/youtube/v3/channels", get(youtube_channels))
             .route("/v2/reports", get(youtube_reports))
+            // Platforms take uploads of many megabytes (axum's default cap is 2 MB).
+            .layer(axum::extract::DefaultBodyLimit::max(256 * 1024 * 1024))
             .with_state(platform.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -590,14 +635,18 @@ async fn take_post(
     account: &str,
     id: String,
     text: &str,
-    fetched_media: Option<usize>,
+    items: Vec<usize>,
 ) {
     platform.posts.lock().unwrap().push(Post {
         platform: name,
         account: account.to_string(),
         id,
         text: text.to_string(),
-        fetched_media,
+        fetched_media: match items[..] {
+            [one] => Some(one),
+            _ => None,
+        },
+        items,
         created_at: chrono::Utc::now(),
     });
     let slow = platform
@@ -657,31 +706,52 @@ async fn linkedin_publish(
     if let Some(refused) = before_publish(&platform, &headers, "linkedin").await {
         return refused;
     }
-    if let Some(image) = body["content"]["media"]["id"].as_str() {
-        let key = image.rsplit(':').next().unwrap_or_default().to_string();
-        if !platform.uploads.lock().unwrap().contains_key(&key) {
-            return (StatusCode::BAD_REQUEST, "image not uploaded").into_response();
+    // The post's content, as the Posts API documents it: `media` with one image or video
+    // URN, or `multiImage` with 2–20 image URNs; each uploaded before it is named.
+    let refuse = |why: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "message": why, "status": 400 })),
+        )
+            .into_response()
+    };
+    let content = &body["content"];
+    let mut items = Vec::new();
+    if let Some(urn) = content["media"]["id"].as_str() {
+        if let Some(n) = urn.strip_prefix("urn:li:video:") {
+            let videos = platform.linkedin_videos.lock().unwrap();
+            match n.parse().ok().and_then(|n: u64| videos.get(&n)) {
+                Some(video) if video.finalized => items.push(video.size),
+                _ => return refuse("the video is not uploaded and finalized"),
+            }
+        } else {
+            match linkedin_image_size(&platform, urn) {
+                Some(size) => items.push(size),
+                None => return refuse("image not uploaded"),
+            }
         }
+    } else if let Some(images) = content["multiImage"]["images"].as_array() {
+        if !(2..=20).contains(&images.len()) {
+            return refuse("a multi-image post has 2 to 20 images");
+        }
+        for image in images {
+            match linkedin_image_size(&platform, image["id"].as_str().unwrap_or_default()) {
+                Some(size) => items.push(size),
+                None => return refuse("image not uploaded"),
+            }
+        }
+    } else if !content.is_null() {
+        return refuse("unknown content");
     }
     let id = format!("urn:li:share:{}", next_id(&platform));
     let author = body["author"].as_str().unwrap_or_default().to_string();
-    let size = body["content"]["media"]["id"].as_str().map(|image| {
-        let key = image.rsplit(':').next().unwrap_or_default();
-        platform
-            .uploads
-            .lock()
-            .unwrap()
-            .get(key)
-            .copied()
-            .unwrap_or_default()
-    });
     take_post(
         &platform,
         "linkedin",
         &author,
         id.clone(),
         body["commentary"].as_str().unwrap_or_default(),
-        size,
+        items,
     )
     .await;
     (StatusCode::CREATED, [("x-restli-id", id)]).into_response()
@@ -719,6 +789,160 @@ async fn linkedin_image_init(
     let n = next_id(&platform);
     let base = platform.base.lock().unwrap().clone();
     Json(json!({ "value": { "uploadUrl": format!("{base}/upload/li/{n}"), "image": format!("urn:li:image:{n}") } })).into_response()
+}
+
+/// The bytes uploaded for an image URN (`urn:li:image:N`), if they were.
+fn linkedin_image_size(platform: &Platform, urn: &str) -> Option<usize> {
+    let key = urn.strip_prefix("urn:li:image:")?;
+    platform.uploads.lock().unwrap().get(key).copied()
+}
+
+/// The Videos API's actions: `initializeUpload` (the owner and the size in; the video URN
+/// and the byte range of each 4 MiB part out, each with its own upload URL) and
+/// `finalizeUpload` (the ETag of every part, in order).
+async fn linkedin_videos(
+    State(platform): State<Arc<Platform>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    Json(body): Json<serde_json::Value>,
+) -> Response {
+    if !bearer_known(&platform, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    if headers.get("linkedin-version").is_none() {
+        return (StatusCode::BAD_REQUEST, "LinkedIn-Version header missing").into_response();
+    }
+    let refuse = |why: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "message": why, "status": 400 })),
+        )
+            .into_response()
+    };
+    match q.get("action").map(String::as_str) {
+        Some("initializeUpload") => {
+            let request = &body["initializeUploadRequest"];
+            let (Some(owner), Some(size)) =
+                (request["owner"].as_str(), request["fileSizeBytes"].as_u64())
+            else {
+                return refuse("owner and fileSizeBytes are required");
+            };
+            if size == 0 {
+                return refuse("fileSizeBytes must be positive");
+            }
+            let size = size as usize;
+            let n = next_id(&platform);
+            let base = platform.base.lock().unwrap().clone();
+            let parts = size.div_ceil(LINKEDIN_PART_BYTES);
+            let instructions: Vec<_> = (0..parts)
+                .map(|i| {
+                    let first = i * LINKEDIN_PART_BYTES;
+                    let last = (first + LINKEDIN_PART_BYTES).min(size) - 1;
+                    json!({ "uploadUrl": format!("{base}/upload/li-video/{n}/{i}"), "firstByte": first, "lastByte": last })
+                })
+                .collect();
+            platform.linkedin_videos.lock().unwrap().insert(
+                n,
+                LinkedinVideo {
+                    owner: owner.to_string(),
+                    size,
+                    parts: vec![None; parts],
+                    finalized: false,
+                    status_reads: 0,
+                },
+            );
+            Json(json!({ "value": {
+                "uploadUrlsExpireAt": chrono::Utc::now().timestamp_millis() + 86_400_000,
+                "video": format!("urn:li:video:{n}"),
+                "uploadInstructions": instructions,
+                "uploadToken": ""
+            } }))
+            .into_response()
+        }
+        Some("finalizeUpload") => {
+            let request = &body["finalizeUploadRequest"];
+            let n = request["video"]
+                .as_str()
+                .and_then(|urn| urn.strip_prefix("urn:li:video:"))
+                .and_then(|n| n.parse::<u64>().ok());
+            let mut videos = platform.linkedin_videos.lock().unwrap();
+            let Some(video) = n.and_then(|n| videos.get_mut(&n)) else {
+                return refuse("unknown video");
+            };
+            let named: Vec<Option<String>> = request["uploadedPartIds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|id| id.as_str().map(str::to_string))
+                .collect();
+            if video.parts.iter().any(Option::is_none) || named != video.parts {
+                return refuse("uploadedPartIds do not name every uploaded part in order");
+            }
+            video.finalized = true;
+            StatusCode::OK.into_response()
+        }
+        _ => StatusCode::BAD_REQUEST.into_response(),
+    }
+}
+
+/// One part of a video: exactly the bytes of its range; the answer carries its ETag.
+async fn linkedin_video_part(
+    State(platform): State<Arc<Platform>>,
+    axum::extract::Path((n, part)): axum::extract::Path<(u64, usize)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !bearer_known(&platform, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let mut videos = platform.linkedin_videos.lock().unwrap();
+    let Some(video) = videos.get_mut(&n) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if part >= video.parts.len() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let expected = (video.size - part * LINKEDIN_PART_BYTES).min(LINKEDIN_PART_BYTES);
+    if body.len() != expected {
+        return (
+            StatusCode::BAD_REQUEST,
+            "the part is not the size its range says",
+        )
+            .into_response();
+    }
+    let etag = format!("/ambry-video/signedId/{n}-{part}-{}", body.len());
+    video.parts[part] = Some(etag.clone());
+    (StatusCode::OK, [("etag", etag)]).into_response()
+}
+
+/// A video's status: WAITING_UPLOAD until finalized, then PROCESSING once, then
+/// AVAILABLE.
+async fn linkedin_video_status(
+    State(platform): State<Arc<Platform>>,
+    axum::extract::Path(urn): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !bearer_known(&platform, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let n = urn
+        .strip_prefix("urn:li:video:")
+        .and_then(|n| n.parse::<u64>().ok());
+    let mut videos = platform.linkedin_videos.lock().unwrap();
+    let Some(video) = n.and_then(|n| videos.get_mut(&n)) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let status = if !video.finalized {
+        "WAITING_UPLOAD"
+    } else {
+        video.status_reads += 1;
+        if video.status_reads == 1 {
+            "PROCESSING"
+        } else {
+            "AVAILABLE"
+        }
+    };
+    Json(json!({ "id": urn, "owner": video.owner, "status": status })).into_response()
 }
 
 async fn upload_bytes(
@@ -806,12 +1030,46 @@ async fn graph_post(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("Bearer fake-page-"));
-    if matches!(edge.as_str(), "feed" | "photos") && !page_token {
+    if matches!(edge.as_str(), "feed" | "photos" | "videos") && !page_token {
         // Graph API error #200: a Page is published to with a Page access token.
         return (StatusCode::FORBIDDEN, Json(json!({ "error": { "code": 200, "message": "publishing to a Page needs a Page access token" } }))).into_response();
     }
+    let graph_error = |message: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": { "message": message, "type": "OAuthException", "code": 100 } })),
+        )
+            .into_response()
+    };
     match edge.as_str() {
         "feed" => {
+            // Photos uploaded unpublished are attached as `attached_media[i]` fields,
+            // each `{"media_fbid": "<photo id>"}`.
+            let mut attached: Vec<(usize, &String)> = form
+                .iter()
+                .filter_map(|(key, value)| {
+                    let i = key.strip_prefix("attached_media[")?.strip_suffix(']')?;
+                    Some((i.parse().ok()?, value))
+                })
+                .collect();
+            attached.sort();
+            let mut items = Vec::with_capacity(attached.len());
+            {
+                let mut photos = platform.unpublished_photos.lock().unwrap();
+                for (_, value) in &attached {
+                    let id = serde_json::from_str::<serde_json::Value>(value)
+                        .ok()
+                        .and_then(|v| v["media_fbid"].as_str().map(str::to_string));
+                    match id.and_then(|id| photos.remove(&id)) {
+                        Some((page, size)) if page == node => items.push(size),
+                        _ => {
+                            return graph_error(
+                                "attached_media names no unpublished photo of this Page",
+                            )
+                        }
+                    }
+                }
+            }
             let id = format!("{node}_{}", next_id(&platform));
             take_post(
                 &platform,
@@ -819,7 +1077,7 @@ async fn graph_post(
                 &node,
                 id.clone(),
                 form.get("message").map(String::as_str).unwrap_or_default(),
-                None,
+                items,
             )
             .await;
             Json(json!({ "id": id })).into_response()
@@ -827,13 +1085,18 @@ async fn graph_post(
         "photos" => {
             let Some(size) = fetch(form.get("url").map(String::as_str).unwrap_or_default()).await
             else {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    Json(json!({ "error": { "message": "could not fetch the image" } })),
-                )
-                    .into_response();
+                return graph_error("could not fetch the image");
             };
             let n = next_id(&platform);
+            if form.get("published").map(String::as_str) == Some("false") {
+                // Uploaded, not posted: waits to be attached to a feed post.
+                platform
+                    .unpublished_photos
+                    .lock()
+                    .unwrap()
+                    .insert(n.to_string(), (node.clone(), size));
+                return Json(json!({ "id": n.to_string() })).into_response();
+            }
             let post_id = format!("{node}_{n}");
             take_post(
                 &platform,
@@ -841,61 +1104,108 @@ async fn graph_post(
                 &node,
                 post_id.clone(),
                 form.get("caption").map(String::as_str).unwrap_or_default(),
-                Some(size),
+                vec![size],
             )
             .await;
             Json(json!({ "id": n.to_string(), "post_id": post_id })).into_response()
         }
-        "media" => {
-            let url = form
-                .get("image_url")
-                .or_else(|| form.get("video_url"))
-                .cloned()
-                .unwrap_or_default();
-            let Some(size) = fetch(&url).await else {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    Json(json!({ "error": { "message": "could not fetch the media" } })),
-                )
-                    .into_response();
+        "videos" => {
+            let Some(size) =
+                fetch(form.get("file_url").map(String::as_str).unwrap_or_default()).await
+            else {
+                return graph_error("could not fetch the video");
             };
-            let container = format!("container-{}", next_id(&platform));
-            platform.uploads.lock().unwrap().insert(
-                format!(
-                    "{container}|{node}|{}",
-                    form.get("caption").cloned().unwrap_or_default()
-                ),
-                size,
-            );
-            Json(json!({ "id": container })).into_response()
+            let n = next_id(&platform);
+            take_post(
+                &platform,
+                "facebook",
+                &node,
+                format!("{node}_{n}"),
+                form.get("description")
+                    .map(String::as_str)
+                    .unwrap_or_default(),
+                vec![size],
+            )
+            .await;
+            Json(json!({ "id": n.to_string() })).into_response()
+        }
+        "media" => {
+            let carousel_item = form.get("is_carousel_item").map(String::as_str) == Some("true");
+            let media_type = form.get("media_type").map(String::as_str);
+            let caption = form.get("caption").cloned().unwrap_or_default();
+            let container = if media_type == Some("CAROUSEL") {
+                // A carousel names 2–10 item containers of the same account.
+                let children: Vec<&str> = form
+                    .get("children")
+                    .map(|c| c.split(',').map(str::trim).collect())
+                    .unwrap_or_default();
+                if !(2..=10).contains(&children.len()) {
+                    return graph_error("a carousel has 2 to 10 children");
+                }
+                let containers = platform.containers.lock().unwrap();
+                let mut items = Vec::with_capacity(children.len());
+                for child in children {
+                    match containers.get(child) {
+                        Some(c) if c.account == node && c.carousel_item => items.extend(&c.items),
+                        _ => {
+                            return graph_error(
+                                "children must be carousel item containers of this account",
+                            )
+                        }
+                    }
+                }
+                Container {
+                    account: node.clone(),
+                    caption,
+                    items,
+                    carousel_item: false,
+                    published: false,
+                }
+            } else {
+                // One image (`image_url`) or video (`video_url`, as REELS, or VIDEO for
+                // a carousel item), fetched from its link.
+                let url = match (form.get("image_url"), form.get("video_url"), media_type) {
+                    (Some(url), None, None) => url,
+                    (None, Some(url), Some("REELS")) if !carousel_item => url,
+                    (None, Some(url), Some("VIDEO")) if carousel_item => url,
+                    _ => return graph_error("an image_url, or a video_url with media_type REELS (VIDEO for a carousel item)"),
+                };
+                let Some(size) = fetch(url).await else {
+                    return graph_error("could not fetch the media");
+                };
+                Container {
+                    account: node.clone(),
+                    caption,
+                    items: vec![size],
+                    carousel_item,
+                    published: false,
+                }
+            };
+            let id = format!("container-{}", next_id(&platform));
+            platform
+                .containers
+                .lock()
+                .unwrap()
+                .insert(id.clone(), container);
+            Json(json!({ "id": id })).into_response()
         }
         "media_publish" => {
             let creation = form.get("creation_id").cloned().unwrap_or_default();
-            let found = platform
-                .uploads
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|(k, _)| k.starts_with(&format!("{creation}|{node}|")))
-                .map(|(k, v)| (k.clone(), *v));
-            let Some((key, size)) = found else {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    Json(json!({ "error": { "message": "unknown container" } })),
-                )
-                    .into_response();
+            let taken = {
+                let mut containers = platform.containers.lock().unwrap();
+                match containers.get_mut(&creation) {
+                    Some(c) if c.account == node && !c.carousel_item && !c.published => {
+                        c.published = true;
+                        Some((c.caption.clone(), c.items.clone()))
+                    }
+                    _ => None,
+                }
             };
-            let caption = key.splitn(3, '|').nth(2).unwrap_or_default().to_string();
+            let Some((caption, items)) = taken else {
+                return graph_error("creation_id is not a publishable container of this account");
+            };
             let id = format!("ig-media-{}", next_id(&platform));
-            take_post(
-                &platform,
-                "instagram",
-                &node,
-                id.clone(),
-                &caption,
-                Some(size),
-            )
-            .await;
+            take_post(&platform, "instagram", &node, id.clone(), &caption, items).await;
             Json(json!({ "id": id })).into_response()
         }
         _ => StatusCode::NOT_FOUND.into_response(),
@@ -993,7 +1303,7 @@ async fn graph_node(
     if !bearer_known(&platform, &headers) {
         return meta_token_error();
     }
-    if node.starts_with("container-") {
+    if platform.containers.lock().unwrap().contains_key(&node) {
         return Json(json!({ "id": node, "status_code": "FINISHED" })).into_response();
     }
     StatusCode::NOT_FOUND.into_response()
@@ -1042,7 +1352,7 @@ async fn tiktok_publish(
         "tt-open-9",
         format!("73{n}"),
         body["post_info"]["title"].as_str().unwrap_or_default(),
-        Some(size),
+        vec![size],
     )
     .await;
     Json(json!({ "data": { "publish_id": format!("v_pub_{n}") }, "error": { "code": "ok" } }))
@@ -1154,7 +1464,7 @@ async fn youtube_upload(
         "UC-fake",
         id.clone(),
         &title,
-        Some(body.len()),
+        vec![body.len()],
     )
     .await;
     Json(json!({ "id": id })).into_response()

@@ -1,5 +1,6 @@
 //! Publishing scheduled drafts to channels through the fake platform over HTTP: every
-//! channel published with its media, refusals and passing failures (retried with
+//! channel published with its media, several files as one carousel or multi-image post
+//! and a video in parts (files a platform cannot take together refused when scheduling), refusals and passing failures (retried with
 //! backoff), a 401 renewed and retried once, an answer lost to a timeout and an attempt
 //! interrupted by a crash reconciled without posting twice, and nothing published for a
 //! restricted person.
@@ -288,6 +289,211 @@ async fn publishing_reaches_every_channel_with_its_media(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(publishing_reaches_every_channel_with_its_media);
+
+/// `n` distinct small PNGs of different sizes (the image, then `i + 1` zero bytes), so
+/// the workspace keeps them apart and their order can be told by size.
+fn pngs(n: usize) -> Vec<Vec<u8>> {
+    (0..n).map(|i| [PNG, &vec![0; i + 1]].concat()).collect()
+}
+
+/// A video of `len` bytes: an MP4 header, then zeros.
+fn video_of(len: usize) -> Vec<u8> {
+    let mut video = MP4.to_vec();
+    video.resize(len, 0);
+    video
+}
+
+fn post_on<'a>(
+    posts: &'a [crate::fake_provider::Post],
+    platform: &str,
+    text: &str,
+) -> &'a crate::fake_provider::Post {
+    let found: Vec<_> = posts
+        .iter()
+        .filter(|p| p.platform == platform && p.text == text)
+        .collect();
+    assert_eq!(found.len(), 1, "one {platform} post {text:?} in {posts:?}");
+    found[0]
+}
+
+async fn a_carousel_reaches_the_fake_as_one_post(backend: Backend) {
+    use crate::fake_provider::LINKEDIN_PART_BYTES;
+    let fake = FakeProvider::start().await;
+    let app = spawn(backend, &fake).await;
+    let owner = app
+        .signed_in_user("carousel@example.com", "Cara Carousel")
+        .await;
+    let ws = workspace(&app, &owner, "Carousel Co").await;
+    for provider in ["LINKEDIN", "FACEBOOK", "INSTAGRAM", "YOUTUBE"] {
+        connect(&app, &owner, &ws, provider).await;
+    }
+
+    // Three images: an Instagram carousel, a Facebook multi-photo post and a LinkedIn
+    // multi-image post — each one post carrying the three, in the draft's order.
+    let images = pngs(3);
+    let sizes: Vec<usize> = images.iter().map(Vec::len).collect();
+    let draft = draft_to(
+        &app,
+        &owner,
+        &ws,
+        "Three views",
+        &[
+            ("INSTAGRAM", "Three views #carousel"),
+            ("FACEBOOK", "Three views on Facebook"),
+            ("LINKEDIN", "Three views on LinkedIn"),
+        ],
+    )
+    .await;
+    for (i, png) in images.iter().enumerate() {
+        let name = format!("view-{i}.png");
+        attach(&app, &owner, &ws, &draft, &name, "image/png", png).await;
+    }
+    schedule_soon(&app, &owner, &draft).await;
+    let done = settled(&app, &owner, &draft).await;
+    assert_eq!(done["status"], "PUBLISHED", "{done}");
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 3, "one post per channel: {posts:?}");
+    for (platform, text) in [
+        ("instagram", "Three views #carousel"),
+        ("facebook", "Three views on Facebook"),
+        ("linkedin", "Three views on LinkedIn"),
+    ] {
+        let post = post_on(&posts, platform, text);
+        assert_eq!(post.items, sizes, "{platform}: the three images, in order");
+        let provider = platform.to_uppercase();
+        assert_eq!(
+            target(&done, &provider)["providerPostId"].as_str(),
+            Some(post.id.as_str())
+        );
+    }
+
+    // An image and a video of a little over two LinkedIn parts: Instagram takes both as
+    // one carousel (the video as a VIDEO item), YouTube the video alone.
+    let film = video_of(2 * LINKEDIN_PART_BYTES + 1_000);
+    let mixed = draft_to(
+        &app,
+        &owner,
+        &ws,
+        "Still and moving",
+        &[("INSTAGRAM", "Still and moving"), ("YOUTUBE", "The film")],
+    )
+    .await;
+    attach(
+        &app,
+        &owner,
+        &ws,
+        &mixed,
+        "still.png",
+        "image/png",
+        &images[0],
+    )
+    .await;
+    attach(&app, &owner, &ws, &mixed, "film.mp4", "video/mp4", &film).await;
+    schedule_soon(&app, &owner, &mixed).await;
+    let done = settled(&app, &owner, &mixed).await;
+    assert_eq!(done["status"], "PUBLISHED", "{done}");
+    let posts = fake.posts();
+    assert_eq!(
+        post_on(&posts, "instagram", "Still and moving").items,
+        [images[0].len(), film.len()]
+    );
+    assert_eq!(
+        post_on(&posts, "youtube", "Still and moving").items,
+        [film.len()],
+        "YouTube is sent the video, not the image"
+    );
+
+    // The video alone: LinkedIn's Videos API takes it in three parts (the fake checks
+    // each part's range and the ETags named at finalizing), Facebook fetches it.
+    let clip = draft_to(
+        &app,
+        &owner,
+        &ws,
+        "The clip",
+        &[
+            ("LINKEDIN", "Watch the clip"),
+            ("FACEBOOK", "Watch the clip"),
+        ],
+    )
+    .await;
+    attach(&app, &owner, &ws, &clip, "film.mp4", "video/mp4", &film).await;
+    schedule_soon(&app, &owner, &clip).await;
+    let done = settled(&app, &owner, &clip).await;
+    assert_eq!(done["status"], "PUBLISHED", "{done}");
+    let posts = fake.posts();
+    assert_eq!(
+        post_on(&posts, "linkedin", "Watch the clip").items,
+        [film.len()]
+    );
+    assert_eq!(
+        post_on(&posts, "facebook", "Watch the clip").items,
+        [film.len()]
+    );
+    let published = posts.len();
+
+    // Files a platform cannot post together are refused when scheduling, naming the
+    // target; the draft stays a draft and nothing is sent.
+    let both = draft_to(&app, &owner, &ws, "Both", &[("LINKEDIN", "Both at once")]).await;
+    attach(
+        &app,
+        &owner,
+        &ws,
+        &both,
+        "still.png",
+        "image/png",
+        &images[0],
+    )
+    .await;
+    attach(&app, &owner, &ws, &both, "film.mp4", "video/mp4", &film).await;
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+    let refused = app
+        .gql(
+            Some(&owner.access),
+            SCHEDULE,
+            json!({ "id": both, "at": at }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&refused).as_deref(),
+        Some("BAD_USER_INPUT"),
+        "{refused}"
+    );
+    let message = refused["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the LINKEDIN target")
+            && message.contains("one video, or images")
+            && message.contains("1 video and 1 image"),
+        "{message}"
+    );
+    let eleven = draft_to(&app, &owner, &ws, "Eleven", &[("INSTAGRAM", "Too many")]).await;
+    for (i, png) in pngs(11).iter().enumerate() {
+        let name = format!("many-{i}.png");
+        attach(&app, &owner, &ws, &eleven, &name, "image/png", png).await;
+    }
+    let refused = app
+        .gql(
+            Some(&owner.access),
+            SCHEDULE,
+            json!({ "id": eleven, "at": at }),
+        )
+        .await;
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("at most 10")),
+        "{refused}"
+    );
+    for draft in [&both, &eleven] {
+        let found = app
+            .gql_ok(Some(&owner.access), DRAFT, json!({ "id": draft }))
+            .await;
+        assert_eq!(found["draft"]["status"], "DRAFT");
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(fake.posts().len(), published);
+    app.stop().await;
+}
+on_both_databases!(a_carousel_reaches_the_fake_as_one_post);
 
 async fn refusals_retries_and_renewal(backend: Backend) {
     let fake = FakeProvider::start().await;

@@ -9,7 +9,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::find_in_workspace;
-use crate::domain::entities::{draft_targets, integrations};
+use crate::domain::entities::{draft_targets, integrations, media};
 use crate::domain::integrations::Provider;
 use crate::domain::now;
 use crate::domain::workspaces::{Role, WorkspaceAccess};
@@ -340,8 +340,64 @@ pub async fn for_drafts(
         .await?)
 }
 
+/// The most items an Instagram carousel takes.
+pub const CAROUSEL_MAX: usize = 10;
+
+/// Which of a draft's attached files (in the draft's order) a platform posts, or why it
+/// cannot post them together:
+///
+/// - TikTok and YouTube post one video; images are not sent to them;
+/// - Instagram posts one image or video, or 2–10 of them (mixed) as one carousel;
+/// - Facebook and LinkedIn post one video, or the images — several of them as one
+///   multi-photo (Facebook) or multi-image (LinkedIn) post — but not a video with
+///   other files.
+///
+/// Nothing fitting is an empty list: a text post where the platform has them, a refusal
+/// (by the platform's client) where it does not.
+pub fn media_plan(
+    provider: Provider,
+    attached: &[media::Model],
+) -> Result<Vec<&media::Model>, String> {
+    let is_video = |m: &&media::Model| m.content_type.starts_with("video/");
+    let videos: Vec<&media::Model> = attached.iter().filter(is_video).collect();
+    let images: Vec<&media::Model> = attached.iter().filter(|m| !is_video(m)).collect();
+    let name = platform_name(provider);
+    let counted = || {
+        let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        format!(
+            "this draft has {} and {}",
+            plural(videos.len(), "video"),
+            plural(images.len(), "image")
+        )
+    };
+    match provider {
+        Provider::Tiktok | Provider::Youtube => match videos.len() {
+            0 | 1 => Ok(videos),
+            _ => Err(format!("{name} posts one video; {}", counted())),
+        },
+        Provider::Instagram => {
+            if attached.len() > CAROUSEL_MAX {
+                Err(format!(
+                    "an Instagram carousel takes at most {CAROUSEL_MAX} images and videos; {}",
+                    counted()
+                ))
+            } else {
+                Ok(attached.iter().collect())
+            }
+        }
+        Provider::Facebook | Provider::Linkedin => match (videos.len(), images.len()) {
+            (0, _) => Ok(images),
+            (1, 0) => Ok(videos),
+            _ => Err(format!(
+                "{name} posts one video, or images, not both in one post; {}",
+                counted()
+            )),
+        },
+    }
+}
+
 /// Before scheduling: at least one channel, and every target within its platform's
-/// limits.
+/// limits, with attached files its platform can post together.
 pub(crate) async fn check_ready(conn: &impl ConnectionTrait, draft_id: Uuid) -> DomainResult<()> {
     let targets = for_drafts(conn, &[draft_id]).await?;
     if targets.is_empty() {
@@ -349,11 +405,19 @@ pub(crate) async fn check_ready(conn: &impl ConnectionTrait, draft_id: Uuid) -> 
             "add at least one channel (target) before scheduling",
         ));
     }
+    let attached: Vec<media::Model> = crate::domain::media::for_drafts(conn, &[draft_id])
+        .await?
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
     for target in &targets {
         let provider = Provider::parse(&target.provider).ok_or_else(|| {
             DomainError::internal(anyhow::anyhow!("unknown provider {:?}", target.provider))
         })?;
         check_limits(provider, target.title.as_deref(), &target.body)?;
+        media_plan(provider, &attached).map_err(|why| {
+            DomainError::bad_input(format!("the {} target: {why}", target.provider))
+        })?;
     }
     Ok(())
 }
@@ -367,6 +431,53 @@ mod tests {
         assert_eq!(
             hashtags("#launch day! see #q4_plans, not a#b or # alone #Ünïcode"),
             vec!["#launch", "#q4_plans", "#Ünïcode"]
+        );
+    }
+
+    fn file(content_type: &str) -> media::Model {
+        media::Model {
+            id: Uuid::now_v7(),
+            workspace_id: Uuid::nil(),
+            uploader_id: None,
+            file_name: "f".into(),
+            content_type: content_type.into(),
+            size_bytes: 1,
+            sha256: String::new(),
+            storage_key: String::new(),
+            created_at: now(),
+        }
+    }
+
+    #[test]
+    fn each_platform_posts_the_files_it_can_take_together() {
+        let (image, video) = (file("image/png"), file("video/mp4"));
+        let mixed = [image.clone(), video.clone(), image.clone()];
+        fn kinds(provider: Provider, files: &[media::Model]) -> Result<Vec<&str>, String> {
+            media_plan(provider, files)
+                .map(|plan| plan.iter().map(|m| m.content_type.as_str()).collect())
+        }
+        assert_eq!(
+            kinds(Provider::Instagram, &mixed),
+            Ok(vec!["image/png", "video/mp4", "image/png"])
+        );
+        assert_eq!(kinds(Provider::Youtube, &mixed), Ok(vec!["video/mp4"]));
+        assert_eq!(kinds(Provider::Tiktok, &[image.clone()]), Ok(vec![]));
+        assert!(kinds(Provider::Tiktok, &[video.clone(), video.clone()])
+            .is_err_and(|e| e.contains("one video")));
+        for provider in [Provider::Facebook, Provider::Linkedin] {
+            assert_eq!(kinds(provider, &[]), Ok(vec![]));
+            assert_eq!(kinds(provider, &[video.clone()]), Ok(vec!["video/mp4"]));
+            assert_eq!(
+                kinds(provider, &[image.clone(), image.clone()]),
+                Ok(vec!["image/png", "image/png"])
+            );
+            assert!(kinds(provider, &mixed).is_err_and(|e| e.contains("1 video and 2 images")));
+        }
+        let eleven = vec![image.clone(); CAROUSEL_MAX + 1];
+        assert!(kinds(Provider::Instagram, &eleven).is_err_and(|e| e.contains("at most 10")));
+        assert_eq!(
+            kinds(Provider::Instagram, &eleven[..10]).map(|p| p.len()),
+            Ok(10)
         );
     }
 
