@@ -461,12 +461,18 @@ mod tests {
             Ok(vec!["image/png", "video/mp4", "image/png"])
         );
         assert_eq!(kinds(Provider::Youtube, &mixed), Ok(vec!["video/mp4"]));
-        assert_eq!(kinds(Provider::Tiktok, &[image.clone()]), Ok(vec![]));
+        assert_eq!(
+            kinds(Provider::Tiktok, std::slice::from_ref(&image)),
+            Ok(vec![])
+        );
         assert!(kinds(Provider::Tiktok, &[video.clone(), video.clone()])
             .is_err_and(|e| e.contains("one video")));
         for provider in [Provider::Facebook, Provider::Linkedin] {
             assert_eq!(kinds(provider, &[]), Ok(vec![]));
-            assert_eq!(kinds(provider, &[video.clone()]), Ok(vec!["video/mp4"]));
+            assert_eq!(
+                kinds(provider, std::slice::from_ref(&video)),
+                Ok(vec!["video/mp4"])
+            );
             assert_eq!(
                 kinds(provider, &[image.clone(), image.clone()]),
                 Ok(vec!["image/png", "image/png"])
