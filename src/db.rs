@@ -1,6 +1,7 @@
 //! Opening the database: SQLite (WAL, synchronous=NORMAL, foreign keys, busy timeout,
-//! secure_delete, one writer connection so writes never fail with SQLITE_BUSY) or
-//! PostgreSQL (a pool).
+//! secure_delete, one writer connection so writes never fail with SQLITE_BUSY; compiled
+//! without memory statistics, see `.cargo/config.toml`) or PostgreSQL (a pool); a large
+//! prepared-statement cache on both.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,6 +10,11 @@ use std::time::Duration;
 use anyhow::Context;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+/// Prepared statements kept per connection. DataLoader batches write `IN (…)` lists of
+/// every length up to a page, so the application has several hundred distinct
+/// statements; sqlx's default of 100 would evict and re-prepare them all the time.
+const STATEMENT_CACHE: usize = 1_024;
 
 /// Connects to the database at `url`.
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
@@ -50,9 +56,11 @@ async fn open(url: &str, sqlite_connections: u32) -> anyhow::Result<DatabaseConn
                 .busy_timeout(Duration::from_secs(10))
                 .pragma("secure_delete", "ON")
                 .create_if_missing(true)
+                .statement_cache_capacity(STATEMENT_CACHE)
         });
     } else {
         options.max_connections(16).min_connections(1);
+        options.map_sqlx_postgres_opts(|opts| opts.statement_cache_capacity(STATEMENT_CACHE));
     }
     let mut db = Database::connect(options)
         .await
@@ -70,4 +78,25 @@ tokio::task_local! {
     /// The SQL statements run by the current request (set by the GraphQL handler, and
     /// carried into the tasks its DataLoaders spawn).
     pub static STATEMENTS: Arc<AtomicU64>;
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    /// SQLite is built for a server (`.cargo/config.toml`): no global memory-statistics
+    /// mutex taken on every allocation.
+    #[tokio::test]
+    async fn sqlite_is_built_without_memory_statistics() -> crate::TestResult {
+        let db = super::connect("sqlite::memory:").await?;
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT sqlite_compileoption_used('DEFAULT_MEMSTATUS=0') AS used",
+            ))
+            .await?
+            .ok_or("no answer")?;
+        assert_eq!(row.try_get::<i32>("", "used")?, 1);
+        Ok(())
+    }
 }

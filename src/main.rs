@@ -6,6 +6,11 @@ use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: thread-local free lists instead of the system allocator's shared arenas,
+/// for a server that allocates and frees many small values per request.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "atelier",
