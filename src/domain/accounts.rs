@@ -692,15 +692,48 @@ pub async fn find_by_id(
     Ok(users::Entity::find_by_id(id).one(conn).await?)
 }
 
-/// Loads several users at once (for DataLoaders).
-pub async fn find_many(
-    conn: &impl ConnectionTrait,
-    ids: &[Uuid],
-) -> DomainResult<Vec<users::Model>> {
-    Ok(users::Entity::find()
+/// A person's account as reads that show people need it: everything but the password
+/// hash, which only signing in and changing the password read.
+#[derive(Clone, Debug, PartialEq, Eq, sea_orm::DerivePartialModel)]
+#[sea_orm(entity = "users::Entity")]
+pub struct Person {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub email_verified_at: Option<DateTime<Utc>>,
+    pub locale: String,
+    pub time_zone: String,
+    pub status: String,
+    pub mention_emails: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<users::Model> for Person {
+    fn from(user: users::Model) -> Self {
+        Self {
+            id: user.id,
+            email: user.email,
+            display_name: user.display_name,
+            email_verified_at: user.email_verified_at,
+            locale: user.locale,
+            time_zone: user.time_zone,
+            status: user.status,
+            mention_emails: user.mention_emails,
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// The read of several people: only the columns of [`Person`].
+fn people(ids: &[Uuid]) -> sea_orm::Select<users::Entity> {
+    use sea_orm::PartialModelTrait;
+    Person::select_cols(users::Entity::find().select_only())
         .filter(users::Column::Id.is_in(ids.iter().copied()))
-        .all(conn)
-        .await?)
+}
+
+/// Loads several people at once (for DataLoaders), without their password hashes.
+pub async fn find_many(conn: &impl ConnectionTrait, ids: &[Uuid]) -> DomainResult<Vec<Person>> {
+    Ok(people(ids).into_model::<Person>().all(conn).await?)
 }
 
 /// Checks the signed-in user's password again before a grave action. Wrong answers count
@@ -734,6 +767,36 @@ async fn verify_off_thread(password: String, stored: Option<String>) -> DomainRe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The people a page shows are read by the columns it returns: never the password
+    /// hash.
+    #[test]
+    fn people_are_read_without_their_password_hashes() {
+        use sea_orm::{DbBackend, QueryTrait};
+        let sql = people(&[Uuid::nil()]).build(DbBackend::Sqlite).to_string();
+        let columns: Vec<&str> = sql
+            .strip_prefix("SELECT ")
+            .and_then(|rest| rest.split(" FROM ").next())
+            .unwrap_or_default()
+            .split(", ")
+            .map(|item| item.rsplit(' ').next().unwrap_or(item).trim_matches('"'))
+            .collect();
+        assert_eq!(
+            columns,
+            [
+                "id",
+                "email",
+                "display_name",
+                "email_verified_at",
+                "locale",
+                "time_zone",
+                "status",
+                "mention_emails",
+                "created_at"
+            ],
+            "{sql}"
+        );
+    }
 
     #[test]
     fn emails_are_case_folded_and_trimmed() -> crate::TestResult {

@@ -259,7 +259,8 @@ impl CollaborationMutation {
         Ok(User(
             comments::set_mention_emails(&state(ctx).db, user.id, mention_emails)
                 .await
-                .map_err(gql)?,
+                .map_err(gql)?
+                .into(),
         ))
     }
 }

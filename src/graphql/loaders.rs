@@ -12,9 +12,7 @@ use uuid::Uuid;
 
 use super::errors::gql;
 use crate::domain::comments::{self, Summary};
-use crate::domain::entities::{
-    draft_revisions, draft_targets, draft_workflow, drafts, media, users,
-};
+use crate::domain::entities::{draft_revisions, draft_targets, draft_workflow, drafts, media};
 use crate::domain::{accounts, content};
 use crate::error::DomainError;
 
@@ -178,10 +176,10 @@ fn db_error(e: impl Into<DomainError>) -> async_graphql::Error {
 }
 
 impl Loader<UserById> for ContentLoader {
-    type Value = users::Model;
+    type Value = accounts::Person;
     type Error = async_graphql::Error;
 
-    async fn load(&self, keys: &[UserById]) -> Result<HashMap<UserById, users::Model>> {
+    async fn load(&self, keys: &[UserById]) -> Result<HashMap<UserById, accounts::Person>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         Ok(accounts::find_many(&self.0, &ids)
             .await

@@ -154,7 +154,7 @@ impl Mutation {
         let user = accounts::verify_email(&state(ctx).db, &token, meta(ctx))
             .await
             .map_err(gql)?;
-        Ok(User(user))
+        Ok(User(user.into()))
     }
 
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<AuthPayload> {

@@ -19,7 +19,7 @@ impl Query {
         if request(ctx).viewer.is_none() {
             return Ok(None);
         }
-        Ok(Some(User(current_user(ctx).await?)))
+        Ok(Some(User(current_user(ctx).await?.into())))
     }
 
     /// The privacy policy in force now.

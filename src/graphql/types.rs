@@ -81,7 +81,7 @@ fn role_of(value: &str) -> Result<RoleEnum> {
 }
 
 /// A person with an Atelier account.
-pub struct User(pub users::Model);
+pub struct User(pub accounts::Person);
 
 #[Object]
 impl User {
@@ -434,7 +434,7 @@ impl Membership {
     }
 
     async fn user(&self) -> User {
-        User(self.user.clone())
+        User(self.user.clone().into())
     }
 
     async fn workspace(&self) -> Workspace {
@@ -558,7 +558,7 @@ impl AuthPayload {
     }
 
     async fn user(&self) -> Option<User> {
-        self.user.clone().map(User)
+        self.user.clone().map(|u| User(u.into()))
     }
 
     async fn verification_required(&self) -> bool {
