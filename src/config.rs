@@ -48,10 +48,22 @@ pub struct Config {
     pub media: MediaConfig,
     /// SQLite only: connections that read beside the single writer.
     pub sqlite_readers: u32,
+    /// SQLite only: how list reads run (`rusqlite` on the blocking pool, or `sqlx`).
+    pub sqlite_read_path: SqliteReadPath,
     /// Comma-separated address blocks of reverse proxies whose `Forwarded` /
     /// `X-Forwarded-For` headers are believed (unset: none; the peer is the client).
     pub trusted_proxies: Option<String>,
     pub providers: ProvidersConfig,
+}
+
+/// How SQLite list reads run (`ATELIER_SQLITE_READ_PATH`): see `db::reads`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteReadPath {
+    /// rusqlite on the blocking pool: one thread hop per statement.
+    Rusqlite,
+    /// SeaORM over sqlx: one hop per row.
+    Sqlx,
 }
 
 /// One social platform's OAuth client and endpoints (`ATELIER_PROVIDERS__<NAME>__*`).
@@ -397,6 +409,7 @@ impl Default for Config {
             content: ContentConfig::default(),
             media: MediaConfig::default(),
             sqlite_readers: 4,
+            sqlite_read_path: SqliteReadPath::Rusqlite,
             trusted_proxies: None,
             providers: ProvidersConfig::default(),
         }
@@ -660,6 +673,7 @@ impl fmt::Debug for Config {
             .field("auth", &self.auth)
             .field("privacy", &self.privacy)
             .field("sqlite_readers", &self.sqlite_readers)
+            .field("sqlite_read_path", &self.sqlite_read_path)
             .field("content", &self.content)
             .field("media.store", &self.media.store)
             .field("media.max_bytes", &self.media.max_bytes)

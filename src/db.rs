@@ -11,6 +11,8 @@ use anyhow::Context;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
+pub mod reads;
+
 /// Prepared statements kept per connection. DataLoader batches write `IN (…)` lists of
 /// every length up to a page, so the application has several hundred distinct
 /// statements; sqlx's default of 100 would evict and re-prepare them all the time.
@@ -68,10 +70,15 @@ async fn open(url: &str, sqlite_connections: u32) -> anyhow::Result<DatabaseConn
     db.set_metric_callback(|info| {
         // The SQL with placeholders only: values may be personal data.
         tracing::trace!(target: "atelier::sql", sql = %info.statement.sql, elapsed = ?info.elapsed);
-        // Outside a counted scope there is nothing to count.
-        let _ = STATEMENTS.try_with(|counter| counter.fetch_add(1, Ordering::Relaxed));
+        count_statement();
     });
     Ok(db)
+}
+
+/// Counts one SQL statement towards the current request's count.
+pub(crate) fn count_statement() {
+    // Outside a counted scope there is nothing to count.
+    let _ = STATEMENTS.try_with(|counter| counter.fetch_add(1, Ordering::Relaxed));
 }
 
 tokio::task_local! {

@@ -76,6 +76,12 @@ impl Application {
 
         let read_db =
             db::connect_readers(&config.database_url(), &db, config.sqlite_readers).await?;
+        let reads = db::reads::Reader::open(
+            &config.database_url(),
+            read_db.clone(),
+            config.sqlite_read_path,
+            config.sqlite_readers,
+        )?;
 
         let listener = TcpListener::bind(config.listen_addr()?)
             .await
@@ -125,6 +131,7 @@ impl Application {
                 config.auth.access_token_minutes,
             )),
             db,
+            reads,
             read_db,
             config,
             vault,

@@ -19,6 +19,9 @@ pub struct Shared {
     pub db: DatabaseConnection,
     /// For reads that may run beside the writer (GraphQL queries and loaders).
     pub read_db: DatabaseConnection,
+    /// The list reads of the API (drafts, targets, comments, people): `read_db`, or on
+    /// SQLite rusqlite connections beside it (see `db::reads`).
+    pub reads: crate::db::reads::Reader,
     pub config: Config,
     pub vault: Vault,
     pub jwt: JwtKeys,

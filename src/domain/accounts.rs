@@ -732,8 +732,13 @@ fn people(ids: &[Uuid]) -> sea_orm::Select<users::Entity> {
 }
 
 /// Loads several people at once (for DataLoaders), without their password hashes.
-pub async fn find_many(conn: &impl ConnectionTrait, ids: &[Uuid]) -> DomainResult<Vec<Person>> {
-    Ok(people(ids).into_model::<Person>().all(conn).await?)
+pub async fn find_many(
+    conn: &impl crate::db::reads::Reads,
+    ids: &[Uuid],
+) -> DomainResult<Vec<Person>> {
+    Ok(conn
+        .all(sea_orm::QueryTrait::build(&people(ids), conn.backend()))
+        .await?)
 }
 
 /// Checks the signed-in user's password again before a grave action. Wrong answers count

@@ -376,24 +376,25 @@ pub struct Summary {
     pub latest: Vec<comments::Model>,
 }
 
+/// A comment with its draft's count of comments, as the summaries read them.
 #[derive(FromQueryResult)]
-struct SummaryRow {
-    id: Uuid,
-    draft_id: Uuid,
-    parent_id: Option<Uuid>,
-    author_id: Option<Uuid>,
-    body: String,
-    mentions: String,
-    resolved_at: Option<chrono::DateTime<chrono::Utc>>,
-    resolved_by: Option<Uuid>,
-    edited_at: Option<chrono::DateTime<chrono::Utc>>,
-    deleted_at: Option<chrono::DateTime<chrono::Utc>>,
-    created_at: chrono::DateTime<chrono::Utc>,
-    total: i64,
+pub(crate) struct SummaryRow {
+    pub id: Uuid,
+    pub draft_id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub author_id: Option<Uuid>,
+    pub body: String,
+    pub mentions: String,
+    pub resolved_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub resolved_by: Option<Uuid>,
+    pub edited_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub deleted_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub total: i64,
 }
 
 pub async fn summaries(
-    conn: &impl ConnectionTrait,
+    conn: &impl crate::db::reads::Reads,
     draft_ids: &[Uuid],
 ) -> DomainResult<std::collections::HashMap<Uuid, Summary>> {
     use sea_orm::{DatabaseBackend, Statement, Value};
@@ -404,7 +405,7 @@ pub async fn summaries(
     // One bounded index walk per draft (draft_id, deleted_at, id), glued with UNION ALL:
     // a draft with thousands of comments costs as little as one with three, where a
     // window over all of them would sort them all.
-    let backend = conn.get_database_backend();
+    let backend = conn.backend();
     let mut values: Vec<Value> = Vec::with_capacity(draft_ids.len() * 2);
     let mut parts = Vec::with_capacity(draft_ids.len());
     for (n, id) in draft_ids.iter().enumerate() {
@@ -422,8 +423,8 @@ pub async fn summaries(
         values.push((*id).into());
     }
     let sql = parts.join(" UNION ALL ");
-    let rows = SummaryRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
-        .all(conn)
+    let rows: Vec<SummaryRow> = conn
+        .all(Statement::from_sql_and_values(backend, sql, values))
         .await?;
     for row in rows {
         let entry = out.entry(row.draft_id).or_default();

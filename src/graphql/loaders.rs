@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::{Context, Result};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use super::errors::gql;
@@ -17,12 +17,12 @@ use crate::domain::{accounts, content};
 use crate::error::DomainError;
 
 /// Loads rows for many keys at once.
-pub struct ContentLoader(pub DatabaseConnection);
+pub struct ContentLoader(pub crate::db::reads::Reader);
 
 pub type Loaders = Arc<DataLoader<ContentLoader, HashMapCache>>;
 
 /// A loader for one request; `spawn` runs its batches.
-pub fn for_request<S, R>(db: DatabaseConnection, spawn: S) -> Loaders
+pub fn for_request<S, R>(db: crate::db::reads::Reader, spawn: S) -> Loaders
 where
     S: Fn(futures::future::BoxFuture<'static, ()>) -> R + Send + Sync + 'static,
 {
@@ -244,7 +244,7 @@ impl Loader<RevisionsOf> for ContentLoader {
             .filter(draft_revisions::Column::DraftId.is_in(keys.iter().map(|k| k.0)))
             .order_by_asc(draft_revisions::Column::DraftId)
             .order_by_asc(draft_revisions::Column::Version)
-            .all(&self.0)
+            .all(self.0.connection())
             .await
             .map_err(db_error)?;
         Ok(by_draft(keys, rows, |r| r.draft_id, RevisionsOf))
@@ -260,7 +260,7 @@ impl Loader<WorkflowOf> for ContentLoader {
             .filter(draft_workflow::Column::DraftId.is_in(keys.iter().map(|k| k.0)))
             .order_by_asc(draft_workflow::Column::DraftId)
             .order_by_asc(draft_workflow::Column::Id)
-            .all(&self.0)
+            .all(self.0.connection())
             .await
             .map_err(db_error)?;
         Ok(by_draft(keys, rows, |r| r.draft_id, WorkflowOf))
@@ -273,7 +273,7 @@ impl Loader<MediaOf> for ContentLoader {
 
     async fn load(&self, keys: &[MediaOf]) -> Result<HashMap<MediaOf, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = crate::domain::media::for_drafts(&self.0, &ids)
+        let rows = crate::domain::media::for_drafts(self.0.connection(), &ids)
             .await
             .map_err(gql)?;
         let mut out: HashMap<MediaOf, Self::Value> =
@@ -291,7 +291,7 @@ impl Loader<AttemptsOf> for ContentLoader {
 
     async fn load(&self, keys: &[AttemptsOf]) -> Result<HashMap<AttemptsOf, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = crate::domain::publishing::attempts_for_targets(&self.0, &ids)
+        let rows = crate::domain::publishing::attempts_for_targets(self.0.connection(), &ids)
             .await
             .map_err(gql)?;
         Ok(by_draft(keys, rows, |a| a.target_id, AttemptsOf))
@@ -304,12 +304,14 @@ impl Loader<PerformanceOf> for ContentLoader {
 
     async fn load(&self, keys: &[PerformanceOf]) -> Result<HashMap<PerformanceOf, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        Ok(crate::domain::analytics::performance_of(&self.0, &ids)
-            .await
-            .map_err(gql)?
-            .into_iter()
-            .map(|(draft, values)| (PerformanceOf(draft), values))
-            .collect())
+        Ok(
+            crate::domain::analytics::performance_of(self.0.connection(), &ids)
+                .await
+                .map_err(gql)?
+                .into_iter()
+                .map(|(draft, values)| (PerformanceOf(draft), values))
+                .collect(),
+        )
     }
 }
 
@@ -319,7 +321,9 @@ impl Loader<GenerationsOf> for ContentLoader {
 
     async fn load(&self, keys: &[GenerationsOf]) -> Result<HashMap<GenerationsOf, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = content::generations_of(&self.0, &ids).await.map_err(gql)?;
+        let rows = content::generations_of(self.0.connection(), &ids)
+            .await
+            .map_err(gql)?;
         Ok(by_draft(keys, rows, |r| r.draft_id, GenerationsOf))
     }
 }
@@ -334,7 +338,7 @@ impl Loader<SyncOf> for ContentLoader {
         let mut out: HashMap<SyncOf, Self::Value> = keys.iter().map(|k| (*k, None)).collect();
         let rows = sync_states::Entity::find()
             .filter(sync_states::Column::IntegrationId.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.0)
+            .all(self.0.connection())
             .await
             .map_err(db_error)?;
         for row in rows {

@@ -336,7 +336,7 @@ pub async fn graphql_post(
     };
     let statements = Arc::new(AtomicU64::new(0));
     let counted = statements.clone();
-    let loaders = loaders::for_request(state.read_db.clone(), move |batch| {
+    let loaders = loaders::for_request(state.reads.clone(), move |batch| {
         tokio::spawn(crate::db::STATEMENTS.scope(counted.clone(), batch))
     });
     let executed = crate::db::STATEMENTS

@@ -192,10 +192,7 @@ pub async fn graphql_ws(
                         }),
                         meta,
                     });
-                    data.insert(super::loaders::for_request(
-                        app.read_db.clone(),
-                        tokio::spawn,
-                    ));
+                    data.insert(super::loaders::for_request(app.reads.clone(), tokio::spawn));
                     Ok(data)
                 })
                 .serve()

@@ -301,7 +301,7 @@ impl Workspace {
         let limit = page_size(first)?;
         let before = decode_cursor::<Uuid>(after.as_deref())?;
         let rows = crate::domain::content::list(
-            &state(ctx).read_db,
+            &state(ctx).reads,
             self.0.workspace.id,
             &filter,
             before,

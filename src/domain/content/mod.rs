@@ -651,7 +651,7 @@ pub struct DraftFilter {
 
 /// A page of a workspace's drafts, newest first, narrowed by `filter`.
 pub async fn list(
-    conn: &impl ConnectionTrait,
+    conn: &impl crate::db::reads::Reads,
     workspace_id: Uuid,
     filter: &DraftFilter,
     before: Option<Uuid>,
@@ -702,7 +702,9 @@ pub async fn list(
                 .add(lower(drafts::Column::Body).like(LikeExpr::new(pattern).escape('\\'))),
         );
     }
-    Ok(query.all(conn).await?)
+    Ok(conn
+        .all(sea_orm::QueryTrait::build(&query, conn.backend()))
+        .await?)
 }
 
 pub async fn revisions(

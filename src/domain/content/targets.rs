@@ -9,6 +9,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::find_in_workspace;
+use crate::db::reads::Reads;
 use crate::domain::entities::{draft_targets, integrations, media};
 use crate::domain::integrations::Provider;
 use crate::domain::now;
@@ -329,14 +330,15 @@ pub async fn draft_of_target(
 
 /// The targets of many drafts at once, in the order they were added.
 pub async fn for_drafts(
-    conn: &impl ConnectionTrait,
+    conn: &impl Reads,
     draft_ids: &[Uuid],
 ) -> DomainResult<Vec<draft_targets::Model>> {
-    Ok(draft_targets::Entity::find()
+    let query = draft_targets::Entity::find()
         .filter(draft_targets::Column::DraftId.is_in(draft_ids.iter().copied()))
         .order_by_asc(draft_targets::Column::DraftId)
-        .order_by_asc(draft_targets::Column::Id)
-        .all(conn)
+        .order_by_asc(draft_targets::Column::Id);
+    Ok(conn
+        .all(sea_orm::QueryTrait::build(&query, conn.backend()))
         .await?)
 }
 
