@@ -25,6 +25,7 @@ mod privacy;
 mod privacy_flow;
 mod privacy_property;
 mod publishing;
+mod reads;
 mod schema;
 mod sequences;
 mod staff;
