@@ -27,8 +27,14 @@ use tokio::sync::Semaphore;
 pub use crate::config::SqliteReadPath;
 use uuid::Uuid;
 
-/// A row type both paths can read: SeaORM's by column name, and rusqlite's.
+/// A row type both paths can read: SeaORM's by column name, and rusqlite's by position
+/// — the statement's columns checked once against `COLUMNS` before any row is read (a
+/// lookup by name costs a scan of the column names per value).
 pub trait Readable: FromQueryResult + Send + 'static {
+    /// The columns the statement selects, in order.
+    const COLUMNS: &'static [&'static str];
+
+    /// Reads a row whose columns are `COLUMNS`.
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self>;
 }
 
@@ -200,6 +206,13 @@ fn run<M: Readable>(conn: &rusqlite::Connection, statement: &Statement) -> Resul
         None => Vec::new(),
     };
     let mut prepared = conn.prepare_cached(&statement.sql).map_err(query)?;
+    if prepared.column_names() != M::COLUMNS {
+        return Err(DbErr::Custom(format!(
+            "SQLite read: the statement selects {:?}, the row reads {:?}",
+            prepared.column_names(),
+            M::COLUMNS
+        )));
+    }
     let rows = prepared
         .query_map(rusqlite::params_from_iter(values.iter()), |row| {
             M::from_row(row)
@@ -282,101 +295,160 @@ impl FromSql for Instant {
     }
 }
 
-/// Reads id column `name`.
-pub fn id(row: &Row<'_>, name: &str) -> rusqlite::Result<Uuid> {
-    Ok(row.get::<_, Id>(name)?.0)
+/// Reads id column `i`.
+fn id(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
+    Ok(row.get::<_, Id>(i)?.0)
 }
 
-/// Reads nullable id column `name`.
-pub fn maybe_id(row: &Row<'_>, name: &str) -> rusqlite::Result<Option<Uuid>> {
-    Ok(row.get::<_, Option<Id>>(name)?.map(|i| i.0))
+/// Reads nullable id column `i`.
+fn maybe_id(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Uuid>> {
+    Ok(row.get::<_, Option<Id>>(i)?.map(|id| id.0))
 }
 
-/// Reads instant column `name`.
-pub fn instant(row: &Row<'_>, name: &str) -> rusqlite::Result<DateTime<Utc>> {
-    Ok(row.get::<_, Instant>(name)?.0)
+/// Reads instant column `i`.
+fn instant(row: &Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
+    Ok(row.get::<_, Instant>(i)?.0)
 }
 
-/// Reads nullable instant column `name`.
-pub fn maybe_instant(row: &Row<'_>, name: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    Ok(row.get::<_, Option<Instant>>(name)?.map(|i| i.0))
+/// Reads nullable instant column `i`.
+fn maybe_instant(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    Ok(row.get::<_, Option<Instant>>(i)?.map(|t| t.0))
 }
 
-// The rows the list reads return, read by column name as SeaORM reads them.
+// The rows the list reads return, their columns in the order their statements select them.
 
 use crate::domain::entities::{draft_targets, drafts};
 
 impl Readable for drafts::Model {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "workspace_id",
+        "author_id",
+        "title",
+        "body",
+        "tags",
+        "status",
+        "version",
+        "scheduled_at",
+        "time_zone",
+        "origin",
+        "created_at",
+        "updated_at",
+    ];
+
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
-            id: id(row, "id")?,
-            workspace_id: id(row, "workspace_id")?,
-            author_id: maybe_id(row, "author_id")?,
-            title: row.get("title")?,
-            body: row.get("body")?,
-            tags: row.get("tags")?,
-            status: row.get("status")?,
-            version: row.get("version")?,
-            scheduled_at: maybe_instant(row, "scheduled_at")?,
-            time_zone: row.get("time_zone")?,
-            origin: row.get("origin")?,
-            created_at: instant(row, "created_at")?,
-            updated_at: instant(row, "updated_at")?,
+            id: id(row, 0)?,
+            workspace_id: id(row, 1)?,
+            author_id: maybe_id(row, 2)?,
+            title: row.get(3)?,
+            body: row.get(4)?,
+            tags: row.get(5)?,
+            status: row.get(6)?,
+            version: row.get(7)?,
+            scheduled_at: maybe_instant(row, 8)?,
+            time_zone: row.get(9)?,
+            origin: row.get(10)?,
+            created_at: instant(row, 11)?,
+            updated_at: instant(row, 12)?,
         })
     }
 }
 
 impl Readable for draft_targets::Model {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "draft_id",
+        "provider",
+        "integration_id",
+        "title",
+        "body",
+        "origin",
+        "status",
+        "provider_post_id",
+        "url",
+        "published_at",
+        "created_at",
+        "updated_at",
+    ];
+
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
-            id: id(row, "id")?,
-            draft_id: id(row, "draft_id")?,
-            provider: row.get("provider")?,
-            integration_id: maybe_id(row, "integration_id")?,
-            title: row.get("title")?,
-            body: row.get("body")?,
-            origin: row.get("origin")?,
-            status: row.get("status")?,
-            provider_post_id: row.get("provider_post_id")?,
-            url: row.get("url")?,
-            published_at: maybe_instant(row, "published_at")?,
-            created_at: instant(row, "created_at")?,
-            updated_at: instant(row, "updated_at")?,
+            id: id(row, 0)?,
+            draft_id: id(row, 1)?,
+            provider: row.get(2)?,
+            integration_id: maybe_id(row, 3)?,
+            title: row.get(4)?,
+            body: row.get(5)?,
+            origin: row.get(6)?,
+            status: row.get(7)?,
+            provider_post_id: row.get(8)?,
+            url: row.get(9)?,
+            published_at: maybe_instant(row, 10)?,
+            created_at: instant(row, 11)?,
+            updated_at: instant(row, 12)?,
         })
     }
 }
 
 impl Readable for crate::domain::accounts::Person {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "email",
+        "display_name",
+        "email_verified_at",
+        "locale",
+        "time_zone",
+        "status",
+        "mention_emails",
+        "created_at",
+    ];
+
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
-            id: id(row, "id")?,
-            email: row.get("email")?,
-            display_name: row.get("display_name")?,
-            email_verified_at: maybe_instant(row, "email_verified_at")?,
-            locale: row.get("locale")?,
-            time_zone: row.get("time_zone")?,
-            status: row.get("status")?,
-            mention_emails: row.get("mention_emails")?,
-            created_at: instant(row, "created_at")?,
+            id: id(row, 0)?,
+            email: row.get(1)?,
+            display_name: row.get(2)?,
+            email_verified_at: maybe_instant(row, 3)?,
+            locale: row.get(4)?,
+            time_zone: row.get(5)?,
+            status: row.get(6)?,
+            mention_emails: row.get(7)?,
+            created_at: instant(row, 8)?,
         })
     }
 }
 
 impl Readable for crate::domain::comments::SummaryRow {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "draft_id",
+        "parent_id",
+        "author_id",
+        "body",
+        "mentions",
+        "resolved_at",
+        "resolved_by",
+        "edited_at",
+        "deleted_at",
+        "created_at",
+        "total",
+    ];
+
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
-            id: id(row, "id")?,
-            draft_id: id(row, "draft_id")?,
-            parent_id: maybe_id(row, "parent_id")?,
-            author_id: maybe_id(row, "author_id")?,
-            body: row.get("body")?,
-            mentions: row.get("mentions")?,
-            resolved_at: maybe_instant(row, "resolved_at")?,
-            resolved_by: maybe_id(row, "resolved_by")?,
-            edited_at: maybe_instant(row, "edited_at")?,
-            deleted_at: maybe_instant(row, "deleted_at")?,
-            created_at: instant(row, "created_at")?,
-            total: row.get("total")?,
+            id: id(row, 0)?,
+            draft_id: id(row, 1)?,
+            parent_id: maybe_id(row, 2)?,
+            author_id: maybe_id(row, 3)?,
+            body: row.get(4)?,
+            mentions: row.get(5)?,
+            resolved_at: maybe_instant(row, 6)?,
+            resolved_by: maybe_id(row, 7)?,
+            edited_at: maybe_instant(row, 8)?,
+            deleted_at: maybe_instant(row, 9)?,
+            created_at: instant(row, 10)?,
+            total: row.get(11)?,
         })
     }
 }
