@@ -406,6 +406,13 @@ pub async fn seed_demo(
             progress(&format!("{written} drafts"));
         }
     }
+    if conn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        // Planner statistics for the bulk-loaded tables now, as autovacuum would give
+        // them some minutes later: without them PostgreSQL plans the first queries as
+        // if the tables were empty.
+        conn.execute_unprepared("ANALYZE").await?;
+        progress("analyzed");
+    }
     let (workspace_id, draft_id) =
         first_draft.ok_or_else(|| anyhow::anyhow!("nothing was seeded"))?;
     Ok(Seeded {
