@@ -11,10 +11,42 @@ use axum::routing::{get, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::domain::privacy::policy::{Change, DiffLine};
 use crate::state::AppState;
 
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
+
+/// The CSS class of a policy diff line.
+pub(crate) fn diff_class(line: &DiffLine) -> &'static str {
+    match line.change {
+        Change::Same => "same",
+        Change::Added => "added",
+        Change::Removed => "removed",
+        Change::Skipped => "skipped",
+    }
+}
+
+/// The marker before a policy diff line: readers see what changed without colour.
+pub(crate) fn diff_marker(line: &DiffLine) -> &'static str {
+    match line.change {
+        Change::Same => " ",
+        Change::Added => "+",
+        Change::Removed => "−",
+        Change::Skipped => "…",
+    }
+}
+
+/// "3 lines added, 1 removed".
+pub(crate) fn diff_summary(lines: &[DiffLine]) -> String {
+    let (added, removed) = crate::domain::privacy::policy::diff_counts(lines);
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    format!(
+        "{added} line{} added, {removed} line{} removed",
+        plural(added),
+        plural(removed)
+    )
+}
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -56,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/static/portal.css", get(stylesheet))
         .merge(staff::routes())
+        .fallback(public::unknown_address)
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),

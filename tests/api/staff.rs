@@ -661,7 +661,12 @@ async fn admins_publish_policy_versions(backend: Backend) {
     ])
     .await;
     assert_eq!(status, 200);
-    assert!(preview.contains("class=\"added\">- Publishing logs: 60 days."));
+    assert!(
+        preview.contains("class=\"added\">+ - Publishing logs: 60 days."),
+        "{preview}"
+    );
+    assert!(preview.contains("class=\"removed\">− - Publishing logs: 90 days."));
+    assert!(preview.contains("1 line added, 1 line removed"));
     assert_eq!(
         atelier::domain::privacy::policy::versions(&app.db)
             .await
@@ -737,6 +742,49 @@ async fn admins_publish_policy_versions(backend: Backend) {
     .await;
     assert_eq!(status, 422);
     assert!(html.contains("same as the latest version"));
+
+    // A section appended in a browser's textarea (which sends CRLF line endings) is the
+    // only change the next version shows: the rest is folded away as unchanged.
+    let appended = format!(
+        "{}\n\n## Appended section\nA new paragraph.\n",
+        new_body.trim_end()
+    )
+    .replace("\r\n", "\n")
+    .replace('\n', "\r\n");
+    let (status, _) = submit(vec![
+        ("csrf", csrf.clone()),
+        ("intent", "publish".into()),
+        ("body", appended),
+        ("summary", "A new section".into()),
+        ("effective", today.clone()),
+    ])
+    .await;
+    assert_eq!(status, 303, "published");
+    let stored = atelier::domain::privacy::policy::current(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored.version, 3);
+    assert!(
+        !stored.body.contains('\r'),
+        "line endings are normalised on input"
+    );
+    let version = reqwest::get(format!("{}/privacy/versions/3", app.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        version.contains("Changes from version 2: 3 lines added, 0 lines removed"),
+        "{version}"
+    );
+    assert!(version.contains("class=\"added\">+ ## Appended section"));
+    assert!(version.contains("class=\"skipped\">… "));
+    assert!(!version.contains("class=\"removed\""));
+    // The diff comes after the policy, folded.
+    let policy_at = version.find("<article class=\"policy\">").unwrap();
+    let diff_at = version.find("<details class=\"changes\">").unwrap();
+    assert!(policy_at < diff_at);
     app.stop().await;
 }
 on_both_databases!(admins_publish_policy_versions);

@@ -63,6 +63,7 @@ pub async fn publish(
     meta: &RequestMeta,
 ) -> DomainResult<privacy_policies::Model> {
     identity.require(StaffRole::Admin)?;
+    let body = normalize(body);
     let body = body.trim();
     if body.is_empty() || body.len() > 200_000 {
         return Err(DomainError::bad_input(
@@ -162,6 +163,8 @@ pub enum Change {
     Same,
     Added,
     Removed,
+    /// Unchanged lines left out between two changed sections (`text` says how many).
+    Skipped,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -170,19 +173,78 @@ pub struct DiffLine {
     pub text: String,
 }
 
-/// A line diff between two versions' Markdown.
+/// Lines of unchanged text shown around each change.
+const CONTEXT: usize = 3;
+
+/// The text with every line ending as `\n`: a browser's textarea sends `\r\n`, which
+/// would make every line differ from a version stored with `\n`.
+pub fn normalize(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// The changed sections between two versions' Markdown, each with a few lines of
+/// context; the unchanged stretches between them are one `Skipped` line.
 pub fn diff(old: &str, new: &str) -> Vec<DiffLine> {
-    TextDiff::from_lines(old, new)
-        .iter_all_changes()
-        .map(|change| DiffLine {
-            change: match change.tag() {
-                ChangeTag::Equal => Change::Same,
-                ChangeTag::Insert => Change::Added,
-                ChangeTag::Delete => Change::Removed,
-            },
-            text: change.value().trim_end_matches('\n').to_string(),
-        })
-        .collect()
+    // Every line ends with a newline, the last one too: a version stored trimmed and
+    // the next one with text after it share their common last line.
+    let lines_of = |text: &str| {
+        let mut text = normalize(text);
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text
+    };
+    let (old, new) = (lines_of(old), lines_of(new));
+    let diff = TextDiff::from_lines(&old, &new);
+    let mut lines = Vec::new();
+    let mut shown_until = 0;
+    for group in diff.grouped_ops(CONTEXT) {
+        let Some(first) = group.first() else { continue };
+        let start = first.old_range().start;
+        if start > shown_until {
+            let skipped = start - shown_until;
+            lines.push(DiffLine {
+                change: Change::Skipped,
+                text: format!(
+                    "{skipped} unchanged line{}",
+                    if skipped == 1 { "" } else { "s" }
+                ),
+            });
+        }
+        for op in &group {
+            for change in diff.iter_changes(op) {
+                lines.push(DiffLine {
+                    change: match change.tag() {
+                        ChangeTag::Equal => Change::Same,
+                        ChangeTag::Insert => Change::Added,
+                        ChangeTag::Delete => Change::Removed,
+                    },
+                    text: change.value().trim_end_matches('\n').to_string(),
+                });
+            }
+        }
+        if let Some(last) = group.last() {
+            shown_until = last.old_range().end;
+        }
+    }
+    let total = old.lines().count();
+    if !lines.is_empty() && total > shown_until {
+        let skipped = total - shown_until;
+        lines.push(DiffLine {
+            change: Change::Skipped,
+            text: format!(
+                "{skipped} unchanged line{}",
+                if skipped == 1 { "" } else { "s" }
+            ),
+        });
+    }
+    lines
+}
+
+/// How many lines a diff adds and removes.
+pub fn diff_counts(lines: &[DiffLine]) -> (usize, usize) {
+    let count = |c: Change| lines.iter().filter(|l| l.change == c).count();
+    (count(Change::Added), count(Change::Removed))
 }
 
 #[cfg(test)]
@@ -199,6 +261,57 @@ mod tests {
         assert!(!html.contains("javascript:"));
         assert!(html.contains("href=\"/privacy\""));
         assert!(html.contains("<strong>bold</strong>"));
+    }
+
+    #[test]
+    fn an_appended_section_is_the_only_change_whatever_the_line_endings() {
+        let old: String = (1..=40).map(|n| format!("Line {n}\n")).collect();
+        let new = format!("{old}\n## New section\nNew text.\n").replace('\n', "\r\n");
+        let lines = diff(&old, &new);
+        assert_eq!(diff_counts(&lines), (3, 0), "{lines:?}");
+        assert_eq!(
+            lines
+                .iter()
+                .map(|l| (l.change, l.text.as_str()))
+                .collect::<Vec<_>>(),
+            vec![
+                (Change::Skipped, "37 unchanged lines"),
+                (Change::Same, "Line 38"),
+                (Change::Same, "Line 39"),
+                (Change::Same, "Line 40"),
+                (Change::Added, ""),
+                (Change::Added, "## New section"),
+                (Change::Added, "New text."),
+            ]
+        );
+        assert_eq!(normalize("a\r\nb\rc\n"), "a\nb\nc\n");
+        assert!(diff(&old, &old.replace('\n', "\r\n")).is_empty());
+    }
+
+    #[test]
+    fn changes_far_apart_are_separate_sections() {
+        let line = |n: usize| match n {
+            5 => "five".to_string(),
+            25 => "twenty-five".to_string(),
+            n => n.to_string(),
+        };
+        let old: String = (1..=30).map(|n| format!("{n}\n")).collect();
+        let new: String = (1..=30).map(|n| format!("{}\n", line(n))).collect();
+        let lines = diff(&old, &new);
+        let skipped: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.change == Change::Skipped)
+            .map(|l| l.text.as_str())
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                "1 unchanged line",
+                "13 unchanged lines",
+                "2 unchanged lines"
+            ]
+        );
+        assert_eq!(diff_counts(&lines), (2, 2));
     }
 
     #[test]

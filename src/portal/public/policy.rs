@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::{error_page, not_found};
 use crate::domain::entities::privacy_policies;
-use crate::domain::privacy::policy::{self, Change, DiffLine};
+use crate::domain::privacy::policy::{self, DiffLine};
 use crate::error::DomainError;
 use crate::state::AppState;
 
@@ -38,19 +38,15 @@ struct VersionPage {
 
 impl VersionPage {
     fn css(&self, line: &DiffLine) -> &'static str {
-        match line.change {
-            Change::Same => "same",
-            Change::Added => "added",
-            Change::Removed => "removed",
-        }
+        crate::portal::diff_class(line)
     }
 
     fn marker(&self, line: &DiffLine) -> &'static str {
-        match line.change {
-            Change::Same => " ",
-            Change::Added => "+",
-            Change::Removed => "−",
-        }
+        crate::portal::diff_marker(line)
+    }
+
+    fn counts(&self) -> String {
+        crate::portal::diff_summary(&self.diff)
     }
 }
 

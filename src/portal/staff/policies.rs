@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::{csrf_failed, staff_error, Staff};
 use crate::domain::entities::privacy_policies;
-use crate::domain::privacy::policy::{self, Change, DiffLine};
+use crate::domain::privacy::policy::{self, DiffLine};
 use crate::domain::staff::StaffRole;
 use crate::error::DomainError;
 use crate::state::AppState;
@@ -35,11 +35,15 @@ struct PoliciesPage {
 
 impl PoliciesPage {
     fn css(&self, line: &DiffLine) -> &'static str {
-        match line.change {
-            Change::Same => "same",
-            Change::Added => "added",
-            Change::Removed => "removed",
-        }
+        crate::portal::diff_class(line)
+    }
+
+    fn marker(&self, line: &DiffLine) -> &'static str {
+        crate::portal::diff_marker(line)
+    }
+
+    fn counts(&self) -> String {
+        crate::portal::diff_summary(&self.diff)
     }
 }
 
