@@ -124,6 +124,47 @@ async fn pages_with_personal_data_are_never_cached(backend: Backend) {
 }
 on_both_databases!(pages_with_personal_data_are_never_cached);
 
+/// An address with nothing behind it answers a portal page with the ways back, under
+/// the portal's Content-Security-Policy — never an empty body the browser dresses up.
+async fn unknown_addresses_answer_a_page_with_a_way_back(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for path in [
+        "/no/such/page",
+        "/privacy/versions/999",
+        "/privacy/versions/not-a-number",
+        "/staff/nothing-here",
+    ] {
+        let response = app
+            .http
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        assert!(response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'"));
+        let html = response.text().await.unwrap();
+        assert!(html.contains("<h1>Page not found</h1>"), "{path}: {html}");
+        assert!(html.contains("href=\"/privacy\""), "{path}");
+        assert!(html.contains("href=\"/privacy/requests/status\""), "{path}");
+        assert!(
+            html.contains("/static/portal.css"),
+            "styled like the portal"
+        );
+    }
+    app.stop().await;
+}
+on_both_databases!(unknown_addresses_answer_a_page_with_a_way_back);
+
 /// Production (PostgreSQL only) tells browsers to use HTTPS from now on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_answers_with_hsts() {

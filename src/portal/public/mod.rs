@@ -87,13 +87,17 @@ pub(crate) fn error_page(error: DomainError) -> Response {
     }
 }
 
+#[derive(Template, WebTemplate)]
+#[template(path = "portal/not_found.html")]
+struct NotFoundPage;
+
+/// The page for an address with nothing behind it, with the ways back: every unknown URL
+/// answers it (the router's fallback).
 pub(crate) fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        MessagePage {
-            title: "Page not found",
-            message: "There is nothing at this address.".into(),
-        },
-    )
-        .into_response()
+    (StatusCode::NOT_FOUND, NotFoundPage).into_response()
+}
+
+/// The router's fallback.
+pub(crate) async fn unknown_address() -> Response {
+    not_found()
 }
