@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -549,6 +550,74 @@ async fn clients_behind_a_trusted_proxy_are_told_apart(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(clients_behind_a_trusted_proxy_are_told_apart);
+
+/// The public request form counts the submissions it accepts: people who get a field
+/// wrong and send the form again are not locked out for it, and a request refused for
+/// its email address does not count against the network either.
+async fn the_request_form_counts_accepted_submissions(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.privacy.requests_per_ip = 2;
+        c.privacy.requests_per_email = 1;
+    })
+    .await;
+    let browser = browser();
+    let submit = |email: &'static str| {
+        let (app, browser) = (&app, &browser);
+        async move {
+            let page = browser
+                .get(format!("{}/privacy/requests/new", app.address))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let csrf = hidden(&page, "csrf");
+            browser
+                .post(format!("{}/privacy/requests/new", app.address))
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("deletion", "0"),
+                    ("kind", "ACCESS"),
+                    ("email", email),
+                    ("jurisdiction", "GDPR"),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for typo in ["someone@", "someone at example.com", "@example.com"] {
+        assert_eq!(submit(typo).await, 422, "{typo} is refused as invalid");
+    }
+    assert_eq!(submit("first@example.com").await, 200);
+    assert_eq!(
+        submit("first@example.com").await,
+        429,
+        "the address's limit refuses"
+    );
+    assert_eq!(
+        submit("second@example.com").await,
+        200,
+        "neither the typos nor the refused request counted against the network"
+    );
+    assert_eq!(
+        submit("third@example.com").await,
+        429,
+        "two accepted: the network's limit"
+    );
+    assert_eq!(
+        atelier::domain::entities::privacy_requests::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        2
+    );
+    app.stop().await;
+}
+on_both_databases!(the_request_form_counts_accepted_submissions);
 
 async fn forwarding_headers_from_anyone_else_are_ignored(backend: Backend) {
     use atelier::domain::entities::audit_events;

@@ -256,19 +256,9 @@ pub async fn submit(
         // A bot filled the hidden field: answer as if all went well, do nothing.
         return CheckInboxPage.into_response();
     }
-    if let Err(DomainError::RateLimited { .. }) = state
-        .privacy_limits
-        .requests_per_ip
-        .check_and_hit(&peer.ip().to_string())
-    {
-        return again(
-            StatusCode::TOO_MANY_REQUESTS,
-            FieldErrors::default(),
-            Some("We have received many requests from your network. Please wait an hour and try again.".into()),
-            form,
-        );
-    }
     let meta = crate::http::request_meta(peer, &headers);
+    // Only accepted submissions count against the limits: a person who mistyped their
+    // address and sends the form again is not one request nearer to being locked out.
     let valid = match requests::validate(&form, meta.accept_language.as_deref()) {
         Ok(valid) => valid,
         Err(errors) => {
@@ -285,11 +275,24 @@ pub async fn submit(
         .as_ref()
         .map(|e| e.as_str().to_string())
         .unwrap_or_default();
+    let ip = peer.ip().to_string();
+    if let Err(DomainError::RateLimited { .. }) =
+        state.privacy_limits.requests_per_ip.check_and_hit(&ip)
+    {
+        return again(
+            StatusCode::TOO_MANY_REQUESTS,
+            FieldErrors::default(),
+            Some("We have received many requests from your network. Please wait an hour and try again.".into()),
+            form,
+        );
+    }
     if let Err(DomainError::RateLimited { .. }) = state
         .privacy_limits
         .requests_per_email
         .check_and_hit(&email_key)
     {
+        // Refused for its address: it does not count against the network either.
+        state.privacy_limits.requests_per_ip.refund(&ip);
         return again(
             StatusCode::TOO_MANY_REQUESTS,
             FieldErrors::default(),
