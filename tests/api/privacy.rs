@@ -279,6 +279,10 @@ async fn a_request_from_form_to_cancellation(backend: Backend) {
         page.contains("Your request is cancelled") && page.contains("You cancelled this request")
     );
     assert!(!page.contains("Cancel this request"));
+    assert!(
+        page.contains("<dt>Closed</dt>") && !page.contains("Due by"),
+        "a closed request has no deadline any more: {page}"
+    );
     let (_, page) = post(
         &client,
         format!("{}/privacy/requests/cancel", app.address),

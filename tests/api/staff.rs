@@ -379,6 +379,11 @@ async fn an_officer_works_the_queue(backend: Backend) {
     let access = confirmed_request(&app, "alice@example.com", "ACCESS", "GDPR").await;
     let erase = confirmed_request(&app, "bob@example.com", "ERASE", "CCPA").await;
     let late = confirmed_request(&app, "carol@example.com", "EXPORT", "LGPD").await;
+    let (_, calm) = page(&officer, format!("{}/staff", app.address)).await;
+    assert!(
+        calm.contains("<strong>0</strong> overdue") && !calm.contains("class=\"overdue\""),
+        "nothing overdue is not shown as an alarm"
+    );
     let mut overdue: privacy_requests::ActiveModel = late.clone().into();
     overdue.due_at = Set(chrono::Utc::now() - chrono::Duration::days(1));
     overdue.update(&app.db).await.unwrap();
@@ -386,7 +391,9 @@ async fn an_officer_works_the_queue(backend: Backend) {
     // Dashboard: three open, one overdue; the overdue one stands out first in the queue.
     let (_, html) = page(&officer, format!("{}/staff", app.address)).await;
     assert!(
-        html.contains("<strong>3</strong> open") && html.contains("<strong>1</strong> overdue"),
+        html.contains("<strong>3</strong> open")
+            && html.contains("<strong>1</strong> overdue")
+            && html.contains("<li class=\"overdue\">"),
         "{html}"
     );
     let (_, queue) = page(&officer, format!("{}/staff/requests", app.address)).await;
