@@ -430,6 +430,35 @@ async fn bad_forms_and_tokens_are_refused(backend: Backend) {
     assert_eq!(status, 422);
     assert!(page.contains("Please choose what you would like us to do."));
     assert!(page.contains("id=\"email-error\""));
+    // The error summary above the form links to each field; each message sits between
+    // its label and its field, which says it is invalid and what describes it.
+    let summary = page
+        .find("class=\"error-summary\"")
+        .expect("an error summary");
+    assert!(summary < page.find("<form").unwrap());
+    for field in ["kind", "email", "jurisdiction"] {
+        assert!(
+            page.contains(&format!("<a href=\"#{field}\">")),
+            "the summary links to {field}"
+        );
+        let label = page.find(&format!("<label for=\"{field}\"")).unwrap();
+        let message = page.find(&format!("id=\"{field}-error\"")).unwrap();
+        let control = page
+            .find(&format!("id=\"{field}\" name=\"{field}\""))
+            .unwrap();
+        assert!(
+            label < message && message < control,
+            "{field}: label, message, field"
+        );
+        let tag_end = control + page[control..].find('>').unwrap();
+        assert!(page[control..tag_end].contains(&format!(
+            "aria-invalid=\"true\" aria-describedby=\"{field}-error\""
+        )));
+    }
+    assert!(
+        !page.contains("<a href=\"#details\">"),
+        "only fields in error are listed"
+    );
     assert!(page.contains("Please choose where you live from the list."));
     let details_area = page.split("id=\"details\"").nth(1).unwrap_or_default();
     assert!(
