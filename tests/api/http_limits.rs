@@ -473,6 +473,42 @@ async fn every_part_of_an_upload_has_its_limit() {
     app.stop().await;
 }
 
+/// Sends the public request form (an ACCESS request under the GDPR for `email`) from
+/// `client` (its `X-Forwarded-For`, when given) and returns the answer's status.
+async fn request_form_status(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    client: Option<&str>,
+    email: &str,
+) -> u16 {
+    let url = format!("{}/privacy/requests/new", app.address);
+    let with_client = |request: reqwest::RequestBuilder| match client {
+        Some(client) => request.header("x-forwarded-for", client),
+        None => request,
+    };
+    let page = with_client(browser.get(&url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    with_client(browser.post(&url))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("deletion", "0"),
+            ("kind", "ACCESS"),
+            ("email", email),
+            ("jurisdiction", "GDPR"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// Behind a trusted reverse proxy each client has its own limits and its own address
 /// in the audit log; from anyone else the forwarding headers are ignored.
 async fn clients_behind_a_trusted_proxy_are_told_apart(backend: Backend) {
@@ -486,34 +522,7 @@ async fn clients_behind_a_trusted_proxy_are_told_apart(backend: Backend) {
     .await;
     let submit = |client: &'static str| {
         let app = &app;
-        async move {
-            let browser = browser();
-            let page = browser
-                .get(format!("{}/privacy/requests/new", app.address))
-                .header("x-forwarded-for", client)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let csrf = hidden(&page, "csrf");
-            browser
-                .post(format!("{}/privacy/requests/new", app.address))
-                .header("x-forwarded-for", client)
-                .form(&[
-                    ("csrf", csrf.as_str()),
-                    ("deletion", "0"),
-                    ("kind", "ACCESS"),
-                    ("email", "someone@example.com"),
-                    ("jurisdiction", "GDPR"),
-                ])
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
+        async move { request_form_status(app, &browser(), Some(client), "someone@example.com").await }
     };
     // A spoofed first hop is not believed: the proxy's own hop (the last) counts.
     assert_eq!(submit("1.1.1.1, 203.0.113.7").await, 200);
@@ -561,34 +570,7 @@ async fn the_request_form_counts_accepted_submissions(backend: Backend) {
     })
     .await;
     let browser = browser();
-    let submit = |email: &'static str| {
-        let (app, browser) = (&app, &browser);
-        async move {
-            let page = browser
-                .get(format!("{}/privacy/requests/new", app.address))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let csrf = hidden(&page, "csrf");
-            browser
-                .post(format!("{}/privacy/requests/new", app.address))
-                .form(&[
-                    ("csrf", csrf.as_str()),
-                    ("deletion", "0"),
-                    ("kind", "ACCESS"),
-                    ("email", email),
-                    ("jurisdiction", "GDPR"),
-                ])
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
+    let submit = |email: &'static str| request_form_status(&app, &browser, None, email);
     for typo in ["someone@", "someone at example.com", "@example.com"] {
         assert_eq!(submit(typo).await, 422, "{typo} is refused as invalid");
     }

@@ -202,14 +202,7 @@ pub fn diff(old: &str, new: &str) -> Vec<DiffLine> {
         let Some(first) = group.first() else { continue };
         let start = first.old_range().start;
         if start > shown_until {
-            let skipped = start - shown_until;
-            lines.push(DiffLine {
-                change: Change::Skipped,
-                text: format!(
-                    "{skipped} unchanged line{}",
-                    if skipped == 1 { "" } else { "s" }
-                ),
-            });
+            lines.push(skipped(start - shown_until));
         }
         for op in &group {
             for change in diff.iter_changes(op) {
@@ -229,16 +222,17 @@ pub fn diff(old: &str, new: &str) -> Vec<DiffLine> {
     }
     let total = old.lines().count();
     if !lines.is_empty() && total > shown_until {
-        let skipped = total - shown_until;
-        lines.push(DiffLine {
-            change: Change::Skipped,
-            text: format!(
-                "{skipped} unchanged line{}",
-                if skipped == 1 { "" } else { "s" }
-            ),
-        });
+        lines.push(skipped(total - shown_until));
     }
     lines
+}
+
+/// The line standing for `n` unchanged lines left out.
+fn skipped(n: usize) -> DiffLine {
+    DiffLine {
+        change: Change::Skipped,
+        text: format!("{n} unchanged line{}", if n == 1 { "" } else { "s" }),
+    }
 }
 
 /// How many lines a diff adds and removes.
