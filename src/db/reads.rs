@@ -146,7 +146,7 @@ fn sqlite_file(url: &str) -> Option<PathBuf> {
 /// Read-only rusqlite connections, one per permit, used on the blocking pool.
 pub struct SqliteReads {
     idle: Mutex<Vec<rusqlite::Connection>>,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
 }
 
 impl SqliteReads {
@@ -163,19 +163,23 @@ impl SqliteReads {
         }
         Ok(Self {
             idle: Mutex::new(idle),
-            permits: Semaphore::new(connections),
+            permits: Arc::new(Semaphore::new(connections)),
         })
     }
 
     async fn all<M: Readable>(self: Arc<Self>, statement: Statement) -> Result<Vec<M>, DbErr> {
         let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| DbErr::Custom(e.to_string()))?;
         let reads = self.clone();
-        let rows = tokio::task::spawn_blocking(move || {
-            // invariant: a permit is held, so an idle connection is waiting.
+        tokio::task::spawn_blocking(move || {
+            // invariant: a permit is held, so an idle connection is waiting. The permit
+            // travels with the work and is given back only once the connection is: a
+            // request dropped while its statement runs (a timeout, a closed connection)
+            // cannot let another take a permit with no connection behind it.
             let conn = reads
                 .idle
                 .lock()
@@ -186,12 +190,11 @@ impl SqliteReads {
             if let Ok(mut idle) = reads.idle.lock() {
                 idle.push(conn);
             }
+            drop(permit);
             rows
         })
         .await
-        .map_err(|e| DbErr::Custom(e.to_string()))?;
-        drop(permit);
-        rows
+        .map_err(|e| DbErr::Custom(e.to_string()))?
     }
 }
 
@@ -450,5 +453,66 @@ impl Readable for crate::domain::comments::SummaryRow {
             created_at: instant(row, 10)?,
             total: row.get(11)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, FromQueryResult)]
+    struct Count {
+        n: i64,
+    }
+
+    impl Readable for Count {
+        const COLUMNS: &'static [&'static str] = &["n"];
+
+        fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+            Ok(Self { n: row.get(0)? })
+        }
+    }
+
+    fn count(sql: &str) -> Statement {
+        Statement::from_string(DbBackend::Sqlite, sql)
+    }
+
+    /// A request dropped while its statement runs (a timeout) keeps the connection's
+    /// permit until the statement is done: the next read waits for the connection
+    /// instead of failing for want of one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_read_keeps_its_connection_until_it_is_done() -> crate::TestResult {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("reads.sqlite");
+        rusqlite::Connection::open(&file)?.execute_batch("CREATE TABLE t (x INTEGER)")?;
+        let reads = Arc::new(SqliteReads::open(&file, 1)?);
+        let slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                    WHERE x < 2000000) SELECT count(*) AS n FROM c";
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(20),
+            reads.clone().all::<Count>(count(slow)),
+        )
+        .await;
+        assert!(dropped.is_err(), "the slow read outlived its caller");
+        let next = reads.clone().all::<Count>(count("SELECT 7 AS n")).await?;
+        assert_eq!(next.iter().map(|c| c.n).collect::<Vec<_>>(), [7]);
+        // A statement whose columns are not the row's is refused, not misread.
+        let wrong = reads.all::<Count>(count("SELECT 7 AS m")).await;
+        assert!(wrong.is_err_and(|e| e.to_string().contains("the row reads")));
+        Ok(())
+    }
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(
+            sqlite_file("sqlite:///var/lib/atelier/atelier.sqlite?mode=rwc"),
+            Some(PathBuf::from("/var/lib/atelier/atelier.sqlite"))
+        );
+        assert_eq!(
+            sqlite_file("sqlite:data/a.sqlite"),
+            Some(PathBuf::from("data/a.sqlite"))
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://db/atelier"), None);
     }
 }
