@@ -245,6 +245,10 @@ pub fn diff_counts(lines: &[DiffLine]) -> (usize, usize) {
 mod tests {
     use super::*;
 
+    fn pairs(lines: &[DiffLine]) -> Vec<(Change, &str)> {
+        lines.iter().map(|l| (l.change, l.text.as_str())).collect()
+    }
+
     #[test]
     fn raw_html_and_script_links_are_neutralised() {
         let html = render(
@@ -264,10 +268,7 @@ mod tests {
         let lines = diff(&old, &new);
         assert_eq!(diff_counts(&lines), (3, 0), "{lines:?}");
         assert_eq!(
-            lines
-                .iter()
-                .map(|l| (l.change, l.text.as_str()))
-                .collect::<Vec<_>>(),
+            pairs(&lines),
             vec![
                 (Change::Skipped, "37 unchanged lines"),
                 (Change::Same, "Line 38"),
@@ -312,10 +313,7 @@ mod tests {
     fn diff_marks_added_and_removed_lines() {
         let lines = diff("a\nb\nc\n", "a\nB\nc\n");
         assert_eq!(
-            lines
-                .iter()
-                .map(|l| (l.change, l.text.as_str()))
-                .collect::<Vec<_>>(),
+            pairs(&lines),
             vec![
                 (Change::Same, "a"),
                 (Change::Removed, "b"),

@@ -18,6 +18,7 @@ use crate::domain::privacy::clock::Jurisdiction;
 use crate::domain::privacy::requests::{
     self, FieldErrors, PublicView, RequestForm, RequestKind, RequestSource, RequestStatus,
 };
+use crate::domain::rate_limit::RateLimiter;
 use crate::error::DomainError;
 use crate::portal::csrf;
 use crate::state::AppState;
@@ -276,27 +277,21 @@ pub async fn submit(
         .map(|e| e.as_str().to_string())
         .unwrap_or_default();
     let ip = peer.ip().to_string();
-    if let Err(DomainError::RateLimited { .. }) =
-        state.privacy_limits.requests_per_ip.check_and_hit(&ip)
-    {
+    let limits = &state.privacy_limits;
+    // Counted against the network and the address together, or against neither.
+    if let Err(DomainError::RateLimited { .. }) = RateLimiter::reserve_all(&[
+        (&limits.requests_per_ip, &ip),
+        (&limits.requests_per_email, &email_key),
+    ]) {
+        let message = if limits.requests_per_ip.check(&ip).is_err() {
+            "We have received many requests from your network. Please wait an hour and try again."
+        } else {
+            "We have received several requests for this email address recently. Please check your inbox, or wait an hour and try again."
+        };
         return again(
             StatusCode::TOO_MANY_REQUESTS,
             FieldErrors::default(),
-            Some("We have received many requests from your network. Please wait an hour and try again.".into()),
-            form,
-        );
-    }
-    if let Err(DomainError::RateLimited { .. }) = state
-        .privacy_limits
-        .requests_per_email
-        .check_and_hit(&email_key)
-    {
-        // Refused for its address: it does not count against the network either.
-        state.privacy_limits.requests_per_ip.refund(&ip);
-        return again(
-            StatusCode::TOO_MANY_REQUESTS,
-            FieldErrors::default(),
-            Some("We have received several requests for this email address recently. Please check your inbox, or wait an hour and try again.".into()),
+            Some(message.into()),
             form,
         );
     }
