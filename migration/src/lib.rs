@@ -21,6 +21,7 @@ mod m20261124_000015_person_keys;
 mod m20261201_000016_privacy_sequences;
 mod m20261201_000017_meta_identity;
 mod m20261201_000018_connect_browser;
+mod m20261201_000019_job_leases;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000016_privacy_sequences::Migration),
             Box::new(m20261201_000017_meta_identity::Migration),
             Box::new(m20261201_000018_connect_browser::Migration),
+            Box::new(m20261201_000019_job_leases::Migration),
         ]
     }
 }

@@ -183,7 +183,6 @@ pub async fn retry(
     job_rows::Entity::update_many()
         .col_expr(job_rows::Column::FailedAt, none())
         .col_expr(job_rows::Column::GiveUpAt, none())
-        .col_expr(job_rows::Column::LockedUntil, none())
         .col_expr(job_rows::Column::RunAt, Expr::value(now()))
         // A count-limited kind gets its count back.
         .col_expr(job_rows::Column::Attempts, Expr::value(0))

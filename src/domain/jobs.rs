@@ -1,6 +1,7 @@
-//! The durable job queue: rows in `jobs`, claimed with `FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL (any instance may run any job) and by the single in-process claimer on
-//! SQLite, retried with exponential backoff up to `max_attempts`.
+//! The durable job queue: rows in `jobs`, claimed one at a time with `FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL (any instance may run any job) and by the single writer on
+//! SQLite, each under its own lease that the runner renews while the job runs, retried
+//! with exponential backoff up to `max_attempts` or the kind's horizon.
 
 use chrono::Duration;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
@@ -116,6 +117,7 @@ fn new_job(
         failed_at: Set(None),
         created_at: Set(now()),
         give_up_at: Set(None),
+        lease_id: Set(None),
     })
 }
 
@@ -175,14 +177,22 @@ pub async fn schedule_next_day(conn: &impl ConnectionTrait, kind: &str) -> Domai
     schedule_daily(conn, kind, tomorrow, run_at).await
 }
 
-/// Claims up to `limit` due jobs for `lease`, counting the attempt. A claimed job is
-/// invisible to other claimers until the lease runs out (a crashed runner's jobs come
-/// back after that).
-pub async fn claim_due(
+/// A runner's hold on one claimed job: its lease id, renewed by heartbeats while the job
+/// runs. Whoever holds the lease alone may renew it and record the job's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub job_id: Uuid,
+    pub id: Uuid,
+}
+
+/// Claims the next due job for `lease`, counting the attempt. A claimed job is invisible
+/// to other claimers while its lease runs; the runner renews it with `heartbeat` while it
+/// works, so only a runner that stopped (crashed, killed, cut off from the database)
+/// loses its jobs, and they come back when the lease runs out.
+pub async fn claim_next(
     conn: &(impl ConnectionTrait + TransactionTrait),
-    limit: u64,
     lease: Duration,
-) -> DomainResult<Vec<jobs::Model>> {
+) -> DomainResult<Option<(jobs::Model, Lease)>> {
     let txn = conn.begin().await?;
     let at = now();
     let due = jobs::Entity::find()
@@ -195,86 +205,135 @@ pub async fn claim_due(
                 .add(jobs::Column::LockedUntil.lt(at)),
         )
         .order_by_asc(jobs::Column::RunAt)
-        .limit(limit)
+        .limit(1)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .all(&txn)
+        .one(&txn)
         .await?;
-    let mut claimed = Vec::with_capacity(due.len());
-    for job in due {
-        let attempts = job.attempts + 1;
-        let mut active: jobs::ActiveModel = job.into();
-        active.attempts = Set(attempts);
-        active.locked_until = Set(Some(at + lease));
-        claimed.push(active.update(&txn).await?);
-    }
+    let Some(job) = due else {
+        txn.commit().await?;
+        return Ok(None);
+    };
+    let held = Lease {
+        job_id: job.id,
+        id: Uuid::now_v7(),
+    };
+    let attempts = job.attempts + 1;
+    let mut active: jobs::ActiveModel = job.into();
+    active.attempts = Set(attempts);
+    active.locked_until = Set(Some(at + lease));
+    active.lease_id = Set(Some(held.id));
+    let claimed = active.update(&txn).await?;
     txn.commit().await?;
-    Ok(claimed)
+    Ok(Some((claimed, held)))
 }
 
-/// Gives claimed but unstarted jobs back: unlocked, the claim's attempt not counted.
-pub async fn release(conn: &impl ConnectionTrait, ids: &[Uuid]) -> DomainResult<()> {
+/// The rows of `lease`'s job while the lease still holds it.
+fn held(lease: &Lease) -> Condition {
+    Condition::all()
+        .add(jobs::Column::Id.eq(lease.job_id))
+        .add(jobs::Column::LeaseId.eq(lease.id))
+        .add(jobs::Column::DoneAt.is_null())
+}
+
+/// Renews a lease for another `lease` from now. Returns false when the lease is lost: it
+/// ran out and another runner claimed the job, or the job was finished elsewhere.
+pub async fn heartbeat(
+    conn: &impl ConnectionTrait,
+    lease: &Lease,
+    length: Duration,
+) -> DomainResult<bool> {
+    let renewed = jobs::Entity::update_many()
+        .col_expr(jobs::Column::LockedUntil, Expr::value(now() + length))
+        .filter(held(lease))
+        .exec(conn)
+        .await?;
+    Ok(renewed.rows_affected == 1)
+}
+
+/// Gives a claimed but unstarted job back: unlocked, the claim's attempt not counted.
+pub async fn release(conn: &impl ConnectionTrait, lease: &Lease) -> DomainResult<()> {
     use sea_orm::sea_query::ExprTrait;
-    if ids.is_empty() {
-        return Ok(());
-    }
     jobs::Entity::update_many()
         .col_expr(
             jobs::Column::LockedUntil,
             Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
         )
+        .col_expr(jobs::Column::LeaseId, Expr::value(Option::<Uuid>::None))
         .col_expr(
             jobs::Column::Attempts,
             Expr::col(jobs::Column::Attempts).sub(1),
         )
-        .filter(jobs::Column::Id.is_in(ids.iter().copied()))
+        .filter(held(lease))
         .exec(conn)
         .await?;
     Ok(())
 }
 
 /// Marks a job finished and drops its payload: a done job keeps no content (an email's
-/// sealed text and address, a fulfilment's search terms) beyond its need.
-pub async fn complete(conn: &impl ConnectionTrait, id: Uuid) -> DomainResult<()> {
-    jobs::Entity::update_many()
+/// sealed text and address, a fulfilment's search terms) beyond its need. Returns false
+/// when the lease was lost before (the job's new holder records its outcome).
+pub async fn complete(conn: &impl ConnectionTrait, lease: &Lease) -> DomainResult<bool> {
+    let done = jobs::Entity::update_many()
         .col_expr(jobs::Column::DoneAt, Expr::value(now()))
         .col_expr(jobs::Column::Payload, Expr::value("{}"))
         .col_expr(
             jobs::Column::LockedUntil,
             Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
         )
+        .col_expr(jobs::Column::LeaseId, Expr::value(Option::<Uuid>::None))
         .col_expr(jobs::Column::LastError, Expr::value(Option::<String>::None))
-        .filter(jobs::Column::Id.eq(id))
+        .filter(held(lease))
         .exec(conn)
         .await?;
-    Ok(())
+    Ok(done.rows_affected == 1)
+}
+
+/// What came of recording a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Tried again after the policy's backoff.
+    Retrying,
+    /// Given up: the next try would fall past its horizon or its count is spent.
+    Dead,
+    /// The lease was lost before: the job's new holder records its outcome.
+    LeaseLost,
 }
 
 /// Records a failed attempt: retried after the policy's backoff, or given up (dead) once
 /// the next try would fall past the job's horizon, counted from its first failure.
-/// Returns whether the job died.
 pub async fn fail(
     conn: &impl ConnectionTrait,
     job: &jobs::Model,
+    lease: &Lease,
     error: &str,
     policy: &RetryPolicy,
-) -> DomainResult<bool> {
+) -> DomainResult<Failure> {
     let at = now();
     let error: String = error.chars().take(2_000).collect();
     let dead = policy.is_last_try(job, at);
-    let mut active: jobs::ActiveModel = job.clone().into();
-    active.last_error = Set(Some(error));
-    active.locked_until = Set(None);
-    active.give_up_at = Set(Some(
-        job.give_up_at
-            .unwrap_or_else(|| at + policy.horizon(&job.kind)),
-    ));
-    if dead {
-        active.failed_at = Set(Some(at));
+    let give_up_at = job
+        .give_up_at
+        .unwrap_or_else(|| at + policy.horizon(&job.kind));
+    let none = Option::<chrono::DateTime<chrono::Utc>>::None;
+    let mut update = jobs::Entity::update_many()
+        .col_expr(jobs::Column::LastError, Expr::value(error))
+        .col_expr(jobs::Column::LockedUntil, Expr::value(none))
+        .col_expr(jobs::Column::LeaseId, Expr::value(Option::<Uuid>::None))
+        .col_expr(jobs::Column::GiveUpAt, Expr::value(give_up_at));
+    update = if dead {
+        update.col_expr(jobs::Column::FailedAt, Expr::value(at))
     } else {
-        active.run_at = Set(at + policy.backoff(job.attempts));
-    }
-    active.update(conn).await?;
-    Ok(dead)
+        update.col_expr(
+            jobs::Column::RunAt,
+            Expr::value(at + policy.backoff(job.attempts)),
+        )
+    };
+    let recorded = update.filter(held(lease)).exec(conn).await?;
+    Ok(match (recorded.rows_affected, dead) {
+        (0, _) => Failure::LeaseLost,
+        (_, true) => Failure::Dead,
+        (_, false) => Failure::Retrying,
+    })
 }
 
 /// Jobs of a kind not yet done nor given up, for health views and tests.
@@ -320,6 +379,7 @@ mod tests {
             failed_at: None,
             created_at: now(),
             give_up_at,
+            lease_id: None,
         }
     }
 

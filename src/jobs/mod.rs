@@ -13,7 +13,8 @@ use crate::domain::entities::jobs as job_rows;
 use crate::domain::{dead_jobs, jobs, outbox, privacy};
 use crate::mail::Mailer;
 
-const BATCH: u64 = 10;
+/// How many jobs one `run_due` takes on before it returns (and housekeeping may run).
+const BATCH: usize = 10;
 
 #[derive(Clone)]
 pub struct JobRunner {
@@ -110,40 +111,72 @@ impl JobRunner {
         tracing::info!("job runner stopped");
     }
 
-    /// Claims and runs one batch of due jobs; returns how many ran.
+    /// Claims and runs due jobs one at a time, up to a batch; returns how many ran. It
+    /// stops claiming when asked to shut down, so nothing is left claimed but unstarted.
     pub async fn run_due(&self, shutdown: &watch::Receiver<bool>) -> anyhow::Result<usize> {
-        let lease = chrono::Duration::seconds(self.config.lease_secs as i64);
-        let claimed = jobs::claim_due(&self.db, BATCH, lease).await?;
+        let length = chrono::Duration::seconds(self.config.lease_secs.max(1) as i64);
         let mut ran = 0;
-        let mut claimed = claimed.into_iter();
-        while let Some(job) = claimed.next() {
+        while ran < BATCH {
             if *shutdown.borrow() {
-                // Stopping: hand back what was claimed but not started, so the next
-                // start (or another instance) runs it now rather than after the lease.
-                let unstarted: Vec<_> = std::iter::once(job).chain(claimed).map(|j| j.id).collect();
-                jobs::release(&self.db, &unstarted).await?;
                 break;
             }
-            ran += 1;
-            let outcome = self.handle(&job).await;
-            let recorded = match &outcome {
-                Ok(()) => jobs::complete(&self.db, job.id).await,
-                Err(e) => {
-                    tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %format!("{e:#}"), "job failed");
-                    match jobs::fail(&self.db, &job, &format!("{e:#}"), &self.policy).await {
-                        Ok(true) => {
-                            tracing::error!(job = %job.id, kind = %job.kind, attempts = job.attempts, "job given up after its retry horizon");
-                            dead_jobs::report_death(&self.db, &self.vault, &job).await
-                        }
-                        other => other.map(|_| ()),
-                    }
-                }
+            let Some((job, lease)) = jobs::claim_next(&self.db, length).await? else {
+                break;
             };
-            if let Err(e) = recorded {
-                tracing::error!(job = %job.id, error = ?e, "could not record a job's outcome");
-            }
+            ran += 1;
+            self.run_leased(&job, &lease, length).await;
         }
         Ok(ran)
+    }
+
+    /// Runs one claimed job, renewing its lease every third of its length while it
+    /// works, then records the outcome. A job whose lease is lost (this runner was cut
+    /// off longer than a lease, and another took the job over) is dropped where it
+    /// stands: its new holder runs and records it.
+    async fn run_leased(&self, job: &job_rows::Model, lease: &jobs::Lease, length: chrono::Duration) {
+        let every = length
+            .to_std()
+            .map(|l| l / 3)
+            .unwrap_or(Duration::from_secs(1))
+            .max(Duration::from_millis(50));
+        let work = self.handle(job);
+        tokio::pin!(work);
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut work => break outcome,
+                _ = beat.tick() => match jobs::heartbeat(&self.db, lease, length).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(job = %job.id, kind = %job.kind, "job lease lost: another runner holds the job now; stopping here");
+                        return;
+                    }
+                    // The lease still holds until it runs out; the next beat tries again.
+                    Err(e) => tracing::warn!(job = %job.id, error = %e, "could not renew a job's lease"),
+                },
+            }
+        };
+        let recorded = match &outcome {
+            Ok(()) => jobs::complete(&self.db, lease).await.map(|held| {
+                if !held {
+                    tracing::warn!(job = %job.id, kind = %job.kind, "job finished after its lease was lost; its new holder records it");
+                }
+            }),
+            Err(e) => {
+                tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %format!("{e:#}"), "job failed");
+                match jobs::fail(&self.db, job, lease, &format!("{e:#}"), &self.policy).await {
+                    Ok(jobs::Failure::Dead) => {
+                        tracing::error!(job = %job.id, kind = %job.kind, attempts = job.attempts, "job given up after its retry horizon");
+                        dead_jobs::report_death(&self.db, &self.vault, job).await
+                    }
+                    Ok(jobs::Failure::Retrying | jobs::Failure::LeaseLost) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        if let Err(e) = recorded {
+            tracing::error!(job = %job.id, error = ?e, "could not record a job's outcome");
+        }
     }
 
     /// Housekeeping that is safe to run on every instance at once: each step is a single

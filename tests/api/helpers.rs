@@ -197,6 +197,24 @@ impl TestApp {
         }
     }
 
+    /// Another instance of the same deployment, as a load balancer would have beside
+    /// this one: the same database and keys (PostgreSQL only: SQLite is one instance),
+    /// its own listener, data directory and SMTP sink. It leaves the database to this
+    /// instance to drop: stop it first.
+    pub async fn spawn_beside(&self, adjust: impl FnOnce(&mut Config)) -> Self {
+        assert!(
+            self.pg_database.is_some(),
+            "instances side by side need PostgreSQL"
+        );
+        let smtp = SmtpSink::start().await;
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = self.config.clone();
+        config.data_dir = data_dir.path().to_path_buf();
+        config.smtp_url = Some(SecretString::from(smtp.url()));
+        adjust(&mut config);
+        Self::start(config, smtp, None, data_dir).await
+    }
+
     /// Runs due jobs now when the app was started without its runner; otherwise the
     /// runner does it on its own.
     pub async fn pump_jobs(&self) {

@@ -14,6 +14,7 @@ mod erasure;
 mod fake_provider;
 mod graphql_http;
 mod http_limits;
+mod instances;
 mod journey;
 mod keys;
 mod mail;

@@ -18,6 +18,8 @@ pub struct Model {
     pub failed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub give_up_at: Option<DateTimeUtc>,
+    /// The lease of the runner that holds the job (while `locked_until` is ahead).
+    pub lease_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -307,6 +307,18 @@ pub async fn run(
             continue;
         }
         let txn = conn.begin().await?;
+        // The step is claimed with its row lock: another runner that reached it (one that
+        // took the job over while this one was cut off) waits here, then finds it DONE.
+        // SQLite's single writer connection serialises the same way.
+        let row = steps::Entity::find_by_id(row.id)
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+            .ok_or(DomainError::NotFound("execution step"))?;
+        if row.status == "DONE" {
+            txn.commit().await?;
+            continue;
+        }
         match run_step(&txn, *step, &request, needles, exports_dir, store, vault).await {
             Ok(rows) => {
                 let attempts = row.attempts + 1;
@@ -388,6 +400,15 @@ async fn start(
     kind: RequestKind,
 ) -> DomainResult<()> {
     let txn = conn.begin().await?;
+    // Two runners may both have read APPROVED: the row lock lets one start the request.
+    let still_approved = requests::Entity::find_by_id(request.id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .is_some_and(|r| r.status == RequestStatus::Approved.as_str());
+    if !still_approved {
+        return Ok(txn.commit().await?);
+    }
     for (position, step) in Step::plan_for(request, kind).iter().enumerate() {
         new_step(request.id, position, *step).insert(&txn).await?;
     }
@@ -1043,9 +1064,14 @@ async fn complete(
 ) -> DomainResult<()> {
     let txn = conn.begin().await?;
     let request = requests::Entity::find_by_id(request_id)
+        .lock_exclusive()
         .one(&txn)
         .await?
         .ok_or(DomainError::NotFound("request"))?;
+    if request.status != RequestStatus::InProgress.as_str() {
+        // Another runner completed it first (and sent its email).
+        return Ok(txn.commit().await?);
+    }
     let package = match kind {
         RequestKind::Access | RequestKind::Export => {
             export_packages::Entity::find()

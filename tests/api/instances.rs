@@ -1,0 +1,186 @@
+//! Two instances of one deployment on one PostgreSQL database, as behind a load
+//! balancer: jobs are held by one runner at a time and finished once, whichever runner
+//! stops or races.
+
+use std::time::Duration;
+
+use atelier::domain::entities::{
+    export_packages, jobs as job_rows, privacy_execution_steps as steps, privacy_request_events,
+};
+use atelier::domain::jobs;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use tokio::sync::watch;
+
+use crate::helpers::*;
+use crate::privacy_flow::{ask_in_app, files_under, Officer, EXPORT};
+use crate::smtp_sink::{Inbox, SmtpSink};
+use atelier::domain::staff::StaffRole;
+
+/// Two instances without their own runners (the test drives each), on PostgreSQL.
+async fn two_instances(adjust: impl Fn(&mut atelier::config::Config)) -> Option<(TestApp, TestApp)> {
+    let backend = Backend::postgres()?;
+    let a = TestApp::spawn_with(backend, |config| {
+        config.jobs.run_in_process = false;
+        adjust(config);
+    })
+    .await;
+    let b = a
+        .spawn_beside(|config| {
+            config.jobs.run_in_process = false;
+            adjust(config);
+        })
+        .await;
+    // The daily jobs every start makes due: out of the way before the test's own.
+    a.run_jobs().await;
+    Some((a, b))
+}
+
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
+}
+
+async fn email_job(app: &TestApp) -> job_rows::Model {
+    job_rows::Entity::find()
+        .filter(job_rows::Column::Kind.eq(jobs::kind::SEND_EMAIL))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("an email job")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_runner_is_killed_is_finished_by_the_other_once() {
+    // A's relay takes an hour to accept a message: A's runner is mid-job until killed.
+    let hung_port = free_port();
+    let hung = Inbox::default();
+    let _hung = SmtpSink::start_slow(hung_port, hung.clone(), Duration::from_secs(3_600)).await;
+    let Some((a, b)) = two_instances(|config| config.jobs.lease_secs = 1).await else {
+        return;
+    };
+    let a = a
+        .restart(|config| {
+            config.smtp_url = Some(secrecy::SecretString::from(format!(
+                "smtp://127.0.0.1:{hung_port}"
+            )));
+        })
+        .await;
+
+    // Someone signs up through B; A's runner takes the confirmation email.
+    b.sign_up("kept@example.com", "Kim Kept").await;
+    let (_keep, running) = watch::channel(false);
+    let runner = a.runner.clone();
+    let killed = tokio::spawn(async move { runner.run_due(&running).await });
+    hung.wait_for_transfer().await;
+
+    // Three leases long, A's heartbeat keeps the job: B's runner finds nothing to do.
+    for _ in 0..6 {
+        let (_keep, running) = watch::channel(false);
+        assert_eq!(b.runner.run_due(&running).await.unwrap(), 0);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(b.inbox.to("kept@example.com").is_empty());
+
+    // A is killed mid-job: no more heartbeats. Once its lease runs out, B takes over.
+    killed.abort();
+    let mail = eventually(10, "B to send the email A was killed sending", || async {
+        let (_keep, running) = watch::channel(false);
+        b.runner.run_due(&running).await.unwrap();
+        b.inbox
+            .to("kept@example.com")
+            .into_iter()
+            .next()
+            .ok_or_else(|| "nothing yet".to_string())
+    })
+    .await;
+    assert!(mail.subject().contains("Confirm your email"));
+
+    // Finished once: done, two attempts (A's and B's), no lease left, nothing due.
+    let job = email_job(&b).await;
+    assert!(job.done_at.is_some(), "{job:?}");
+    assert_eq!((job.attempts, job.lease_id, job.locked_until), (2, None, None));
+    let (_keep, running) = watch::channel(false);
+    assert_eq!(b.runner.run_due(&running).await.unwrap(), 0);
+    assert_eq!(a.runner.run_due(&running).await.unwrap(), 0);
+    assert_eq!(b.inbox.to("kept@example.com").len(), 1);
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fulfilment_run_by_both_instances_at_once_runs_each_step_once() {
+    let Some((a, b)) = two_instances(|_| {}).await else {
+        return;
+    };
+    let xena = a.signed_in_user("xena@example.com", "Xena Export").await;
+    a.create_workspace(&xena, "Xena Studio").await;
+    let officer = Officer::sign_in(&a, "officer@atelier.test", StaffRole::Compliance).await;
+    let export = ask_in_app(&a, &xena, "xena@example.com", EXPORT, "requestDataExport").await;
+    officer.approve(&a, export).await;
+    let mails_before = job_rows::Entity::find()
+        .filter(job_rows::Column::Kind.eq(jobs::kind::SEND_EMAIL))
+        .count(&a.db)
+        .await
+        .unwrap();
+
+    // Both runners hold the fulfilment at once, as when A's lease ran out while A was
+    // cut off and B took the job over: both carry it out, side by side.
+    let job = job_rows::Entity::find()
+        .filter(job_rows::Column::Kind.eq(jobs::kind::FULFIL_PRIVACY_REQUEST))
+        .one(&a.db)
+        .await
+        .unwrap()
+        .expect("the fulfilment job");
+    let run = |app: &TestApp| {
+        let db = app.db.clone();
+        let vault = app.vault();
+        let exports = app.data_dir().join("exports");
+        let store = atelier::storage::MediaStore::from_config(app.config()).unwrap();
+        let payload = job.payload.clone();
+        async move {
+            atelier::domain::privacy::fulfil::run_job(&db, &vault, &exports, &store, &payload)
+                .await
+        }
+    };
+    let (ran_a, ran_b) = tokio::join!(tokio::spawn(run(&a)), tokio::spawn(run(&b)));
+    ran_a.unwrap().unwrap();
+    ran_b.unwrap().unwrap();
+
+    // Each step ran once, one package was built, one "ready" email and one COMPLETED
+    // event were written.
+    let rows = steps::Entity::find()
+        .filter(steps::Column::RequestId.eq(export))
+        .all(&a.db)
+        .await
+        .unwrap();
+    assert!(!rows.is_empty());
+    for row in &rows {
+        assert_eq!((row.status.as_str(), row.attempts), ("DONE", 1), "{row:?}");
+    }
+    assert_eq!(
+        export_packages::Entity::find()
+            .filter(export_packages::Column::RequestId.eq(export))
+            .count(&a.db)
+            .await
+            .unwrap(),
+        1
+    );
+    let files = files_under(&a.data_dir().join("exports")).len()
+        + files_under(&b.data_dir().join("exports")).len();
+    assert_eq!(files, 1);
+    let mails_after = job_rows::Entity::find()
+        .filter(job_rows::Column::Kind.eq(jobs::kind::SEND_EMAIL))
+        .count(&a.db)
+        .await
+        .unwrap();
+    assert_eq!(mails_after, mails_before + 1);
+    let completed = privacy_request_events::Entity::find()
+        .filter(privacy_request_events::Column::RequestId.eq(export))
+        .filter(privacy_request_events::Column::ToStatus.eq("COMPLETED"))
+        .count(&a.db)
+        .await
+        .unwrap();
+    assert_eq!(completed, 1);
+    b.stop().await;
+    a.stop().await;
+}
