@@ -36,6 +36,8 @@ pub struct Application {
     router: Router,
     state: AppState,
     runner: JobRunner,
+    /// On PostgreSQL, brings other instances' live events to this one's subscriptions.
+    live_relay: Option<crate::live::Relay>,
     mail_destination: String,
 }
 
@@ -106,7 +108,9 @@ impl Application {
             public_url: config.public_url(),
             link_ttl_secs: config.media.url_ttl_secs,
         };
-        let live = crate::live::LiveBus::default();
+        let (live, live_relay) = crate::live::LiveBus::for_database(&db, &config.database_url())
+            .await
+            .context("cannot listen for live events")?;
         let runner = JobRunner::new(
             db.clone(),
             vault.clone(),
@@ -144,6 +148,7 @@ impl Application {
             router,
             state,
             runner,
+            live_relay,
             mail_destination,
         })
     }
@@ -193,6 +198,9 @@ impl Application {
             Duration::from_millis(self.state.config.auth.revocation_poll_ms.max(50)),
             stop_rx.clone(),
         ));
+        let relay = self
+            .live_relay
+            .map(|relay| tokio::spawn(relay.run(stop_rx.clone())));
         let runner = self
             .state
             .config
@@ -216,6 +224,9 @@ impl Application {
         revocations
             .await
             .context("the revocation poller panicked")?;
+        if let Some(relay) = relay {
+            relay.await.context("the live event relay panicked")?;
+        }
         self.state.db.clone().close().await.ok();
         Ok(())
     }

@@ -92,15 +92,15 @@ async fn comment_access(ctx: &Context<'_>, id: &ID) -> Result<(WorkspaceAccess, 
     Ok((access, comment_id))
 }
 
-/// Tells subscribers a draft changed (reads it back as it is now).
+/// Tells subscribers a draft changed (each reloads it as it is when the event arrives).
 pub async fn publish_draft(ctx: &Context<'_>, access: &WorkspaceAccess, draft_id: Uuid) {
-    let s = state(ctx);
-    if let Ok(draft) = content::find_in_workspace(&s.db, access, draft_id).await {
-        s.live.publish(LiveEvent::DraftChanged {
+    state(ctx)
+        .live
+        .publish(LiveEvent::DraftChanged {
             workspace_id: access.workspace_id(),
-            draft,
-        });
-    }
+            draft_id,
+        })
+        .await;
 }
 
 fn mention_window(ctx: &Context<'_>) -> chrono::Duration {
@@ -196,10 +196,13 @@ impl CollaborationMutation {
         )
         .await
         .map_err(gql)?;
-        s.live.publish(LiveEvent::CommentAdded {
-            workspace_id: access.workspace_id(),
-            comment: comment.clone(),
-        });
+        s.live
+            .publish(LiveEvent::CommentAdded {
+                workspace_id: access.workspace_id(),
+                draft_id: comment.draft_id,
+                comment_id: comment.id,
+            })
+            .await;
         Ok(Comment(comment))
     }
 

@@ -7,7 +7,7 @@ use super::privacy::PrivacyRequest;
 use super::types::{parse_id, AuthPayload, Invitation, Membership, RoleEnum, User, Workspace};
 use crate::domain::accounts::{self, IssuedSession, LogIn, SignUp};
 use crate::domain::content::{self, DraftChanges, DraftStatus};
-use crate::domain::entities::{drafts, users};
+use crate::domain::entities::users;
 use crate::domain::privacy::requests::{self, RequestKind};
 use crate::domain::workspaces::{self, BillingProfileUpdate};
 use crate::error::DomainError;
@@ -96,18 +96,8 @@ async fn move_draft(
     let draft = content::transition(&state(ctx).db, &access, draft_id, to, note, meta(ctx))
         .await
         .map_err(gql)?;
-    announce(ctx, &access, &draft);
+    super::collaboration::publish_draft(ctx, &access, draft.id).await;
     Ok(Draft(draft))
-}
-
-/// Tells subscribers about a draft as a mutation left it.
-fn announce(ctx: &Context<'_>, access: &workspaces::WorkspaceAccess, draft: &drafts::Model) {
-    state(ctx)
-        .live
-        .publish(crate::live::LiveEvent::DraftChanged {
-            workspace_id: access.workspace_id(),
-            draft: draft.clone(),
-        });
 }
 
 fn signed_in(state: &AppState, user: users::Model, session: IssuedSession) -> Result<AuthPayload> {
@@ -362,7 +352,7 @@ impl Mutation {
         )
         .await
         .map_err(gql)?;
-        announce(ctx, &access, &draft);
+        super::collaboration::publish_draft(ctx, &access, draft.id).await;
         Ok(Draft(draft))
     }
 
@@ -382,7 +372,7 @@ impl Mutation {
         )
         .await
         .map_err(gql)?;
-        announce(ctx, &access, &draft);
+        super::collaboration::publish_draft(ctx, &access, draft.id).await;
         Ok(Draft(draft))
     }
 
@@ -434,7 +424,7 @@ impl Mutation {
         )
         .await
         .map_err(gql)?;
-        announce(ctx, &access, &draft);
+        super::collaboration::publish_draft(ctx, &access, draft.id).await;
         Ok(Draft(draft))
     }
 

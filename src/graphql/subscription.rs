@@ -23,7 +23,7 @@ use super::context::{state, RequestInfo, Viewer};
 use super::errors::gql;
 use super::types::parse_id;
 use super::AppSchema;
-use crate::domain::{content, workspaces};
+use crate::domain::{comments, content, workspaces};
 use crate::error::DomainError;
 use crate::live::LiveEvent;
 use crate::state::AppState;
@@ -40,7 +40,7 @@ fn member_events(
     viewer: Viewer,
     workspace_id: Uuid,
     loaders: super::loaders::Loaders,
-) -> impl Stream<Item = LiveEvent> {
+) -> impl Stream<Item = (LiveEvent, workspaces::WorkspaceAccess)> {
     let receiver = app.live.subscribe();
     stream::unfold(receiver, move |mut receiver| {
         let app = app.clone();
@@ -59,11 +59,11 @@ fn member_events(
                 match next {
                     Ok(event) if event.workspace_id() == workspace_id => {
                         match workspaces::access(&app.db, viewer.user_id, workspace_id).await {
-                            Ok(Some(_)) => {
+                            Ok(Some(access)) => {
                                 // Answered with today's values, not the connection's
                                 // first ones.
                                 super::loaders::forget_all(&loaders);
-                                return Some((event, receiver));
+                                return Some(((event, access), receiver));
                             }
                             // No longer a member (or the database is gone): stop.
                             Ok(None) | Err(_) => return None,
@@ -108,14 +108,27 @@ impl Subscription {
         workspaces::require_access(&app.db, user_id, workspace_id)
             .await
             .map_err(|_| gql(DomainError::NotFound("draft")))?;
+        let db = app.read_db.clone();
         Ok(futures::StreamExt::filter_map(
             member_events(app, viewer, workspace_id, loaders(ctx)?),
-            move |event| async move {
-                match event {
-                    LiveEvent::CommentAdded { comment, .. } if comment.draft_id == draft_id => {
-                        Some(Comment(comment))
+            move |(event, access)| {
+                let db = db.clone();
+                async move {
+                    let LiveEvent::CommentAdded {
+                        draft_id: of,
+                        comment_id,
+                        ..
+                    } = event
+                    else {
+                        return None;
+                    };
+                    // Reloaded as it is now (a comment deleted since is left out).
+                    match comments::find_in_workspace_comment(&db, &access, comment_id).await {
+                        Ok(comment) if of == draft_id && comment.draft_id == draft_id => {
+                            Some(Comment(comment))
+                        }
+                        _ => None,
                     }
-                    _ => None,
                 }
             },
         ))
@@ -134,12 +147,20 @@ impl Subscription {
         workspaces::require_access(&app.db, user_id, workspace_id)
             .await
             .map_err(gql)?;
+        let db = app.read_db.clone();
         Ok(futures::StreamExt::filter_map(
             member_events(app, viewer, workspace_id, loaders(ctx)?),
-            |event| async move {
-                match event {
-                    LiveEvent::DraftChanged { draft, .. } => Some(Draft(draft)),
-                    _ => None,
+            move |(event, access)| {
+                let db = db.clone();
+                async move {
+                    let LiveEvent::DraftChanged { draft_id, .. } = event else {
+                        return None;
+                    };
+                    // Reloaded as it is now (a draft deleted since is left out).
+                    content::find_in_workspace(&db, &access, draft_id)
+                        .await
+                        .ok()
+                        .map(Draft)
                 }
             },
         ))

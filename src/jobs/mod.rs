@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
+use uuid::Uuid;
 
 use crate::config::JobsConfig;
 use crate::crypto::vault::Vault;
@@ -64,18 +65,26 @@ impl JobRunner {
 
     /// Tells live subscriptions about the draft a publishing job is for.
     async fn announce_draft(&self, payload: &str) {
-        use sea_orm::EntityTrait;
+        use crate::domain::entities::drafts;
+        use sea_orm::{EntityTrait, QuerySelect};
         let Some(draft_id) = crate::domain::publishing::draft_of(payload) else {
             return;
         };
-        match crate::domain::entities::drafts::Entity::find_by_id(draft_id)
+        let workspace: Result<Option<Uuid>, _> = drafts::Entity::find_by_id(draft_id)
+            .select_only()
+            .column(drafts::Column::WorkspaceId)
+            .into_tuple()
             .one(&self.db)
-            .await
-        {
-            Ok(Some(draft)) => self.live.publish(crate::live::LiveEvent::DraftChanged {
-                workspace_id: draft.workspace_id,
-                draft,
-            }),
+            .await;
+        match workspace {
+            Ok(Some(workspace_id)) => {
+                self.live
+                    .publish(crate::live::LiveEvent::DraftChanged {
+                        workspace_id,
+                        draft_id,
+                    })
+                    .await
+            }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, %draft_id, "could not announce a published draft"),
         }
@@ -133,7 +142,12 @@ impl JobRunner {
     /// works, then records the outcome. A job whose lease is lost (this runner was cut
     /// off longer than a lease, and another took the job over) is dropped where it
     /// stands: its new holder runs and records it.
-    async fn run_leased(&self, job: &job_rows::Model, lease: &jobs::Lease, length: chrono::Duration) {
+    async fn run_leased(
+        &self,
+        job: &job_rows::Model,
+        lease: &jobs::Lease,
+        length: chrono::Duration,
+    ) {
         let every = length
             .to_std()
             .map(|l| l / 3)

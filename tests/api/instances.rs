@@ -17,7 +17,9 @@ use crate::smtp_sink::{Inbox, SmtpSink};
 use atelier::domain::staff::StaffRole;
 
 /// Two instances without their own runners (the test drives each), on PostgreSQL.
-async fn two_instances(adjust: impl Fn(&mut atelier::config::Config)) -> Option<(TestApp, TestApp)> {
+async fn two_instances(
+    adjust: impl Fn(&mut atelier::config::Config),
+) -> Option<(TestApp, TestApp)> {
     let backend = Backend::postgres()?;
     let a = TestApp::spawn_with(backend, |config| {
         config.jobs.run_in_process = false;
@@ -98,7 +100,10 @@ async fn a_job_whose_runner_is_killed_is_finished_by_the_other_once() {
     // Finished once: done, two attempts (A's and B's), no lease left, nothing due.
     let job = email_job(&b).await;
     assert!(job.done_at.is_some(), "{job:?}");
-    assert_eq!((job.attempts, job.lease_id, job.locked_until), (2, None, None));
+    assert_eq!(
+        (job.attempts, job.lease_id, job.locked_until),
+        (2, None, None)
+    );
     let (_keep, running) = watch::channel(false);
     assert_eq!(b.runner.run_due(&running).await.unwrap(), 0);
     assert_eq!(a.runner.run_due(&running).await.unwrap(), 0);
@@ -138,8 +143,7 @@ async fn a_fulfilment_run_by_both_instances_at_once_runs_each_step_once() {
         let store = atelier::storage::MediaStore::from_config(app.config()).unwrap();
         let payload = job.payload.clone();
         async move {
-            atelier::domain::privacy::fulfil::run_job(&db, &vault, &exports, &store, &payload)
-                .await
+            atelier::domain::privacy::fulfil::run_job(&db, &vault, &exports, &store, &payload).await
         }
     };
     let (ran_a, ran_b) = tokio::join!(tokio::spawn(run(&a)), tokio::spawn(run(&b)));
@@ -181,6 +185,94 @@ async fn a_fulfilment_run_by_both_instances_at_once_runs_each_step_once() {
         .await
         .unwrap();
     assert_eq!(completed, 1);
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_on_one_instance_hears_what_happens_through_the_other() {
+    use crate::subscriptions::{connect, next, subscribe, COMMENTS};
+    use serde_json::json;
+
+    let fake = crate::fake_provider::FakeProvider::start().await;
+    let Some((a, b)) = two_instances(|config| {
+        config.providers.linkedin = fake.settings();
+        config.providers.sync_interval_secs = 0;
+    })
+    .await
+    else {
+        return;
+    };
+    let owner = a.signed_in_user("live@example.com", "Liv Owner").await;
+    let ws = crate::publishing::workspace(&b, &owner, "Live Co").await;
+    crate::channels::connect(&b, &owner, &ws, "LINKEDIN").await;
+    let draft = crate::publishing::draft_to(
+        &b,
+        &owner,
+        &ws,
+        "Watched",
+        &[("LINKEDIN", "Live on two instances")],
+    )
+    .await;
+
+    // The owner watches through A.
+    let mut watcher = connect(&a, json!({ "accessToken": owner.access })).await;
+    assert_eq!(next(&mut watcher).await.unwrap()["type"], "connection_ack");
+    subscribe(&mut watcher, "c", COMMENTS, json!({ "d": draft })).await;
+    subscribe(
+        &mut watcher,
+        "d",
+        "subscription($w: ID!) { draftChanged(workspaceId: $w) { title status } }",
+        json!({ "w": ws }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A comment added through B reaches A's subscriber, reloaded with its author.
+    b.gql_ok(
+        Some(&owner.access),
+        "mutation($i: AddCommentInput!) { addComment(input: $i) { id } }",
+        json!({ "i": { "draftId": draft, "body": "Written through B" } }),
+    )
+    .await;
+    let event = next(&mut watcher).await.unwrap();
+    assert_eq!(
+        (event["type"].as_str(), event["id"].as_str()),
+        (Some("next"), Some("c"))
+    );
+    assert_eq!(
+        event["payload"]["data"]["commentAdded"],
+        json!({ "body": "Written through B", "author": { "displayName": "Liv Owner" } })
+    );
+
+    // Scheduled through B; B's runner publishes it: A's subscriber sees both changes.
+    crate::publishing::schedule_soon(&b, &owner, &draft).await;
+    let event = next(&mut watcher).await.unwrap();
+    assert_eq!(
+        event["payload"]["data"]["draftChanged"],
+        json!({ "title": "Watched", "status": "SCHEDULED" })
+    );
+    eventually(20, "B's runner to publish the draft", || async {
+        b.run_jobs().await;
+        let status = b
+            .gql_ok(
+                Some(&owner.access),
+                "query($id: ID!) { draft(id: $id) { status } }",
+                json!({ "id": draft }),
+            )
+            .await["draft"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        (status == "PUBLISHED").then_some(()).ok_or(status)
+    })
+    .await;
+    let event = next(&mut watcher).await.unwrap();
+    assert_eq!(event["id"], "d", "{event}");
+    assert_eq!(
+        event["payload"]["data"]["draftChanged"],
+        json!({ "title": "Watched", "status": "PUBLISHED" })
+    );
     b.stop().await;
     a.stop().await;
 }

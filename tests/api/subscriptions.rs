@@ -15,7 +15,7 @@ use crate::workspaces::add_member;
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(app: &TestApp, init: Value) -> Socket {
+pub(crate) async fn connect(app: &TestApp, init: Value) -> Socket {
     let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert(
@@ -33,7 +33,7 @@ async fn connect(app: &TestApp, init: Value) -> Socket {
 }
 
 /// The next protocol message (pings answered), or None when the server closed.
-async fn next(socket: &mut Socket) -> Option<Value> {
+pub(crate) async fn next(socket: &mut Socket) -> Option<Value> {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -56,7 +56,7 @@ async fn next(socket: &mut Socket) -> Option<Value> {
     }
 }
 
-async fn subscribe(socket: &mut Socket, id: &str, query: &str, variables: Value) {
+pub(crate) async fn subscribe(socket: &mut Socket, id: &str, query: &str, variables: Value) {
     socket
         .send(Message::text(
             json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })
@@ -66,7 +66,7 @@ async fn subscribe(socket: &mut Socket, id: &str, query: &str, variables: Value)
         .unwrap();
 }
 
-const COMMENTS: &str =
+pub(crate) const COMMENTS: &str =
     "subscription($d: ID!) { commentAdded(draftId: $d) { body author { displayName } } }";
 
 async fn members_receive_live_updates(backend: Backend) {
