@@ -120,10 +120,14 @@ impl Application {
             live.clone(),
         );
 
+        let limit_store = crate::domain::rate_limit::LimitStore::new(
+            db.clone(),
+            crate::crypto::derive_key(&jwt_secret, b"atelier rate limits v1"),
+        );
         let state = AppState::new(Shared {
-            auth_limits: AuthLimits::new(&config.auth),
-            privacy_limits: PrivacyLimits::new(&config.privacy),
-            staff_login_limits: crate::domain::staff::StaffLoginLimits::new(),
+            auth_limits: AuthLimits::new(&config.auth, &limit_store),
+            privacy_limits: PrivacyLimits::new(&config.privacy, &limit_store),
+            staff_login_limits: crate::domain::staff::StaffLoginLimits::new(&limit_store),
             csrf_key: crate::portal::csrf::derive_key(&jwt_secret),
             generator: crate::generate::from_config(&config.generator)?,
             live,

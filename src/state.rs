@@ -9,7 +9,7 @@ use crate::config::{Config, PrivacyConfig};
 use crate::crypto::jwt::JwtKeys;
 use crate::crypto::vault::Vault;
 use crate::domain::accounts::AuthLimits;
-use crate::domain::rate_limit::RateLimiter;
+use crate::domain::rate_limit::{LimitStore, RateLimiter};
 use crate::domain::staff::StaffLoginLimits;
 
 #[derive(Clone)]
@@ -46,7 +46,7 @@ pub struct Shared {
     pub revocations: crate::revocations::RevokedSessions,
 }
 
-/// Abuse limits on the public privacy forms, shared by every request of one instance.
+/// Abuse limits on the public privacy forms, counted in the database for every instance.
 pub struct PrivacyLimits {
     pub requests_per_ip: RateLimiter,
     pub requests_per_email: RateLimiter,
@@ -54,12 +54,16 @@ pub struct PrivacyLimits {
 }
 
 impl PrivacyLimits {
-    pub fn new(config: &PrivacyConfig) -> Self {
+    pub fn new(config: &PrivacyConfig, store: &Arc<LimitStore>) -> Self {
         let window = std::time::Duration::from_secs(config.window_secs);
+        let limit = |scope, limit| RateLimiter::new(store, scope, limit, window);
         Self {
-            requests_per_ip: RateLimiter::new(config.requests_per_ip, window),
-            requests_per_email: RateLimiter::new(config.requests_per_email, window),
-            status_lookups_per_ip: RateLimiter::new(config.status_lookups_per_ip, window),
+            requests_per_ip: limit("privacy.requests_per_ip", config.requests_per_ip),
+            requests_per_email: limit("privacy.requests_per_email", config.requests_per_email),
+            status_lookups_per_ip: limit(
+                "privacy.status_lookups_per_ip",
+                config.status_lookups_per_ip,
+            ),
         }
     }
 }

@@ -22,6 +22,7 @@ mod m20261201_000016_privacy_sequences;
 mod m20261201_000017_meta_identity;
 mod m20261201_000018_connect_browser;
 mod m20261201_000019_job_leases;
+mod m20261201_000020_rate_limits;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000017_meta_identity::Migration),
             Box::new(m20261201_000018_connect_browser::Migration),
             Box::new(m20261201_000019_job_leases::Migration),
+            Box::new(m20261201_000020_rate_limits::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! Accounts: sign-up with email verification, log-in, rotating refresh sessions with
 //! reuse detection. Nothing here tells a caller whether an email address has an account.
 
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
@@ -15,7 +16,7 @@ use uuid::Uuid;
 use super::audit::{self, Actor, NewEvent};
 use super::entities::{sessions, users};
 use super::outbox::{self, Email};
-use super::rate_limit::RateLimiter;
+use super::rate_limit::{LimitStore, RateLimiter};
 use super::tokens::{self, purpose};
 use super::{clean_text, now, RequestMeta};
 use crate::config::AuthConfig;
@@ -93,7 +94,7 @@ impl UserStatus {
     }
 }
 
-/// Abuse limits for the account endpoints, shared by every request of one instance.
+/// Abuse limits for the account endpoints, counted in the database for every instance.
 /// Failed log-ins count per account *and* client address, so one client guessing a
 /// password cannot lock the account's owner out elsewhere; per address, whatever the
 /// account; and per account from everywhere, at a higher bound against spread guessing.
@@ -107,15 +108,25 @@ pub struct AuthLimits {
 }
 
 impl AuthLimits {
-    pub fn new(config: &AuthConfig) -> Self {
+    pub fn new(config: &AuthConfig, store: &Arc<LimitStore>) -> Self {
         let window = StdDuration::from_secs(config.rate_window_secs);
+        let limit = |scope, limit| RateLimiter::new(store, scope, limit, window);
         Self {
-            login_failures_per_email: RateLimiter::new(config.login_failures_per_email, window),
-            login_failures_per_account: RateLimiter::new(config.login_failures_per_account, window),
-            login_failures_per_ip: RateLimiter::new(config.login_failures_per_ip, window),
-            signups_per_ip: RateLimiter::new(config.signups_per_ip, window),
-            resets_per_ip: RateLimiter::new(config.signups_per_ip, window),
-            resets_per_email: RateLimiter::new(config.password_resets_per_email, window),
+            login_failures_per_email: limit(
+                "auth.login_failures_per_email_and_ip",
+                config.login_failures_per_email,
+            ),
+            login_failures_per_account: limit(
+                "auth.login_failures_per_account",
+                config.login_failures_per_account,
+            ),
+            login_failures_per_ip: limit(
+                "auth.login_failures_per_ip",
+                config.login_failures_per_ip,
+            ),
+            signups_per_ip: limit("auth.signups_per_ip", config.signups_per_ip),
+            resets_per_ip: limit("auth.resets_per_ip", config.signups_per_ip),
+            resets_per_email: limit("auth.resets_per_email", config.password_resets_per_email),
         }
     }
 
@@ -137,21 +148,23 @@ impl AuthLimits {
     /// Counts an attempt before the password is checked, so that guesses sent at once
     /// cannot all pass the check before any is counted; refused when a limit is reached
     /// (nothing is counted then).
-    pub fn reserve_attempt(&self, email: &str, ip: Option<&str>) -> DomainResult<()> {
+    pub async fn reserve_attempt(&self, email: &str, ip: Option<&str>) -> DomainResult<()> {
         let keyed = self.keyed(email, ip);
         let keyed: Vec<(&RateLimiter, &str)> =
             keyed.iter().map(|(l, k)| (*l, k.as_str())).collect();
-        RateLimiter::reserve_all(&keyed)
+        RateLimiter::reserve_all(&keyed).await
     }
 
     /// The attempt was right: it does not count as a failure, and this client's
     /// failures on the account are forgotten.
-    pub fn attempt_succeeded(&self, email: &str, ip: Option<&str>) {
+    /// Call it outside any transaction: on SQLite the counters share the one writer.
+    pub async fn attempt_succeeded(&self, email: &str, ip: Option<&str>) -> DomainResult<()> {
         for (limiter, key) in self.keyed(email, ip) {
-            limiter.refund(&key);
+            limiter.refund(&key).await?;
         }
         self.login_failures_per_email
-            .reset(&format!("{email}|{}", ip.unwrap_or("-")));
+            .reset(&format!("{email}|{}", ip.unwrap_or("-")))
+            .await
     }
 }
 
@@ -171,7 +184,7 @@ pub async fn sign_up(
     meta: &RequestMeta,
 ) -> DomainResult<()> {
     if let Some(ip) = meta.ip {
-        limits.signups_per_ip.check_and_hit(&ip.to_string())?;
+        limits.signups_per_ip.check_and_hit(&ip.to_string()).await?;
     }
     let email = EmailAddress::parse(&input.email)?;
     let display_name = clean_text("display name", &input.display_name, 100)?;
@@ -317,24 +330,23 @@ pub async fn request_password_reset(
     meta: &RequestMeta,
 ) -> DomainResult<()> {
     if let Some(ip) = meta.ip {
-        limits.resets_per_ip.check_and_hit(&ip.to_string())?;
+        limits.resets_per_ip.check_and_hit(&ip.to_string()).await?;
     }
     let email = EmailAddress::parse(email)?;
-    let txn = conn.begin().await?;
-    let Some(user) = find_by_email(&txn, &email)
+    let Some(user) = find_by_email(conn, &email)
         .await?
         .filter(|u| UserStatus::parse(&u.status) == UserStatus::Active)
     else {
         return Ok(());
     };
-    // Over the per-address limit nothing is sent, and nothing says so.
-    if limits
-        .resets_per_email
-        .check_and_hit(email.as_str())
-        .is_err()
-    {
-        return Ok(());
+    // Over the per-address limit nothing is sent, and nothing says so. (Counted before
+    // the transaction: on SQLite the counters share its one writer.)
+    match limits.resets_per_email.check_and_hit(email.as_str()).await {
+        Ok(()) => {}
+        Err(DomainError::RateLimited { .. }) => return Ok(()),
+        Err(e) => return Err(e),
     }
+    let txn = conn.begin().await?;
     tokens::revoke_for_subject(&txn, purpose::PASSWORD_RESET, user.id).await?;
     let token = tokens::issue(
         &txn,
@@ -457,7 +469,9 @@ pub async fn log_in(
 ) -> DomainResult<(users::Model, IssuedSession)> {
     let email = EmailAddress::parse(&input.email)?;
     let ip_key = meta.ip.map(|ip| ip.to_string());
-    limits.reserve_attempt(email.as_str(), ip_key.as_deref())?;
+    limits
+        .reserve_attempt(email.as_str(), ip_key.as_deref())
+        .await?;
 
     let user = find_by_email(conn, &email)
         .await?
@@ -505,7 +519,6 @@ pub async fn log_in(
             "confirm your email address first: we have sent you a new link",
         ));
     }
-    limits.attempt_succeeded(email.as_str(), ip_key.as_deref());
     let session = issue_session(&txn, user.id, Uuid::now_v7(), config, meta).await?;
     audit::record(
         &txn,
@@ -515,6 +528,9 @@ pub async fn log_in(
     )
     .await?;
     txn.commit().await?;
+    limits
+        .attempt_succeeded(email.as_str(), ip_key.as_deref())
+        .await?;
     Ok((user, session))
 }
 
@@ -748,10 +764,9 @@ pub async fn reauthenticate(
     user: &users::Model,
     password: String,
 ) -> DomainResult<()> {
-    limits.reserve_attempt(&user.email, None)?;
+    limits.reserve_attempt(&user.email, None).await?;
     if verify_off_thread(password, Some(user.password_hash.clone())).await? {
-        limits.attempt_succeeded(&user.email, None);
-        Ok(())
+        limits.attempt_succeeded(&user.email, None).await
     } else {
         Err(DomainError::forbidden("the password is incorrect"))
     }

@@ -209,25 +209,20 @@ pub async fn complete_setup(
     open_session(conn, staff, meta).await
 }
 
-/// Abuse limits on the staff log-in, per address and per client IP.
+/// Abuse limits on the staff log-in, per address and per client IP, counted in the
+/// database for every instance.
 pub struct StaffLoginLimits {
     pub per_email: RateLimiter,
     pub per_ip: RateLimiter,
 }
 
 impl StaffLoginLimits {
-    pub fn new() -> Self {
+    pub fn new(store: &std::sync::Arc<super::rate_limit::LimitStore>) -> Self {
         let window = std::time::Duration::from_secs(15 * 60);
         Self {
-            per_email: RateLimiter::new(10, window),
-            per_ip: RateLimiter::new(30, window),
+            per_email: RateLimiter::new(store, "staff.logins_per_email", 10, window),
+            per_ip: RateLimiter::new(store, "staff.logins_per_ip", 30, window),
         }
-    }
-}
-
-impl Default for StaffLoginLimits {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -248,7 +243,8 @@ pub async fn log_in(
     RateLimiter::reserve_all(&[
         (&limits.per_email, email.as_str()),
         (&limits.per_ip, &ip_key),
-    ])?;
+    ])
+    .await?;
     let staff = staff_users::Entity::find()
         .filter(staff_users::Column::Email.eq(email.as_str()))
         .one(conn)
@@ -308,8 +304,8 @@ pub async fn log_in(
         .await?;
         return Err(refused());
     }
-    limits.per_email.reset(email.as_str());
-    limits.per_ip.refund(&ip_key);
+    limits.per_email.reset(email.as_str()).await?;
+    limits.per_ip.refund(&ip_key).await?;
     let mut active: staff_users::ActiveModel = staff.into();
     active.failed_logins = Set(0);
     active.locked_until = Set(None);

@@ -213,6 +213,9 @@ impl JobRunner {
             Ok(count) => tracing::info!(count, "channel metric syncs queued"),
             Err(e) => tracing::error!(error = ?e, "could not queue channel metric syncs"),
         }
+        if let Err(e) = crate::domain::rate_limit::purge_expired(&self.db).await {
+            tracing::error!(error = ?e, "could not purge expired rate-limit counters");
+        }
         match privacy::requests::expire_unverified(&self.db, crate::domain::now()).await {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "expired unconfirmed privacy requests"),

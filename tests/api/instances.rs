@@ -276,3 +276,41 @@ async fn a_subscriber_on_one_instance_hears_what_happens_through_the_other() {
     b.stop().await;
     a.stop().await;
 }
+
+async fn attempt(app: &TestApp, password: &str) -> Option<String> {
+    let answer = app
+        .gql(
+            None,
+            LOG_IN,
+            serde_json::json!({ "input": { "email": "guarded@example.com", "password": password } }),
+        )
+        .await;
+    error_code(&answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_counts_attempts_through_both_instances() {
+    let Some((a, b)) = two_instances(|config| config.auth.login_failures_per_email = 4).await
+    else {
+        return;
+    };
+    a.signed_in_user("guarded@example.com", "Gus Guarded").await;
+
+    // Twenty-four wrong passwords at once from one client, half through each instance:
+    // four are looked at, the others refused before.
+    let attempts: Vec<_> = (0..24)
+        .map(|i| attempt(if i % 2 == 0 { &a } else { &b }, "not-the-password-0"))
+        .collect();
+    let codes = futures::future::join_all(attempts).await;
+    let count = |code: &str| codes.iter().filter(|c| c.as_deref() == Some(code)).count();
+    assert_eq!(
+        (count("UNAUTHENTICATED"), count("RATE_LIMITED")),
+        (4, 20),
+        "{codes:?}"
+    );
+    // Through either instance, even the right password waits now.
+    assert_eq!(attempt(&a, PASSWORD).await.as_deref(), Some("RATE_LIMITED"));
+    assert_eq!(attempt(&b, PASSWORD).await.as_deref(), Some("RATE_LIMITED"));
+    b.stop().await;
+    a.stop().await;
+}

@@ -28,6 +28,7 @@ pub mod privacy_policies;
 pub mod privacy_request_events;
 pub mod privacy_requests;
 pub mod publish_attempts;
+pub mod rate_limits;
 pub mod sessions;
 pub mod staff_sessions;
 pub mod staff_users;

@@ -279,11 +279,13 @@ pub async fn submit(
     let ip = peer.ip().to_string();
     let limits = &state.privacy_limits;
     // Counted against the network and the address together, or against neither.
-    if let Err(DomainError::RateLimited { .. }) = RateLimiter::reserve_all(&[
+    let reserved = RateLimiter::reserve_all(&[
         (&limits.requests_per_ip, &ip),
         (&limits.requests_per_email, &email_key),
-    ]) {
-        let message = if limits.requests_per_ip.check(&ip).is_err() {
+    ])
+    .await;
+    if let Err(DomainError::RateLimited { .. }) = reserved {
+        let message = if limits.requests_per_ip.check(&ip).await.is_err() {
             "We have received many requests from your network. Please wait an hour and try again."
         } else {
             "We have received several requests for this email address recently. Please check your inbox, or wait an hour and try again."
@@ -448,16 +450,20 @@ pub async fn status_lookup(
             "Please enter both the reference of your request and your email address.",
         );
     }
-    if state
+    match state
         .privacy_limits
         .status_lookups_per_ip
         .check_and_hit(&peer.ip().to_string())
-        .is_err()
+        .await
     {
-        return again(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many lookups from your network. Please wait an hour and try again.",
-        );
+        Ok(()) => {}
+        Err(DomainError::RateLimited { .. }) => {
+            return again(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many lookups from your network. Please wait an hour and try again.",
+            )
+        }
+        Err(e) => return error_page(e),
     }
     let meta = crate::http::request_meta(peer, &headers);
     match requests::send_status_link(&state.db, &state.vault, &form.reference, &form.email, &meta)
