@@ -54,6 +54,9 @@ pub struct Config {
     /// `X-Forwarded-For` headers are believed (unset: none; the peer is the client).
     pub trusted_proxies: Option<String>,
     pub providers: ProvidersConfig,
+    /// Declares that one instance serves this deployment, so media and export packages
+    /// may stay on its local disk in production.
+    pub single_instance: bool,
 }
 
 /// How SQLite list reads run (`ATELIER_SQLITE_READ_PATH`): see `db::reads`.
@@ -412,6 +415,7 @@ impl Default for Config {
             sqlite_read_path: SqliteReadPath::Rusqlite,
             trusted_proxies: None,
             providers: ProvidersConfig::default(),
+            single_instance: false,
         }
     }
 }
@@ -612,6 +616,13 @@ impl Config {
             )),
             Some(_) => {}
         }
+        if self.media.store == MediaStoreKind::Local && !self.single_instance {
+            // Another instance could neither serve this one's files nor delete them.
+            missing.push(
+                "ATELIER_MEDIA__STORE=s3 with its bucket (media and export packages shared by every instance), or ATELIER_SINGLE_INSTANCE=true"
+                    .into(),
+            );
+        }
         if missing.is_empty() {
             Ok(())
         } else {
@@ -759,9 +770,23 @@ mod tests {
             token_keys: Some(SecretString::from("k1:AAAA")),
             jwt_secret: Some(SecretString::from("x".repeat(32))),
             public_url: Some("https://atelier.example.com".into()),
+            single_instance: true,
             ..Config::default()
         };
         assert!(good.check_production().is_ok());
+        // Several instances cannot share files on one's local disk.
+        let local = Config {
+            single_instance: false,
+            ..good.clone()
+        };
+        let err = local.check_production().unwrap_err().to_string();
+        assert!(
+            err.contains("ATELIER_MEDIA__STORE=s3") && err.contains("ATELIER_SINGLE_INSTANCE=true"),
+            "{err}"
+        );
+        let mut shared = local.clone();
+        shared.media.store = MediaStoreKind::S3;
+        assert!(shared.check_production().is_ok());
         let weak = Config {
             jwt_secret: Some(SecretString::from("hunter")),
             ..good.clone()

@@ -97,6 +97,7 @@ impl Application {
 
         let mailer = Arc::new(Mailer::from_config(&config)?);
         let media_store = crate::storage::MediaStore::from_config(&config)?;
+        let exports = crate::storage::MediaStore::for_exports(&config)?;
         let providers = crate::providers::Providers::from_config(&config)?;
         let mail_destination = mailer.describe();
         let media_link_key = crate::crypto::derive_key(&jwt_secret, b"atelier media links v1");
@@ -117,6 +118,7 @@ impl Application {
             mailer,
             &config,
             publisher,
+            exports.clone(),
             live.clone(),
         );
 
@@ -132,6 +134,7 @@ impl Application {
             generator: crate::generate::from_config(&config.generator)?,
             live,
             media: media_store.clone(),
+            exports,
             providers,
             media_link_key,
             setup_key,

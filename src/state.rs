@@ -36,6 +36,8 @@ pub struct Shared {
     pub live: crate::live::LiveBus,
     /// Where uploaded media are stored.
     pub media: crate::storage::MediaStore,
+    /// Where export packages are stored (beside the media).
+    pub exports: crate::storage::MediaStore,
     /// Signs time-limited media links.
     pub media_link_key: [u8; 32],
     /// Derives the first-admin setup token, so that every start gives out the same one.

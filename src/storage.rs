@@ -1,5 +1,7 @@
-//! Where uploaded media live: an `object_store` — the local filesystem under the data
-//! directory by default, or an S3-compatible bucket when configured.
+//! Where uploaded media and export packages live: an `object_store` — the local
+//! filesystem under the data directory by default (`media/`, `exports/`), or an
+//! S3-compatible bucket when configured (media at the bucket's root, packages under its
+//! `exports/` prefix), which every instance of a deployment shares.
 
 use std::sync::Arc;
 
@@ -19,11 +21,22 @@ pub struct MediaStore {
 }
 
 impl MediaStore {
+    /// The store of uploaded media.
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        Self::open(config, "media", None)
+    }
+
+    /// The store of export packages: beside the media, in the same kind of store.
+    pub fn for_exports(config: &Config) -> anyhow::Result<Self> {
+        Self::open(config, "exports", Some("exports"))
+    }
+
+    /// A store in `<data dir>/<local_dir>` or the configured bucket (under `prefix`).
+    fn open(config: &Config, local_dir: &str, prefix: Option<&str>) -> anyhow::Result<Self> {
         let media = &config.media;
         match media.store {
             MediaStoreKind::Local => {
-                let dir = config.data_dir.join("media");
+                let dir = config.data_dir.join(local_dir);
                 std::fs::create_dir_all(&dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
                 Ok(Self {
@@ -52,9 +65,19 @@ impl MediaStore {
                         .with_access_key_id(id)
                         .with_secret_access_key(secret.expose_secret());
                 }
-                Ok(Self {
-                    store: Arc::new(builder.build()?),
-                    shown_as: format!("bucket {bucket}"),
+                let bucket_store = builder.build()?;
+                Ok(match prefix {
+                    Some(prefix) => Self {
+                        store: Arc::new(object_store::prefix::PrefixStore::new(
+                            bucket_store,
+                            prefix,
+                        )),
+                        shown_as: format!("bucket {bucket}, under {prefix}/"),
+                    },
+                    None => Self {
+                        store: Arc::new(bucket_store),
+                        shown_as: format!("bucket {bucket}"),
+                    },
                 })
             }
         }

@@ -37,11 +37,11 @@ pub struct Purged {
 /// connection attempts a day after they expired.
 pub async fn purge(
     conn: &(impl ConnectionTrait + TransactionTrait),
-    exports_dir: &std::path::Path,
+    exports: &crate::storage::MediaStore,
     at: DateTime<Utc>,
 ) -> DomainResult<Purged> {
     let txn = conn.begin().await?;
-    let export_packages = super::privacy::export::purge_expired(&txn, exports_dir, at).await?;
+    let export_packages = super::privacy::export::purge_expired(&txn, exports, at).await?;
     let month_ago = at - Duration::days(30);
     let two_years_ago = at.checked_sub_months(Months::new(24)).unwrap_or(at);
     let purged = Purged {

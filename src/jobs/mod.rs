@@ -25,8 +25,8 @@ pub struct JobRunner {
     config: JobsConfig,
     /// When failed jobs are retried and given up.
     policy: jobs::RetryPolicy,
-    /// Where export packages are written.
-    exports_dir: std::path::PathBuf,
+    /// Where export packages are stored.
+    exports: crate::storage::MediaStore,
     /// The platforms (for publishing, renewals, revocations and syncs) and the media
     /// store (erasure deletes objects, exports copy them).
     publisher: crate::domain::publishing::Publisher,
@@ -39,14 +39,15 @@ pub struct JobRunner {
 }
 
 impl JobRunner {
-    /// A runner with the application's configuration (job timing, the exports
-    /// directory, how early tokens are renewed) and its services.
+    /// A runner with the application's configuration (job timing, how early tokens are
+    /// renewed) and its services (the export packages' store among them).
     pub fn new(
         db: DatabaseConnection,
         vault: Vault,
         mailer: Arc<Mailer>,
         config: &crate::config::Config,
         publisher: crate::domain::publishing::Publisher,
+        exports: crate::storage::MediaStore,
         live: crate::live::LiveBus,
     ) -> Self {
         Self {
@@ -55,7 +56,7 @@ impl JobRunner {
             mailer,
             config: config.jobs.clone(),
             policy: config.jobs.retry_policy(),
-            exports_dir: config.data_dir.join("exports"),
+            exports,
             publisher,
             refresh_before_secs: config.providers.refresh_before_secs,
             sync_every_secs: config.providers.sync_interval_secs,
@@ -233,7 +234,7 @@ impl JobRunner {
                 privacy::fulfil::run_job(
                     &self.db,
                     &self.vault,
-                    &self.exports_dir,
+                    &self.exports,
                     &self.publisher.media,
                     &job.payload,
                 )
@@ -242,12 +243,9 @@ impl JobRunner {
             jobs::kind::RETENTION => {
                 // Tomorrow's run first: a failure today must not stop it.
                 jobs::schedule_next_day(&self.db, jobs::kind::RETENTION).await?;
-                let purged = crate::domain::retention::purge(
-                    &self.db,
-                    &self.exports_dir,
-                    crate::domain::now(),
-                )
-                .await?;
+                let purged =
+                    crate::domain::retention::purge(&self.db, &self.exports, crate::domain::now())
+                        .await?;
                 tracing::info!(?purged, "retention purge done");
                 Ok(())
             }

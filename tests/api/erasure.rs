@@ -863,7 +863,7 @@ async fn retention_and_reminders_run_daily(backend: Backend) {
         .unwrap();
     let purged = atelier::domain::retention::purge(
         &app.db,
-        &app.data_dir().join("exports"),
+        &atelier::storage::MediaStore::for_exports(app.config()).unwrap(),
         chrono::Utc::now(),
     )
     .await
@@ -1109,7 +1109,7 @@ async fn an_export_is_packaged_and_downloaded(backend: Backend) {
     assert_eq!(reqwest::get(&link).await.unwrap().status(), 410);
     let purged = atelier::domain::retention::purge(
         &app.db,
-        &app.data_dir().join("exports"),
+        &atelier::storage::MediaStore::for_exports(app.config()).unwrap(),
         chrono::Utc::now(),
     )
     .await

@@ -139,7 +139,7 @@ async fn a_fulfilment_run_by_both_instances_at_once_runs_each_step_once() {
     let run = |app: &TestApp| {
         let db = app.db.clone();
         let vault = app.vault();
-        let exports = app.data_dir().join("exports");
+        let exports = atelier::storage::MediaStore::for_exports(app.config()).unwrap();
         let store = atelier::storage::MediaStore::from_config(app.config()).unwrap();
         let payload = job.payload.clone();
         async move {
@@ -311,6 +311,80 @@ async fn a_limit_counts_attempts_through_both_instances() {
     // Through either instance, even the right password waits now.
     assert_eq!(attempt(&a, PASSWORD).await.as_deref(), Some("RATE_LIMITED"));
     assert_eq!(attempt(&b, PASSWORD).await.as_deref(), Some("RATE_LIMITED"));
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_built_by_one_instance_is_downloaded_through_the_other() {
+    use crate::privacy_flow::{erase_leaving_nothing, settles};
+
+    if Backend::postgres().is_none() {
+        return;
+    }
+    let Some(s3) = crate::s3_server::S3Server::start().await else {
+        return;
+    };
+    let Some((a, b)) = two_instances(|config| s3.configure(config)).await else {
+        return;
+    };
+    let xena = a.signed_in_user("xena@example.com", "Xena Export").await;
+    let studio = a.create_workspace(&xena, "Xena Studio").await;
+    crate::media::upload(
+        &a,
+        Some(&xena.access),
+        &studio,
+        "tulips.png",
+        "image/png",
+        crate::media::PNG.to_vec(),
+    )
+    .await;
+    let officer = Officer::sign_in(&a, "officer@atelier.test", StaffRole::Compliance).await;
+    let export = ask_in_app(&a, &xena, "xena@example.com", EXPORT, "requestDataExport").await;
+    officer.approve(&a, export).await;
+    // A's runner builds the package, into the shared bucket, not onto A's disk.
+    settles(&a, export, &["COMPLETED"]).await;
+    assert_eq!(s3.keys("exports/").await.len(), 1);
+    assert!(files_under(&a.data_dir().join("exports")).is_empty());
+
+    // The emailed link, followed through B.
+    let mail = a
+        .inbox
+        .wait_for_subject("xena@example.com", "ready to download")
+        .await;
+    let link = mail
+        .decoded()
+        .split_whitespace()
+        .find(|w| w.contains("/exports/"))
+        .unwrap()
+        .to_string();
+    let path = &link[link.find("/exports/").unwrap()..];
+    let response = reqwest::get(format!("{}{path}", b.address)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let package = response.bytes().await.unwrap();
+    assert!(package.starts_with(b"PK"), "a ZIP");
+    let listed = zip::ZipArchive::new(std::io::Cursor::new(package.to_vec()))
+        .unwrap()
+        .file_names()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    assert!(
+        listed.iter().any(|n| n.ends_with("tulips.png")),
+        "{listed:?}"
+    );
+
+    // Her erasure deletes the package from the bucket, and her uploaded file.
+    erase_leaving_nothing(
+        &a,
+        &officer,
+        &xena,
+        "xena@example.com",
+        &["xena@example.com", "Xena Export"],
+    )
+    .await;
+    assert!(s3.keys("").await.is_empty(), "{:?}", s3.keys("").await);
+    let response = reqwest::get(format!("{}{path}", b.address)).await.unwrap();
+    assert_eq!(response.status(), 410);
     b.stop().await;
     a.stop().await;
 }

@@ -173,6 +173,7 @@ async fn production_answers_with_hsts() {
     };
     let app = TestApp::spawn_with(backend, |config| {
         config.env = atelier::config::Environment::Production;
+        config.single_instance = true;
         config.public_url = Some("https://atelier.example.com".into());
         config.jwt_secret = Some(secrecy::SecretString::from("j".repeat(48)));
     })

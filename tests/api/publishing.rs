@@ -971,7 +971,7 @@ async fn nothing_is_published_for_a_restricted_person(backend: Backend) {
         .unwrap();
     let purged = atelier::domain::retention::purge(
         &app.db,
-        &app.data_dir().join("exports"),
+        &atelier::storage::MediaStore::for_exports(app.config()).unwrap(),
         chrono::Utc::now(),
     )
     .await

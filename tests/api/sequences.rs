@@ -481,7 +481,7 @@ async fn a_dead_email_is_listed_retried_by_staff_and_delivered(backend: Backend)
     assert!(dead_job.failed_at.is_some());
     atelier::domain::retention::purge(
         &app.db,
-        &app.data_dir().join("exports"),
+        &atelier::storage::MediaStore::for_exports(app.config()).unwrap(),
         chrono::Utc::now() + chrono::Duration::days(40),
     )
     .await

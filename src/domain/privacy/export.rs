@@ -4,8 +4,7 @@
 //! (hashes, tokens) and no one else's personal data go in.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufWriter, Read, Seek, Write};
 
 use chrono::{Duration, Utc};
 use sea_orm::sea_query::ExprTrait;
@@ -23,6 +22,7 @@ use crate::domain::entities::{
 use crate::domain::now;
 use crate::domain::outbox::recipient_hash;
 use crate::error::{DomainError, DomainResult};
+use crate::storage::MediaStore;
 
 pub const PACKAGE_TTL_DAYS: i64 = 7;
 const PAGE: u64 = 500;
@@ -59,23 +59,18 @@ fn media_entry(item: &media::Model) -> String {
     format!("media/{}-{}", item.id, name.trim_start_matches('.'))
 }
 
-/// Where packages are stored under the data directory.
-pub fn package_path(exports_dir: &Path, storage_key: &str) -> PathBuf {
-    exports_dir.join(storage_key)
-}
-
-/// Builds the package for a request and records it; returns the package row.
+/// Builds the package for a request, stores it in the exports store (where any instance
+/// serves it) and records it; returns the package row. The package is written first to
+/// an anonymous temporary file (unlinked from the start, so a crash leaves nothing).
 pub async fn build(
     conn: &impl ConnectionTrait,
-    exports_dir: &Path,
-    store: &crate::storage::MediaStore,
+    exports: &MediaStore,
+    store: &MediaStore,
     request: &privacy_requests::Model,
 ) -> DomainResult<export_packages::Model> {
-    std::fs::create_dir_all(exports_dir).map_err(io)?;
     let id = Uuid::now_v7();
     let storage_key = format!("{}.zip", id.simple());
-    let path = package_path(exports_dir, &storage_key);
-    let file = File::create(&path).map_err(io)?;
+    let file = tempfile::tempfile().map_err(io)?;
     let mut zip = ZipWriter::new(BufWriter::new(file));
     let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     let user = match request.user_id {
@@ -415,10 +410,18 @@ pub async fn build(
     )
     .map_err(io)?;
 
-    let mut writer = zip.finish().map_err(io)?;
-    writer.flush().map_err(io)?;
-    drop(writer);
-    let (sha256, size) = checksum(&path)?;
+    let mut file = zip
+        .finish()
+        .map_err(io)?
+        .into_inner()
+        .map_err(|e| io(e.into_error()))?;
+    file.rewind().map_err(io)?;
+    let (sha256, size) = checksum(&mut file)?;
+    file.rewind().map_err(io)?;
+    exports
+        .put_file(&storage_key, &mut tokio::fs::File::from_std(file))
+        .await
+        .map_err(DomainError::internal)?;
     let package = export_packages::Model {
         id,
         request_id: request.id,
@@ -466,8 +469,7 @@ where
     Ok(written)
 }
 
-fn checksum(path: &Path) -> DomainResult<(String, u64)> {
-    let mut file = File::open(path).map_err(io)?;
+fn checksum(file: &mut File) -> DomainResult<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut buffer = [0u8; 64 * 1024];
     let mut size = 0u64;
@@ -532,7 +534,7 @@ pub async fn open_for_download(
 /// Deletes expired packages, files first; returns how many.
 pub async fn purge_expired(
     conn: &impl ConnectionTrait,
-    exports_dir: &Path,
+    exports: &MediaStore,
     at: chrono::DateTime<Utc>,
 ) -> DomainResult<u64> {
     let expired = export_packages::Entity::find()
@@ -540,11 +542,10 @@ pub async fn purge_expired(
         .all(conn)
         .await?;
     for package in &expired {
-        match std::fs::remove_file(package_path(exports_dir, &package.storage_key)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io(e)),
-        }
+        exports
+            .delete(&package.storage_key)
+            .await
+            .map_err(DomainError::internal)?;
         export_packages::Entity::delete_by_id(package.id)
             .exec(conn)
             .await?;
@@ -558,7 +559,7 @@ pub async fn purge_expired(
 /// before the erasure stops working. Returns how many packages went.
 pub async fn erase_packages(
     conn: &impl ConnectionTrait,
-    exports_dir: &Path,
+    exports: &MediaStore,
     erasure_id: Uuid,
     user_id: Option<Uuid>,
     email_hashes: &[String],
@@ -584,11 +585,10 @@ pub async fn erase_packages(
         .all(conn)
         .await?;
     for package in &packages {
-        match std::fs::remove_file(package_path(exports_dir, &package.storage_key)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io(e)),
-        }
+        exports
+            .delete(&package.storage_key)
+            .await
+            .map_err(DomainError::internal)?;
     }
     let ids: Vec<Uuid> = packages.iter().map(|p| p.id).collect();
     crate::domain::entities::one_time_tokens::Entity::delete_many()

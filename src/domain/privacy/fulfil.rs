@@ -9,8 +9,6 @@
 //! column of every table fails the request loudly if the email, name or a handle is left.
 //! RESTRICT and OBJECT mark the account RESTRICTED until staff lift it.
 
-use std::path::Path;
-
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
@@ -247,29 +245,22 @@ impl Step {
 pub async fn run_job(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
-    exports_dir: &Path,
+    exports: &MediaStore,
     store: &MediaStore,
     payload: &str,
 ) -> anyhow::Result<()> {
     let payload: JobPayload = serde_json::from_str(payload)?;
     let needles: Needles =
         serde_json::from_slice(&vault.open(&payload.sealed_needles, SEAL_CONTEXT)?)?;
-    run(
-        conn,
-        vault,
-        exports_dir,
-        store,
-        payload.request_id,
-        &needles,
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e:?}"))
+    run(conn, vault, exports, store, payload.request_id, &needles)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
 }
 
 pub async fn run(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
-    exports_dir: &Path,
+    exports: &MediaStore,
     store: &MediaStore,
     request_id: Uuid,
     needles: &Needles,
@@ -319,7 +310,7 @@ pub async fn run(
             txn.commit().await?;
             continue;
         }
-        match run_step(&txn, *step, &request, needles, exports_dir, store, vault).await {
+        match run_step(&txn, *step, &request, needles, exports, store, vault).await {
             Ok(rows) => {
                 let attempts = row.attempts + 1;
                 let mut done: steps::ActiveModel = row.into();
@@ -454,7 +445,7 @@ async fn run_step(
     step: Step,
     request: &requests::Model,
     needles: &Needles,
-    exports_dir: &Path,
+    exports: &MediaStore,
     store: &MediaStore,
     vault: &Vault,
 ) -> DomainResult<u64> {
@@ -465,12 +456,11 @@ async fn run_step(
         (Step::Verification, _) => verify_nothing_left(txn, request.id, needles).await,
         // Nothing to package when no account matched: the completion says so.
         (Step::ExportPackage, None) => Ok(0),
-        (Step::ExportPackage, Some(_)) => super::export::build(txn, exports_dir, store, request)
+        (Step::ExportPackage, Some(_)) => super::export::build(txn, exports, store, request)
             .await
             .map(|_| 1),
         (Step::ExportPackages, _) => {
-            super::export::erase_packages(txn, exports_dir, request.id, user_id, &email_hashes)
-                .await
+            super::export::erase_packages(txn, exports, request.id, user_id, &email_hashes).await
         }
         (Step::MetaChannels, _) => match meta_subject(request) {
             Some(platform_user) => erase_meta_data(txn, vault, platform_user).await,

@@ -7,7 +7,6 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tokio_util::io::ReaderStream;
 
 use super::{error_page, MessagePage};
 use crate::domain::privacy::export;
@@ -35,9 +34,9 @@ pub async fn download(
         }
         Err(e) => return error_page(e),
     };
-    let path = export::package_path(&state.config.data_dir.join("exports"), &package.storage_key);
-    let file = match tokio::fs::File::open(&path).await {
-        Ok(file) => file,
+    // From the shared store: any instance serves a package any instance built.
+    let bytes = match state.exports.get(&package.storage_key).await {
+        Ok(bytes) => bytes,
         Err(e) => return error_page(DomainError::internal(e)),
     };
     (
@@ -50,7 +49,7 @@ pub async fn download(
             (header::CONTENT_LENGTH, package.size_bytes.to_string()),
             (header::CACHE_CONTROL, "no-store".to_string()),
         ],
-        Body::from_stream(ReaderStream::new(file)),
+        Body::from_stream(bytes),
     )
         .into_response()
 }
