@@ -47,6 +47,9 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
     },
+    /// Seal the audit events written so far into the chain, verify the whole chain and
+    /// print what was found as JSON; exits non-zero when a link does not hold.
+    VerifyAudit,
 }
 
 #[derive(Subcommand)]
@@ -103,7 +106,30 @@ async fn main() -> anyhow::Result<()> {
             command: StaffCommand::Create { email, name, role },
         } => create_staff(&email, &name, &role).await,
         Command::SeedDemo { scale } => seed_demo(scale).await,
+        Command::VerifyAudit => verify_audit().await,
     }
+}
+
+async fn verify_audit() -> anyhow::Result<()> {
+    let config = Config::load()?;
+    let db = atelier::db::connect(&config.database_url()).await?;
+    let sealed = atelier::domain::audit::seal(&db).await?;
+    let report = atelier::domain::audit::verify_chain(&db).await?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "sealed_now": sealed,
+            "events_checked": report.events_checked,
+            "unsealed": report.unsealed,
+            "first_broken_seq": report.first_broken_seq,
+        })
+    );
+    anyhow::ensure!(
+        report.is_intact(),
+        "the audit chain is broken at event {:?}",
+        report.first_broken_seq
+    );
+    Ok(())
 }
 
 async fn seed_demo(scale: f64) -> anyhow::Result<()> {

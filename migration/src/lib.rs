@@ -23,6 +23,7 @@ mod m20261201_000017_meta_identity;
 mod m20261201_000018_connect_browser;
 mod m20261201_000019_job_leases;
 mod m20261201_000020_rate_limits;
+mod m20261201_000021_audit_sealer;
 
 pub struct Migrator;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000018_connect_browser::Migration),
             Box::new(m20261201_000019_job_leases::Migration),
             Box::new(m20261201_000020_rate_limits::Migration),
+            Box::new(m20261201_000021_audit_sealer::Migration),
         ]
     }
 }

@@ -2,9 +2,19 @@
 //! `hash = SHA-256(prev_hash | canonical event)`, so anyone holding the table can check
 //! that no event was altered, removed or inserted. Events carry ids, never personal data
 //! in clear; client IPs are truncated to their network (/24 or /48).
+//!
+//! Writing and linking are apart, so that audited writes never wait for each other: an
+//! event is appended unsealed, in the caller's transaction, with one INSERT; the sealer
+//! (`seal`, run by every job runner between jobs, one at a time under a short lock) then
+//! links the events it finds committed, in `seq` order, after the chain's head, giving
+//! each its place (`chain_pos`). An event whose transaction commits late is sealed
+//! later, after those that committed first, so the chain never forks and verification
+//! stays exact; until it is sealed (a moment, while a runner runs) an event is shown as
+//! such and is not yet covered by the chain.
 
 use std::net::IpAddr;
 
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, Statement, TransactionSession, TransactionTrait,
@@ -19,7 +29,7 @@ use crate::error::DomainResult;
 
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// An arbitrary constant naming the PostgreSQL advisory lock that serialises appends.
+/// An arbitrary constant naming the PostgreSQL advisory lock that one sealer holds.
 const CHAIN_LOCK_KEY: i64 = 0x0041_5445_4c49_4552; // "ATELIER" in ASCII
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,68 +88,97 @@ impl NewEvent {
     }
 }
 
-/// Appends an event to the chain. Appends are serialised (an advisory lock on
-/// PostgreSQL, the single writer on SQLite), so the chain never forks.
+/// Appends an event, unsealed, in the caller's transaction (or on its own): one INSERT
+/// that waits for no other writer. The sealer links it into the chain shortly after.
 pub async fn record(
-    conn: &(impl ConnectionTrait + TransactionTrait),
+    conn: &impl ConnectionTrait,
     event: NewEvent,
     meta: &RequestMeta,
 ) -> DomainResult<audit_events::Model> {
-    let txn = conn.begin().await?;
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        txn.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1)",
-            [CHAIN_LOCK_KEY.into()],
-        ))
-        .await?;
-    }
-    let prev_hash = audit_events::Entity::find()
-        .select_only()
-        .column(audit_events::Column::Hash)
-        .order_by_desc(audit_events::Column::Seq)
-        .limit(1)
-        .into_tuple::<String>()
-        .one(&txn)
-        .await?
-        .unwrap_or_else(|| GENESIS_HASH.to_string());
-
     let (actor_kind, actor_id) = event.actor.parts();
-    let mut model = audit_events::Model {
-        seq: 0,
-        id: Uuid::now_v7(),
-        at: now(),
-        actor_kind: actor_kind.to_string(),
-        actor_id,
-        action: event.action.to_string(),
-        target_kind: event.target.as_ref().map(|(k, _)| k.to_string()),
-        target_id: event.target.map(|(_, id)| id),
-        workspace_id: event.workspace_id,
-        ip: meta.ip.map(truncate_ip),
-        details: event.details.to_string(),
-        prev_hash,
-        hash: String::new(),
-    };
-    model.hash = link_hash(&model);
     let inserted = audit_events::ActiveModel {
         seq: sea_orm::NotSet,
-        id: Set(model.id),
-        at: Set(model.at),
-        actor_kind: Set(model.actor_kind),
-        actor_id: Set(model.actor_id),
-        action: Set(model.action),
-        target_kind: Set(model.target_kind),
-        target_id: Set(model.target_id),
-        workspace_id: Set(model.workspace_id),
-        ip: Set(model.ip),
-        details: Set(model.details),
-        prev_hash: Set(model.prev_hash),
-        hash: Set(model.hash),
+        id: Set(Uuid::now_v7()),
+        at: Set(now()),
+        actor_kind: Set(actor_kind.to_string()),
+        actor_id: Set(actor_id),
+        action: Set(event.action.to_string()),
+        target_kind: Set(event.target.as_ref().map(|(k, _)| k.to_string())),
+        target_id: Set(event.target.map(|(_, id)| id)),
+        workspace_id: Set(event.workspace_id),
+        ip: Set(meta.ip.map(truncate_ip)),
+        details: Set(event.details.to_string()),
+        prev_hash: Set(String::new()),
+        hash: Set(String::new()),
+        chain_pos: Set(None),
     }
-    .insert(&txn)
+    .insert(conn)
     .await?;
-    txn.commit().await?;
     Ok(inserted)
+}
+
+/// How many events one sealing transaction links.
+const SEAL_BATCH: u64 = 500;
+
+/// Links every committed unsealed event into the chain, oldest `seq` first, after the
+/// chain's head; returns how many. One sealer at a time (a PostgreSQL advisory lock held
+/// for one batch; SQLite's single writer): appends never take it.
+pub async fn seal(conn: &(impl ConnectionTrait + TransactionTrait)) -> DomainResult<u64> {
+    let mut sealed = 0u64;
+    loop {
+        let txn = conn.begin().await?;
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1)",
+                [CHAIN_LOCK_KEY.into()],
+            ))
+            .await?;
+        }
+        let pending = audit_events::Entity::find()
+            .filter(audit_events::Column::ChainPos.is_null())
+            .order_by_asc(audit_events::Column::Seq)
+            .limit(SEAL_BATCH)
+            .all(&txn)
+            .await?;
+        if pending.is_empty() {
+            txn.commit().await?;
+            return Ok(sealed);
+        }
+        let head: Option<(i64, String)> = audit_events::Entity::find()
+            .select_only()
+            .column(audit_events::Column::ChainPos)
+            .column(audit_events::Column::Hash)
+            .filter(audit_events::Column::ChainPos.is_not_null())
+            .order_by_desc(audit_events::Column::ChainPos)
+            .limit(1)
+            .into_tuple()
+            .one(&txn)
+            .await?;
+        let (mut pos, mut prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
+        let batch = pending.len() as u64;
+        for mut event in pending {
+            pos += 1;
+            event.prev_hash = prev_hash;
+            event.hash = link_hash(&event);
+            audit_events::Entity::update_many()
+                .col_expr(audit_events::Column::ChainPos, Expr::value(pos))
+                .col_expr(
+                    audit_events::Column::PrevHash,
+                    Expr::value(event.prev_hash.clone()),
+                )
+                .col_expr(audit_events::Column::Hash, Expr::value(event.hash.clone()))
+                .filter(audit_events::Column::Seq.eq(event.seq))
+                .exec(&txn)
+                .await?;
+            prev_hash = event.hash;
+        }
+        txn.commit().await?;
+        sealed += batch;
+        if batch < SEAL_BATCH {
+            return Ok(sealed);
+        }
+    }
 }
 
 /// The hash of one link: SHA-256 over the previous hash and every field of the event.
@@ -186,6 +225,8 @@ pub struct ChainReport {
     pub events_checked: u64,
     /// The sequence number of the first event whose link does not hold, if any.
     pub first_broken_seq: Option<i64>,
+    /// Events appended but not yet sealed into the chain (not covered by this check).
+    pub unsealed: u64,
 }
 
 impl ChainReport {
@@ -194,16 +235,23 @@ impl ChainReport {
     }
 }
 
-/// Walks the whole chain in order, page by page, and reports the first broken link.
+/// Walks the sealed chain in order, page by page, and reports the first broken link: a
+/// changed event, a removed one (the next one's `prev_hash` no longer matches) or one
+/// put in (its place or link does not follow).
 pub async fn verify_chain(conn: &impl ConnectionTrait) -> DomainResult<ChainReport> {
+    use sea_orm::PaginatorTrait;
     const PAGE: u64 = 1_000;
+    let unsealed = audit_events::Entity::find()
+        .filter(audit_events::Column::ChainPos.is_null())
+        .count(conn)
+        .await?;
     let mut expected_prev = GENESIS_HASH.to_string();
-    let mut last_seq = i64::MIN;
+    let mut last_pos = 0i64;
     let mut checked = 0u64;
     loop {
         let page = audit_events::Entity::find()
-            .filter(audit_events::Column::Seq.gt(last_seq))
-            .order_by_asc(audit_events::Column::Seq)
+            .filter(audit_events::Column::ChainPos.gt(last_pos))
+            .order_by_asc(audit_events::Column::ChainPos)
             .limit(PAGE)
             .all(conn)
             .await?;
@@ -211,6 +259,7 @@ pub async fn verify_chain(conn: &impl ConnectionTrait) -> DomainResult<ChainRepo
             return Ok(ChainReport {
                 events_checked: checked,
                 first_broken_seq: None,
+                unsealed,
             });
         }
         for event in &page {
@@ -219,10 +268,11 @@ pub async fn verify_chain(conn: &impl ConnectionTrait) -> DomainResult<ChainRepo
                 return Ok(ChainReport {
                     events_checked: checked,
                     first_broken_seq: Some(event.seq),
+                    unsealed,
                 });
             }
             expected_prev = event.hash.clone();
-            last_seq = event.seq;
+            last_pos = event.chain_pos.unwrap_or(last_pos);
         }
     }
 }
@@ -328,6 +378,7 @@ mod tests {
             details: "{}".into(),
             prev_hash: GENESIS_HASH.into(),
             hash: String::new(),
+            chain_pos: Some(1),
         };
         let original = link_hash(&event);
         let mut changed = event.clone();

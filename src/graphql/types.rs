@@ -522,12 +522,20 @@ impl AuditEvent {
         Json(serde_json::from_str(&self.0.details).unwrap_or(serde_json::Value::Null))
     }
 
-    async fn hash(&self) -> &str {
-        &self.0.hash
+    /// This event's link in the chain; null until the sealer has linked it (within a
+    /// moment of the write while a job runner runs).
+    async fn hash(&self) -> Option<&str> {
+        self.0.chain_pos.map(|_| self.0.hash.as_str())
     }
 
-    async fn prev_hash(&self) -> &str {
-        &self.0.prev_hash
+    /// The previous link's hash; null until sealed.
+    async fn prev_hash(&self) -> Option<&str> {
+        self.0.chain_pos.map(|_| self.0.prev_hash.as_str())
+    }
+
+    /// Whether the event is linked into the chain yet.
+    async fn sealed(&self) -> bool {
+        self.0.chain_pos.is_some()
     }
 }
 

@@ -124,6 +124,10 @@ impl JobRunner {
     /// Claims and runs due jobs one at a time, up to a batch; returns how many ran. It
     /// stops claiming when asked to shut down, so nothing is left claimed but unstarted.
     pub async fn run_due(&self, shutdown: &watch::Receiver<bool>) -> anyhow::Result<usize> {
+        // Audit events written since the last pass are linked into the chain first.
+        if let Err(e) = crate::domain::audit::seal(&self.db).await {
+            tracing::error!(error = ?e, "could not seal audit events into the chain");
+        }
         let length = chrono::Duration::seconds(self.config.lease_secs.max(1) as i64);
         let mut ran = 0;
         while ran < BATCH {

@@ -388,3 +388,106 @@ async fn an_export_built_by_one_instance_is_downloaded_through_the_other() {
     b.stop().await;
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audited_writes_through_both_instances_all_commit_and_the_chain_verifies() {
+    use atelier::domain::audit;
+    use atelier::domain::entities::audit_events;
+    use serde_json::json;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let Some((a, b)) = two_instances(|_| {}).await else {
+        return;
+    };
+    let owner = a.signed_in_user("audited@example.com", "Ada Audited").await;
+    let ws = a.create_workspace(&owner, "Audit Co").await;
+
+    // B's sealer links the chain over and over while 32 audited writes go through both
+    // instances at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sealer = {
+        let (db, stop) = (b.db.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut sealed = 0;
+            while !stop.load(Ordering::SeqCst) {
+                sealed += audit::seal(&db).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            sealed
+        })
+    };
+    let writes: Vec<_> = (0..32)
+        .map(|i| {
+            (if i % 2 == 0 { &a } else { &b }).gql(
+                Some(&owner.access),
+                "mutation($i: CreateDraftInput!) { createDraft(input: $i) { id } }",
+                json!({ "i": { "workspaceId": ws, "title": format!("Draft {i}") } }),
+            )
+        })
+        .collect();
+    for answer in futures::future::join_all(writes).await {
+        assert!(answer.get("errors").is_none(), "{answer}");
+    }
+    stop.store(true, Ordering::SeqCst);
+    let sealed_while_writing = sealer.await.unwrap();
+
+    // A's sealer takes what is left; the whole chain verifies, every event in it.
+    audit::seal(&a.db).await.unwrap();
+    let report = audit::verify_chain(&a.db).await.unwrap();
+    let events = audit_events::Entity::find().count(&a.db).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!((report.events_checked, report.unsealed), (events, 0));
+    assert_eq!(
+        audit::count_action(&a.db, "draft.created").await.unwrap(),
+        32
+    );
+    eprintln!("{sealed_while_writing} of {events} events sealed while the writes ran");
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_committed_late_is_sealed_after_those_committed_first() {
+    use atelier::domain::audit::{self, Actor, NewEvent};
+    use atelier::domain::entities::audit_events;
+    use sea_orm::TransactionTrait;
+
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let app = TestApp::spawn_with(backend, |config| config.jobs.run_in_process = false).await;
+    let meta = atelier::domain::RequestMeta::default();
+    audit::seal(&app.db).await.unwrap();
+
+    // A slow transaction appends first (the lower seq) and commits last.
+    let slow = app.db.begin().await.unwrap();
+    let late = audit::record(&slow, NewEvent::new(Actor::System, "test.late"), &meta)
+        .await
+        .unwrap();
+    let early = audit::record(&app.db, NewEvent::new(Actor::System, "test.early"), &meta)
+        .await
+        .unwrap();
+    assert!(late.seq < early.seq);
+    // The early one is sealed without waiting; the slow one is not visible yet.
+    assert_eq!(audit::seal(&app.db).await.unwrap(), 1);
+    slow.commit().await.unwrap();
+    assert_eq!(audit::seal(&app.db).await.unwrap(), 1);
+
+    let place = |seq: i64| {
+        let db = app.db.clone();
+        async move {
+            audit_events::Entity::find_by_id(seq)
+                .one(&db)
+                .await
+                .unwrap()
+                .unwrap()
+                .chain_pos
+                .unwrap()
+        }
+    };
+    assert!(place(late.seq).await > place(early.seq).await);
+    let report = audit::verify_chain(&app.db).await.unwrap();
+    assert!(report.is_intact() && report.unsealed == 0, "{report:?}");
+    app.stop().await;
+}

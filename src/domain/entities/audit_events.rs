@@ -17,8 +17,11 @@ pub struct Model {
     pub ip: Option<String>,
     #[sea_orm(column_type = "Text")]
     pub details: String,
+    /// Both empty until the sealer links the event into the chain.
     pub prev_hash: String,
     pub hash: String,
+    /// The event's place in the chain, once sealed.
+    pub chain_pos: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -115,6 +115,10 @@ pub async fn verify(
     if !staff_member.csrf_ok(&form.csrf) {
         return csrf_failed();
     }
+    // Everything appended up to now is linked first, so the check covers it.
+    if let Err(e) = audit::seal(&state.db).await {
+        return staff_error(e);
+    }
     match audit::verify_chain(&state.db).await {
         Ok(report) => render(&state, staff_member, AuditQuery::default(), Some(report)).await,
         Err(e) => staff_error(e),
