@@ -97,11 +97,14 @@ pub enum Email {
         due_soon: Vec<String>,
         overdue: Vec<String>,
     },
-    /// A link to a privacy request's status page.
+    /// A link to a privacy request's status page; `closed` when the request was an
+    /// erasure carried out, whose record no longer holds the address.
     RequestStatusLink {
         to: String,
         reference: String,
         token: String,
+        #[serde(default)]
+        closed: bool,
     },
     /// A channel stopped working and must be connected again.
     ChannelNeedsReauth {

@@ -156,6 +156,7 @@ struct RequestAcknowledgementHtml<'a> {
 struct RequestStatusLinkText<'a> {
     reference: &'a str,
     link: &'a str,
+    closed: bool,
 }
 
 #[derive(Template)]
@@ -163,6 +164,7 @@ struct RequestStatusLinkText<'a> {
 struct RequestStatusLinkHtml<'a> {
     reference: &'a str,
     link: &'a str,
+    closed: bool,
 }
 
 #[derive(Template)]
@@ -663,19 +665,28 @@ pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
             }
         }
         Email::RequestStatusLink {
-            reference, token, ..
+            reference,
+            token,
+            closed,
+            ..
         } => {
             let link = links.portal("/privacy/requests/status", token);
             Rendered {
-                subject: format!("The status of your privacy request {reference}"),
+                subject: if *closed {
+                    format!("Your privacy request {reference} is closed")
+                } else {
+                    format!("The status of your privacy request {reference}")
+                },
                 text: RequestStatusLinkText {
                     reference,
                     link: &link,
+                    closed: *closed,
                 }
                 .render()?,
                 html: RequestStatusLinkHtml {
                     reference,
                     link: &link,
+                    closed: *closed,
                 }
                 .render()?,
                 link: Some(link),

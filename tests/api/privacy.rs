@@ -266,12 +266,37 @@ async fn a_request_from_form_to_cancellation(backend: Backend) {
     assert_eq!((status, same), (200, sent));
     assert!(app.inbox.to("someone@else.com").is_empty());
 
-    // Cancel while not in progress; then it cannot be cancelled again.
+    // Cancel while not in progress: the first press asks again, and changes nothing.
     let csrf = hidden(&page, "csrf");
-    let (status, page) = post(
+    let (status, asked) = post(
         &client,
         format!("{}/privacy/requests/cancel", app.address),
         &[("token", status_token.as_str()), ("csrf", csrf.as_str())],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        asked.contains(&format!("Cancel request {}?", stored.reference))
+            && asked.contains("Yes, cancel my request")
+            && asked.contains("No, keep my request"),
+        "{asked}"
+    );
+    let unchanged = privacy_requests::Entity::find_by_id(stored.id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(unchanged.status, "CANCELLED");
+    // The second says yes; then it cannot be cancelled again.
+    let csrf = hidden(&asked, "csrf");
+    let (status, page) = post(
+        &client,
+        format!("{}/privacy/requests/cancel", app.address),
+        &[
+            ("token", status_token.as_str()),
+            ("csrf", csrf.as_str()),
+            ("confirm", "yes"),
+        ],
     )
     .await;
     assert_eq!(status, 200);
@@ -286,7 +311,11 @@ async fn a_request_from_form_to_cancellation(backend: Backend) {
     let (_, page) = post(
         &client,
         format!("{}/privacy/requests/cancel", app.address),
-        &[("token", status_token.as_str()), ("csrf", csrf.as_str())],
+        &[
+            ("token", status_token.as_str()),
+            ("csrf", csrf.as_str()),
+            ("confirm", "yes"),
+        ],
     )
     .await;
     assert!(page.contains("can no longer be cancelled"));
@@ -562,12 +591,17 @@ async fn expired_confirmation_links_are_refused_and_requests_expire(backend: Bac
     let mut row: one_time_tokens::ActiveModel = row.into();
     row.expires_at = Set(chrono::Utc::now() - chrono::Duration::minutes(1));
     row.update(&app.db).await.unwrap();
-    let (_, page) = get(
+    // The page the link opens says so at once (no button to press for nothing)…
+    let (status, page) = get(
         &client,
         format!("{}/privacy/requests/confirm?token={token}", app.address),
     )
     .await;
-    let csrf = hidden(&page, "csrf");
+    assert_eq!(status, 400);
+    assert!(page.contains("This link does not work") && !page.contains("Confirm my request"));
+    // …and a form sent from an earlier page is refused too.
+    let (_, form) = get(&client, format!("{}/privacy/requests/new", app.address)).await;
+    let csrf = hidden(&form, "csrf");
     let (status, _) = post(
         &client,
         format!("{}/privacy/requests/confirm", app.address),

@@ -132,6 +132,13 @@ pub async fn confirm_by_link(app: &TestApp, email: &str, seen: usize) {
     )
     .await;
     assert_eq!(status, 200, "{page}");
+    // The page says what is being confirmed, and that an erasure is for good.
+    assert!(page.contains("You asked us to:"), "{page}");
+    assert_eq!(
+        page.contains("An erasure cannot be undone"),
+        page.contains("Delete my data (erasure)"),
+        "{page}"
+    );
     let csrf = hidden(&page, "csrf");
     let response = client
         .post(format!("{}/privacy/requests/confirm", app.address))

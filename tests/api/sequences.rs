@@ -756,3 +756,93 @@ async fn in_app_requests_are_limited_per_person(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(in_app_requests_are_limited_per_person);
+
+async fn a_status_link_asked_after_the_erasure_says_the_request_is_closed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let erin = app.signed_in_user("erin@example.com", "Erin Erased").await;
+    app.create_workspace(&erin, "Erin Studio").await;
+    let officer = Officer::sign_in(&app, "officer@atelier.test", StaffRole::Compliance).await;
+    let erase = erase_leaving_nothing(
+        &app,
+        &officer,
+        &erin,
+        "erin@example.com",
+        &["erin@example.com", "Erin Erased"],
+    )
+    .await;
+    let reference = atelier::domain::entities::privacy_requests::Entity::find_by_id(erase)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .reference;
+
+    // Weeks later she asks for the status: the form says where the link goes, and the
+    // link comes to the address she typed although the request no longer holds it.
+    let client = browser();
+    let (_, form) = get(&client, format!("{}/privacy/requests/status", app.address)).await;
+    assert!(
+        form.contains("the email address you gave with it"),
+        "{form}"
+    );
+    let seen = app.inbox.to("erin@example.com").len();
+    let response = client
+        .post(format!("{}/privacy/requests/status", app.address))
+        .form(&[
+            ("reference", reference.as_str()),
+            ("email", "Erin@Example.com"),
+            ("csrf", hidden(&form, "csrf").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("to the address of the request"));
+    app.pump_jobs().await;
+    let mail = app
+        .inbox
+        .wait_for_new("erin@example.com", seen, "is closed")
+        .await;
+    assert!(
+        mail.decoded().contains("we carried out the erasure"),
+        "{}",
+        mail.decoded()
+    );
+    let (status, page) = get(
+        &client,
+        format!(
+            "{}/privacy/requests/status?token={}",
+            app.address,
+            mail.token()
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Completed") && page.contains("We erased your data"),
+        "{page}"
+    );
+    assert!(!page.contains("Cancel this request"));
+
+    // Another address typed with her reference gets nothing, as before.
+    let (_, form) = get(&client, format!("{}/privacy/requests/status", app.address)).await;
+    client
+        .post(format!("{}/privacy/requests/status", app.address))
+        .form(&[
+            ("reference", reference.as_str()),
+            ("email", "mallory@example.com"),
+            ("csrf", hidden(&form, "csrf").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    app.pump_jobs().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(app.inbox.to("mallory@example.com").is_empty());
+    app.stop().await;
+}
+on_both_databases!(a_status_link_asked_after_the_erasure_says_the_request_is_closed);

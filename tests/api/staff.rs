@@ -408,6 +408,24 @@ async fn an_officer_works_the_queue(backend: Backend) {
         first_row.contains("class=\"overdue\"") && first_row.contains(&late.reference),
         "{first_row}"
     );
+    // Kinds and statuses in words, as on the public side; tables scroll in their box.
+    assert!(
+        queue.contains("<td>Erasure</td>") && queue.contains("<td>Email confirmed</td>"),
+        "{queue}"
+    );
+    assert!(!queue.contains("<td>ERASE</td>") && !queue.contains("<td>VERIFIED</td>"));
+    assert!(queue.contains("<div class=\"table-scroll\"><table"));
+    let (_, detail) = page(
+        &officer,
+        format!("{}/staff/requests/{}", app.address, erase.id),
+    )
+    .await;
+    assert!(
+        detail.contains("<dd>Erasure</dd>")
+            && detail.contains(">Email confirmed</span>")
+            && detail.contains("not yet verified by staff"),
+        "{detail}"
+    );
     // Filters and search.
     let (_, filtered) = page(
         &officer,

@@ -77,6 +77,18 @@ impl RequestKind {
             Self::Erase => "Delete my data (erasure)",
         }
     }
+
+    /// The kind as staff name it.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Access => "Access",
+            Self::Export => "Export",
+            Self::Rectify => "Rectification",
+            Self::Restrict => "Restriction",
+            Self::Object => "Objection",
+            Self::Erase => "Erasure",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +152,22 @@ impl RequestStatus {
             Self::Rejected => "Refused",
             Self::Cancelled => "Cancelled",
             Self::Expired => "Expired (never confirmed)",
+        }
+    }
+
+    /// The status in a few words for staff. VERIFIED is the requester confirming their
+    /// email address, not the identity check staff record.
+    pub fn short_label(self) -> &'static str {
+        match self {
+            Self::Unverified => "Awaiting email confirmation",
+            Self::Verified => "Email confirmed",
+            Self::InReview => "In review",
+            Self::Approved => "Approved",
+            Self::InProgress => "In progress",
+            Self::Completed => "Completed",
+            Self::Rejected => "Refused",
+            Self::Cancelled => "Cancelled",
+            Self::Expired => "Expired",
         }
     }
 
@@ -356,6 +384,24 @@ pub async fn submit(
 
 /// Confirms a request with the emailed link: VERIFIED, acknowledged by email with its
 /// reference, what happens next and the deadline.
+/// What an unused confirmation link would confirm (for its page), or BAD_INPUT when the
+/// link is invalid, expired or already used. Consumes nothing.
+pub async fn awaiting_confirmation(
+    conn: &sea_orm::DatabaseConnection,
+    token: &str,
+) -> DomainResult<RequestKind> {
+    let invalid = || DomainError::bad_input("this link is invalid or has expired");
+    let row = tokens::find_valid(conn, purpose::REQUEST_CONFIRMATION, token).await?;
+    let request = requests::Entity::find_by_id(row.subject_id)
+        .one(conn)
+        .await?
+        .ok_or_else(invalid)?;
+    if RequestStatus::parse(&request.status)? != RequestStatus::Unverified {
+        return Err(invalid());
+    }
+    RequestKind::parse(&request.kind).ok_or_else(invalid)
+}
+
 pub async fn confirm(
     conn: &sea_orm::DatabaseConnection,
     vault: &Vault,
@@ -443,12 +489,14 @@ pub async fn send_status_link(
         .filter(requests::Column::Reference.eq(reference))
         .one(&txn)
         .await?
-        .filter(|r| {
-            r.requester_email.is_some()
-                && r.requester_email_hash.is_some()
-                && r.requester_email_hash == email_hash
-        });
+        .filter(|r| r.requester_email_hash.is_some() && r.requester_email_hash == email_hash);
     if let Some(request) = &found {
+        // A completed erasure no longer holds the address; the one typed is the same
+        // (its hash matched), so the link goes there, saying the request is closed.
+        let (to, closed) = match &request.requester_email {
+            Some(stored) => (stored.clone(), false),
+            None => (email.trim().to_string(), true),
+        };
         let token = tokens::issue(
             &txn,
             purpose::REQUEST_STATUS,
@@ -460,10 +508,10 @@ pub async fn send_status_link(
             &txn,
             vault,
             &Email::RequestStatusLink {
-                // invariant: filtered on requester_email being present above.
-                to: request.requester_email.clone().unwrap_or_default(),
+                to,
                 reference: request.reference.clone(),
                 token,
+                closed,
             },
         )
         .await?;

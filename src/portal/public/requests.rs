@@ -93,6 +93,17 @@ struct CheckInboxPage;
 struct ConfirmPage {
     token: String,
     csrf: String,
+    /// What the person asked for, in words.
+    kind: &'static str,
+    erasure: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "portal/privacy/cancel_confirm.html")]
+struct CancelConfirmPage {
+    token: String,
+    csrf: String,
+    reference: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -315,6 +326,9 @@ pub struct TokenForm {
     token: String,
     #[serde(default)]
     csrf: String,
+    /// `yes` once the person has confirmed on the second step (cancelling).
+    #[serde(default)]
+    confirm: String,
 }
 
 fn invalid_link() -> Response {
@@ -348,10 +362,17 @@ pub async fn confirm_page(
     if query.token.is_empty() || query.token.len() > 200 {
         return invalid_link();
     }
+    let kind = match requests::awaiting_confirmation(&state.db, &query.token).await {
+        Ok(kind) => kind,
+        Err(DomainError::BadInput(_)) => return invalid_link(),
+        Err(e) => return error_page(e),
+    };
     let token = csrf::issue(&state, &headers);
     let page = ConfirmPage {
         token: query.token,
         csrf: token.field.clone(),
+        kind: kind.label(),
+        erasure: kind == RequestKind::Erase,
     };
     with_cookie(&token, StatusCode::OK, page)
 }
@@ -483,6 +504,22 @@ pub async fn cancel(
 ) -> Response {
     if !csrf::verify(&state, &headers, &form.csrf) {
         return form_expired();
+    }
+    if form.confirm != "yes" {
+        // The first press asks again: a cancelled request cannot be resumed.
+        return match requests::open_status(&state.db, &form.token).await {
+            Ok(view) => {
+                let token = csrf::issue(&state, &headers);
+                let page = CancelConfirmPage {
+                    token: form.token,
+                    csrf: token.field.clone(),
+                    reference: view.request.reference,
+                };
+                with_cookie(&token, StatusCode::OK, page)
+            }
+            Err(DomainError::BadInput(_)) => invalid_link(),
+            Err(e) => error_page(e),
+        };
     }
     let meta = crate::http::request_meta(peer, &headers);
     let notice = match requests::cancel(&state.db, &form.token, &meta).await {

@@ -26,6 +26,16 @@ fn date(at: &DateTime<Utc>) -> String {
 }
 
 /// How urgent a row looks: overdue, due within 7 days, or neither.
+/// A request's kind in staff words (ERASE → Erasure).
+fn kind_word(code: &str) -> &'static str {
+    RequestKind::parse(code).map_or("Unknown", RequestKind::noun)
+}
+
+/// A request's status in staff words (VERIFIED → Email confirmed).
+fn status_word(code: &str) -> &'static str {
+    RequestStatus::parse(code).map_or("Unknown", RequestStatus::short_label)
+}
+
 fn urgency(request: &privacy_requests::Model, now: DateTime<Utc>) -> &'static str {
     let due = review::effective_due(request);
     if due < now {
@@ -47,6 +57,14 @@ struct DashboardPage {
 }
 
 impl DashboardPage {
+    fn kind(&self, code: &str) -> &'static str {
+        kind_word(code)
+    }
+
+    fn status_word(&self, code: &str) -> &'static str {
+        status_word(code)
+    }
+
     fn due(&self, r: &privacy_requests::Model) -> String {
         date(&review::effective_due(r))
     }
@@ -117,6 +135,14 @@ struct QueuePage {
 }
 
 impl QueuePage {
+    fn kind(&self, code: &str) -> &'static str {
+        kind_word(code)
+    }
+
+    fn status_word(&self, code: &str) -> &'static str {
+        status_word(code)
+    }
+
     fn date(&self, at: &DateTime<Utc>) -> String {
         date(at)
     }
@@ -218,6 +244,14 @@ struct RequestPage {
 }
 
 impl RequestPage {
+    fn kind(&self) -> &'static str {
+        kind_word(&self.view.request.kind)
+    }
+
+    fn status_word(&self) -> &'static str {
+        status_word(&self.view.request.status)
+    }
+
     fn datetime(&self, at: &DateTime<Utc>) -> String {
         at.format("%-d %b %Y %H:%M UTC").to_string()
     }
