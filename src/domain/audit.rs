@@ -338,6 +338,71 @@ pub async fn search(
     Ok(query.all(conn).await?)
 }
 
+/// The names staff may see for the actors and targets of `events`, by id: staff and
+/// people by their names, workspaces by theirs, privacy requests by their reference.
+/// Ids that name nothing (any more) are left out.
+pub async fn names(
+    conn: &impl ConnectionTrait,
+    events: &[audit_events::Model],
+) -> DomainResult<std::collections::HashMap<String, String>> {
+    use super::entities::{privacy_requests, staff_users, users, workspaces};
+    let mut wanted: std::collections::HashMap<&str, Vec<Uuid>> = Default::default();
+    for event in events {
+        let pairs = [
+            (Some(event.actor_kind.as_str()), event.actor_id.as_deref()),
+            (event.target_kind.as_deref(), event.target_id.as_deref()),
+        ];
+        for (kind, id) in pairs {
+            if let (Some(kind), Some(Ok(id))) = (kind, id.map(str::parse::<Uuid>)) {
+                wanted.entry(kind).or_default().push(id);
+            }
+        }
+    }
+    let mut names = std::collections::HashMap::new();
+    let ids = |kind: &str| wanted.get(kind).cloned().unwrap_or_default();
+    let staff: Vec<(Uuid, String)> = staff_users::Entity::find()
+        .select_only()
+        .column(staff_users::Column::Id)
+        .column(staff_users::Column::Name)
+        .filter(staff_users::Column::Id.is_in(ids("staff")))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let people: Vec<(Uuid, String)> = users::Entity::find()
+        .select_only()
+        .column(users::Column::Id)
+        .column(users::Column::DisplayName)
+        .filter(users::Column::Id.is_in(ids("user")))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let spaces: Vec<(Uuid, String)> = workspaces::Entity::find()
+        .select_only()
+        .column(workspaces::Column::Id)
+        .column(workspaces::Column::Name)
+        .filter(workspaces::Column::Id.is_in(ids("workspace")))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let requests: Vec<(Uuid, String)> = privacy_requests::Entity::find()
+        .select_only()
+        .column(privacy_requests::Column::Id)
+        .column(privacy_requests::Column::Reference)
+        .filter(privacy_requests::Column::Id.is_in(ids("privacy_request")))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    for (id, name) in staff
+        .into_iter()
+        .chain(people)
+        .chain(spaces)
+        .chain(requests)
+    {
+        names.insert(id.to_string(), name);
+    }
+    Ok(names)
+}
+
 /// How many events carry a given action, for operational checks and tests.
 pub async fn count_action(conn: &impl ConnectionTrait, action: &str) -> DomainResult<u64> {
     use sea_orm::PaginatorTrait;

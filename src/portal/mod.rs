@@ -119,3 +119,32 @@ async fn stylesheet() -> impl IntoResponse {
         include_str!("../../static/portal.css"),
     )
 }
+
+/// A domain message as a sentence for a person: capital first letter, final full stop
+/// ("the effective date cannot be in the past" → "The effective date cannot be in the
+/// past.").
+pub(crate) fn sentence(message: &str) -> String {
+    let message = message.trim();
+    let mut chars = message.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut out: String = first.to_uppercase().chain(chars).collect();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn messages_read_as_sentences() {
+        assert_eq!(
+            super::sentence("the effective date cannot be in the past"),
+            "The effective date cannot be in the past."
+        );
+        assert_eq!(super::sentence("Already one."), "Already one.");
+        assert_eq!(super::sentence("  "), "");
+    }
+}

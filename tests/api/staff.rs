@@ -586,11 +586,20 @@ async fn audit_viewer_filters_and_verifies(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     make_staff(&app, "support@atelier.test", StaffRole::Support).await;
     let (client, _) = sign_in(&app, "support@atelier.test", STAFF_PASSWORD).await;
-    confirmed_request(&app, "subject@example.com", "ACCESS", "GDPR").await;
+    let request = confirmed_request(&app, "subject@example.com", "ACCESS", "GDPR").await;
 
     let (status, html) = page(&client, format!("{}/staff/audit", app.address)).await;
     assert_eq!(status, 200);
     assert!(html.contains("staff.login_succeeded") && html.contains("privacy.request_submitted"));
+    // Actors and targets by name (the id kept in the title), long details in a box
+    // that wraps, the table in a scrolling box.
+    assert!(html.contains(">staff Sam Staff</td>"), "{html}");
+    assert!(
+        html.contains(&format!(">privacy request {}</td>", request.reference)),
+        "{html}"
+    );
+    assert!(html.contains("<td class=\"wrap\"><code>"));
+    assert!(html.contains("<div class=\"table-scroll\"><table"));
     let (_, filtered) = page(
         &client,
         format!("{}/staff/audit?action=privacy.", app.address),
@@ -701,14 +710,20 @@ async fn admins_publish_policy_versions(backend: Backend) {
         "preview publishes nothing"
     );
 
-    for (summary, effective, needle) in [
-        ("", today.as_str(), "must not be empty"),
+    for (summary, effective, needle, field) in [
+        ("", today.as_str(), "must not be empty", "summary"),
         (
             "Shorter log retention",
             "2020-01-01",
-            "cannot be in the past",
+            "The effective date cannot be in the past.",
+            "effective",
         ),
-        ("Shorter log retention", "soon", "must look like"),
+        (
+            "Shorter log retention",
+            "soon",
+            "must look like",
+            "effective",
+        ),
     ] {
         let (status, html) = submit(vec![
             ("csrf", csrf.clone()),
@@ -720,6 +735,19 @@ async fn admins_publish_policy_versions(backend: Backend) {
         .await;
         assert_eq!(status, 422, "{needle}");
         assert!(html.contains(needle), "{needle}");
+        // The summary sits right above the form (after the preview), links to the
+        // field, and the message is between the field's label and its input.
+        let form_at = html
+            .find("<form method=\"post\" action=\"/staff/policies\"")
+            .unwrap();
+        let summary_at = html.find("class=\"error-summary\"").unwrap();
+        assert!(html.find("<h2>Preview</h2>").unwrap() < summary_at && summary_at < form_at);
+        assert!(html.contains(&format!("<a href=\"#{field}\">")), "{html}");
+        let label = html.find(&format!("<label for=\"{field}\">")).unwrap();
+        let message = html.find(&format!("id=\"{field}-error\"")).unwrap();
+        let input = html.find(&format!("id=\"{field}\" name=")).unwrap();
+        assert!(label < message && message < input, "{field}");
+        assert!(html.contains(&format!("aria-describedby=\"{field}-error\"")));
     }
     let (status, _) = submit(vec![
         ("csrf", "forged".into()),

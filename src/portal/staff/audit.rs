@@ -34,8 +34,24 @@ struct AuditPage {
     staff: Staff,
     query: AuditQuery,
     events: Vec<audit_events::Model>,
+    /// Names of the actors and targets, by id.
+    names: std::collections::HashMap<String, String>,
     report: Option<ChainReport>,
     error: Option<String>,
+}
+
+impl AuditPage {
+    /// How an actor or target is shown: its kind and name, or its id when it names
+    /// nothing that exists.
+    fn who(&self, kind: &str, id: &Option<String>) -> String {
+        match id {
+            Some(id) => match self.names.get(id) {
+                Some(name) => format!("{} {name}", kind.replace('_', " ")),
+                None => format!("{} {id}", kind.replace('_', " ")),
+            },
+            None => kind.replace('_', " "),
+        }
+    }
 }
 
 fn day(value: &str) -> Result<Option<chrono::DateTime<Utc>>, String> {
@@ -61,6 +77,7 @@ async fn render(
                 staff: staff_member,
                 query,
                 events: Vec::new(),
+                names: Default::default(),
                 report,
                 error: Some(e),
             }
@@ -74,11 +91,16 @@ async fn render(
         from,
         until,
     };
-    match audit::search(&state.db, &search, 200).await {
-        Ok(events) => AuditPage {
+    let events = match audit::search(&state.db, &search, 200).await {
+        Ok(events) => events,
+        Err(e) => return staff_error(e),
+    };
+    match audit::names(&state.db, &events).await {
+        Ok(names) => AuditPage {
             staff: staff_member,
             query,
             events,
+            names,
             report,
             error: None,
         }

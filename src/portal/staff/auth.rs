@@ -190,9 +190,10 @@ pub async fn setup(
     .await
     {
         Ok((_, cookie)) => signed_in(&state, &cookie),
-        Err(DomainError::BadInput(message)) | Err(DomainError::Conflict(message)) => {
-            again(StatusCode::UNPROCESSABLE_ENTITY, message)
-        }
+        Err(DomainError::BadInput(message)) | Err(DomainError::Conflict(message)) => again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            crate::portal::sentence(&message),
+        ),
         Err(e) => staff_error(e),
     }
 }

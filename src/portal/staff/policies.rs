@@ -30,10 +30,30 @@ struct PoliciesPage {
     preview_html: Option<String>,
     diff: Vec<DiffLine>,
     notice: Option<&'static str>,
-    error: Option<String>,
+    /// The field a refusal is about (`summary`, `effective` or `body`) and its message.
+    error: Option<(&'static str, String)>,
+}
+
+/// The field of the form a refusal from the domain is about.
+fn field_of(message: &str) -> &'static str {
+    if message.contains("summary") {
+        "summary"
+    } else if message.contains("date") {
+        "effective"
+    } else {
+        "body"
+    }
 }
 
 impl PoliciesPage {
+    /// The message for one field, if the refusal is about it.
+    fn error_for(&self, field: &str) -> Option<&str> {
+        self.error
+            .as_ref()
+            .filter(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
+    }
+
     fn css(&self, line: &DiffLine) -> &'static str {
         crate::portal::diff_class(line)
     }
@@ -113,7 +133,7 @@ async fn page(
             preview_html,
             diff,
             notice,
-            error,
+            error: error.map(|m| (field_of(&m), crate::portal::sentence(&m))),
         },
     )
         .into_response()
