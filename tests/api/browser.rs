@@ -397,3 +397,348 @@ async fn an_officer_approves_an_erasure_in_a_browser() {
     browser.stop().await;
     app.stop().await;
 }
+
+/// axe-core's script (`npm ci --prefix .ci/axe`), or None (noted) when not installed
+/// and not required.
+fn axe_source() -> Option<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".ci/axe/node_modules/axe-core/axe.min.js");
+    match std::fs::read_to_string(&path) {
+        Ok(source) => Some(source),
+        Err(_) => {
+            assert!(
+                std::env::var_os("ATELIER_REQUIRE_BROWSER").is_none(),
+                "axe-core is missing at {}: run npm ci --prefix .ci/axe",
+                path.display()
+            );
+            eprintln!(
+                "axe-core not installed (npm ci --prefix .ci/axe): accessibility check skipped"
+            );
+            None
+        }
+    }
+}
+
+/// What a person sees of the page now, at the window's width: saved as a screenshot;
+/// the page no wider than the window; no serious or critical axe-core violation.
+async fn looks_right(b: &Client, axe: Option<&str>, name: &str, width: u32) {
+    std::fs::write(
+        artifact(&format!("{name}-{width}.png")),
+        b.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    let sizes = b
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (page, window) = (sizes[0].as_u64().unwrap(), sizes[1].as_u64().unwrap());
+    assert_eq!(
+        window,
+        u64::from(width),
+        "{name}: the window is {window} px wide"
+    );
+    if page > window {
+        // Name what sticks out, deepest first, for whoever fixes it.
+        let wide = b
+            .execute(
+                "return [...document.querySelectorAll('body *')]
+                   .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+                   .filter(e => ![...e.children].some(c => c.getBoundingClientRect().right > window.innerWidth + 1))
+                   .slice(0, 5)
+                   .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '')
+                     + ' ' + Math.round(e.getBoundingClientRect().right) + 'px: ' + (e.textContent || '').trim().slice(0, 60));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        panic!("{name} at {width} px: the page is {page} px wide (it scrolls sideways): {wide:#}");
+    }
+    let Some(axe) = axe else {
+        return;
+    };
+    b.execute(&format!("{axe}\nreturn typeof window.axe;"), vec![])
+        .await
+        .unwrap();
+    let found = b
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             window.axe.run(document, { resultTypes: ['violations'] })
+               .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                 nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ')) }))))
+               .catch(e => done([{ id: 'axe-error', impact: 'critical', help: String(e), nodes: [] }]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let grave: Vec<&serde_json::Value> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        .collect();
+    assert!(
+        grave.is_empty(),
+        "{name} at {width} px: axe-core found {grave:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_portal_page_fits_a_desktop_and_a_phone_and_passes_axe() {
+    use atelier::domain::audit::Actor;
+    use atelier::domain::privacy::requests::{self, RequestForm, RequestSource};
+    use atelier::domain::staff::{self, StaffRole};
+    use atelier::domain::RequestMeta;
+
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let axe = axe_source();
+    let axe = axe.as_deref();
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    staff::create_staff(
+        &app.db,
+        "ada@atelier.test",
+        "Ada Admin",
+        "amber-falcon-river-82",
+        StaffRole::Admin,
+        Actor::System,
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
+    let form = RequestForm {
+        kind: "ERASE".into(),
+        email: "phone@example.com".into(),
+        jurisdiction: "GDPR".into(),
+        channel_identifiers: "@phone.person on Instagram, and a long handle without spaces: @averyveryveryveryverylonghandlethatshouldwrapsomewhere".into(),
+        ..RequestForm::default()
+    };
+    let request = requests::submit(
+        &app.db,
+        app.vault_ref(),
+        requests::validate(&form, None).unwrap(),
+        RequestSource::Portal,
+        &RequestMeta::default(),
+    )
+    .await
+    .unwrap();
+    let confirm_link = app
+        .inbox
+        .wait_for("phone@example.com", 1)
+        .await
+        .decoded()
+        .split_whitespace()
+        .find(|w| w.contains("/privacy/requests/confirm?token="))
+        .unwrap()
+        .to_string();
+    let b = &browser.client;
+    let base = &app.address;
+
+    for (width, height) in [(1280, 800), (375, 812)] {
+        b.set_window_size(width, height).await.unwrap();
+        // The public pages.
+        for (name, path) in [
+            ("policy", "/privacy"),
+            ("request-form", "/privacy/requests/new"),
+            ("deletion-form", "/privacy/deletion"),
+            ("status-form", "/privacy/requests/status"),
+            ("confirm", confirm_link.trim_start_matches(base.as_str())),
+        ] {
+            b.goto(&format!("{base}{path}")).await.unwrap();
+            looks_right(b, axe, name, width).await;
+        }
+        // A form sent with a mistake: the summary links to the field, whose message
+        // sits between its label and the input, which is marked invalid.
+        b.goto(&format!("{base}/privacy/requests/new"))
+            .await
+            .unwrap();
+        b.find(Locator::Css("#email"))
+            .await
+            .unwrap()
+            .send_keys("not-an-address")
+            .await
+            .unwrap();
+        b.find(Locator::Css("form button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let summary = b
+            .wait()
+            .for_element(Locator::Css(".error-summary a[href='#email']"))
+            .await
+            .unwrap();
+        assert!(summary.text().await.unwrap().contains("email"));
+        let invalid = b
+            .find(Locator::Css(
+                "#email[aria-invalid=true][aria-describedby=email-error]",
+            ))
+            .await
+            .unwrap();
+        let _ = invalid;
+        let between: bool = b
+            .execute(
+                "const label = document.querySelector('label[for=email]');
+                 const error = document.getElementById('email-error');
+                 const input = document.getElementById('email');
+                 return !!(label.compareDocumentPosition(error) & Node.DOCUMENT_POSITION_FOLLOWING)
+                   && !!(error.compareDocumentPosition(input) & Node.DOCUMENT_POSITION_FOLLOWING);",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_bool()
+            .unwrap();
+        assert!(between, "the message is between the label and the field");
+        looks_right(b, axe, "request-form-error", width).await;
+        // An unknown address: a styled page with a way back.
+        b.goto(&format!("{base}/no/such/page")).await.unwrap();
+        let heading = b
+            .find(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(heading, "Page not found");
+        b.find(Locator::Css("main a[href='/privacy']"))
+            .await
+            .unwrap();
+        looks_right(b, axe, "not-found", width).await;
+    }
+
+    // The staff portal, signed in as an ADMIN (who sees every page).
+    b.set_window_size(1280, 800).await.unwrap();
+    b.goto(&format!("{base}/staff/login")).await.unwrap();
+    looks_right(b, axe, "staff-login", 1280).await;
+    b.find(Locator::Css("#email"))
+        .await
+        .unwrap()
+        .send_keys("ada@atelier.test")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys("amber-falcon-river-82")
+        .await
+        .unwrap();
+    b.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::XPath("//h1[text()='Privacy requests']"))
+        .await
+        .unwrap();
+
+    // A policy with one section appended in the browser's textarea (CRLF line
+    // endings): the diff shows that section only, with + markers, folded below.
+    b.goto(&format!("{base}/staff/policies")).await.unwrap();
+    let body = b.find(Locator::Css("#body")).await.unwrap();
+    let before = body.prop("value").await.unwrap().unwrap_or_default();
+    body.send_keys("\n\n## Appended in the browser\n\nOne new paragraph.")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#summary"))
+        .await
+        .unwrap()
+        .send_keys("A new section")
+        .await
+        .unwrap();
+    b.find(Locator::Css("button[value=preview]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let changes = b
+        .wait()
+        .for_element(Locator::Css("details.changes"))
+        .await
+        .unwrap();
+    let counts = changes
+        .find(Locator::Css("summary"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The section and the blank lines around it; nothing of the 100-odd lines before.
+    assert!(
+        counts.ends_with("lines added, 0 lines removed")
+            && (counts.contains(" 4 lines") || counts.contains(" 5 lines")),
+        "{counts} ({} lines before)",
+        before.lines().count()
+    );
+    assert!(changes.attr("open").await.unwrap().is_none(), "folded");
+    let added = b
+        .execute(
+            "return [...document.querySelectorAll('.diff .added')].map(e => e.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let added: Vec<&str> = added
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(added.iter().all(|l| l.starts_with('+')), "{added:?}");
+    assert!(
+        added
+            .iter()
+            .any(|l| l.contains("## Appended in the browser")),
+        "{added:?}"
+    );
+    let kept = b
+        .execute(
+            "return document.querySelectorAll('.diff .same').length;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        kept.as_u64().unwrap() <= 3,
+        "three lines of context at most: {kept}"
+    );
+    let preview_above = b
+        .execute(
+            "return !!(document.querySelector('article.preview').compareDocumentPosition(document.querySelector('details.changes')) & Node.DOCUMENT_POSITION_FOLLOWING);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        preview_above,
+        serde_json::Value::Bool(true),
+        "the changes fold below the policy"
+    );
+
+    for (width, height) in [(1280, 800), (375, 812)] {
+        b.set_window_size(width, height).await.unwrap();
+        for (name, path) in [
+            ("staff-dashboard", "/staff".to_string()),
+            ("staff-queue", "/staff/requests".to_string()),
+            ("staff-request", format!("/staff/requests/{}", request.id)),
+            ("staff-audit", "/staff/audit".to_string()),
+            ("staff-team", "/staff/team".to_string()),
+            ("staff-policies", "/staff/policies".to_string()),
+            ("staff-jobs", "/staff/jobs".to_string()),
+            ("staff-keys", "/staff/keys".to_string()),
+        ] {
+            b.goto(&format!("{base}{path}")).await.unwrap();
+            looks_right(b, axe, name, width).await;
+        }
+    }
+    eprintln!("screenshots saved under {}", artifact("").display());
+    browser.stop().await;
+    app.stop().await;
+}

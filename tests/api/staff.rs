@@ -414,7 +414,7 @@ async fn an_officer_works_the_queue(backend: Backend) {
         "{queue}"
     );
     assert!(!queue.contains("<td>ERASE</td>") && !queue.contains("<td>VERIFIED</td>"));
-    assert!(queue.contains("<div class=\"table-scroll\"><table"));
+    assert!(queue.contains("<div class=\"table-scroll\" tabindex=\"0\""));
     let (_, detail) = page(
         &officer,
         format!("{}/staff/requests/{}", app.address, erase.id),
@@ -599,7 +599,7 @@ async fn audit_viewer_filters_and_verifies(backend: Backend) {
         "{html}"
     );
     assert!(html.contains("<td class=\"wrap\"><code>"));
-    assert!(html.contains("<div class=\"table-scroll\"><table"));
+    assert!(html.contains("<div class=\"table-scroll\" tabindex=\"0\""));
     let (_, filtered) = page(
         &client,
         format!("{}/staff/audit?action=privacy.", app.address),
