@@ -388,7 +388,7 @@ async fn an_officer_approves_an_erasure_in_a_browser() {
         .text()
         .await
         .unwrap();
-    assert_eq!(status, "COMPLETED");
+    assert_eq!(status, "Completed", "the badge says the status in words");
     let page = b.source().await.unwrap();
     assert!(page.contains("verification") && page.contains("DONE"));
     let shot = artifact("staff-request-completed.png");
