@@ -54,6 +54,7 @@ pub struct Config {
     /// `X-Forwarded-For` headers are believed (unset: none; the peer is the client).
     pub trusted_proxies: Option<String>,
     pub providers: ProvidersConfig,
+    pub webhooks: WebhooksConfig,
     /// Declares that one instance serves this deployment, so media and export packages
     /// may stay on its local disk in production.
     pub single_instance: bool,
@@ -267,6 +268,39 @@ impl Default for GeneratorConfig {
     }
 }
 
+/// Outgoing webhook deliveries (`ATELIER_WEBHOOKS__*`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct WebhooksConfig {
+    /// Let endpoints be on loopback, private or link-local addresses (an intranet
+    /// receiver, or tests); off, such addresses are refused when registered and when
+    /// a name resolves to one.
+    pub allow_private_addresses: bool,
+    /// How long one delivery may take, connection included.
+    pub timeout_secs: u64,
+    /// Failed attempts in a row after which an endpoint is disabled.
+    pub disable_after_failures: i32,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_addresses: false,
+            timeout_secs: 10,
+            disable_after_failures: 20,
+        }
+    }
+}
+
+impl WebhooksConfig {
+    pub fn policy(&self) -> crate::outbound::Policy {
+        crate::outbound::Policy {
+            allow_private: self.allow_private_addresses,
+            timeout: std::time::Duration::from_secs(self.timeout_secs.clamp(1, 60)),
+        }
+    }
+}
+
 /// Abuse limits on the public privacy forms.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
@@ -415,6 +449,7 @@ impl Default for Config {
             sqlite_read_path: SqliteReadPath::Rusqlite,
             trusted_proxies: None,
             providers: ProvidersConfig::default(),
+            webhooks: WebhooksConfig::default(),
             single_instance: false,
         }
     }

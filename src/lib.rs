@@ -13,6 +13,7 @@ pub mod http;
 pub mod jobs;
 pub mod live;
 pub mod mail;
+pub mod outbound;
 pub mod portal;
 pub mod providers;
 pub mod revocations;

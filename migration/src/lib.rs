@@ -24,6 +24,7 @@ mod m20261201_000018_connect_browser;
 mod m20261201_000019_job_leases;
 mod m20261201_000020_rate_limits;
 mod m20261201_000021_audit_sealer;
+mod m20261201_000022_webhooks;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000019_job_leases::Migration),
             Box::new(m20261201_000020_rate_limits::Migration),
             Box::new(m20261201_000021_audit_sealer::Migration),
+            Box::new(m20261201_000022_webhooks::Migration),
         ]
     }
 }

@@ -192,6 +192,18 @@ pub async fn add(
     )
     .await?;
     notify(&txn, &comment, &mentioned, window).await?;
+    super::webhooks::emit(
+        &txn,
+        access.workspace_id(),
+        "comment.added",
+        serde_json::json!({
+            "comment_id": comment.id,
+            "draft_id": draft_id,
+            "parent_id": parent_id,
+            "author_id": access.user_id(),
+        }),
+    )
+    .await?;
     txn.commit().await?;
     Ok(comment)
 }

@@ -1054,6 +1054,19 @@ async fn notify_admins_of_lost_channels(
                 .unwrap_or_else(|| c.external_account_id.clone())
         })
         .collect();
+    for channel in channels {
+        super::webhooks::emit(
+            conn,
+            channel.workspace_id,
+            "integration.needs_reauth",
+            serde_json::json!({
+                "integration_id": channel.id,
+                "provider": channel.provider,
+                "health": channel.health,
+            }),
+        )
+        .await?;
+    }
     let admins = memberships::Entity::find()
         .filter(memberships::Column::WorkspaceId.eq(first.workspace_id))
         .filter(memberships::Column::Role.is_in([Role::Owner.as_str(), Role::Admin.as_str()]))

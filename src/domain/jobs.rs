@@ -27,6 +27,7 @@ pub mod kind {
     pub const REFRESH_TOKENS: &str = "refresh_tokens";
     pub const PUBLISH_DRAFT: &str = "publish_draft";
     pub const SYNC_METRICS: &str = "sync_metrics";
+    pub const DELIVER_WEBHOOK: &str = "deliver_webhook";
 }
 
 /// How often a publishing job may try: each try may reach the platform, so it stops

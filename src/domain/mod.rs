@@ -22,6 +22,7 @@ pub mod retention;
 pub mod staff;
 pub mod sync;
 pub mod tokens;
+pub mod webhooks;
 pub mod workspaces;
 
 use std::net::IpAddr;

@@ -106,6 +106,14 @@ pub enum Email {
         #[serde(default)]
         closed: bool,
     },
+    /// A webhook endpoint failed too many times in a row and was disabled.
+    WebhookDisabled {
+        to: String,
+        name: String,
+        workspace_name: String,
+        url: String,
+        failures: i32,
+    },
     /// A channel stopped working and must be connected again.
     ChannelNeedsReauth {
         to: String,
@@ -166,6 +174,7 @@ impl Email {
             | Email::MentionDigest { to, .. }
             | Email::JobDied { to, .. }
             | Email::NothingHeld { to, .. }
+            | Email::WebhookDisabled { to, .. }
             | Email::ChannelNeedsReauth { to, .. } => to,
         }
     }

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::audit::{self, Actor, NewEvent};
 use super::entities::{
     jobs, oauth_states, one_time_tokens, pending_connections, privacy_requests, publish_attempts,
-    sessions, staff_sessions,
+    sessions, staff_sessions, webhook_deliveries,
 };
 use super::privacy::requests::RequestStatus;
 use super::RequestMeta;
@@ -29,12 +29,14 @@ pub struct Purged {
     pub export_packages: u64,
     pub publish_logs: u64,
     pub oauth_states: u64,
+    pub webhook_deliveries: u64,
 }
 
 /// Purges, as of `at`: expired one-time tokens; requests never confirmed, 7 days after
 /// receipt; request records 24 months after they closed; sessions ended 30 days ago;
 /// finished jobs after 30 days (never given-up ones); publish attempts finished 90 days ago; channel
-/// connection attempts a day after they expired.
+/// connection attempts a day after they expired; webhook deliveries 30 days after they
+/// were made, once delivered or given up.
 pub async fn purge(
     conn: &(impl ConnectionTrait + TransactionTrait),
     exports: &crate::storage::MediaStore,
@@ -107,6 +109,16 @@ pub async fn purge(
                 .exec(&txn)
                 .await?
                 .rows_affected,
+        webhook_deliveries: webhook_deliveries::Entity::delete_many()
+            .filter(webhook_deliveries::Column::CreatedAt.lt(month_ago))
+            .filter(
+                webhook_deliveries::Column::DeliveredAt
+                    .is_not_null()
+                    .or(webhook_deliveries::Column::FailedAt.is_not_null()),
+            )
+            .exec(&txn)
+            .await?
+            .rows_affected,
     };
     audit::record(
         &txn,
@@ -120,6 +132,7 @@ pub async fn purge(
             "export_packages": purged.export_packages,
             "publish_logs": purged.publish_logs,
             "oauth_states": purged.oauth_states,
+            "webhook_deliveries": purged.webhook_deliveries,
         })),
         &RequestMeta::default(),
     )

@@ -18,6 +18,7 @@ pub mod privacy;
 pub mod query;
 pub mod subscription;
 pub mod types;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,6 +48,7 @@ pub struct MutationRoot(
     media::MediaMutation,
     integrations::IntegrationMutation,
     analytics::AnalyticsMutation,
+    webhooks::WebhookMutation,
 );
 
 pub type AppSchema = Schema<Query, MutationRoot, Subscription>;

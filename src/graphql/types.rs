@@ -338,6 +338,20 @@ impl Workspace {
     }
 
     /// The workspace's connected channels.
+    /// The workspace's webhook endpoints (ADMIN; others get FORBIDDEN).
+    async fn webhook_endpoints(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<super::webhooks::WebhookEndpoint>> {
+        let endpoints = crate::domain::webhooks::list(&state(ctx).db, &self.0)
+            .await
+            .map_err(gql)?;
+        Ok(endpoints
+            .into_iter()
+            .map(super::webhooks::WebhookEndpoint)
+            .collect())
+    }
+
     async fn integrations(
         &self,
         ctx: &Context<'_>,

@@ -36,6 +36,9 @@ pub struct JobRunner {
     sync_every_secs: u64,
     /// Where changes this runner makes are announced to live subscriptions.
     live: crate::live::LiveBus,
+    /// Webhook deliveries: what the outbound guard lets through, and when an endpoint
+    /// that keeps failing is turned off.
+    webhooks: crate::config::WebhooksConfig,
 }
 
 impl JobRunner {
@@ -61,6 +64,7 @@ impl JobRunner {
             refresh_before_secs: config.providers.refresh_before_secs,
             sync_every_secs: config.providers.sync_interval_secs,
             live,
+            webhooks: config.webhooks.clone(),
         }
     }
 
@@ -88,6 +92,54 @@ impl JobRunner {
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, %draft_id, "could not announce a published draft"),
+        }
+    }
+
+    /// Sends one webhook message through the outbound guard and records the attempt; an
+    /// error asks the queue to try again after its backoff.
+    async fn deliver_webhook(&self, payload: &str) -> anyhow::Result<()> {
+        use crate::domain::webhooks::{self, Attempt};
+        use crate::outbound::{self, OutboundError};
+        let Some(message) = webhooks::prepare(&self.db, &self.vault, payload).await? else {
+            return Ok(());
+        };
+        let sent = outbound::post(
+            &message.url,
+            &message.headers,
+            message.body.clone(),
+            &self.webhooks.policy(),
+        )
+        .await;
+        let attempt = match sent {
+            Ok(status) if (200..300).contains(&status) => Attempt::Delivered(status),
+            Ok(status) => Attempt::Failed {
+                status: Some(status),
+                error: format!("the endpoint answered {status}"),
+            },
+            Err(OutboundError::Refused(why)) => Attempt::Failed {
+                status: None,
+                error: format!("refused: {why}"),
+            },
+            Err(OutboundError::Failed(why)) => Attempt::Failed {
+                status: None,
+                error: why,
+            },
+        };
+        let error = match &attempt {
+            Attempt::Failed { error, .. } => Some(error.clone()),
+            Attempt::Delivered(_) => None,
+        };
+        let retry = webhooks::record_attempt(
+            &self.db,
+            &self.vault,
+            &message.delivery,
+            attempt,
+            self.webhooks.disable_after_failures.max(1),
+        )
+        .await?;
+        match error {
+            Some(error) if retry => anyhow::bail!("webhook delivery failed: {error}"),
+            _ => Ok(()),
         }
     }
 
@@ -186,6 +238,11 @@ impl JobRunner {
                 match jobs::fail(&self.db, job, lease, &format!("{e:#}"), &self.policy).await {
                     Ok(jobs::Failure::Dead) => {
                         tracing::error!(job = %job.id, kind = %job.kind, attempts = job.attempts, "job given up after its retry horizon");
+                        if job.kind == jobs::kind::DELIVER_WEBHOOK {
+                            if let Err(e) = crate::domain::webhooks::give_up(&self.db, &job.payload).await {
+                                tracing::error!(job = %job.id, error = ?e, "could not mark a webhook delivery given up");
+                            }
+                        }
                         dead_jobs::report_death(&self.db, &self.vault, job).await
                     }
                     Ok(jobs::Failure::Retrying | jobs::Failure::LeaseLost) => Ok(()),
@@ -315,6 +372,7 @@ impl JobRunner {
                 self.announce_draft(&job.payload).await;
                 ran
             }
+            jobs::kind::DELIVER_WEBHOOK => self.deliver_webhook(&job.payload).await,
             other => anyhow::bail!("no handler for job kind {other:?}"),
         }
     }

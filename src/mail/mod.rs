@@ -282,6 +282,26 @@ struct ExportReadyHtml<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "emails/webhook_disabled.txt")]
+struct WebhookDisabledText<'a> {
+    name: &'a str,
+    workspace_name: &'a str,
+    url: &'a str,
+    failures: i32,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/webhook_disabled.html")]
+struct WebhookDisabledHtml<'a> {
+    name: &'a str,
+    workspace_name: &'a str,
+    url: &'a str,
+    failures: i32,
+    link: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "emails/channel_needs_reauth.txt")]
 struct ChannelNeedsReauthText<'a> {
     name: &'a str,
@@ -687,6 +707,35 @@ pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
                     reference,
                     link: &link,
                     closed: *closed,
+                }
+                .render()?,
+                link: Some(link),
+            }
+        }
+        Email::WebhookDisabled {
+            name,
+            workspace_name,
+            url,
+            failures,
+            ..
+        } => {
+            let link = format!("{}/settings/webhooks", links.app_url);
+            Rendered {
+                subject: format!("A webhook of {workspace_name} was turned off"),
+                text: WebhookDisabledText {
+                    name,
+                    workspace_name,
+                    url,
+                    failures: *failures,
+                    link: &link,
+                }
+                .render()?,
+                html: WebhookDisabledHtml {
+                    name,
+                    workspace_name,
+                    url,
+                    failures: *failures,
+                    link: &link,
                 }
                 .render()?,
                 link: Some(link),

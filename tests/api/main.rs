@@ -33,4 +33,5 @@ mod sequences;
 mod staff;
 mod startup;
 mod subscriptions;
+mod webhooks;
 mod workspaces;

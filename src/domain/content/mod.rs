@@ -758,6 +758,49 @@ pub(crate) async fn record_transition(
     to: DraftStatus,
     note: Option<&str>,
 ) -> DomainResult<()> {
+    let workspace_id: Option<Uuid> = drafts::Entity::find_by_id(draft_id)
+        .select_only()
+        .column(drafts::Column::WorkspaceId)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    if let Some(workspace_id) = workspace_id {
+        use super::webhooks::emit;
+        match from {
+            None => {
+                emit(
+                    conn,
+                    workspace_id,
+                    "draft.created",
+                    json!({ "draft_id": draft_id, "status": to.as_str() }),
+                )
+                .await?
+            }
+            Some(from) => {
+                emit(
+                    conn,
+                    workspace_id,
+                    "draft.status_changed",
+                    json!({ "draft_id": draft_id, "from": from.as_str(), "to": to.as_str() }),
+                )
+                .await?
+            }
+        };
+        let outcome = match to {
+            DraftStatus::Published | DraftStatus::PartiallyPublished => Some("draft.published"),
+            DraftStatus::Failed => Some("draft.failed"),
+            _ => None,
+        };
+        if let Some(event) = outcome {
+            emit(
+                conn,
+                workspace_id,
+                event,
+                json!({ "draft_id": draft_id, "status": to.as_str() }),
+            )
+            .await?;
+        }
+    }
     draft_workflow::ActiveModel {
         id: Set(Uuid::now_v7()),
         draft_id: Set(draft_id),

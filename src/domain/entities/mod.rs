@@ -34,4 +34,6 @@ pub mod staff_sessions;
 pub mod staff_users;
 pub mod sync_states;
 pub mod users;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
 pub mod workspaces;
