@@ -1030,7 +1030,7 @@ async fn notify_admins_of_lost_channels(
     vault: &Vault,
     channels: &[integrations::Model],
 ) -> DomainResult<()> {
-    use super::entities::{memberships, users, workspaces};
+    use super::entities::workspaces;
     let Some(first) = channels.first() else {
         return Ok(());
     };
@@ -1067,16 +1067,7 @@ async fn notify_admins_of_lost_channels(
         )
         .await?;
     }
-    let admins = memberships::Entity::find()
-        .filter(memberships::Column::WorkspaceId.eq(first.workspace_id))
-        .filter(memberships::Column::Role.is_in([Role::Owner.as_str(), Role::Admin.as_str()]))
-        .find_also_related(users::Entity)
-        .all(conn)
-        .await?;
-    for (_, user) in admins {
-        let Some(user) = user.filter(|u| u.status == "ACTIVE") else {
-            continue;
-        };
+    for user in super::workspaces::active_admins(conn, first.workspace_id).await? {
         super::outbox::enqueue(
             conn,
             vault,

@@ -189,11 +189,11 @@ pub async fn delete(
     endpoints::Entity::delete_by_id(endpoint.id)
         .exec(conn)
         .await?;
-    audit::record(
+    audited(
         conn,
-        NewEvent::new(Actor::User(access.user_id()), "webhook.endpoint_deleted")
-            .workspace(access.workspace_id())
-            .target("webhook_endpoint", endpoint.id),
+        access,
+        "webhook.endpoint_deleted",
+        ("webhook_endpoint", endpoint.id),
         meta,
     )
     .await?;
@@ -213,11 +213,11 @@ pub async fn enable(
     active.failure_streak = Set(0);
     active.disabled_at = Set(None);
     let endpoint = active.update(conn).await?;
-    audit::record(
+    audited(
         conn,
-        NewEvent::new(Actor::User(access.user_id()), "webhook.endpoint_enabled")
-            .workspace(access.workspace_id())
-            .target("webhook_endpoint", endpoint.id),
+        access,
+        "webhook.endpoint_enabled",
+        ("webhook_endpoint", endpoint.id),
         meta,
     )
     .await?;
@@ -239,6 +239,25 @@ pub async fn deliveries_of(
         .limit(limit.clamp(1, 100))
         .all(conn)
         .await?)
+}
+
+/// Records an ADMIN's action on an endpoint or delivery in the audit log.
+async fn audited(
+    conn: &impl ConnectionTrait,
+    access: &WorkspaceAccess,
+    action: &'static str,
+    target: (&'static str, Uuid),
+    meta: &RequestMeta,
+) -> DomainResult<()> {
+    audit::record(
+        conn,
+        NewEvent::new(Actor::User(access.user_id()), action)
+            .workspace(access.workspace_id())
+            .target(target.0, target.1),
+        meta,
+    )
+    .await?;
+    Ok(())
 }
 
 /// The job that delivers one message.
@@ -277,11 +296,11 @@ pub async fn redeliver(
         },
     )
     .await?;
-    audit::record(
+    audited(
         conn,
-        NewEvent::new(Actor::User(access.user_id()), "webhook.redelivered")
-            .workspace(access.workspace_id())
-            .target("webhook_delivery", delivery.id),
+        access,
+        "webhook.redelivered",
+        ("webhook_delivery", delivery.id),
         meta,
     )
     .await?;
@@ -489,7 +508,7 @@ async fn disable(
     vault: &Vault,
     endpoint: endpoints::Model,
 ) -> DomainResult<()> {
-    use super::entities::{memberships, users, workspaces};
+    use super::entities::workspaces;
     let failures = endpoint.failure_streak;
     let workspace_id = endpoint.workspace_id;
     let url = endpoint.url.clone();
@@ -512,16 +531,7 @@ async fn disable(
         .await?
         .map(|w| w.name)
         .unwrap_or_default();
-    let admins = memberships::Entity::find()
-        .filter(memberships::Column::WorkspaceId.eq(workspace_id))
-        .filter(memberships::Column::Role.is_in([Role::Owner.as_str(), Role::Admin.as_str()]))
-        .find_also_related(users::Entity)
-        .all(conn)
-        .await?;
-    for (_, user) in admins {
-        let Some(user) = user.filter(|u| u.status == "ACTIVE") else {
-            continue;
-        };
+    for user in super::workspaces::active_admins(conn, workspace_id).await? {
         super::outbox::enqueue(
             conn,
             vault,

@@ -831,3 +831,21 @@ pub async fn delete_workspace(
     }
     Ok(())
 }
+
+/// The active accounts of a workspace's ADMINs and OWNERs: who is told when something
+/// of the workspace needs a person (a lost channel, a webhook turned off).
+pub async fn active_admins(
+    conn: &impl ConnectionTrait,
+    workspace_id: Uuid,
+) -> DomainResult<Vec<users::Model>> {
+    let admins = memberships::Entity::find()
+        .filter(memberships::Column::WorkspaceId.eq(workspace_id))
+        .filter(memberships::Column::Role.is_in([Role::Owner.as_str(), Role::Admin.as_str()]))
+        .find_also_related(users::Entity)
+        .all(conn)
+        .await?;
+    Ok(admins
+        .into_iter()
+        .filter_map(|(_, user)| user.filter(|u| u.status == "ACTIVE"))
+        .collect())
+}

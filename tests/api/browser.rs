@@ -85,6 +85,38 @@ fn artifact(name: &str) -> std::path::PathBuf {
     dir.join(name)
 }
 
+/// Types `text` into the field found by `css`.
+async fn type_into(b: &Client, css: &str, text: &str) {
+    b.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+/// Clicks the element found by `css`.
+async fn press(b: &Client, css: &str) {
+    b.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Signs a staff member in on the portal's log-in page and waits for the dashboard.
+async fn staff_sign_in(b: &Client, base: &str, email: &str, password: &str) {
+    b.goto(&format!("{base}/staff/login")).await.unwrap();
+    type_into(b, "#email", email).await;
+    type_into(b, "#password", password).await;
+    press(b, "form button[type=submit]").await;
+    b.wait()
+        .for_element(Locator::XPath("//h1[text()='Privacy requests']"))
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_asks_for_deletion_in_a_browser() {
     let Some(browser) = Browser::start().await else {
@@ -115,24 +147,9 @@ async fn a_person_asks_for_deletion_in_a_browser() {
     assert_eq!(chosen.as_deref(), Some("ERASE"));
 
     // A first try with a typo: the form comes back with the message and what was typed.
-    b.find(Locator::Css("#email"))
-        .await
-        .unwrap()
-        .send_keys("dana@example")
-        .await
-        .unwrap();
-    b.find(Locator::Css("#channel_identifiers"))
-        .await
-        .unwrap()
-        .send_keys("@dana.makes on Instagram")
-        .await
-        .unwrap();
-    b.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(b, "#email", "dana@example").await;
+    type_into(b, "#channel_identifiers", "@dana.makes on Instagram").await;
+    press(b, "button[type=submit]").await;
     let error = b
         .wait()
         .for_element(Locator::Id("email-error"))
@@ -154,29 +171,14 @@ async fn a_person_asks_for_deletion_in_a_browser() {
     let email = b.find(Locator::Css("#email")).await.unwrap();
     email.clear().await.unwrap();
     email.send_keys("dana@example.com").await.unwrap();
-    b.find(Locator::Css("#workspace_name"))
-        .await
-        .unwrap()
-        .send_keys("Dana Makes")
-        .await
-        .unwrap();
-    b.find(Locator::Css("#jurisdiction option[value=GDPR]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(b, "#workspace_name", "Dana Makes").await;
+    press(b, "#jurisdiction option[value=GDPR]").await;
     std::fs::write(
         artifact("privacy-deletion-form.png"),
         b.screenshot().await.unwrap(),
     )
     .unwrap();
-    b.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    press(b, "button[type=submit]").await;
     b.wait()
         .for_element(Locator::XPath("//h1[text()='Check your inbox']"))
         .await
@@ -195,12 +197,7 @@ async fn a_person_asks_for_deletion_in_a_browser() {
         "{link} should point at this server"
     );
     b.goto(&link).await.unwrap();
-    b.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    press(b, "button[type=submit]").await;
     let reference = b
         .wait()
         .for_element(Locator::Css(".reference"))
@@ -271,49 +268,20 @@ async fn an_officer_approves_an_erasure_in_a_browser() {
         .unwrap();
 
     let b = &browser.client;
-    // Sign in.
-    b.goto(&format!("{}/staff/login", app.address))
-        .await
-        .unwrap();
-    b.find(Locator::Css("#email"))
-        .await
-        .unwrap()
-        .send_keys("olga@atelier.test")
-        .await
-        .unwrap();
-    b.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys("amber-falcon-river-82")
-        .await
-        .unwrap();
-    b.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.wait()
-        .for_element(Locator::XPath("//h1[text()='Privacy requests']"))
-        .await
-        .unwrap();
+    staff_sign_in(
+        b,
+        &app.address,
+        "olga@atelier.test",
+        "amber-falcon-river-82",
+    )
+    .await;
 
     // Find the request in the queue by its reference.
     b.goto(&format!("{}/staff/requests", app.address))
         .await
         .unwrap();
-    b.find(Locator::Css("input[name=q]"))
-        .await
-        .unwrap()
-        .send_keys(&request.reference)
-        .await
-        .unwrap();
-    b.find(Locator::Css(".filters button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(b, "input[name=q]", &request.reference).await;
+    press(b, ".filters button[type=submit]").await;
     // Wait for the filtered page before looking for the link on it.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !b.current_url().await.unwrap().as_str().contains("q=") {
@@ -339,12 +307,7 @@ async fn an_officer_approves_an_erasure_in_a_browser() {
         .send_keys("Replied from the account's address")
         .await
         .unwrap();
-    b.find(Locator::Css("form[action$='verify-identity'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    press(b, "form[action$='verify-identity'] button").await;
     b.wait()
         .for_element(Locator::Css("form[action$='/approve'] button"))
         .await
@@ -555,18 +518,8 @@ async fn every_portal_page_fits_a_desktop_and_a_phone_and_passes_axe() {
         b.goto(&format!("{base}/privacy/requests/new"))
             .await
             .unwrap();
-        b.find(Locator::Css("#email"))
-            .await
-            .unwrap()
-            .send_keys("not-an-address")
-            .await
-            .unwrap();
-        b.find(Locator::Css("form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        type_into(b, "#email", "not-an-address").await;
+        press(b, "form button[type=submit]").await;
         let summary = b
             .wait()
             .for_element(Locator::Css(".error-summary a[href='#email']"))
@@ -615,28 +568,7 @@ async fn every_portal_page_fits_a_desktop_and_a_phone_and_passes_axe() {
     b.set_window_size(1280, 800).await.unwrap();
     b.goto(&format!("{base}/staff/login")).await.unwrap();
     looks_right(b, axe, "staff-login", 1280).await;
-    b.find(Locator::Css("#email"))
-        .await
-        .unwrap()
-        .send_keys("ada@atelier.test")
-        .await
-        .unwrap();
-    b.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys("amber-falcon-river-82")
-        .await
-        .unwrap();
-    b.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.wait()
-        .for_element(Locator::XPath("//h1[text()='Privacy requests']"))
-        .await
-        .unwrap();
+    staff_sign_in(b, base, "ada@atelier.test", "amber-falcon-river-82").await;
 
     // A policy with one section appended in the browser's textarea (CRLF line
     // endings): the diff shows that section only, with + markers, folded below.
@@ -646,18 +578,8 @@ async fn every_portal_page_fits_a_desktop_and_a_phone_and_passes_axe() {
     body.send_keys("\n\n## Appended in the browser\n\nOne new paragraph.")
         .await
         .unwrap();
-    b.find(Locator::Css("#summary"))
-        .await
-        .unwrap()
-        .send_keys("A new section")
-        .await
-        .unwrap();
-    b.find(Locator::Css("button[value=preview]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(b, "#summary", "A new section").await;
+    press(b, "button[value=preview]").await;
     let changes = b
         .wait()
         .for_element(Locator::Css("details.changes"))

@@ -861,13 +861,7 @@ async fn retention_and_reminders_run_daily(backend: Backend) {
         .exec(&app.db)
         .await
         .unwrap();
-    let purged = atelier::domain::retention::purge(
-        &app.db,
-        &atelier::storage::MediaStore::for_exports(app.config()).unwrap(),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
+    let purged = app.run_retention(chrono::Utc::now()).await;
     assert_eq!(
         (purged.unverified_requests, purged.closed_request_records),
         (1, 1)
@@ -1107,13 +1101,7 @@ async fn an_export_is_packaged_and_downloaded(backend: Backend) {
     expired.expires_at = Set(chrono::Utc::now() - chrono::Duration::minutes(1));
     expired.update(&app.db).await.unwrap();
     assert_eq!(reqwest::get(&link).await.unwrap().status(), 410);
-    let purged = atelier::domain::retention::purge(
-        &app.db,
-        &atelier::storage::MediaStore::for_exports(app.config()).unwrap(),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
+    let purged = app.run_retention(chrono::Utc::now()).await;
     assert_eq!(purged.export_packages, 1);
     assert!(!app
         .data_dir()

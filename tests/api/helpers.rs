@@ -197,6 +197,20 @@ impl TestApp {
         }
     }
 
+    /// Runs the daily retention purge as of `at`, with this app's stores.
+    pub async fn run_retention(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> atelier::domain::retention::Purged {
+        atelier::domain::retention::purge(
+            &self.db,
+            &atelier::storage::MediaStore::for_exports(&self.config).unwrap(),
+            at,
+        )
+        .await
+        .unwrap()
+    }
+
     /// Another instance of the same deployment, as a load balancer would have beside
     /// this one: the same database and keys (PostgreSQL only: SQLite is one instance),
     /// its own listener, data directory and SMTP sink. It leaves the database to this

@@ -969,13 +969,7 @@ async fn nothing_is_published_for_a_restricted_person(backend: Backend) {
         .exec(&app.db)
         .await
         .unwrap();
-    let purged = atelier::domain::retention::purge(
-        &app.db,
-        &atelier::storage::MediaStore::for_exports(app.config()).unwrap(),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
+    let purged = app.run_retention(chrono::Utc::now()).await;
     assert_eq!(purged.publish_logs, 1);
     assert_eq!(
         purged.oauth_states, 1,

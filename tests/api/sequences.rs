@@ -479,13 +479,8 @@ async fn a_dead_email_is_listed_retried_by_staff_and_delivered(backend: Backend)
         .unwrap()
         .unwrap();
     assert!(dead_job.failed_at.is_some());
-    atelier::domain::retention::purge(
-        &app.db,
-        &atelier::storage::MediaStore::for_exports(app.config()).unwrap(),
-        chrono::Utc::now() + chrono::Duration::days(40),
-    )
-    .await
-    .unwrap();
+    app.run_retention(chrono::Utc::now() + chrono::Duration::days(40))
+        .await;
     assert!(job_rows::Entity::find_by_id(dead_job.id)
         .one(&app.db)
         .await

@@ -387,13 +387,7 @@ async fn events_reach_a_receiver_once_signed_and_a_failing_one_is_disabled(backe
         .exec(&app.db)
         .await
         .unwrap();
-    let purged = atelier::domain::retention::purge(
-        &app.db,
-        &atelier::storage::MediaStore::for_exports(app.config()).unwrap(),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
+    let purged = app.run_retention(chrono::Utc::now()).await;
     assert_eq!(purged.webhook_deliveries, 4);
     app.stop().await;
 }
