@@ -353,7 +353,10 @@ async fn an_officer_approves_an_erasure_in_a_browser() {
         .unwrap();
     assert_eq!(status, "Completed", "the badge says the status in words");
     let page = b.source().await.unwrap();
-    assert!(page.contains("verification") && page.contains("DONE"));
+    assert!(
+        page.contains("Check that nothing is left") && page.contains("<td>Done</td>"),
+        "the steps in words"
+    );
     let shot = artifact("staff-request-completed.png");
     std::fs::write(&shot, b.screenshot().await.unwrap()).unwrap();
     eprintln!("screenshot saved to {}", shot.display());

@@ -204,6 +204,30 @@ impl Step {
         }
     }
 
+    /// What the step does, in the words staff read on the request page.
+    fn label(self) -> &'static str {
+        match self {
+            Self::Integrations => "Disconnect channels (tokens revoked at the platform)",
+            Self::Sessions => "End every session",
+            Self::Media => "Delete uploaded files",
+            Self::ExportPackages => "Delete earlier export packages",
+            Self::Analytics => "Delete channel analytics",
+            Self::Workspaces => "Delete workspaces with no other member",
+            Self::Content => "Remove the name from shared content",
+            Self::Comments => "Erase comments",
+            Self::Invitations => "Delete invitations",
+            Self::OneTimeTokens => "Delete one-time links",
+            Self::MailOutbox => "Delete queued email",
+            Self::RequestRecords => "Minimise other request records",
+            Self::AuditDetails => "Strip details from the audit log",
+            Self::Account => "Close the account",
+            Self::Verification => "Check that nothing is left",
+            Self::Restrict => "Restrict processing",
+            Self::ExportPackage => "Build the export package",
+            Self::MetaChannels => "Delete the data Meta gave us",
+        }
+    }
+
     /// The steps of a request: Meta's data-deletion callback deletes what Meta gave us
     /// (the channels' tokens, profile, metrics and post ids) and nothing else; other
     /// requests go by their kind.
@@ -242,6 +266,43 @@ impl Step {
 
 /// Runs (or resumes) the fulfilment job's request. Errors leave the failed step marked
 /// FAILED with its error, for the job to retry and staff to see.
+/// A stored step name (`export_packages`) in staff words; the name itself when unknown.
+pub fn step_label(name: &str) -> String {
+    const ALL: [Step; 18] = [
+        Step::Integrations,
+        Step::Sessions,
+        Step::Media,
+        Step::ExportPackages,
+        Step::Analytics,
+        Step::Workspaces,
+        Step::Content,
+        Step::Comments,
+        Step::Invitations,
+        Step::OneTimeTokens,
+        Step::MailOutbox,
+        Step::RequestRecords,
+        Step::AuditDetails,
+        Step::Account,
+        Step::Verification,
+        Step::Restrict,
+        Step::ExportPackage,
+        Step::MetaChannels,
+    ];
+    ALL.iter()
+        .find(|s| s.name() == name)
+        .map_or_else(|| name.to_string(), |s| s.label().to_string())
+}
+
+/// A step's status (PENDING, DONE, FAILED) in staff words.
+pub fn step_status_label(status: &str) -> &'static str {
+    match status {
+        "DONE" => "Done",
+        "FAILED" => "Failed",
+        "PENDING" => "Waiting",
+        _ => "Unknown",
+    }
+}
+
 pub async fn run_job(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
@@ -1172,4 +1233,21 @@ async fn complete(
     .await?;
     txn.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_planned_step_has_words_for_staff() {
+        for kind in RequestKind::ALL {
+            for step in Step::plan(kind) {
+                assert_ne!(step_label(step.name()), step.name(), "{step:?}");
+            }
+        }
+        assert_ne!(step_label("meta_channels"), "meta_channels");
+        assert_eq!(step_label("no_such_step"), "no_such_step");
+        assert_eq!(step_status_label("DONE"), "Done");
+    }
 }

@@ -244,6 +244,14 @@ struct RequestPage {
 }
 
 impl RequestPage {
+    fn step_word(&self, name: &str) -> String {
+        crate::domain::privacy::fulfil::step_label(name)
+    }
+
+    fn step_status(&self, status: &str) -> &'static str {
+        crate::domain::privacy::fulfil::step_status_label(status)
+    }
+
     fn kind(&self) -> &'static str {
         kind_word(&self.view.request.kind)
     }
