@@ -629,7 +629,11 @@ async fn a_failed_step_resumes_without_redoing_finished_ones(backend: Backend) {
         .text()
         .await
         .unwrap();
-    assert!(page.contains("FAILED") && page.contains("personal data left in"));
+    assert!(
+        page.contains("<td>Check that nothing is left</td><td>Failed</td>")
+            && page.contains("personal data left in"),
+        "{page}"
+    );
 
     // An admin removes the leftover; the job's next try resumes at verification.
     staff_users::Entity::delete_many()
