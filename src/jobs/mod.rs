@@ -210,21 +210,28 @@ impl JobRunner {
             .map(|l| l / 3)
             .unwrap_or(Duration::from_secs(1))
             .max(Duration::from_millis(50));
-        let work = self.handle(job);
-        tokio::pin!(work);
-        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        let outcome = loop {
-            tokio::select! {
-                outcome = &mut work => break outcome,
-                _ = beat.tick() => match jobs::heartbeat(&self.db, lease, length).await {
+        // The heartbeat runs beside the work, both polled together: on SQLite a beat may
+        // wait for the one writer connection while the job's own transaction holds it,
+        // and the job must go on meanwhile to let it go.
+        let heartbeat = async {
+            let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                beat.tick().await;
+                match jobs::heartbeat(&self.db, lease, length).await {
                     Ok(true) => {}
-                    Ok(false) => {
-                        tracing::warn!(job = %job.id, kind = %job.kind, "job lease lost: another runner holds the job now; stopping here");
-                        return;
-                    }
+                    Ok(false) => return,
                     // The lease still holds until it runs out; the next beat tries again.
-                    Err(e) => tracing::warn!(job = %job.id, error = %e, "could not renew a job's lease"),
-                },
+                    Err(e) => {
+                        tracing::warn!(job = %job.id, error = %e, "could not renew a job's lease")
+                    }
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = self.handle(job) => outcome,
+            () = heartbeat => {
+                tracing::warn!(job = %job.id, kind = %job.kind, "job lease lost: another runner holds the job now; stopping here");
+                return;
             }
         };
         let recorded = match &outcome {

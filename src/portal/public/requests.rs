@@ -295,7 +295,10 @@ pub async fn submit(
         (&limits.requests_per_email, &email_key),
     ])
     .await;
-    if let Err(DomainError::RateLimited { .. }) = reserved {
+    if let Err(refused) = reserved {
+        if !matches!(refused, DomainError::RateLimited { .. }) {
+            return error_page(refused);
+        }
         let message = if limits.requests_per_ip.check(&ip).await.is_err() {
             "We have received many requests from your network. Please wait an hour and try again."
         } else {
