@@ -148,6 +148,7 @@ pub async fn run(
             }
             record_transition(
                 conn,
+                draft.workspace_id,
                 draft.id,
                 None,
                 Some(DraftStatus::Scheduled),
@@ -540,8 +541,14 @@ async fn finish(
         return Ok(());
     }
     let note = format!("{published} of {} channels published", targets.len());
+    let workspace_id = drafts::Entity::find_by_id(draft_id)
+        .one(&txn)
+        .await?
+        .map(|d| d.workspace_id)
+        .ok_or(DomainError::NotFound("draft"))?;
     record_transition(
         &txn,
+        workspace_id,
         draft_id,
         None,
         Some(DraftStatus::Publishing),
@@ -549,11 +556,6 @@ async fn finish(
         Some(&note),
     )
     .await?;
-    let workspace_id = drafts::Entity::find_by_id(draft_id)
-        .one(&txn)
-        .await?
-        .map(|d| d.workspace_id)
-        .ok_or(DomainError::NotFound("draft"))?;
     audit::record(
         &txn,
         NewEvent::new(Actor::System, "draft.published")

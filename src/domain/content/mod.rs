@@ -177,6 +177,7 @@ pub async fn create_draft(
     }
     record_transition(
         &txn,
+        access.workspace_id(),
         draft.id,
         access.user_id(),
         None,
@@ -259,6 +260,7 @@ pub async fn update_draft(
     if status == DraftStatus::ChangesRequested {
         record_transition(
             &txn,
+            access.workspace_id(),
             draft_id,
             access.user_id(),
             Some(status),
@@ -319,6 +321,7 @@ pub async fn transition(
     }
     record_transition(
         &txn,
+        access.workspace_id(),
         draft_id,
         access.user_id(),
         Some(from),
@@ -448,6 +451,7 @@ pub async fn schedule(
     }
     record_transition(
         &txn,
+        access.workspace_id(),
         draft_id,
         access.user_id(),
         Some(from),
@@ -749,57 +753,51 @@ async fn save_revision(
     Ok(())
 }
 
-/// Records a status change; `actor` is none for the system's own (publishing).
+/// Records a status change of a draft of `workspace_id` (and queues the webhook events it
+/// makes); `actor` is none for the system's own (publishing).
 pub(crate) async fn record_transition(
     conn: &impl ConnectionTrait,
+    workspace_id: Uuid,
     draft_id: Uuid,
     actor: impl Into<Option<Uuid>>,
     from: Option<DraftStatus>,
     to: DraftStatus,
     note: Option<&str>,
 ) -> DomainResult<()> {
-    let workspace_id: Option<Uuid> = drafts::Entity::find_by_id(draft_id)
-        .select_only()
-        .column(drafts::Column::WorkspaceId)
-        .into_tuple()
-        .one(conn)
-        .await?;
-    if let Some(workspace_id) = workspace_id {
-        use super::webhooks::emit;
-        match from {
-            None => {
-                emit(
-                    conn,
-                    workspace_id,
-                    "draft.created",
-                    json!({ "draft_id": draft_id, "status": to.as_str() }),
-                )
-                .await?
-            }
-            Some(from) => {
-                emit(
-                    conn,
-                    workspace_id,
-                    "draft.status_changed",
-                    json!({ "draft_id": draft_id, "from": from.as_str(), "to": to.as_str() }),
-                )
-                .await?
-            }
-        };
-        let outcome = match to {
-            DraftStatus::Published | DraftStatus::PartiallyPublished => Some("draft.published"),
-            DraftStatus::Failed => Some("draft.failed"),
-            _ => None,
-        };
-        if let Some(event) = outcome {
+    use super::webhooks::emit;
+    match from {
+        None => {
             emit(
                 conn,
                 workspace_id,
-                event,
+                "draft.created",
                 json!({ "draft_id": draft_id, "status": to.as_str() }),
             )
-            .await?;
+            .await?
         }
+        Some(from) => {
+            emit(
+                conn,
+                workspace_id,
+                "draft.status_changed",
+                json!({ "draft_id": draft_id, "from": from.as_str(), "to": to.as_str() }),
+            )
+            .await?
+        }
+    };
+    let outcome = match to {
+        DraftStatus::Published | DraftStatus::PartiallyPublished => Some("draft.published"),
+        DraftStatus::Failed => Some("draft.failed"),
+        _ => None,
+    };
+    if let Some(event) = outcome {
+        emit(
+            conn,
+            workspace_id,
+            event,
+            json!({ "draft_id": draft_id, "status": to.as_str() }),
+        )
+        .await?;
     }
     draft_workflow::ActiveModel {
         id: Set(Uuid::now_v7()),
