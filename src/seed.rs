@@ -223,6 +223,7 @@ pub async fn seed_demo(
             billing_country: Set(None),
             billing_tax_id: Set(None),
             approval_required: Set(true),
+            client_approval_required: Set(false),
             created_at: Set(at),
             updated_at: Set(at),
         });
@@ -391,6 +392,7 @@ pub async fn seed_demo(
                     edited_at: Set(None),
                     deleted_at: Set(None),
                     created_at: Set(at),
+                    review_link_id: Set(None),
                 });
             }
         }

@@ -25,6 +25,7 @@ mod m20261201_000019_job_leases;
 mod m20261201_000020_rate_limits;
 mod m20261201_000021_audit_sealer;
 mod m20261201_000022_webhooks;
+mod m20261201_000023_review_links;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000020_rate_limits::Migration),
             Box::new(m20261201_000021_audit_sealer::Migration),
             Box::new(m20261201_000022_webhooks::Migration),
+            Box::new(m20261201_000023_review_links::Migration),
         ]
     }
 }

@@ -435,6 +435,7 @@ impl Readable for crate::domain::comments::SummaryRow {
         "edited_at",
         "deleted_at",
         "created_at",
+        "review_link_id",
         "total",
     ];
 
@@ -451,7 +452,8 @@ impl Readable for crate::domain::comments::SummaryRow {
             edited_at: maybe_instant(row, 8)?,
             deleted_at: maybe_instant(row, 9)?,
             created_at: instant(row, 10)?,
-            total: row.get(11)?,
+            review_link_id: maybe_id(row, 11)?,
+            total: row.get(12)?,
         })
     }
 }

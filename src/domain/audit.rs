@@ -39,6 +39,8 @@ pub enum Actor {
     System,
     /// Someone not signed in (a failed log-in, a public form).
     Anonymous,
+    /// The outside reviewer of a client review link, by the link's id.
+    ClientReviewer(Uuid),
 }
 
 impl Actor {
@@ -48,6 +50,7 @@ impl Actor {
             Actor::Staff(id) => ("staff", Some(id.to_string())),
             Actor::System => ("system", None),
             Actor::Anonymous => ("anonymous", None),
+            Actor::ClientReviewer(link) => ("client_reviewer", Some(link.to_string())),
         }
     }
 }

@@ -229,6 +229,7 @@ pub(crate) async fn insert(
         edited_at: Set(None),
         deleted_at: Set(None),
         created_at: Set(now()),
+        review_link_id: Set(None),
     }
     .insert(conn)
     .await?)
@@ -402,6 +403,7 @@ pub(crate) struct SummaryRow {
     pub edited_at: Option<chrono::DateTime<chrono::Utc>>,
     pub deleted_at: Option<chrono::DateTime<chrono::Utc>>,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    pub review_link_id: Option<Uuid>,
     pub total: i64,
 }
 
@@ -427,7 +429,7 @@ pub async fn summaries(
         };
         parts.push(format!(
             "SELECT * FROM (SELECT id, draft_id, parent_id, author_id, body, mentions, resolved_at, \
-             resolved_by, edited_at, deleted_at, created_at, \
+             resolved_by, edited_at, deleted_at, created_at, review_link_id, \
              (SELECT COUNT(*) FROM comments AS counted WHERE counted.draft_id = {a} AND counted.deleted_at IS NULL) AS total \
              FROM comments WHERE draft_id = {b} AND deleted_at IS NULL ORDER BY id DESC LIMIT {MAX_LAST}) AS latest_{n}"
         ));
@@ -453,6 +455,7 @@ pub async fn summaries(
             edited_at: row.edited_at,
             deleted_at: row.deleted_at,
             created_at: row.created_at,
+            review_link_id: row.review_link_id,
         });
     }
     // UNION ALL keeps each part's order only by convention: sort newest first per draft.

@@ -18,6 +18,7 @@ pub mod person_keys;
 pub mod privacy;
 pub mod publishing;
 pub mod rate_limit;
+pub mod review_links;
 pub mod retention;
 pub mod staff;
 pub mod sync;

@@ -114,6 +114,28 @@ pub enum Email {
         url: String,
         failures: i32,
     },
+    /// An ADMIN shared drafts with an outside reviewer: the link to review them.
+    ReviewRequested {
+        to: String,
+        workspace_name: String,
+        sender_name: String,
+        drafts: Vec<String>,
+        message: Option<String>,
+        token: String,
+        expires: String,
+    },
+    /// A client reviewer approved a draft or asked for changes: told to each ADMIN.
+    ReviewDecided {
+        to: String,
+        name: String,
+        workspace_name: String,
+        draft_title: String,
+        draft_id: uuid::Uuid,
+        /// APPROVED or CHANGES_REQUESTED.
+        decision: String,
+        comment: Option<String>,
+        shared_on: String,
+    },
     /// A channel stopped working and must be connected again.
     ChannelNeedsReauth {
         to: String,
@@ -175,6 +197,8 @@ impl Email {
             | Email::JobDied { to, .. }
             | Email::NothingHeld { to, .. }
             | Email::WebhookDisabled { to, .. }
+            | Email::ReviewRequested { to, .. }
+            | Email::ReviewDecided { to, .. }
             | Email::ChannelNeedsReauth { to, .. } => to,
         }
     }

@@ -30,13 +30,15 @@ pub struct Purged {
     pub publish_logs: u64,
     pub oauth_states: u64,
     pub webhook_deliveries: u64,
+    pub review_links_minimised: u64,
 }
 
 /// Purges, as of `at`: expired one-time tokens; requests never confirmed, 7 days after
 /// receipt; request records 24 months after they closed; sessions ended 30 days ago;
 /// finished jobs after 30 days (never given-up ones); publish attempts finished 90 days ago; channel
 /// connection attempts a day after they expired; webhook deliveries 30 days after they
-/// were made, once delivered or given up.
+/// were made, once delivered or given up; a client reviewer's address 90 days after
+/// their link ended.
 pub async fn purge(
     conn: &(impl ConnectionTrait + TransactionTrait),
     exports: &crate::storage::MediaStore,
@@ -119,6 +121,7 @@ pub async fn purge(
             .exec(&txn)
             .await?
             .rows_affected,
+        review_links_minimised: super::review_links::minimise_ended(&txn, at).await?,
     };
     audit::record(
         &txn,
@@ -133,6 +136,7 @@ pub async fn purge(
             "publish_logs": purged.publish_logs,
             "oauth_states": purged.oauth_states,
             "webhook_deliveries": purged.webhook_deliveries,
+            "review_links_minimised": purged.review_links_minimised,
         })),
         &RequestMeta::default(),
     )

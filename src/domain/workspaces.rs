@@ -154,6 +154,7 @@ pub async fn create_workspace(
             created_at: Set(at),
             updated_at: Set(at),
             approval_required: Set(true),
+            client_approval_required: Set(false),
         }
         .insert(&savepoint)
         .await;
@@ -430,14 +431,16 @@ pub async fn remove_member(
 #[derive(Default)]
 pub struct SettingsUpdate {
     pub approval_required: Option<bool>,
+    /// Whether drafts need a client reviewer's approval before scheduling.
+    pub client_approval_required: Option<bool>,
     pub time_zone: Option<String>,
     pub brand_name: Option<String>,
     pub company: Option<String>,
     pub region: Option<String>,
 }
 
-/// Changes a workspace's settings (ADMIN and up): whether drafts need approval, its
-/// default time zone, its brand name, company and region.
+/// Changes a workspace's settings (ADMIN and up): whether drafts need approval (and a
+/// client's approval), its default time zone, its brand name, company and region.
 pub async fn update_settings(
     conn: &(impl ConnectionTrait + TransactionTrait),
     access: &WorkspaceAccess,
@@ -481,6 +484,9 @@ pub async fn update_settings(
     if let Some(required) = update.approval_required {
         active.approval_required = Set(required);
     }
+    if let Some(required) = update.client_approval_required {
+        active.client_approval_required = Set(required);
+    }
     if let Some(tz) = &time_zone {
         active.default_time_zone = Set(tz.clone());
     }
@@ -502,6 +508,7 @@ pub async fn update_settings(
             .workspace(access.workspace_id())
             .details(json!({
                 "approval_required": update.approval_required,
+                "client_approval_required": update.client_approval_required,
                 "time_zone": time_zone,
                 "brand_name": brand_name,
                 "company": company,

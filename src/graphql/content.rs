@@ -79,7 +79,7 @@ fn id_of(id: Option<Uuid>) -> Option<ID> {
     id.map(|id| ID(id.to_string()))
 }
 
-async fn load_user(ctx: &Context<'_>, id: Option<Uuid>) -> Result<Option<User>> {
+pub(crate) async fn load_user(ctx: &Context<'_>, id: Option<Uuid>) -> Result<Option<User>> {
     let Some(id) = id else {
         return Ok(None);
     };
@@ -294,6 +294,23 @@ impl Draft {
             .collect())
     }
 
+    /// The client reviews it was shared in, oldest first, with the reviewer's decision.
+    async fn client_reviews(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<super::reviews::ReviewLinkDraft>> {
+        Ok(loader(ctx)?
+            .load_one(super::loaders::ClientReviewsOf(self.0.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(item, link)| super::reviews::ReviewLinkDraft {
+                item,
+                link: Some(link),
+            })
+            .collect())
+    }
+
     /// Each time variants were generated: the generator, what went in, what came out.
     async fn generations(&self, ctx: &Context<'_>) -> Result<Vec<Generation>> {
         Ok(loader(ctx)?
@@ -477,8 +494,15 @@ impl Comment {
         id_of(self.0.parent_id)
     }
 
+    /// The member who wrote it; none when a client reviewer did (`reviewLinkId`) or the
+    /// author's account was erased.
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         load_user(ctx, self.0.author_id).await
+    }
+
+    /// The client review link whose reviewer wrote it (asking for changes).
+    async fn review_link_id(&self) -> Option<ID> {
+        id_of(self.0.review_link_id)
     }
 
     /// The text; mentions are written `<@userId>`. Null once deleted.
@@ -562,6 +586,12 @@ pub struct WorkflowRecord(pub draft_workflow::Model);
 impl WorkflowRecord {
     async fn actor_id(&self) -> Option<ID> {
         id_of(self.0.actor_id)
+    }
+
+    /// The client review link whose reviewer's decision made this change (the actor is
+    /// then none).
+    async fn review_link_id(&self) -> Option<ID> {
+        id_of(self.0.review_link_id)
     }
 
     async fn from(&self) -> Result<Option<DraftStatusEnum>> {

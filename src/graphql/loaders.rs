@@ -140,6 +140,7 @@ pub fn forget_all(loaders: &Loaders) {
     loaders.clear::<PerformanceOf>();
     loaders.clear::<GenerationsOf>();
     loaders.clear::<SyncOf>();
+    loaders.clear::<ClientReviewsOf>();
 }
 
 pub fn loader<'a>(ctx: &Context<'a>) -> Result<&'a DataLoader<ContentLoader, HashMapCache>> {
@@ -157,6 +158,9 @@ pub struct GenerationsOf(pub Uuid);
 /// A channel's sync state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SyncOf(pub Uuid);
+/// The client reviews a draft was shared in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClientReviewsOf(pub Uuid);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TargetsOf(pub Uuid);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -325,6 +329,25 @@ impl Loader<GenerationsOf> for ContentLoader {
             .await
             .map_err(gql)?;
         Ok(by_draft(keys, rows, |r| r.draft_id, GenerationsOf))
+    }
+}
+
+impl Loader<ClientReviewsOf> for ContentLoader {
+    type Value = Vec<(
+        crate::domain::entities::review_link_drafts::Model,
+        crate::domain::entities::review_links::Model,
+    )>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[ClientReviewsOf],
+    ) -> Result<HashMap<ClientReviewsOf, Self::Value>> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows = crate::domain::review_links::for_drafts(self.0.connection(), &ids)
+            .await
+            .map_err(gql)?;
+        Ok(by_draft(keys, rows, |(item, _)| item.draft_id, ClientReviewsOf))
     }
 }
 

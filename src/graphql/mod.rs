@@ -17,6 +17,7 @@ pub mod negotiate;
 pub mod privacy;
 pub mod query;
 pub mod subscription;
+pub mod reviews;
 pub mod types;
 pub mod webhooks;
 
@@ -49,6 +50,7 @@ pub struct MutationRoot(
     integrations::IntegrationMutation,
     analytics::AnalyticsMutation,
     webhooks::WebhookMutation,
+    reviews::ReviewMutation,
 );
 
 pub type AppSchema = Schema<Query, MutationRoot, Subscription>;

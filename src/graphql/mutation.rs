@@ -438,6 +438,10 @@ impl Mutation {
         ctx: &Context<'_>,
         workspace_id: ID,
         approval_required: Option<bool>,
+        #[graphql(
+            desc = "Whether a draft needs a client reviewer's approval (through a review link) before it can be scheduled."
+        )]
+        client_approval_required: Option<bool>,
         #[graphql(desc = "An IANA time zone; analytics are bucketed in it.")]
         default_time_zone: Option<String>,
         #[graphql(desc = "The name the workspace publishes under (at most 100 characters).")]
@@ -459,6 +463,7 @@ impl Mutation {
             &access,
             workspaces::SettingsUpdate {
                 approval_required,
+                client_approval_required,
                 time_zone: default_time_zone,
                 brand_name,
                 company,

@@ -207,6 +207,11 @@ impl Workspace {
         self.0.workspace.approval_required
     }
 
+    /// Whether a draft needs a client reviewer's approval before it can be scheduled.
+    async fn client_approval_required(&self) -> bool {
+        self.0.workspace.client_approval_required
+    }
+
     /// The signed-in user's role here.
     async fn my_role(&self) -> RoleEnum {
         self.0.role.into()
@@ -337,7 +342,6 @@ impl Workspace {
         super::analytics::answer(ctx, &self.0, range, granularity, metrics, integration_ids).await
     }
 
-    /// The workspace's connected channels.
     /// The workspace's webhook endpoints (ADMIN; others get FORBIDDEN).
     async fn webhook_endpoints(
         &self,
@@ -352,6 +356,35 @@ impl Workspace {
             .collect())
     }
 
+    /// The client review links shared from the workspace, newest first (ADMIN; others
+    /// get FORBIDDEN).
+    async fn review_links(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, super::reviews::ReviewLink, EmptyFields, EmptyFields>> {
+        self.0.require(workspaces::Role::Admin).map_err(gql)?;
+        let limit = page_size(first)?;
+        let before = decode_cursor::<uuid::Uuid>(after.as_deref())?;
+        let rows = crate::domain::review_links::list(
+            &state(ctx).db,
+            self.0.workspace.id,
+            before,
+            limit + 1,
+        )
+        .await
+        .map_err(gql)?;
+        Ok(connection::build(
+            rows,
+            limit,
+            before.is_some(),
+            |l| l.id,
+            super::reviews::ReviewLink,
+        ))
+    }
+
+    /// The workspace's connected channels.
     async fn integrations(
         &self,
         ctx: &Context<'_>,

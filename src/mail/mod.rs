@@ -302,6 +302,52 @@ struct WebhookDisabledHtml<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "emails/review_requested.txt")]
+struct ReviewRequestedText<'a> {
+    workspace_name: &'a str,
+    sender_name: &'a str,
+    drafts: &'a [String],
+    message: Option<&'a str>,
+    link: &'a str,
+    expires: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/review_requested.html")]
+struct ReviewRequestedHtml<'a> {
+    workspace_name: &'a str,
+    sender_name: &'a str,
+    drafts: &'a [String],
+    message: Option<&'a str>,
+    link: &'a str,
+    expires: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/review_decided.txt")]
+struct ReviewDecidedText<'a> {
+    name: &'a str,
+    workspace_name: &'a str,
+    draft_title: &'a str,
+    approved: bool,
+    comment: Option<&'a str>,
+    shared_on: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "emails/review_decided.html")]
+struct ReviewDecidedHtml<'a> {
+    name: &'a str,
+    workspace_name: &'a str,
+    draft_title: &'a str,
+    approved: bool,
+    comment: Option<&'a str>,
+    shared_on: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "emails/channel_needs_reauth.txt")]
 struct ChannelNeedsReauthText<'a> {
     name: &'a str,
@@ -735,6 +781,84 @@ pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
                     workspace_name,
                     url,
                     failures: *failures,
+                    link: &link,
+                }
+                .render()?,
+                link: Some(link),
+            }
+        }
+        Email::ReviewRequested {
+            workspace_name,
+            sender_name,
+            drafts,
+            message,
+            token,
+            expires,
+            ..
+        } => {
+            let link = links.portal("/privacy/review", token);
+            Rendered {
+                subject: if drafts.len() == 1 {
+                    format!("{workspace_name} asks you to review a post")
+                } else {
+                    format!("{workspace_name} asks you to review {} posts", drafts.len())
+                },
+                text: ReviewRequestedText {
+                    workspace_name,
+                    sender_name,
+                    drafts,
+                    message: message.as_deref(),
+                    link: &link,
+                    expires,
+                }
+                .render()?,
+                html: ReviewRequestedHtml {
+                    workspace_name,
+                    sender_name,
+                    drafts,
+                    message: message.as_deref(),
+                    link: &link,
+                    expires,
+                }
+                .render()?,
+                link: Some(link),
+            }
+        }
+        Email::ReviewDecided {
+            name,
+            workspace_name,
+            draft_title,
+            draft_id,
+            decision,
+            comment,
+            shared_on,
+            ..
+        } => {
+            let link = format!("{}/drafts/{draft_id}", links.app_url);
+            let approved = decision == "APPROVED";
+            Rendered {
+                subject: if approved {
+                    format!("Your client approved “{draft_title}”")
+                } else {
+                    format!("Your client asked for changes to “{draft_title}”")
+                },
+                text: ReviewDecidedText {
+                    name,
+                    workspace_name,
+                    draft_title,
+                    approved,
+                    comment: comment.as_deref(),
+                    shared_on,
+                    link: &link,
+                }
+                .render()?,
+                html: ReviewDecidedHtml {
+                    name,
+                    workspace_name,
+                    draft_title,
+                    approved,
+                    comment: comment.as_deref(),
+                    shared_on,
                     link: &link,
                 }
                 .render()?,

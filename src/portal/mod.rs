@@ -14,8 +14,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::domain::privacy::policy::{Change, DiffLine};
 use crate::state::AppState;
 
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'";
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The CSS class of a policy diff line.
 pub(crate) fn diff_class(line: &DiffLine) -> &'static str {
@@ -80,6 +80,11 @@ pub fn router(state: AppState) -> Router {
             "/privacy/deletion-status/{code}",
             get(public::meta::deletion_status),
         )
+        .route(
+            "/privacy/review",
+            get(public::review::show).post(public::review::decide),
+        )
+        .route("/privacy/review/{token}", get(public::review::show_path))
         .route("/exports/{token}", get(public::exports::download))
         .route("/media/{id}", get(public::media::serve))
         .route(

@@ -81,6 +81,7 @@ async fn seed(db: &DatabaseConnection) -> Seeded {
             created_at: at(0),
             updated_at: at(0),
             approval_required: false,
+            client_approval_required: false,
         }
         .into_active_model(),
     )
@@ -159,6 +160,7 @@ async fn seed(db: &DatabaseConnection) -> Seeded {
                     edited_at: (c % 7 == 3).then(|| at(200 + c as i64)),
                     deleted_at: (c % 8 == 7).then(|| at(300 + c as i64)),
                     created_at: at(50 + c as i64),
+                    review_link_id: None,
                 }
                 .into_active_model(),
             )

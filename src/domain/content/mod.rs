@@ -2,7 +2,8 @@
 //! stale `expected_version` is a CONFLICT and changes nothing), every saved version is a
 //! revision, and the status machine is enforced here:
 //! `DRAFT → IN_REVIEW → APPROVED → SCHEDULED → PUBLISHING → PUBLISHED | PARTIALLY_PUBLISHED | FAILED`,
-//! `IN_REVIEW → CHANGES_REQUESTED → DRAFT`, any non-published → `ARCHIVED`.
+//! `IN_REVIEW → CHANGES_REQUESTED → DRAFT`, any non-published → `ARCHIVED`; an approved
+//! draft not yet scheduled may be sent back to `CHANGES_REQUESTED`.
 //! Every transition is a workflow record.
 
 use sea_orm::sea_query::Expr;
@@ -84,6 +85,9 @@ impl DraftStatus {
             | (InReview, Approved)
             | (InReview, ChangesRequested)
             | (ChangesRequested, Draft) => true,
+            // An approved draft not yet scheduled can still be sent back (a client
+            // reviewer asking for changes after the team approved it).
+            (Approved, ChangesRequested) => true,
             (Approved, Scheduled) | (Scheduled, Publishing) => true,
             (Publishing, Published) | (Publishing, PartiallyPublished) | (Publishing, Failed) => {
                 true
@@ -431,6 +435,13 @@ pub async fn schedule(
             }
         )));
     }
+    if access.workspace.client_approval_required
+        && !super::review_links::client_approved(&txn, &draft).await?
+    {
+        return Err(DomainError::bad_input(
+            "this workspace requires a client's approval before scheduling: share the draft for review and wait until the client approves it",
+        ));
+    }
     targets::check_ready(&txn, draft_id).await?;
     let changed = drafts::Entity::update_many()
         .col_expr(
@@ -764,6 +775,31 @@ pub(crate) async fn record_transition(
     to: DraftStatus,
     note: Option<&str>,
 ) -> DomainResult<()> {
+    record_transition_by(
+        conn,
+        workspace_id,
+        draft_id,
+        actor.into(),
+        None,
+        from,
+        to,
+        note,
+    )
+    .await
+}
+
+/// `record_transition`, naming the client review link whose decision made it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn record_transition_by(
+    conn: &impl ConnectionTrait,
+    workspace_id: Uuid,
+    draft_id: Uuid,
+    actor: Option<Uuid>,
+    review_link: Option<Uuid>,
+    from: Option<DraftStatus>,
+    to: DraftStatus,
+    note: Option<&str>,
+) -> DomainResult<()> {
     use super::webhooks::emit;
     match from {
         None => {
@@ -802,11 +838,12 @@ pub(crate) async fn record_transition(
     draft_workflow::ActiveModel {
         id: Set(Uuid::now_v7()),
         draft_id: Set(draft_id),
-        actor_id: Set(actor.into()),
+        actor_id: Set(actor),
         from_status: Set(from.map(|s| s.as_str().to_string())),
         to_status: Set(to.as_str().into()),
         note: Set(note.map(str::to_string)),
         at: Set(now()),
+        review_link_id: Set(review_link),
     }
     .insert(conn)
     .await?;
@@ -828,5 +865,6 @@ mod tests {
         assert!(Failed.can_become(Archived) && Approved.can_become(Archived));
         assert!(Publishing.can_become(PartiallyPublished));
         assert!(!Scheduled.can_become(Published));
+        assert!(Approved.can_become(ChangesRequested) && !Scheduled.can_become(ChangesRequested));
     }
 }

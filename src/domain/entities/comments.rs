@@ -17,6 +17,8 @@ pub struct Model {
     pub edited_at: Option<DateTimeUtc>,
     pub deleted_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    /// Written by the reviewer of this client review link (the author is then none).
+    pub review_link_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

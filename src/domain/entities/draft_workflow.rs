@@ -12,6 +12,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub note: Option<String>,
     pub at: DateTimeUtc,
+    /// The client review link whose decision made this transition.
+    pub review_link_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -29,6 +29,8 @@ pub mod privacy_request_events;
 pub mod privacy_requests;
 pub mod publish_attempts;
 pub mod rate_limits;
+pub mod review_link_drafts;
+pub mod review_links;
 pub mod sessions;
 pub mod staff_sessions;
 pub mod staff_users;

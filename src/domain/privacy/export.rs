@@ -220,6 +220,61 @@ pub async fn build(
         .map_err(io)?;
     serde_json::to_writer_pretty(&mut zip, &own).map_err(io)?;
 
+    // review_links.json: the client reviews sent to their address(es), with what they
+    // decided and wrote.
+    let mut addresses: Vec<String> = Vec::new();
+    for email in request
+        .requester_email
+        .iter()
+        .chain(user.as_ref().map(|u| &u.email))
+    {
+        let folded = email.trim().to_lowercase();
+        if !addresses.contains(&folded) {
+            addresses.push(folded);
+        }
+    }
+    let reviews = crate::domain::review_links::sent_to(conn, &addresses).await?;
+    let reviewed_ids: Vec<Uuid> = reviews
+        .iter()
+        .flat_map(|(_, items)| items.iter().map(|i| i.draft_id))
+        .collect();
+    let reviewed: Vec<(Uuid, String)> = drafts::Entity::find()
+        .select_only()
+        .column(drafts::Column::Id)
+        .column(drafts::Column::Title)
+        .filter(drafts::Column::Id.is_in(reviewed_ids))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let review_spaces: Vec<(Uuid, String)> = workspaces::Entity::find()
+        .select_only()
+        .column(workspaces::Column::Id)
+        .column(workspaces::Column::Name)
+        .filter(workspaces::Column::Id.is_in(reviews.iter().map(|(l, _)| l.workspace_id)))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let review_rows: Vec<serde_json::Value> = reviews
+        .iter()
+        .map(|(link, items)| {
+            let state = crate::domain::review_links::LinkState::of(link, now());
+            json!({
+                "review_link_id": link.id,
+                "workspace": review_spaces.iter().find(|(id, _)| *id == link.workspace_id).map(|(_, n)| n),
+                "email": link.reviewer_email, "time_zone": link.time_zone, "message": link.message,
+                "state": state.as_str(), "shared_at": link.created_at, "expires_at": link.expires_at,
+                "drafts": items.iter().map(|i| json!({
+                    "draft_id": i.draft_id,
+                    "title": reviewed.iter().find(|(id, _)| *id == i.draft_id).map(|(_, t)| t),
+                    "planned_at": i.planned_at, "decision": i.decision, "comment": i.comment,
+                    "decided_at": i.decided_at,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    zip.start_file("review_links.json", options).map_err(io)?;
+    serde_json::to_writer_pretty(&mut zip, &review_rows).map_err(io)?;
+
     // audit_events.json: what they did, page by page (other people appear by id only).
     zip.start_file("audit_events.json", options).map_err(io)?;
     zip.write_all(b"[").map_err(io)?;
@@ -395,6 +450,7 @@ pub async fn build(
          <li><a href=\"sessions.csv\">sessions.csv</a>: your sign-in sessions</li>\
          <li><a href=\"integrations.json\">integrations.json</a>: {} channel(s) you connected (without tokens)</li>\
          <li><a href=\"privacy_requests.json\">privacy_requests.json</a>: {} privacy request(s)</li>\
+         <li><a href=\"review_links.json\">review_links.json</a>: {} client review(s) sent to you, with your decisions</li>\
          <li><a href=\"audit_events.json\">audit_events.json</a>: what you did, as our security log records it</li>\
          <li><a href=\"drafts.json\">drafts.json</a>: {} draft(s) you wrote, with their channel texts</li>\
          <li><a href=\"comments.json\">comments.json</a>: your comments</li>\
@@ -406,6 +462,7 @@ pub async fn build(
         workspace_rows.len(),
         channels.len(),
         own.len(),
+        review_rows.len(),
         drafts_written
     )
     .map_err(io)?;

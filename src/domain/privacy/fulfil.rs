@@ -4,9 +4,10 @@
 //!
 //! ERASE touches every system that holds the person: connected channels, sessions,
 //! workspaces they alone are in (deleted) and shared ones (they leave; ownership passes
-//! on), invitations, one-time tokens, queued email, other request records, and the
-//! account itself, which becomes an irreversible tombstone. A final scan of every text
-//! column of every table fails the request loudly if the email, name or a handle is left.
+//! on), invitations, client reviews sent to them, one-time tokens, queued email, other
+//! request records, and the account itself, which becomes an irreversible tombstone. A
+//! final scan of every text column of every table fails the request loudly if the email,
+//! name or a handle is left.
 //! RESTRICT and OBJECT mark the account RESTRICTED until staff lift it.
 
 use sea_orm::sea_query::Expr;
@@ -178,6 +179,7 @@ enum Step {
     Restrict,
     ExportPackage,
     MetaChannels,
+    ReviewLinks,
 }
 
 impl Step {
@@ -201,6 +203,7 @@ impl Step {
             Self::Restrict => "restrict_processing",
             Self::ExportPackage => "export_package",
             Self::MetaChannels => "meta_channels",
+            Self::ReviewLinks => "review_links",
         }
     }
 
@@ -225,6 +228,7 @@ impl Step {
             Self::Restrict => "Restrict processing",
             Self::ExportPackage => "Build the export package",
             Self::MetaChannels => "Delete the data Meta gave us",
+            Self::ReviewLinks => "Remove the address and words from client reviews",
         }
     }
 
@@ -250,6 +254,7 @@ impl Step {
                 Self::Content,
                 Self::Comments,
                 Self::Invitations,
+                Self::ReviewLinks,
                 Self::OneTimeTokens,
                 Self::MailOutbox,
                 Self::RequestRecords,
@@ -268,7 +273,7 @@ impl Step {
 /// FAILED with its error, for the job to retry and staff to see.
 /// A stored step name (`export_packages`) in staff words; the name itself when unknown.
 pub fn step_label(name: &str) -> String {
-    const ALL: [Step; 18] = [
+    const ALL: [Step; 19] = [
         Step::Integrations,
         Step::Sessions,
         Step::Media,
@@ -287,6 +292,7 @@ pub fn step_label(name: &str) -> String {
         Step::Restrict,
         Step::ExportPackage,
         Step::MetaChannels,
+        Step::ReviewLinks,
     ];
     ALL.iter()
         .find(|s| s.name() == name)
@@ -515,8 +521,20 @@ async fn run_step(
     let email_hashes: Vec<String> = emails.iter().map(|e| recipient_hash(e)).collect();
     match (step, user_id) {
         (Step::Verification, _) => verify_nothing_left(txn, request.id, needles).await,
-        // Nothing to package when no account matched: the completion says so.
-        (Step::ExportPackage, None) => Ok(0),
+        // Without an account, the client reviews sent to the address are all there is to
+        // package; with none of those either, the completion says nothing was held.
+        (Step::ExportPackage, None) => {
+            if crate::domain::review_links::sent_to(txn, &emails)
+                .await?
+                .is_empty()
+            {
+                Ok(0)
+            } else {
+                super::export::build(txn, exports, store, request)
+                    .await
+                    .map(|_| 1)
+            }
+        }
         (Step::ExportPackage, Some(_)) => super::export::build(txn, exports, store, request)
             .await
             .map(|_| 1),
@@ -528,6 +546,7 @@ async fn run_step(
             None => Ok(0),
         },
         (Step::MailOutbox, _) => delete_queued_mail(txn, &email_hashes).await,
+        (Step::ReviewLinks, _) => crate::domain::review_links::erase_reviewer(txn, &emails).await,
         (Step::RequestRecords, _) => {
             minimise_other_requests(txn, request.id, user_id, &email_hashes).await
         }

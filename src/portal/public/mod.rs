@@ -6,6 +6,7 @@ pub mod media;
 pub mod meta;
 pub mod policy;
 pub mod requests;
+pub mod review;
 mod verify_email;
 
 use askama::Template;
