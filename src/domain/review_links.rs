@@ -165,7 +165,9 @@ pub async fn share(
     let mut seen: Vec<Uuid> = Vec::new();
     for item in &share.items {
         if seen.contains(&item.draft_id) {
-            return Err(DomainError::bad_input("each draft may be shared only once per link"));
+            return Err(DomainError::bad_input(
+                "each draft may be shared only once per link",
+            ));
         }
         seen.push(item.draft_id);
     }
@@ -193,7 +195,9 @@ pub async fn share(
             .map(|when| content::resolve_publish_time(when, zone.name()))
             .transpose()?;
         if at.is_some_and(|at| at <= now()) {
-            return Err(DomainError::bad_input("a planned publishing time is in the past"));
+            return Err(DomainError::bad_input(
+                "a planned publishing time is in the past",
+            ));
         }
         planned.push(at);
     }
@@ -315,7 +319,9 @@ pub async fn revoke(
     let txn = conn.begin().await?;
     let link = find_in_workspace(&txn, access.workspace_id(), link_id).await?;
     if LinkState::of(&link, now()) == LinkState::Revoked {
-        return Err(DomainError::bad_input("this review link is already revoked"));
+        return Err(DomainError::bad_input(
+            "this review link is already revoked",
+        ));
     }
     let mut active: links::ActiveModel = link.into();
     active.state = Set(LinkState::Revoked.as_str().into());
@@ -348,7 +354,10 @@ pub async fn find_in_workspace(
 }
 
 /// The workspace a link belongs to, for resolving access.
-pub async fn workspace_of(conn: &impl ConnectionTrait, link_id: Uuid) -> DomainResult<Option<Uuid>> {
+pub async fn workspace_of(
+    conn: &impl ConnectionTrait,
+    link_id: Uuid,
+) -> DomainResult<Option<Uuid>> {
     Ok(links::Entity::find_by_id(link_id)
         .select_only()
         .column(links::Column::WorkspaceId)
@@ -615,7 +624,10 @@ pub async fn decide(
     };
     // Claim the decision first: a second submission (another tab) finds it taken.
     let claimed = items::Entity::update_many()
-        .col_expr(items::Column::Decision, Expr::value(verdict.decision.as_str()))
+        .col_expr(
+            items::Column::Decision,
+            Expr::value(verdict.decision.as_str()),
+        )
         .col_expr(items::Column::Comment, Expr::value(comment.clone()))
         .col_expr(items::Column::DraftVersion, Expr::value(draft.version))
         .col_expr(items::Column::DecidedAt, Expr::value(now()))
@@ -826,7 +838,10 @@ pub async fn erase_reviewer(conn: &impl ConnectionTrait, emails: &[String]) -> D
     }
     let at = now();
     let mut affected = links::Entity::update_many()
-        .col_expr(links::Column::State, Expr::value(LinkState::Revoked.as_str()))
+        .col_expr(
+            links::Column::State,
+            Expr::value(LinkState::Revoked.as_str()),
+        )
         .col_expr(links::Column::RevokedAt, Expr::value(at))
         .filter(links::Column::Id.is_in(ids.iter().copied()))
         .filter(links::Column::State.eq(LinkState::Pending.as_str()))
@@ -864,9 +879,16 @@ pub async fn erase_reviewer(conn: &impl ConnectionTrait, emails: &[String]) -> D
 
 /// Removes the address from links (and a secret no token can match any more takes the
 /// place of their token's).
-async fn minimise(conn: &impl ConnectionTrait, ids: &[Uuid], at: DateTime<Utc>) -> DomainResult<u64> {
+async fn minimise(
+    conn: &impl ConnectionTrait,
+    ids: &[Uuid],
+    at: DateTime<Utc>,
+) -> DomainResult<u64> {
     Ok(links::Entity::update_many()
-        .col_expr(links::Column::ReviewerEmail, Expr::value(Option::<String>::None))
+        .col_expr(
+            links::Column::ReviewerEmail,
+            Expr::value(Option::<String>::None),
+        )
         .col_expr(links::Column::TokenHash, Expr::value(""))
         .col_expr(links::Column::MinimisedAt, Expr::value(at))
         .filter(links::Column::Id.is_in(ids.iter().copied()))
@@ -929,7 +951,10 @@ mod tests {
         assert_eq!(LinkState::of(&link("PENDING", -1), at), LinkState::Expired);
         assert_eq!(LinkState::of(&link("REVOKED", 60), at), LinkState::Revoked);
         assert_eq!(LinkState::of(&link("REVOKED", -1), at), LinkState::Revoked);
-        assert_eq!(LinkState::of(&link("APPROVED", -1), at), LinkState::Approved);
+        assert_eq!(
+            LinkState::of(&link("APPROVED", -1), at),
+            LinkState::Approved
+        );
     }
 
     #[test]

@@ -347,7 +347,12 @@ impl Loader<ClientReviewsOf> for ContentLoader {
         let rows = crate::domain::review_links::for_drafts(self.0.connection(), &ids)
             .await
             .map_err(gql)?;
-        Ok(by_draft(keys, rows, |(item, _)| item.draft_id, ClientReviewsOf))
+        Ok(by_draft(
+            keys,
+            rows,
+            |(item, _)| item.draft_id,
+            ClientReviewsOf,
+        ))
     }
 }
 

@@ -16,8 +16,8 @@ pub mod mutation;
 pub mod negotiate;
 pub mod privacy;
 pub mod query;
-pub mod subscription;
 pub mod reviews;
+pub mod subscription;
 pub mod types;
 pub mod webhooks;
 

@@ -667,3 +667,132 @@ async fn every_portal_page_fits_a_desktop_and_a_phone_and_passes_axe() {
     browser.stop().await;
     app.stop().await;
 }
+
+/// A client with no account opens the emailed review link, reads both posts, approves
+/// one, tries to send the other back without saying why (the page says what is
+/// missing), then asks for changes with a comment; the drafts move in the app. With
+/// screenshots at each step, and the page checked at a desktop's and a phone's width.
+async fn a_client_reviews_two_posts_in_a_browser(backend: Backend) {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let db = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres { .. } => "postgres",
+    };
+    let axe = axe_source();
+    let app = TestApp::spawn(backend).await;
+    let b = &browser.client;
+    let owner = app
+        .signed_in_user("ines@agency.example", "Ines Owner")
+        .await;
+    let ws = app.create_workspace(&owner, "Ines Agency").await;
+    let spring =
+        crate::reviews::draft_with(&app, &owner, &ws, "Spring launch", Some("tulips.png")).await;
+    let summer = crate::reviews::draft_in_review(&app, &owner, &ws, "Summer teaser").await;
+    crate::reviews::share(
+        &app,
+        &owner,
+        &ws,
+        "kim@brand.example",
+        json!([{ "draftId": spring, "plannedAt": (chrono::Utc::now() + chrono::Duration::days(5)).to_rfc3339() },
+               { "draftId": summer }]),
+    )
+    .await;
+    let link = crate::reviews::review_link(&app, "kim@brand.example", 0).await;
+
+    b.goto(&link).await.unwrap();
+    b.wait()
+        .for_element(Locator::XPath(
+            "//h1[text()='Review posts for Ines Agency']",
+        ))
+        .await
+        .unwrap();
+    for (width, height) in [(1280, 1600), (375, 2400)] {
+        b.set_window_size(width, height).await.unwrap();
+        looks_right(b, axe.as_deref(), &format!("review-page-{db}"), width).await;
+    }
+    b.set_window_size(1100, 1400).await.unwrap();
+    let image = b
+        .find(Locator::Css(&format!("#draft-{spring} img")))
+        .await
+        .unwrap();
+    let loaded = b
+        .execute(
+            "return arguments[0].complete && arguments[0].naturalWidth > 0;",
+            vec![serde_json::to_value(&image).unwrap()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(loaded, json!(true), "the attached image shows");
+
+    press(b, &format!("#draft-{spring} button[value=approve]")).await;
+    let notice = b
+        .wait()
+        .for_element(Locator::Css(".notice[role=status]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(notice.contains("You approved this post"), "{notice}");
+    std::fs::write(
+        artifact(&format!("review-approved-{db}.png")),
+        b.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    // Sending one back without a comment: the problem is named, the draft unchanged.
+    press(b, &format!("#draft-{summer} button[value=changes]")).await;
+    let problem = b
+        .wait()
+        .for_element(Locator::Id(&format!("comment-{summer}-error")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(problem.contains("a comment is required"), "{problem}");
+    looks_right(b, axe.as_deref(), &format!("review-error-{db}"), 1100).await;
+    type_into(
+        b,
+        &format!("#comment-{summer}"),
+        "The date in the second line is wrong.",
+    )
+    .await;
+    press(b, &format!("#draft-{summer} button[value=changes]")).await;
+    let notice = b
+        .wait()
+        .for_element(Locator::XPath(
+            "//p[@role='status'][contains(., 'You asked for changes')]",
+        ))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(notice.contains("Summer teaser"), "{notice}");
+    let page = b.source().await.unwrap();
+    assert!(page.contains("You have decided on every post"), "{page}");
+    let shot = artifact(&format!("review-done-{db}.png"));
+    std::fs::write(&shot, b.screenshot().await.unwrap()).unwrap();
+    eprintln!("screenshot saved to {}", shot.display());
+
+    let status = |id: String| {
+        let (app, token) = (&app, owner.access.clone());
+        async move {
+            app.gql_ok(
+                Some(&token),
+                "query($id: ID!) { draft(id: $id) { status } }",
+                json!({ "id": id }),
+            )
+            .await["draft"]["status"]
+                .clone()
+        }
+    };
+    assert_eq!(status(spring).await, "APPROVED");
+    assert_eq!(status(summer).await, "CHANGES_REQUESTED");
+    browser.stop().await;
+    app.stop().await;
+}
+crate::on_both_databases!(a_client_reviews_two_posts_in_a_browser);

@@ -1032,6 +1032,7 @@ async fn an_export_is_packaged_and_downloaded(backend: Backend) {
             "integrations.json",
             "media.json",
             "privacy_requests.json",
+            "review_links.json",
             "sessions.csv",
             "workspaces.csv",
             "workspaces.json",

@@ -28,6 +28,7 @@ mod privacy_flow;
 mod privacy_property;
 mod publishing;
 mod reads;
+mod reviews;
 mod schema;
 mod sequences;
 mod staff;

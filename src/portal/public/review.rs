@@ -160,18 +160,23 @@ fn draft_view(state: &AppState, d: PageDraft, zone: chrono_tz::Tz) -> DraftView 
         .scheduled_at
         .or(d.item.planned_at)
         .map(|at| when(at, zone));
-    let decided = d.item.decision.as_deref().and_then(Decision::parse).map(|decision| {
-        let on = d
-            .item
-            .decided_at
-            .map(|at| format!(" on {}", when(at, zone)))
-            .unwrap_or_default();
-        let words = match decision {
-            Decision::Approved => format!("You approved this post{on}."),
-            Decision::ChangesRequested => format!("You asked for changes{on}."),
-        };
-        (words, d.item.comment.clone())
-    });
+    let decided = d
+        .item
+        .decision
+        .as_deref()
+        .and_then(Decision::parse)
+        .map(|decision| {
+            let on = d
+                .item
+                .decided_at
+                .map(|at| format!(" on {}", when(at, zone)))
+                .unwrap_or_default();
+            let words = match decision {
+                Decision::Approved => format!("You approved this post{on}."),
+                Decision::ChangesRequested => format!("You asked for changes{on}."),
+            };
+            (words, d.item.comment.clone())
+        });
     let public_url = state.config.public_url();
     DraftView {
         id: d.draft.id,
@@ -379,7 +384,11 @@ pub async fn decide(
             let message = crate::portal::sentence(&message);
             if let Some(d) = view.drafts.iter_mut().find(|d| d.id == draft_id) {
                 d.error = Some(message.clone());
-                d.comment = form.comment.chars().take(reviews::MAX_COMMENT * 2).collect();
+                d.comment = form
+                    .comment
+                    .chars()
+                    .take(reviews::MAX_COMMENT * 2)
+                    .collect();
             }
             view.failed = Some((draft_id, message));
             respond(StatusCode::BAD_REQUEST, &csrf, view)
