@@ -556,6 +556,14 @@ pub struct Verdict<'a> {
     pub comment: Option<&'a str>,
 }
 
+/// What a decision changed, for the caller to tell live subscribers.
+pub struct Decided {
+    pub link: links::Model,
+    pub draft: drafts::Model,
+    /// The comment a request for changes opened the draft's thread with.
+    pub comment_id: Option<Uuid>,
+}
+
 /// Records a reviewer's decision from a presented link and moves the draft: approval
 /// takes a draft in review to APPROVED (an approved one stays so); a request for changes
 /// takes it to CHANGES_REQUESTED with the comment as the first message of its thread.
@@ -565,7 +573,7 @@ pub async fn decide(
     token: &str,
     verdict: Verdict<'_>,
     meta: &RequestMeta,
-) -> DomainResult<(links::Model, drafts::Model)> {
+) -> DomainResult<Decided> {
     let comment = verdict
         .comment
         .map(str::trim)
@@ -685,6 +693,7 @@ pub async fn decide(
         .insert(&txn)
         .await?;
     }
+    let mut comment_id = None;
     if let (Decision::ChangesRequested, Some(comment)) = (verdict.decision, comment.as_deref()) {
         let written = super::comments::insert(&txn, draft.id, None, None, comment, &[]).await?;
         comments::Entity::update_many()
@@ -692,6 +701,7 @@ pub async fn decide(
             .filter(comments::Column::Id.eq(written.id))
             .exec(&txn)
             .await?;
+        comment_id = Some(written.id);
         super::webhooks::emit(
             &txn,
             link.workspace_id,
@@ -783,7 +793,11 @@ pub async fn decide(
         .await?
         .ok_or(DomainError::NotFound("draft"))?;
     txn.commit().await?;
-    Ok((link, updated))
+    Ok(Decided {
+        link,
+        draft: updated,
+        comment_id,
+    })
 }
 
 fn by_address(emails: &[String]) -> Condition {

@@ -962,3 +962,60 @@ async fn retention_removes_a_reviewers_address_90_days_after_the_link_ended() {
     );
     app.stop().await;
 }
+
+async fn a_clients_decision_reaches_members_live(backend: Backend) {
+    use crate::subscriptions::{connect, next, subscribe, COMMENTS};
+    let app = TestApp::spawn(backend).await;
+    let owner = app
+        .signed_in_user("lina@agency.example", "Lina Owner")
+        .await;
+    let ws = app.create_workspace(&owner, "Lina Agency").await;
+    let draft = draft_in_review(&app, &owner, &ws, "Live one").await;
+    share(
+        &app,
+        &owner,
+        &ws,
+        "lou@client.example",
+        json!([{ "draftId": draft }]),
+    )
+    .await;
+    let url = review_link(&app, "lou@client.example", 0).await;
+    let mut watcher = connect(
+        &app,
+        json!({ "authorization": format!("Bearer {}", owner.access) }),
+    )
+    .await;
+    assert_eq!(next(&mut watcher).await.unwrap()["type"], "connection_ack");
+    subscribe(&mut watcher, "c", COMMENTS, json!({ "d": draft })).await;
+    subscribe(
+        &mut watcher,
+        "d",
+        "subscription($w: ID!) { draftChanged(workspaceId: $w) { title status } }",
+        json!({ "w": ws }),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let (status, _) = decide(&browser(), &app, &url, &draft, "changes", "Shorter, please").await;
+    assert_eq!(status, 200);
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let event = next(&mut watcher).await.unwrap();
+        assert_eq!(event["type"], "next", "{event}");
+        seen.push((
+            event["id"].as_str().unwrap().to_string(),
+            event["payload"]["data"].clone(),
+        ));
+    }
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        seen[0].1["commentAdded"],
+        json!({ "body": "Shorter, please", "author": null })
+    );
+    assert_eq!(
+        seen[1].1["draftChanged"],
+        json!({ "title": "Live one", "status": "CHANGES_REQUESTED" })
+    );
+    app.stop().await;
+}
+on_both_databases!(a_clients_decision_reaches_members_live);

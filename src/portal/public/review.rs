@@ -22,6 +22,7 @@ use crate::domain::content::targets::platform_name;
 use crate::domain::integrations::Provider;
 use crate::domain::review_links::{self as reviews, Closed, Decision, PageDraft, Verdict};
 use crate::error::DomainError;
+use crate::live::LiveEvent;
 use crate::portal::csrf;
 use crate::state::AppState;
 
@@ -362,7 +363,26 @@ pub async fn decide(
         comment: Some(form.comment.as_str()),
     };
     match reviews::decide(&state.db, &state.vault, &form.token, verdict, &meta).await {
-        Ok(_) => {
+        Ok(decided) => {
+            // Members watching the workspace or the draft see the change live.
+            let workspace_id = decided.link.workspace_id;
+            if let Some(comment_id) = decided.comment_id {
+                state
+                    .live
+                    .publish(LiveEvent::CommentAdded {
+                        workspace_id,
+                        draft_id,
+                        comment_id,
+                    })
+                    .await;
+            }
+            state
+                .live
+                .publish(LiveEvent::DraftChanged {
+                    workspace_id,
+                    draft_id,
+                })
+                .await;
             let tz = if form.tz.is_empty() {
                 String::new()
             } else {
