@@ -170,6 +170,20 @@ pub async fn client_behind_proxies(
     next.run(request).await
 }
 
+/// Percent-encodes a value for a URL's path or query: every byte but RFC 3986's
+/// unreserved characters (letters, digits, `-`, `_`, `.`, `~`).
+pub fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

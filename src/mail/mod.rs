@@ -398,11 +398,19 @@ pub struct Links {
 
 impl Links {
     fn app(&self, path: &str, token: &str) -> String {
-        format!("{}{path}?token={}", self.app_url, urlencode(token))
+        format!(
+            "{}{path}?token={}",
+            self.app_url,
+            crate::http::percent_encode(token)
+        )
     }
 
     fn portal(&self, path: &str, token: &str) -> String {
-        format!("{}{path}?token={}", self.public_url, urlencode(token))
+        format!(
+            "{}{path}?token={}",
+            self.public_url,
+            crate::http::percent_encode(token)
+        )
     }
 }
 
@@ -682,7 +690,11 @@ pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
             expires,
             ..
         } => {
-            let link = format!("{}/exports/{}", links.public_url, urlencode(token));
+            let link = format!(
+                "{}/exports/{}",
+                links.public_url,
+                crate::http::percent_encode(token)
+            );
             Rendered {
                 subject: format!("Your data is ready to download ({reference})"),
                 text: ExportReadyText {
@@ -1040,18 +1052,6 @@ fn redact_url(url: &str) -> String {
         }
         _ => url.to_string(),
     }
-}
-
-fn urlencode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -25,15 +25,7 @@ fn author(account_id: &str) -> String {
 /// Percent-encodes a URN for a path or query (`:` and everything but unreserved
 /// characters).
 fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    crate::http::percent_encode(value)
 }
 
 pub(super) async fn profile(call: &Call<'_>) -> Result<Profile, ProviderError> {

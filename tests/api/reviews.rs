@@ -139,6 +139,19 @@ async fn decide(
     }
 }
 
+/// Posts a decision form as a browser would, without reading the page first (a page
+/// opened earlier, or a forged form); the status of the answer.
+async fn post_decision(client: &reqwest::Client, app: &TestApp, fields: &[(&str, &str)]) -> u16 {
+    client
+        .post(format!("{}/privacy/review", app.address))
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 async fn a_reviewer_approves_one_post_and_asks_for_changes_on_another(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.webhooks.allow_private_addresses = true).await;
     let owner = app
@@ -432,35 +445,33 @@ async fn revoked_expired_and_forged_links_open_nothing(backend: Backend) {
 
     // A decision sent from a page opened before the link was revoked is refused.
     let token = revoked_url.split("token=").nth(1).unwrap();
-    let response = client
-        .post(format!("{}/privacy/review", app.address))
-        .form(&[
+    let status = post_decision(
+        &client,
+        &app,
+        &[
             ("token", token),
             ("csrf", csrf.as_str()),
             ("draft", first.as_str()),
             ("version", "1"),
             ("decision", "approve"),
-            ("comment", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 410);
+        ],
+    )
+    .await;
+    assert_eq!(status, 410);
     let expired_token = expired_url.split("token=").nth(1).unwrap();
-    let response = client
-        .post(format!("{}/privacy/review", app.address))
-        .form(&[
+    let status = post_decision(
+        &client,
+        &app,
+        &[
             ("token", expired_token),
             ("csrf", csrf.as_str()),
             ("draft", second.as_str()),
             ("version", "1"),
             ("decision", "approve"),
-            ("comment", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 410);
+        ],
+    )
+    .await;
+    assert_eq!(status, 410);
     for id in [&first, &second] {
         let draft = app
             .gql_ok(Some(&owner.access), DRAFT, json!({ "id": id }))
@@ -501,18 +512,13 @@ async fn revoked_expired_and_forged_links_open_nothing(backend: Backend) {
         assert_eq!(status, 404, "{token}: {page}");
     }
     // A decision without the page's CSRF field is refused whatever the token.
-    let response = client
-        .post(format!("{}/privacy/review", app.address))
-        .form(&[
-            ("token", expired_token),
-            ("draft", second.as_str()),
-            ("version", "1"),
-            ("decision", "approve"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 403);
+    let fields = [
+        ("token", expired_token),
+        ("draft", second.as_str()),
+        ("version", "1"),
+        ("decision", "approve"),
+    ];
+    assert_eq!(post_decision(&client, &app, &fields).await, 403);
     app.stop().await;
 }
 on_both_databases!(revoked_expired_and_forged_links_open_nothing);

@@ -311,18 +311,6 @@ pub async fn show_path(
     .await
 }
 
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// `POST /privacy/review`: one decision on one draft.
 pub async fn decide(
     State(state): State<AppState>,
@@ -386,11 +374,11 @@ pub async fn decide(
             let tz = if form.tz.is_empty() {
                 String::new()
             } else {
-                format!("&tz={}", encode(&form.tz))
+                format!("&tz={}", crate::http::percent_encode(&form.tz))
             };
             Redirect::to(&format!(
                 "/privacy/review?token={}{tz}&done={draft_id}#draft-{draft_id}",
-                encode(&form.token)
+                crate::http::percent_encode(&form.token)
             ))
             .into_response()
         }
