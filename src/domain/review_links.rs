@@ -587,6 +587,13 @@ pub async fn decide(
     }
     let txn = conn.begin().await?;
     let link = presented(&txn, token).await?;
+    // Decisions on one link wait for each other (PostgreSQL row lock; SQLite has one
+    // writer), so the last one sees every other and settles the link's state.
+    let link = links::Entity::find_by_id(link.id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(DomainError::NotFound("review link"))?;
     match LinkState::of(&link, now()) {
         LinkState::Revoked => {
             return Err(DomainError::bad_input(

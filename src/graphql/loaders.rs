@@ -141,6 +141,8 @@ pub fn forget_all(loaders: &Loaders) {
     loaders.clear::<GenerationsOf>();
     loaders.clear::<SyncOf>();
     loaders.clear::<ClientReviewsOf>();
+    loaders.clear::<ItemsOfLink>();
+    loaders.clear::<DraftById>();
 }
 
 pub fn loader<'a>(ctx: &Context<'a>) -> Result<&'a DataLoader<ContentLoader, HashMapCache>> {
@@ -161,6 +163,12 @@ pub struct SyncOf(pub Uuid);
 /// The client reviews a draft was shared in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ClientReviewsOf(pub Uuid);
+/// The drafts of a client review link, in their order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ItemsOfLink(pub Uuid);
+/// A draft by id (callers have checked access to its workspace).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DraftById(pub Uuid);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TargetsOf(pub Uuid);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -194,7 +202,8 @@ impl Loader<UserById> for ContentLoader {
     }
 }
 
-/// Groups rows by their draft.
+/// Groups rows by what they belong to (a draft, a review link): every asked key gets an
+/// entry.
 fn by_draft<K, T>(
     asked: &[K],
     rows: Vec<T>,
@@ -353,6 +362,34 @@ impl Loader<ClientReviewsOf> for ContentLoader {
             |(item, _)| item.draft_id,
             ClientReviewsOf,
         ))
+    }
+}
+
+impl Loader<ItemsOfLink> for ContentLoader {
+    type Value = Vec<crate::domain::entities::review_link_drafts::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[ItemsOfLink]) -> Result<HashMap<ItemsOfLink, Self::Value>> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows = crate::domain::review_links::items_of(self.0.connection(), &ids)
+            .await
+            .map_err(gql)?;
+        Ok(by_draft(keys, rows, |item| item.link_id, ItemsOfLink))
+    }
+}
+
+impl Loader<DraftById> for ContentLoader {
+    type Value = drafts::Model;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[DraftById]) -> Result<HashMap<DraftById, drafts::Model>> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        Ok(content::find_many(self.0.connection(), &ids)
+            .await
+            .map_err(gql)?
+            .into_iter()
+            .map(|d| (DraftById(d.id), d))
+            .collect())
     }
 }
 

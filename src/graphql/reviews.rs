@@ -7,10 +7,11 @@ use chrono::{DateTime, Utc};
 use super::content::{load_user, Draft, PublishAtInput};
 use super::context::{current_user, meta, state};
 use super::errors::gql;
+use super::loaders::{loader, DraftById, ItemsOfLink};
 use super::types::{parse_id, User};
 use crate::domain::entities::{review_link_drafts, review_links};
 use crate::domain::review_links::{self as reviews, Decision, LinkState};
-use crate::domain::{content, workspaces};
+use crate::domain::workspaces;
 use crate::error::DomainError;
 
 /// Where a review link stands.
@@ -101,9 +102,10 @@ impl ReviewLink {
 
     /// The drafts on the link, in the order the reviewer sees them, with decisions.
     async fn drafts(&self, ctx: &Context<'_>) -> Result<Vec<ReviewLinkDraft>> {
-        let items = reviews::items_of(&state(ctx).db, &[self.0.id])
-            .await
-            .map_err(gql)?;
+        let items = loader(ctx)?
+            .load_one(ItemsOfLink(self.0.id))
+            .await?
+            .unwrap_or_default();
         Ok(items
             .into_iter()
             .map(|item| ReviewLinkDraft { item, link: None })
@@ -125,9 +127,9 @@ impl ReviewLinkDraft {
     }
 
     async fn draft(&self, ctx: &Context<'_>) -> Result<Option<Draft>> {
-        Ok(content::find(&state(ctx).db, self.item.draft_id)
-            .await
-            .map_err(gql)?
+        Ok(loader(ctx)?
+            .load_one(DraftById(self.item.draft_id))
+            .await?
             .map(Draft))
     }
 

@@ -1025,3 +1025,48 @@ async fn a_clients_decision_reaches_members_live(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(a_clients_decision_reaches_members_live);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_review_links_costs_the_same_for_one_or_many() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let owner = app
+        .signed_in_user("nora@agency.example", "Nora Owner")
+        .await;
+    let ws = app.create_workspace(&owner, "Nora Agency").await;
+    let list = "query($w: ID!) { workspace(id: $w) { reviewLinks(first: 50) { edges { node { id email sharedBy { displayName } drafts { decision draft { title status } } } } } } }";
+    let mut counts = Vec::new();
+    for n in [1, 4] {
+        while app
+            .gql_ok(Some(&owner.access), list, json!({ "w": ws }))
+            .await["workspace"]["reviewLinks"]["edges"]
+            .as_array()
+            .unwrap()
+            .len()
+            < n
+        {
+            let a = draft_in_review(&app, &owner, &ws, "One").await;
+            let b = draft_in_review(&app, &owner, &ws, "Two").await;
+            share(
+                &app,
+                &owner,
+                &ws,
+                "m@client.example",
+                json!([{ "draftId": a }, { "draftId": b }]),
+            )
+            .await;
+        }
+        let (answer, statements) = app
+            .gql_counted(&owner.access, list, json!({ "w": ws }))
+            .await;
+        assert_eq!(
+            answer["workspace"]["reviewLinks"]["edges"]
+                .as_array()
+                .unwrap()
+                .len(),
+            n
+        );
+        counts.push(statements);
+    }
+    assert_eq!(counts[0], counts[1], "no query per link: {counts:?}");
+    app.stop().await;
+}
