@@ -38,6 +38,34 @@ pub trait Readable: FromQueryResult + Send + 'static {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self>;
 }
 
+/// Selects every column of `E` in declaration order (the order `Readable::COLUMNS` names
+/// them), except that each of `omitted` is read as the value given — a constant the
+/// database does not fetch from the row (an empty text for a body the page does not
+/// show). The row type stays whole; only what a page returns is read.
+pub fn select_omitting<E: sea_orm::EntityTrait>(
+    query: sea_orm::Select<E>,
+    omitted: &[(E::Column, Value)],
+) -> sea_orm::Select<E> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{Iterable, QuerySelect};
+    let mut query = query.select_only();
+    for column in E::Column::iter() {
+        match omitted
+            .iter()
+            .find(|(c, _)| sea_orm::IdenStatic::as_str(c) == sea_orm::IdenStatic::as_str(&column))
+        {
+            Some((_, value)) => {
+                query = query.expr_as(
+                    Expr::value(value.clone()),
+                    sea_orm::IdenStatic::as_str(&column),
+                )
+            }
+            None => query = query.column(column),
+        }
+    }
+    query
+}
+
 /// Where list reads run.
 pub trait Reads: Sync {
     fn backend(&self) -> DbBackend;

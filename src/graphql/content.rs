@@ -189,9 +189,15 @@ impl Draft {
 
     /// The channels it goes to, each with its own text.
     async fn targets(&self, ctx: &Context<'_>) -> Result<Vec<DraftTarget>> {
-        Ok(loader(ctx)?
-            .load_one(TargetsOf(self.0.id))
-            .await?
+        let loader = loader(ctx)?;
+        let rows = if super::loaders::targets_need_text(&ctx.look_ahead()) {
+            loader.load_one(TargetsOf(self.0.id)).await?
+        } else {
+            loader
+                .load_one(super::loaders::TargetHeadsOf(self.0.id))
+                .await?
+        };
+        Ok(rows
             .unwrap_or_default()
             .into_iter()
             .map(DraftTarget)

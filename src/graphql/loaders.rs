@@ -54,8 +54,12 @@ pub async fn prime_drafts(
         users.extend(drafts.iter().filter_map(|d| d.author_id));
     }
     // Straight to the source and into the cache: no batching delay to wait out.
-    if node.field("targets").exists() {
+    let targets = node.field("targets");
+    if targets.exists() && targets_need_text(&targets) {
         let keys: Vec<_> = ids.iter().copied().map(TargetsOf).collect();
+        loader.feed_many(source.load(&keys).await?).await;
+    } else if targets.exists() {
+        let keys: Vec<_> = ids.iter().copied().map(TargetHeadsOf).collect();
         loader.feed_many(source.load(&keys).await?).await;
     }
     if node.field("revisions").exists() {
@@ -132,6 +136,7 @@ pub async fn prime_users(ctx: &Context<'_>, mut ids: Vec<Uuid>) -> Result<()> {
 pub fn forget_all(loaders: &Loaders) {
     loaders.clear::<UserById>();
     loaders.clear::<TargetsOf>();
+    loaders.clear::<TargetHeadsOf>();
     loaders.clear::<CommentsOf>();
     loaders.clear::<RevisionsOf>();
     loaders.clear::<WorkflowOf>();
@@ -171,6 +176,16 @@ pub struct ItemsOfLink(pub Uuid);
 pub struct DraftById(pub Uuid);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TargetsOf(pub Uuid);
+/// A draft's targets without their texts (title none, body empty): a key of its own, so
+/// a request that also asks for the texts elsewhere never gets these from the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TargetHeadsOf(pub Uuid);
+
+/// Which targets key a selection of `DraftTarget` fields needs: the heads unless it
+/// shows a text.
+pub fn targets_need_text(targets: &async_graphql::Lookahead<'_>) -> bool {
+    targets.field("title").exists() || targets.field("body").exists()
+}
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CommentsOf(pub Uuid);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -231,6 +246,19 @@ impl Loader<TargetsOf> for ContentLoader {
             .await
             .map_err(gql)?;
         Ok(by_draft(keys, rows, |t| t.draft_id, TargetsOf))
+    }
+}
+
+impl Loader<TargetHeadsOf> for ContentLoader {
+    type Value = Vec<draft_targets::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[TargetHeadsOf]) -> Result<HashMap<TargetHeadsOf, Self::Value>> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows = content::targets::heads_for_drafts(&self.0, &ids)
+            .await
+            .map_err(gql)?;
+        Ok(by_draft(keys, rows, |t| t.draft_id, TargetHeadsOf))
     }
 }
 

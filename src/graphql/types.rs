@@ -305,18 +305,19 @@ impl Workspace {
         };
         let limit = page_size(first)?;
         let before = decode_cursor::<Uuid>(after.as_deref())?;
+        let node = ctx.look_ahead().field("edges").field("node");
         let rows = crate::domain::content::list(
             &state(ctx).reads,
             self.0.workspace.id,
             &filter,
             before,
             limit + 1,
+            node.field("body").exists(),
         )
         .await
         .map_err(gql)?;
         let page = &rows[..rows.len().min(limit as usize)];
-        super::loaders::prime_drafts(ctx, &ctx.look_ahead().field("edges").field("node"), page)
-            .await?;
+        super::loaders::prime_drafts(ctx, &node, page).await?;
         Ok(connection::build(
             rows,
             limit,

@@ -630,3 +630,56 @@ async fn scheduling_respects_time_zones_and_approval(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(scheduling_respects_time_zones_and_approval);
+
+/// A page that shows no body reads none, and a request that shows the texts in one place
+/// and not in another gets them where it asks (the cached rows without texts are kept
+/// apart from the whole ones).
+async fn lists_read_texts_only_where_a_page_shows_them(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.signed_in_user("tex@example.com", "Tex Owner").await;
+    let ws = app.create_workspace(&owner, "Texts Co").await;
+    let draft = crate::publishing::draft_to(
+        &app,
+        &owner,
+        &ws,
+        "Texts",
+        &[
+            ("LINKEDIN", "The LinkedIn text"),
+            ("YOUTUBE", "The YouTube text"),
+        ],
+    )
+    .await;
+    let both = app
+        .gql_ok(
+            Some(&owner.access),
+            "query($w: ID!, $d: ID!) {
+               workspace(id: $w) { drafts(first: 5) { edges { node { id title targets { provider } } } } }
+               draft(id: $d) { body targets { provider title body } }
+               again: workspace(id: $w) { drafts(first: 5) { edges { node { body targets { body } } } } }
+             }",
+            json!({ "w": ws, "d": draft }),
+        )
+        .await;
+    let listed = &both["workspace"]["drafts"]["edges"][0]["node"];
+    assert_eq!(listed["title"], "Texts");
+    assert_eq!(
+        listed["targets"],
+        json!([{ "provider": "LINKEDIN" }, { "provider": "YOUTUBE" }])
+    );
+    assert_eq!(both["draft"]["body"], "Body");
+    assert_eq!(
+        both["draft"]["targets"],
+        json!([
+            { "provider": "LINKEDIN", "title": null, "body": "The LinkedIn text" },
+            { "provider": "YOUTUBE", "title": "Texts", "body": "The YouTube text" }
+        ])
+    );
+    let again = &both["again"]["drafts"]["edges"][0]["node"];
+    assert_eq!(again["body"], "Body");
+    assert_eq!(
+        again["targets"],
+        json!([{ "body": "The LinkedIn text" }, { "body": "The YouTube text" }])
+    );
+    app.stop().await;
+}
+on_both_databases!(lists_read_texts_only_where_a_page_shows_them);

@@ -196,15 +196,42 @@ async fn answers(reader: &Reader, seeded: &Seeded) -> Vec<String> {
     ];
     for filter in &filters {
         for before in [None, Some(seeded.drafts[12])] {
-            let page = content::list(reader, seeded.workspace, filter, before, 21)
+            let page = content::list(reader, seeded.workspace, filter, before, 21, true)
                 .await
                 .unwrap();
+            // Without bodies: the same rows, each with an empty body and nothing else
+            // changed.
+            let bare = content::list(reader, seeded.workspace, filter, before, 21, false)
+                .await
+                .unwrap();
+            let emptied: Vec<_> = page
+                .iter()
+                .cloned()
+                .map(|mut d| {
+                    d.body = String::new();
+                    d
+                })
+                .collect();
+            assert_eq!(bare, emptied, "{filter:?}");
             out.push(format!("{filter:?} {before:?} → {page:?}"));
         }
     }
     let targets = content::targets::for_drafts(reader, &seeded.drafts)
         .await
         .unwrap();
+    let heads = content::targets::heads_for_drafts(reader, &seeded.drafts)
+        .await
+        .unwrap();
+    let stripped: Vec<_> = targets
+        .iter()
+        .cloned()
+        .map(|mut t| {
+            t.title = None;
+            t.body = String::new();
+            t
+        })
+        .collect();
+    assert_eq!(heads, stripped, "heads are the targets without their texts");
     out.push(format!("targets {targets:?}"));
     let summaries = comment_reads::summaries(reader, &seeded.drafts)
         .await

@@ -664,17 +664,38 @@ pub struct DraftFilter {
     pub author: Option<Uuid>,
 }
 
-/// A page of a workspace's drafts, newest first, narrowed by `filter`.
+/// A page of a workspace's drafts, newest first, narrowed by `filter`. Without
+/// `with_body` the bodies are not read (each row's `body` is empty): a page that does not
+/// show them does not copy them out of the database.
 pub async fn list(
     conn: &impl crate::db::reads::Reads,
     workspace_id: Uuid,
     filter: &DraftFilter,
     before: Option<Uuid>,
     limit: u64,
+    with_body: bool,
 ) -> DomainResult<Vec<drafts::Model>> {
+    let query = list_query(workspace_id, filter, before, limit, with_body)?;
+    Ok(conn
+        .all(sea_orm::QueryTrait::build(&query, conn.backend()))
+        .await?)
+}
+
+fn list_query(
+    workspace_id: Uuid,
+    filter: &DraftFilter,
+    before: Option<Uuid>,
+    limit: u64,
+    with_body: bool,
+) -> DomainResult<sea_orm::Select<drafts::Entity>> {
     use sea_orm::sea_query::{ExprTrait, Func, LikeExpr};
     let status = filter.status;
-    let mut query = drafts::Entity::find()
+    let omitted = if with_body {
+        Vec::new()
+    } else {
+        vec![(drafts::Column::Body, sea_orm::Value::from(""))]
+    };
+    let mut query = crate::db::reads::select_omitting(drafts::Entity::find(), &omitted)
         .filter(drafts::Column::WorkspaceId.eq(workspace_id))
         .order_by_desc(drafts::Column::Id)
         .limit(limit);
@@ -710,16 +731,16 @@ pub async fn list(
             ));
         }
         let pattern = super::like_pattern(&words.to_lowercase());
-        let lower = |column: drafts::Column| Expr::expr(Func::lower(Expr::col(column)));
+        // Qualified: the select list may name an empty `body` of its own.
+        let lower =
+            |column: drafts::Column| Expr::expr(Func::lower(Expr::col((drafts::Entity, column))));
         query = query.filter(
             sea_orm::Condition::any()
                 .add(lower(drafts::Column::Title).like(LikeExpr::new(pattern.clone()).escape('\\')))
                 .add(lower(drafts::Column::Body).like(LikeExpr::new(pattern).escape('\\'))),
         );
     }
-    Ok(conn
-        .all(sea_orm::QueryTrait::build(&query, conn.backend()))
-        .await?)
+    Ok(query)
 }
 
 pub async fn revisions(
@@ -853,6 +874,34 @@ pub(crate) async fn record_transition_by(
 #[cfg(test)]
 mod tests {
     use super::DraftStatus::*;
+
+    #[test]
+    fn a_list_without_bodies_does_not_select_them() -> crate::TestResult {
+        use sea_orm::{DbBackend, QueryTrait};
+        let filter = super::DraftFilter {
+            search: Some("spring".into()),
+            ..Default::default()
+        };
+        let id = uuid::Uuid::nil();
+        let sql = |with_body| -> Result<String, crate::error::DomainError> {
+            Ok(super::list_query(id, &filter, None, 21, with_body)?
+                .build(DbBackend::Sqlite)
+                .to_string())
+        };
+        let without = sql(false)?;
+        let (columns, rest) = without
+            .split_once(" FROM ")
+            .ok_or("no FROM in the statement")?;
+        assert!(columns.contains("'' AS \"body\""), "{columns}");
+        assert!(!columns.contains("\"drafts\".\"body\""), "{columns}");
+        assert!(columns.contains("\"drafts\".\"title\""), "{columns}");
+        // The search still looks in the body.
+        assert!(rest.contains("\"drafts\".\"body\""), "{rest}");
+        let with = sql(true)?;
+        let (columns, _) = with.split_once(" FROM ").ok_or("no FROM")?;
+        assert!(columns.contains("\"drafts\".\"body\""), "{columns}");
+        Ok(())
+    }
 
     #[test]
     fn the_status_machine() {
