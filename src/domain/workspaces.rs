@@ -111,6 +111,98 @@ pub async fn access(
     }))
 }
 
+/// A membership joined with its workspace, as `access_read` reads it (every column of
+/// both, the membership's prefixed `m_`).
+#[derive(Clone, Debug, sea_orm::FromQueryResult)]
+pub struct AccessRow {
+    pub m_id: Uuid,
+    pub m_workspace_id: Uuid,
+    pub m_user_id: Uuid,
+    pub m_role: String,
+    pub m_created_at: chrono::DateTime<chrono::Utc>,
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub brand_name: Option<String>,
+    pub company: Option<String>,
+    pub region: Option<String>,
+    pub default_time_zone: String,
+    pub billing_email: Option<String>,
+    pub billing_legal_name: Option<String>,
+    pub billing_country: Option<String>,
+    pub billing_tax_id: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub approval_required: bool,
+    pub client_approval_required: bool,
+}
+
+/// `access` on the read path of the API (on SQLite a read-only connection of the
+/// blocking pool, one hop for the statement): the same one statement and answer.
+pub async fn access_read(
+    reads: &impl crate::db::reads::Reads,
+    user_id: Uuid,
+    workspace_id: Uuid,
+) -> DomainResult<Option<WorkspaceAccess>> {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    use sea_orm::Iterable;
+    let mut query = Query::select();
+    for column in memberships::Column::iter() {
+        let name = sea_orm::IdenStatic::as_str(&column);
+        query.expr_as(
+            Expr::col((memberships::Entity, column)),
+            Alias::new(format!("m_{name}")),
+        );
+    }
+    for column in workspaces::Column::iter() {
+        query.column((workspaces::Entity, column));
+    }
+    query
+        .from(memberships::Entity)
+        .inner_join(
+            workspaces::Entity,
+            Expr::col((workspaces::Entity, workspaces::Column::Id))
+                .equals((memberships::Entity, memberships::Column::WorkspaceId)),
+        )
+        .and_where(
+            Expr::col((memberships::Entity, memberships::Column::WorkspaceId)).eq(workspace_id),
+        )
+        .and_where(Expr::col((memberships::Entity, memberships::Column::UserId)).eq(user_id))
+        .limit(1);
+    let statement = reads.backend().build(&query);
+    let Some(row) = reads.all::<AccessRow>(statement).await?.into_iter().next() else {
+        return Ok(None);
+    };
+    let role = Role::parse(&row.m_role)?;
+    Ok(Some(WorkspaceAccess {
+        membership: memberships::Model {
+            id: row.m_id,
+            workspace_id: row.m_workspace_id,
+            user_id: row.m_user_id,
+            role: row.m_role,
+            created_at: row.m_created_at,
+        },
+        workspace: workspaces::Model {
+            id: row.id,
+            name: row.name,
+            slug: row.slug,
+            brand_name: row.brand_name,
+            company: row.company,
+            region: row.region,
+            default_time_zone: row.default_time_zone,
+            billing_email: row.billing_email,
+            billing_legal_name: row.billing_legal_name,
+            billing_country: row.billing_country,
+            billing_tax_id: row.billing_tax_id,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            approval_required: row.approval_required,
+            client_approval_required: row.client_approval_required,
+        },
+        role,
+    }))
+}
+
 /// Like `access`, but a non-member gets NOT_FOUND.
 pub async fn require_access(
     conn: &impl ConnectionTrait,

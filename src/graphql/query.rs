@@ -61,7 +61,7 @@ impl Query {
         let user_id = viewer_id(ctx)?;
         let workspace_id = parse_id(&id, "id")?;
         Ok(
-            workspaces::access(&state(ctx).read_db, user_id, workspace_id)
+            workspaces::access_read(&state(ctx).reads, user_id, workspace_id)
                 .await
                 .map_err(gql)?
                 .map(Workspace),

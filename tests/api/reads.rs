@@ -6,7 +6,7 @@
 
 use atelier::db::reads::{Reader, SqliteReadPath};
 use atelier::domain::content::{DraftFilter, DraftStatus};
-use atelier::domain::entities::{comments, draft_targets, drafts, users, workspaces};
+use atelier::domain::entities::{comments, draft_targets, drafts, memberships, users, workspaces};
 use chrono::{DateTime, TimeZone, Utc};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, IntoActiveModel};
 use uuid::Uuid;
@@ -77,11 +77,23 @@ async fn seed(db: &DatabaseConnection) -> Seeded {
             billing_email: None,
             billing_legal_name: None,
             billing_country: None,
-            billing_tax_id: None,
+            billing_tax_id: Some("DE «123»".into()),
             created_at: at(0),
             updated_at: at(0),
             approval_required: false,
-            client_approval_required: false,
+            client_approval_required: true,
+        }
+        .into_active_model(),
+    )
+    .await;
+    insert(
+        db,
+        memberships::Model {
+            id: id(0x300),
+            workspace_id: workspace,
+            user_id: people[0],
+            role: "ADMIN".into(),
+            created_at: at(1),
         }
         .into_active_model(),
     )
@@ -239,6 +251,17 @@ async fn answers(reader: &Reader, seeded: &Seeded) -> Vec<String> {
     for draft in &seeded.drafts {
         out.push(format!("comments of {draft}: {:?}", summaries.get(draft)));
     }
+    for person in &seeded.people {
+        let access = atelier::domain::workspaces::access_read(reader, *person, seeded.workspace)
+            .await
+            .unwrap()
+            .map(|a| (a.membership, a.workspace, a.role));
+        out.push(format!("access of {person}: {access:?}"));
+    }
+    assert!(
+        out.last().is_some_and(|a| a.ends_with("None")),
+        "not a member"
+    );
     let mut people = accounts::find_many(reader, &seeded.people).await.unwrap();
     people.sort_by_key(|p| p.id);
     out.push(format!("people {people:?}"));
