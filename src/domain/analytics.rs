@@ -430,21 +430,60 @@ fn engagement(totals: &HashMap<Metric, i64>) -> Option<f64> {
     (impressions > 0).then(|| interactions as f64 / impressions as f64)
 }
 
+/// Daily values of every metric from a first day, one slot per metric and day (none where
+/// nothing was recorded): a lookup is an index, not a hash of (metric, day).
+struct Daily {
+    first: NaiveDate,
+    days: usize,
+    values: Vec<Option<i64>>,
+}
+
+impl Daily {
+    fn new(first: NaiveDate, last: NaiveDate, rows: Vec<(String, NaiveDate, i64)>) -> Self {
+        let days = ((last - first).num_days() + 1).max(0) as usize;
+        let mut values = vec![None; Metric::ALL.len() * days];
+        for (metric, day, value) in rows {
+            let (Some(metric), Some(offset)) =
+                (Metric::parse(&metric), Self::offset(first, days, day))
+            else {
+                continue;
+            };
+            values[Self::slot(metric) * days + offset] = Some(value);
+        }
+        Self {
+            first,
+            days,
+            values,
+        }
+    }
+
+    fn slot(metric: Metric) -> usize {
+        Metric::ALL.iter().position(|m| *m == metric).unwrap_or(0)
+    }
+
+    fn offset(first: NaiveDate, days: usize, day: NaiveDate) -> Option<usize> {
+        usize::try_from((day - first).num_days())
+            .ok()
+            .filter(|o| *o < days)
+    }
+
+    fn get(&self, metric: Metric, day: NaiveDate) -> Option<i64> {
+        let offset = Self::offset(self.first, self.days, day)?;
+        self.values[Self::slot(metric) * self.days + offset]
+    }
+}
+
 /// Sums (or, for levels, the last value) of each metric over `from..=to`.
-fn totals(
-    daily: &HashMap<(Metric, NaiveDate), i64>,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> HashMap<Metric, i64> {
+fn totals(daily: &Daily, from: NaiveDate, to: NaiveDate) -> HashMap<Metric, i64> {
     let mut out = HashMap::new();
     for metric in Metric::ALL {
         let days = from.iter_days().take_while(|d| *d <= to);
         let value = if metric.is_level() {
-            days.filter_map(|d| daily.get(&(metric, d)).copied())
+            days.filter_map(|d| daily.get(metric, d))
                 .last()
                 .unwrap_or_default()
         } else {
-            days.filter_map(|d| daily.get(&(metric, d))).sum()
+            days.filter_map(|d| daily.get(metric, d)).sum()
         };
         out.insert(metric, value);
     }
@@ -471,10 +510,7 @@ pub async fn report(
         &question.integration_ids,
     )
     .await?;
-    let daily: HashMap<(Metric, NaiveDate), i64> = rows
-        .into_iter()
-        .filter_map(|(m, d, v)| Some(((Metric::parse(&m)?, d), v)))
-        .collect();
+    let daily = Daily::new(previous_from, question.to, rows);
     let current = totals(&daily, question.from, question.to);
     let previous = totals(&daily, previous_from, previous_to);
     let metrics = if question.metrics.is_empty() {
@@ -485,16 +521,29 @@ pub async fn report(
         m.dedup();
         m
     };
+    // The buckets (each day's bucket, and when each bucket starts in the time zone) are
+    // the same for every metric: worked out once.
+    let range: Vec<NaiveDate> = question
+        .from
+        .iter_days()
+        .take_while(|d| *d <= question.to)
+        .collect();
+    let mut starts: BTreeMap<NaiveDate, DateTime<Utc>> = BTreeMap::new();
+    let mut bucket_index: Vec<usize> = Vec::with_capacity(range.len());
+    for day in &range {
+        let key = bucket_of(*day, question.granularity, question.from);
+        starts.entry(key).or_insert_with(|| day_start(key, tz));
+        bucket_index.push(starts.len() - 1);
+    }
     let series = metrics
         .into_iter()
         .map(|metric| {
-            let mut buckets: BTreeMap<NaiveDate, Option<i64>> = BTreeMap::new();
-            for day in question.from.iter_days().take_while(|d| *d <= question.to) {
-                let key = bucket_of(day, question.granularity, question.from);
-                let slot = buckets.entry(key).or_insert(None);
-                if let Some(v) = daily.get(&(metric, day)) {
+            let mut values: Vec<Option<i64>> = vec![None; starts.len()];
+            for (day, index) in range.iter().zip(&bucket_index) {
+                if let Some(v) = daily.get(metric, *day) {
+                    let slot = &mut values[*index];
                     *slot = Some(if metric.is_level() {
-                        *v
+                        v
                     } else {
                         slot.unwrap_or_default() + v
                     });
@@ -502,11 +551,12 @@ pub async fn report(
             }
             Series {
                 metric,
-                buckets: buckets
-                    .into_iter()
-                    .map(|(date, value)| Bucket {
-                        date,
-                        start: day_start(date, tz),
+                buckets: starts
+                    .iter()
+                    .zip(values)
+                    .map(|((date, start), value)| Bucket {
+                        date: *date,
+                        start: *start,
                         value: value.unwrap_or_default(),
                     })
                     .collect(),
