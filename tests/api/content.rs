@@ -655,8 +655,9 @@ async fn lists_read_texts_only_where_a_page_shows_them(backend: Backend) {
             "query($w: ID!, $d: ID!) {
                workspace(id: $w) { drafts(first: 5) { edges { node { id title targets { provider } } } } }
                draft(id: $d) { body targets { provider title body } }
-               again: workspace(id: $w) { drafts(first: 5) { edges { node { body targets { body } } } } }
-             }",
+               again: workspace(id: $w) { drafts(first: 5) { edges { node { body targets { ...Text } } } } }
+             }
+             fragment Text on DraftTarget { body }",
             json!({ "w": ws, "d": draft }),
         )
         .await;
