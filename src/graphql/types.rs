@@ -359,6 +359,7 @@ impl Workspace {
 
     /// The client review links shared from the workspace, newest first (ADMIN; others
     /// get FORBIDDEN).
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn review_links(
         &self,
         ctx: &Context<'_>,
