@@ -475,28 +475,33 @@ impl Readable for crate::domain::workspaces::AccessRow {
     ];
 
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            m_id: id(row, 0)?,
-            m_workspace_id: id(row, 1)?,
-            m_user_id: id(row, 2)?,
-            m_role: row.get(3)?,
-            m_created_at: instant(row, 4)?,
-            id: id(row, 5)?,
-            name: row.get(6)?,
-            slug: row.get(7)?,
-            brand_name: row.get(8)?,
-            company: row.get(9)?,
-            region: row.get(10)?,
-            default_time_zone: row.get(11)?,
-            billing_email: row.get(12)?,
-            billing_legal_name: row.get(13)?,
-            billing_country: row.get(14)?,
-            billing_tax_id: row.get(15)?,
-            created_at: instant(row, 16)?,
-            updated_at: instant(row, 17)?,
-            approval_required: row.get(18)?,
-            client_approval_required: row.get(19)?,
-        })
+        use crate::domain::entities::{memberships, workspaces};
+        Ok(Self(
+            memberships::Model {
+                id: id(row, 0)?,
+                workspace_id: id(row, 1)?,
+                user_id: id(row, 2)?,
+                role: row.get(3)?,
+                created_at: instant(row, 4)?,
+            },
+            workspaces::Model {
+                id: id(row, 5)?,
+                name: row.get(6)?,
+                slug: row.get(7)?,
+                brand_name: row.get(8)?,
+                company: row.get(9)?,
+                region: row.get(10)?,
+                default_time_zone: row.get(11)?,
+                billing_email: row.get(12)?,
+                billing_legal_name: row.get(13)?,
+                billing_country: row.get(14)?,
+                billing_tax_id: row.get(15)?,
+                created_at: instant(row, 16)?,
+                updated_at: instant(row, 17)?,
+                approval_required: row.get(18)?,
+                client_approval_required: row.get(19)?,
+            },
+        ))
     }
 }
 

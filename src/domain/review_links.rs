@@ -100,14 +100,6 @@ impl Decision {
             _ => None,
         }
     }
-
-    /// In the words of the emails and pages.
-    pub fn words(self) -> &'static str {
-        match self {
-            Self::Approved => "approved",
-            Self::ChangesRequested => "asked for changes to",
-        }
-    }
 }
 
 /// Whether a draft in this status still waits for a reviewer: in review, or approved by
@@ -469,10 +461,19 @@ impl PageDraft {
 }
 
 /// The link a presented token names, if it is one of ours and its secret matches. Every
-/// way a token can be wrong gives the same answer (NOT_FOUND).
-async fn presented(conn: &impl ConnectionTrait, token: &str) -> DomainResult<links::Model> {
+/// way a token can be wrong gives the same answer (NOT_FOUND). `lock` takes the row's
+/// lock for the caller's transaction.
+async fn presented(
+    conn: &impl ConnectionTrait,
+    token: &str,
+    lock: bool,
+) -> DomainResult<links::Model> {
     let presented = PresentedToken::parse(token).ok_or(DomainError::NotFound("review link"))?;
-    let link = links::Entity::find_by_id(presented.id)
+    let mut query = links::Entity::find_by_id(presented.id);
+    if lock {
+        query = query.lock_exclusive();
+    }
+    let link = query
         .one(conn)
         .await?
         .ok_or(DomainError::NotFound("review link"))?;
@@ -488,7 +489,7 @@ pub async fn open(
     conn: &impl ConnectionTrait,
     token: &str,
 ) -> DomainResult<Result<ReviewPage, Closed>> {
-    let link = presented(conn, token).await?;
+    let link = presented(conn, token, false).await?;
     let state = LinkState::of(&link, now());
     match state {
         LinkState::Revoked => return Ok(Err(Closed::Revoked)),
@@ -586,14 +587,9 @@ pub async fn decide(
         ));
     }
     let txn = conn.begin().await?;
-    let link = presented(&txn, token).await?;
     // Decisions on one link wait for each other (PostgreSQL row lock; SQLite has one
     // writer), so the last one sees every other and settles the link's state.
-    let link = links::Entity::find_by_id(link.id)
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or(DomainError::NotFound("review link"))?;
+    let link = presented(&txn, token, true).await?;
     match LinkState::of(&link, now()) {
         LinkState::Revoked => {
             return Err(DomainError::bad_input(
@@ -807,8 +803,17 @@ pub async fn decide(
     })
 }
 
-fn by_address(emails: &[String]) -> Condition {
-    Condition::all().add(links::Column::ReviewerEmail.is_in(emails.iter().cloned()))
+/// Whether any link was sent to one of these addresses (lower-cased).
+pub async fn any_sent_to(conn: &impl ConnectionTrait, emails: &[String]) -> DomainResult<bool> {
+    use sea_orm::PaginatorTrait;
+    if emails.is_empty() {
+        return Ok(false);
+    }
+    Ok(links::Entity::find()
+        .filter(links::Column::ReviewerEmail.is_in(emails.iter().cloned()))
+        .count(conn)
+        .await?
+        > 0)
 }
 
 /// The links sent to any of these addresses (lower-cased), for an export.
@@ -820,7 +825,7 @@ pub async fn sent_to(
         return Ok(Vec::new());
     }
     let found = links::Entity::find()
-        .filter(by_address(emails))
+        .filter(links::Column::ReviewerEmail.is_in(emails.iter().cloned()))
         .order_by_asc(links::Column::Id)
         .all(conn)
         .await?;
@@ -850,7 +855,7 @@ pub async fn erase_reviewer(conn: &impl ConnectionTrait, emails: &[String]) -> D
     let ids: Vec<Uuid> = links::Entity::find()
         .select_only()
         .column(links::Column::Id)
-        .filter(by_address(emails))
+        .filter(links::Column::ReviewerEmail.is_in(emails.iter().cloned()))
         .into_tuple()
         .all(conn)
         .await?;

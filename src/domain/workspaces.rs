@@ -111,30 +111,18 @@ pub async fn access(
     }))
 }
 
-/// A membership joined with its workspace, as `access_read` reads it (every column of
-/// both, the membership's prefixed `m_`).
-#[derive(Clone, Debug, sea_orm::FromQueryResult)]
-pub struct AccessRow {
-    pub m_id: Uuid,
-    pub m_workspace_id: Uuid,
-    pub m_user_id: Uuid,
-    pub m_role: String,
-    pub m_created_at: chrono::DateTime<chrono::Utc>,
-    pub id: Uuid,
-    pub name: String,
-    pub slug: String,
-    pub brand_name: Option<String>,
-    pub company: Option<String>,
-    pub region: Option<String>,
-    pub default_time_zone: String,
-    pub billing_email: Option<String>,
-    pub billing_legal_name: Option<String>,
-    pub billing_country: Option<String>,
-    pub billing_tax_id: Option<String>,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-    pub approval_required: bool,
-    pub client_approval_required: bool,
+/// A membership and its workspace, read in one row by `access_read` (the membership's
+/// columns prefixed `m_`, the workspace's as they are).
+#[derive(Clone, Debug)]
+pub struct AccessRow(pub memberships::Model, pub workspaces::Model);
+
+impl sea_orm::FromQueryResult for AccessRow {
+    fn from_query_result(res: &sea_orm::QueryResult, pre: &str) -> Result<Self, sea_orm::DbErr> {
+        Ok(Self(
+            memberships::Model::from_query_result(res, &format!("{pre}m_"))?,
+            workspaces::Model::from_query_result(res, pre)?,
+        ))
+    }
 }
 
 /// `access` on the read path of the API (on SQLite a read-only connection of the
@@ -170,35 +158,15 @@ pub async fn access_read(
         .and_where(Expr::col((memberships::Entity, memberships::Column::UserId)).eq(user_id))
         .limit(1);
     let statement = reads.backend().build(&query);
-    let Some(row) = reads.all::<AccessRow>(statement).await?.into_iter().next() else {
+    let Some(AccessRow(membership, workspace)) =
+        reads.all::<AccessRow>(statement).await?.into_iter().next()
+    else {
         return Ok(None);
     };
-    let role = Role::parse(&row.m_role)?;
+    let role = Role::parse(&membership.role)?;
     Ok(Some(WorkspaceAccess {
-        membership: memberships::Model {
-            id: row.m_id,
-            workspace_id: row.m_workspace_id,
-            user_id: row.m_user_id,
-            role: row.m_role,
-            created_at: row.m_created_at,
-        },
-        workspace: workspaces::Model {
-            id: row.id,
-            name: row.name,
-            slug: row.slug,
-            brand_name: row.brand_name,
-            company: row.company,
-            region: row.region,
-            default_time_zone: row.default_time_zone,
-            billing_email: row.billing_email,
-            billing_legal_name: row.billing_legal_name,
-            billing_country: row.billing_country,
-            billing_tax_id: row.billing_tax_id,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            approval_required: row.approval_required,
-            client_approval_required: row.client_approval_required,
-        },
+        workspace,
+        membership,
         role,
     }))
 }

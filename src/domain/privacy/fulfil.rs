@@ -524,15 +524,12 @@ async fn run_step(
         // Without an account, the client reviews sent to the address are all there is to
         // package; with none of those either, the completion says nothing was held.
         (Step::ExportPackage, None) => {
-            if crate::domain::review_links::sent_to(txn, &emails)
-                .await?
-                .is_empty()
-            {
-                Ok(0)
-            } else {
+            if crate::domain::review_links::any_sent_to(txn, &emails).await? {
                 super::export::build(txn, exports, store, request)
                     .await
                     .map(|_| 1)
+            } else {
+                Ok(0)
             }
         }
         (Step::ExportPackage, Some(_)) => super::export::build(txn, exports, store, request)
