@@ -75,16 +75,29 @@ async fn open(url: &str, sqlite_connections: u32) -> anyhow::Result<DatabaseConn
     Ok(db)
 }
 
+/// What a request cost the database: its SQL statements, and how many of its SQLite
+/// list reads left the request's thread for the blocking pool (`reads`).
+#[derive(Debug, Default)]
+pub struct Costs {
+    pub statements: AtomicU64,
+    pub moved: AtomicU64,
+}
+
 /// Counts one SQL statement towards the current request's count.
 pub(crate) fn count_statement() {
     // Outside a counted scope there is nothing to count.
-    let _ = STATEMENTS.try_with(|counter| counter.fetch_add(1, Ordering::Relaxed));
+    let _ = STATEMENTS.try_with(|costs| costs.statements.fetch_add(1, Ordering::Relaxed));
+}
+
+/// Counts one list read moved to the blocking pool towards the current request's count.
+pub(crate) fn count_moved() {
+    let _ = STATEMENTS.try_with(|costs| costs.moved.fetch_add(1, Ordering::Relaxed));
 }
 
 tokio::task_local! {
-    /// The SQL statements run by the current request (set by the GraphQL handler, and
-    /// carried into the tasks its DataLoaders spawn).
-    pub static STATEMENTS: Arc<AtomicU64>;
+    /// What the current request cost (set by the GraphQL handler, and carried into the
+    /// tasks its DataLoaders spawn).
+    pub static STATEMENTS: Arc<Costs>;
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -128,6 +129,12 @@ impl Reader {
         &self.orm
     }
 
+    /// How many list reads ran on the request's own thread and how many moved to the
+    /// blocking pool (None off the rusqlite path).
+    pub fn counts(&self) -> Option<ReadCounts> {
+        self.sqlite.as_ref().map(|reads| reads.counts())
+    }
+
     /// Which path list reads take.
     pub fn path(&self) -> &'static str {
         match (&self.sqlite, self.backend()) {
@@ -171,10 +178,43 @@ fn sqlite_file(url: &str) -> Option<PathBuf> {
     (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
-/// Read-only rusqlite connections, one per permit, used on the blocking pool.
+/// SQLite virtual-machine instructions between two calls of a connection's progress
+/// handler.
+const STEPS_PER_CHECK: i32 = 1_000;
+
+/// How many checks (of `STEPS_PER_CHECK` instructions) a statement may run on the
+/// request's own thread before it is interrupted and run again on the blocking pool:
+/// 200,000 instructions, well under a millisecond. Every statement of the dashboard and
+/// of a draft's detail finishes within a tenth of it; a search through every body does
+/// not, and moves.
+const INLINE_CHECKS: i64 = 200;
+
+/// A read-only connection and the budget its progress handler spends.
+struct Reader1 {
+    conn: rusqlite::Connection,
+    /// Checks left before the running statement is interrupted (`i64::MAX` on the
+    /// blocking pool: never).
+    budget: Arc<AtomicI64>,
+}
+
+/// Read-only rusqlite connections, one per permit. A statement first runs on the
+/// request's own thread — no thread hop, no wake-up, the rows at once — within
+/// `INLINE_CHECKS`; one that needs more (or finds every connection busy) runs whole on
+/// the blocking pool, where nothing interrupts it. A read has no effect, so running it
+/// again from the start is safe.
 pub struct SqliteReads {
-    idle: Mutex<Vec<rusqlite::Connection>>,
+    idle: Mutex<Vec<Reader1>>,
     permits: Arc<Semaphore>,
+    /// Statements answered on the request's thread, and those moved to the blocking pool.
+    inline: AtomicU64,
+    moved: AtomicU64,
+}
+
+/// How many statements each way has run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadCounts {
+    pub inline: u64,
+    pub moved: u64,
 }
 
 impl SqliteReads {
@@ -187,15 +227,62 @@ impl SqliteReads {
             )?;
             conn.busy_timeout(Duration::from_secs(10))?;
             conn.set_prepared_statement_cache_capacity(1_024);
-            idle.push(conn);
+            let budget = Arc::new(AtomicI64::new(i64::MAX));
+            let spent = budget.clone();
+            conn.progress_handler(
+                STEPS_PER_CHECK,
+                Some(move || spent.fetch_sub(1, Ordering::Relaxed) <= 0),
+            )?;
+            idle.push(Reader1 { conn, budget });
         }
         Ok(Self {
             idle: Mutex::new(idle),
             permits: Arc::new(Semaphore::new(connections)),
+            inline: AtomicU64::new(0),
+            moved: AtomicU64::new(0),
         })
     }
 
+    fn counts(&self) -> ReadCounts {
+        ReadCounts {
+            inline: self.inline.load(Ordering::Relaxed),
+            moved: self.moved.load(Ordering::Relaxed),
+        }
+    }
+
+    fn take(&self) -> Result<Reader1, DbErr> {
+        // invariant: the caller holds a permit, so an idle connection is waiting.
+        self.idle
+            .lock()
+            .map_err(|_| DbErr::Custom("the SQLite read pool is poisoned".into()))?
+            .pop()
+            .ok_or_else(|| DbErr::Custom("no idle SQLite read connection".into()))
+    }
+
+    fn give_back(&self, reader: Reader1) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(reader);
+        }
+    }
+
     async fn all<M: Readable>(self: Arc<Self>, statement: Statement) -> Result<Vec<M>, DbErr> {
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            let reader = self.take()?;
+            reader.budget.store(INLINE_CHECKS, Ordering::Relaxed);
+            let rows = run::<M>(&reader.conn, &statement);
+            reader.budget.store(i64::MAX, Ordering::Relaxed);
+            self.give_back(reader);
+            drop(permit);
+            match rows {
+                Err(e) if interrupted(&e) => {}
+                rows => {
+                    self.inline.fetch_add(1, Ordering::Relaxed);
+                    return rows.map_err(read_error);
+                }
+            }
+        }
+        self.moved.fetch_add(1, Ordering::Relaxed);
+        super::count_moved();
         let permit = self
             .permits
             .clone()
@@ -204,57 +291,64 @@ impl SqliteReads {
             .map_err(|e| DbErr::Custom(e.to_string()))?;
         let reads = self.clone();
         tokio::task::spawn_blocking(move || {
-            // invariant: a permit is held, so an idle connection is waiting. The permit
-            // travels with the work and is given back only once the connection is: a
-            // request dropped while its statement runs (a timeout, a closed connection)
-            // cannot let another take a permit with no connection behind it.
-            let conn = reads
-                .idle
-                .lock()
-                .map_err(|_| DbErr::Custom("the SQLite read pool is poisoned".into()))?
-                .pop()
-                .ok_or_else(|| DbErr::Custom("no idle SQLite read connection".into()))?;
-            let rows = run::<M>(&conn, &statement);
-            if let Ok(mut idle) = reads.idle.lock() {
-                idle.push(conn);
-            }
+            // The permit travels with the work and is given back only once the
+            // connection is: a request dropped while its statement runs (a timeout, a
+            // closed connection) cannot let another take a permit with no connection
+            // behind it.
+            let reader = reads.take()?;
+            let rows = run::<M>(&reader.conn, &statement);
+            reads.give_back(reader);
             drop(permit);
-            rows
+            rows.map_err(read_error)
         })
         .await
         .map_err(|e| DbErr::Custom(e.to_string()))?
     }
 }
 
-fn run<M: Readable>(conn: &rusqlite::Connection, statement: &Statement) -> Result<Vec<M>, DbErr> {
-    let query = |e: rusqlite::Error| DbErr::Custom(format!("SQLite read: {e}"));
+/// Whether a statement stopped because its budget on the request's thread ran out.
+fn interrupted(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted)
+}
+
+/// A statement this path cannot read as asked.
+fn mismatch(message: String) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(message.into())
+}
+
+fn read_error(e: rusqlite::Error) -> DbErr {
+    DbErr::Custom(format!("SQLite read: {e}"))
+}
+
+fn run<M: Readable>(
+    conn: &rusqlite::Connection,
+    statement: &Statement,
+) -> rusqlite::Result<Vec<M>> {
     let values = match &statement.values {
         Some(values) => values
             .0
             .iter()
             .map(parameter)
-            .collect::<Result<Vec<_>, _>>()?,
+            .collect::<rusqlite::Result<Vec<_>>>()?,
         None => Vec::new(),
     };
-    let mut prepared = conn.prepare_cached(&statement.sql).map_err(query)?;
+    let mut prepared = conn.prepare_cached(&statement.sql)?;
     if prepared.column_names() != M::COLUMNS {
-        return Err(DbErr::Custom(format!(
-            "SQLite read: the statement selects {:?}, the row reads {:?}",
+        return Err(mismatch(format!(
+            "the statement selects {:?}, the row reads {:?}",
             prepared.column_names(),
             M::COLUMNS
         )));
     }
-    let rows = prepared
-        .query_map(rusqlite::params_from_iter(values.iter()), |row| {
-            M::from_row(row)
-        })
-        .map_err(query)?;
-    rows.collect::<Result<Vec<M>, _>>().map_err(query)
+    let rows = prepared.query_map(rusqlite::params_from_iter(values.iter()), |row| {
+        M::from_row(row)
+    })?;
+    rows.collect()
 }
 
 /// A SeaORM value as sqlx binds it on SQLite: ids as 16-byte blobs, instants as RFC 3339
 /// text, booleans as integers.
-fn parameter(value: &Value) -> Result<rusqlite::types::Value, DbErr> {
+fn parameter(value: &Value) -> rusqlite::Result<rusqlite::types::Value> {
     use rusqlite::types::Value as Sql;
     let text = |s: String| Sql::Text(s);
     Ok(match value {
@@ -268,7 +362,8 @@ fn parameter(value: &Value) -> Result<rusqlite::types::Value, DbErr> {
         Value::Unsigned(v) => v.map_or(Sql::Null, |n| Sql::Integer(n.into())),
         Value::BigUnsigned(v) => match v {
             Some(n) => Sql::Integer(
-                i64::try_from(*n).map_err(|e| DbErr::Custom(format!("SQLite read: {e}")))?,
+                i64::try_from(*n)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
             ),
             None => Sql::Null,
         },
@@ -281,11 +376,7 @@ fn parameter(value: &Value) -> Result<rusqlite::types::Value, DbErr> {
         Value::ChronoDateTimeUtc(v) => v.map_or(Sql::Null, |t| {
             Sql::Text(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false))
         }),
-        other => {
-            return Err(DbErr::Custom(format!(
-                "SQLite read: no rusqlite binding for {other:?}"
-            )))
-        }
+        other => return Err(mismatch(format!("no rusqlite binding for {other:?}"))),
     })
 }
 
@@ -584,6 +675,48 @@ mod tests {
         // A statement whose columns are not the row's is refused, not misread.
         let wrong = reads.all::<Count>(count("SELECT 7 AS m")).await;
         assert!(wrong.is_err_and(|e| e.to_string().contains("the row reads")));
+        Ok(())
+    }
+
+    /// A statement within its budget is answered on the caller's thread; one past it is
+    /// interrupted there and answered whole on the blocking pool — counted in SQLite
+    /// instructions, so the same on any machine.
+    #[tokio::test]
+    async fn short_reads_run_inline_and_long_ones_move() -> crate::TestResult {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("reads.sqlite");
+        rusqlite::Connection::open(&file)?.execute_batch("CREATE TABLE t (x INTEGER)")?;
+        let reads = Arc::new(SqliteReads::open(&file, 2)?);
+        let short = reads.clone().all::<Count>(count("SELECT 7 AS n")).await?;
+        assert_eq!(short.iter().map(|c| c.n).collect::<Vec<_>>(), [7]);
+        assert_eq!(
+            reads.counts(),
+            ReadCounts {
+                inline: 1,
+                moved: 0
+            }
+        );
+        let long = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                    WHERE x < 300000) SELECT count(*) AS n FROM c";
+        let rows = reads.clone().all::<Count>(count(long)).await?;
+        assert_eq!(rows.iter().map(|c| c.n).collect::<Vec<_>>(), [300_000]);
+        assert_eq!(
+            reads.counts(),
+            ReadCounts {
+                inline: 1,
+                moved: 1
+            }
+        );
+        // The connection it was interrupted on answers the next short read inline.
+        reads.clone().all::<Count>(count("SELECT 8 AS n")).await?;
+        reads.clone().all::<Count>(count("SELECT 9 AS n")).await?;
+        assert_eq!(
+            reads.counts(),
+            ReadCounts {
+                inline: 3,
+                moved: 1
+            }
+        );
         Ok(())
     }
 

@@ -22,7 +22,7 @@ pub mod types;
 pub mod webhooks;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
@@ -338,7 +338,7 @@ pub async fn graphql_post(
         viewer,
         meta: crate::http::request_meta(peer, &headers),
     };
-    let statements = Arc::new(AtomicU64::new(0));
+    let statements = Arc::new(crate::db::Costs::default());
     let counted = statements.clone();
     let loaders = loaders::for_request(state.reads.clone(), move |batch| {
         tokio::spawn(crate::db::STATEMENTS.scope(counted.clone(), batch))
@@ -363,9 +363,14 @@ pub async fn graphql_post(
     let mut response = graphql_answer(answer, response);
     if !state.config.is_production() {
         // For the benchmark and the N+1 tests: what this request cost the database.
-        response.headers_mut().insert(
+        let headers = response.headers_mut();
+        headers.insert(
             SQL_STATEMENTS_HEADER,
-            statements.load(Ordering::Relaxed).into(),
+            statements.statements.load(Ordering::Relaxed).into(),
+        );
+        headers.insert(
+            SQL_MOVED_HEADER,
+            statements.moved.load(Ordering::Relaxed).into(),
         );
     }
     response
@@ -373,6 +378,11 @@ pub async fn graphql_post(
 
 /// The response header (outside production) that counts a request's SQL statements.
 pub const SQL_STATEMENTS_HEADER: &str = "x-sql-statements";
+
+/// The response header (outside production) that counts a request's SQLite list reads
+/// that left its thread for the blocking pool (`db::reads`): 0 when every read fit the
+/// budget of the request's own thread.
+pub const SQL_MOVED_HEADER: &str = "x-sql-moved";
 
 /// Every error carries `extensions.code`. Resolver errors set their own; what is left
 /// (parse and validation errors, depth and complexity limits, bad argument values) is

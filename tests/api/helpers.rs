@@ -76,6 +76,15 @@ macro_rules! on_both_databases {
     };
 }
 
+/// What one GraphQL request cost the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Costs {
+    /// SQL statements run.
+    pub statements: u64,
+    /// SQLite list reads that left the request's thread for the blocking pool.
+    pub moved: u64,
+}
+
 pub struct TestApp {
     pub address: String,
     pub http: reqwest::Client,
@@ -317,6 +326,13 @@ impl TestApp {
     /// Like `gql_ok`, also returning how many SQL statements the request ran (the
     /// `x-sql-statements` header the server sets outside production).
     pub async fn gql_counted(&self, token: &str, query: &str, variables: Value) -> (Value, u64) {
+        let (data, costs) = self.gql_costed(token, query, variables).await;
+        (data, costs.statements)
+    }
+
+    /// Like `gql_ok`, also returning what the request cost the database (the
+    /// `x-sql-statements` and `x-sql-moved` headers the server sets outside production).
+    pub async fn gql_costed(&self, token: &str, query: &str, variables: Value) -> (Value, Costs) {
         let response = self
             .http
             .post(format!("{}/graphql", self.address))
@@ -325,15 +341,21 @@ impl TestApp {
             .send()
             .await
             .expect("graphql request");
-        let statements = response
-            .headers()
-            .get("x-sql-statements")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .expect("the x-sql-statements header");
+        let header = |name: &str| -> u64 {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("the {name} header"))
+        };
+        let costs = Costs {
+            statements: header("x-sql-statements"),
+            moved: header("x-sql-moved"),
+        };
         let body: Value = response.json().await.expect("graphql json");
         assert!(body.get("errors").is_none(), "unexpected errors: {body}");
-        (body["data"].clone(), statements)
+        (body["data"].clone(), costs)
     }
 
     /// Like `gql`, but fails the test on any GraphQL error and returns `data`.
