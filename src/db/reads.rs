@@ -14,7 +14,7 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -129,12 +129,6 @@ impl Reader {
         &self.orm
     }
 
-    /// How many list reads ran on the request's own thread and how many moved to the
-    /// blocking pool (None off the rusqlite path).
-    pub fn counts(&self) -> Option<ReadCounts> {
-        self.sqlite.as_ref().map(|reads| reads.counts())
-    }
-
     /// Which path list reads take.
     pub fn path(&self) -> &'static str {
         match (&self.sqlite, self.backend()) {
@@ -204,16 +198,6 @@ struct Reader1 {
 pub struct SqliteReads {
     idle: Mutex<Vec<Reader1>>,
     permits: Arc<Semaphore>,
-    /// Statements answered on the request's thread, and those moved to the blocking pool.
-    inline: AtomicU64,
-    moved: AtomicU64,
-}
-
-/// How many statements each way has run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ReadCounts {
-    pub inline: u64,
-    pub moved: u64,
 }
 
 impl SqliteReads {
@@ -237,16 +221,7 @@ impl SqliteReads {
         Ok(Self {
             idle: Mutex::new(idle),
             permits: Arc::new(Semaphore::new(connections)),
-            inline: AtomicU64::new(0),
-            moved: AtomicU64::new(0),
         })
-    }
-
-    fn counts(&self) -> ReadCounts {
-        ReadCounts {
-            inline: self.inline.load(Ordering::Relaxed),
-            moved: self.moved.load(Ordering::Relaxed),
-        }
     }
 
     fn take(&self) -> Result<Reader1, DbErr> {
@@ -274,13 +249,9 @@ impl SqliteReads {
             drop(permit);
             match rows {
                 Err(e) if interrupted(&e) => {}
-                rows => {
-                    self.inline.fetch_add(1, Ordering::Relaxed);
-                    return rows.map_err(read_error);
-                }
+                rows => return rows.map_err(read_error),
             }
         }
-        self.moved.fetch_add(1, Ordering::Relaxed);
         super::count_moved();
         let permit = self
             .permits
@@ -686,36 +657,25 @@ mod tests {
         let file = dir.path().join("reads.sqlite");
         rusqlite::Connection::open(&file)?.execute_batch("CREATE TABLE t (x INTEGER)")?;
         let reads = Arc::new(SqliteReads::open(&file, 2)?);
-        let short = reads.clone().all::<Count>(count("SELECT 7 AS n")).await?;
+        let costs = Arc::new(crate::db::Costs::default());
+        let moved = || costs.moved.load(Ordering::Relaxed);
+        let read = |sql: &'static str| {
+            crate::db::STATEMENTS.scope(costs.clone(), reads.clone().all::<Count>(count(sql)))
+        };
+        let short = read("SELECT 7 AS n").await?;
         assert_eq!(short.iter().map(|c| c.n).collect::<Vec<_>>(), [7]);
-        assert_eq!(
-            reads.counts(),
-            ReadCounts {
-                inline: 1,
-                moved: 0
-            }
-        );
-        let long = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
-                    WHERE x < 300000) SELECT count(*) AS n FROM c";
-        let rows = reads.clone().all::<Count>(count(long)).await?;
-        assert_eq!(rows.iter().map(|c| c.n).collect::<Vec<_>>(), [300_000]);
-        assert_eq!(
-            reads.counts(),
-            ReadCounts {
-                inline: 1,
-                moved: 1
-            }
-        );
-        // The connection it was interrupted on answers the next short read inline.
-        reads.clone().all::<Count>(count("SELECT 8 AS n")).await?;
-        reads.clone().all::<Count>(count("SELECT 9 AS n")).await?;
-        assert_eq!(
-            reads.counts(),
-            ReadCounts {
-                inline: 3,
-                moved: 1
-            }
-        );
+        assert_eq!(moved(), 0);
+        let long = read(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+             WHERE x < 300000) SELECT count(*) AS n FROM c",
+        )
+        .await?;
+        assert_eq!(long.iter().map(|c| c.n).collect::<Vec<_>>(), [300_000]);
+        assert_eq!(moved(), 1);
+        // The connection it was interrupted on answers the next short reads inline.
+        read("SELECT 8 AS n").await?;
+        read("SELECT 9 AS n").await?;
+        assert_eq!(moved(), 1);
         Ok(())
     }
 
