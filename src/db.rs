@@ -75,12 +75,14 @@ async fn open(url: &str, sqlite_connections: u32) -> anyhow::Result<DatabaseConn
     Ok(db)
 }
 
-/// What a request cost the database: its SQL statements, and how many of its SQLite
-/// list reads left the request's thread for the blocking pool (`reads`).
+/// What a request cost the database: its SQL statements, how many of its SQLite list
+/// reads left the request's thread for the blocking pool, and the rows its list reads
+/// (`reads`) returned.
 #[derive(Debug, Default)]
 pub struct Costs {
     pub statements: AtomicU64,
     pub moved: AtomicU64,
+    pub rows: AtomicU64,
 }
 
 /// Counts one SQL statement towards the current request's count.
@@ -92,6 +94,11 @@ pub(crate) fn count_statement() {
 /// Counts one list read moved to the blocking pool towards the current request's count.
 pub(crate) fn count_moved() {
     let _ = STATEMENTS.try_with(|costs| costs.moved.fetch_add(1, Ordering::Relaxed));
+}
+
+/// Counts the rows a list read returned towards the current request's count.
+pub(crate) fn count_rows(rows: usize) {
+    let _ = STATEMENTS.try_with(|costs| costs.rows.fetch_add(rows as u64, Ordering::Relaxed));
 }
 
 tokio::task_local! {

@@ -240,7 +240,7 @@ impl Application {
 }
 
 fn router(state: AppState, trusted_proxies: Vec<crate::http::Cidr>) -> Router {
-    let schema = graphql::build_schema(Some(state.clone()), &state.config);
+    let schemas = graphql::Schemas::build(state.clone());
     let limits = &state.config.graphql;
     let api = Router::new()
         .route(
@@ -249,7 +249,7 @@ fn router(state: AppState, trusted_proxies: Vec<crate::http::Cidr>) -> Router {
         )
         .route("/graphql/ws", get(graphql::subscription::graphql_ws))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        .with_state((state.clone(), schema));
+        .with_state((state.clone(), schemas));
     let ops = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

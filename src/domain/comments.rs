@@ -28,6 +28,9 @@ pub const MAX_BODY: usize = 10_000;
 /// The most comments `last_comments` returns per draft.
 pub const MAX_LAST: usize = 10;
 
+/// How many latest comments `lastComments` shows when not told.
+pub const DEFAULT_LAST: usize = 3;
+
 /// The ids a body mentions as `<@uuid>`, each once, in order.
 pub fn mentioned_ids(body: &str) -> Vec<Uuid> {
     let mut ids = Vec::new();
@@ -366,7 +369,7 @@ pub async fn delete(
 /// A page of a draft's comments in the order they were written (replies carry their
 /// parent's id).
 pub async fn list(
-    conn: &impl ConnectionTrait,
+    conn: &impl crate::db::reads::Reads,
     draft_id: Uuid,
     after: Option<Uuid>,
     limit: u64,
@@ -378,15 +381,20 @@ pub async fn list(
     if let Some(after) = after {
         query = query.filter(comments::Column::Id.gt(after));
     }
-    Ok(query.all(conn).await?)
+    Ok(conn
+        .all(sea_orm::QueryTrait::build(&query, conn.backend()))
+        .await?)
 }
 
 /// For many drafts in one statement: how many live comments each has, and its latest
-/// `MAX_LAST` comments (newest first).
+/// comments (newest first), as many as were asked for.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
     pub count: i64,
     pub latest: Vec<comments::Model>,
+    /// How many latest comments were asked for: `latest` holds all of them when this
+    /// is at least what a reader wants.
+    pub asked: usize,
 }
 
 /// A comment with its draft's count of comments, as the summaries read them.
@@ -407,9 +415,13 @@ pub(crate) struct SummaryRow {
     pub total: i64,
 }
 
+/// The summaries of these drafts with up to `latest` (at most `MAX_LAST`) of each one's
+/// latest comments; every draft with comments has at least one row read, which carries
+/// its count.
 pub async fn summaries(
     conn: &impl crate::db::reads::Reads,
     draft_ids: &[Uuid],
+    latest: usize,
 ) -> DomainResult<std::collections::HashMap<Uuid, Summary>> {
     use sea_orm::{DatabaseBackend, Statement, Value};
     let mut out: std::collections::HashMap<Uuid, Summary> = std::collections::HashMap::new();
@@ -419,6 +431,8 @@ pub async fn summaries(
     // One bounded index walk per draft (draft_id, deleted_at, id), glued with UNION ALL:
     // a draft with thousands of comments costs as little as one with three, where a
     // window over all of them would sort them all.
+    let asked = latest.min(MAX_LAST);
+    let limit = asked.max(1);
     let backend = conn.backend();
     let mut values: Vec<Value> = Vec::with_capacity(draft_ids.len() * 2);
     let mut parts = Vec::with_capacity(draft_ids.len());
@@ -431,7 +445,7 @@ pub async fn summaries(
             "SELECT * FROM (SELECT id, draft_id, parent_id, author_id, body, mentions, resolved_at, \
              resolved_by, edited_at, deleted_at, created_at, review_link_id, \
              (SELECT COUNT(*) FROM comments AS counted WHERE counted.draft_id = {a} AND counted.deleted_at IS NULL) AS total \
-             FROM comments WHERE draft_id = {b} AND deleted_at IS NULL ORDER BY id DESC LIMIT {MAX_LAST}) AS latest_{n}"
+             FROM comments WHERE draft_id = {b} AND deleted_at IS NULL ORDER BY id DESC LIMIT {limit}) AS latest_{n}"
         ));
         values.push((*id).into());
         values.push((*id).into());
@@ -443,6 +457,10 @@ pub async fn summaries(
     for row in rows {
         let entry = out.entry(row.draft_id).or_default();
         entry.count = row.total;
+        entry.asked = asked;
+        if entry.latest.len() >= asked {
+            continue;
+        }
         entry.latest.push(comments::Model {
             id: row.id,
             draft_id: row.draft_id,
@@ -456,6 +474,13 @@ pub async fn summaries(
             deleted_at: row.deleted_at,
             created_at: row.created_at,
             review_link_id: row.review_link_id,
+        });
+    }
+    // A draft with no comments has no row: it has none to show of any it was asked for.
+    for id in draft_ids {
+        out.entry(*id).or_insert_with(|| Summary {
+            asked,
+            ..Summary::default()
         });
     }
     // UNION ALL keeps each part's order only by convention: sort newest first per draft.

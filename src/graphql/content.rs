@@ -246,13 +246,26 @@ impl Draft {
                 comments::MAX_LAST
             )));
         }
-        Ok(loader(ctx)?
+        let count = count as usize;
+        let loader = loader(ctx)?;
+        loader.loader().want_latest(count);
+        let mut summary = loader
             .load_one(CommentsOf(self.0.id))
             .await?
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if summary.asked < count {
+            // Loaded earlier in this request for a smaller count (another alias): read
+            // this draft's again, as many as asked.
+            summary = comments::summaries(&loader.loader().reads, &[self.0.id], count)
+                .await
+                .map_err(gql)?
+                .remove(&self.0.id)
+                .unwrap_or_default();
+        }
+        Ok(summary
             .latest
             .into_iter()
-            .take(count as usize)
+            .take(count)
             .map(Comment)
             .collect())
     }
@@ -267,7 +280,7 @@ impl Draft {
     ) -> Result<Connection<String, Comment, EmptyFields, EmptyFields>> {
         let limit = page_size(first)?;
         let after_key = decode_cursor::<Uuid>(after.as_deref())?;
-        let rows = comments::list(&state(ctx).read_db, self.0.id, after_key, limit + 1)
+        let rows = comments::list(&state(ctx).reads, self.0.id, after_key, limit + 1)
             .await
             .map_err(gql)?;
         if ctx

@@ -3,6 +3,7 @@
 //! its batches run in tasks that keep the request's SQL statement counter.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
@@ -11,13 +12,29 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use super::errors::gql;
+use crate::db::reads::Reads;
 use crate::domain::comments::{self, Summary};
 use crate::domain::entities::{draft_revisions, draft_targets, draft_workflow, drafts, media};
 use crate::domain::{accounts, content};
 use crate::error::DomainError;
 
 /// Loads rows for many keys at once.
-pub struct ContentLoader(pub crate::db::reads::Reader);
+pub struct ContentLoader {
+    pub reads: crate::db::reads::Reader,
+    /// How many latest comments a load of comment summaries reads per draft: the most
+    /// any `lastComments` of the request has asked for so far (0 reads one, the row
+    /// that carries the count).
+    latest: AtomicUsize,
+}
+
+impl ContentLoader {
+    /// Makes the next load of comment summaries read at least `count` latest comments
+    /// per draft.
+    pub fn want_latest(&self, count: usize) {
+        self.latest
+            .fetch_max(count.min(comments::MAX_LAST), Ordering::Relaxed);
+    }
+}
 
 pub type Loaders = Arc<DataLoader<ContentLoader, HashMapCache>>;
 
@@ -28,7 +45,10 @@ where
 {
     // The cache lives as long as the request: primed lists are read from it.
     Arc::new(DataLoader::with_cache(
-        ContentLoader(db),
+        ContentLoader {
+            reads: db,
+            latest: AtomicUsize::new(0),
+        },
         spawn,
         HashMapCache::default(),
     ))
@@ -84,6 +104,9 @@ pub async fn prime_drafts(
     }
     let last = node.field("lastComments");
     if node.field("commentCount").exists() || last.exists() {
+        for field in last.selection_fields() {
+            source.want_latest(latest_count(&field)?);
+        }
         let keys: Vec<_> = ids.iter().copied().map(CommentsOf).collect();
         let summaries = source.load(&keys).await?;
         if last.field("author").exists() {
@@ -102,6 +125,21 @@ pub async fn prime_drafts(
         loader.feed_many(source.load(&keys).await?).await;
     }
     Ok(())
+}
+
+/// The `count` a `lastComments` selection asks for (its default when it names none),
+/// within what a summary holds.
+fn latest_count(field: &async_graphql::SelectionField<'_>) -> Result<usize> {
+    let asked = field
+        .arguments()?
+        .into_iter()
+        .find(|(name, _)| name.as_str() == "count")
+        .and_then(|(_, value)| match value {
+            async_graphql::Value::Number(n) => n.as_u64(),
+            _ => None,
+        })
+        .unwrap_or(comments::DEFAULT_LAST as u64);
+    Ok(usize::try_from(asked).map_or(comments::MAX_LAST, |n| n.min(comments::MAX_LAST)))
 }
 
 /// Loads these channels' sync states straight into the request's cache (one statement),
@@ -208,7 +246,7 @@ impl Loader<UserById> for ContentLoader {
 
     async fn load(&self, keys: &[UserById]) -> Result<HashMap<UserById, accounts::Person>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        Ok(accounts::find_many(&self.0, &ids)
+        Ok(accounts::find_many(&self.reads, &ids)
             .await
             .map_err(gql)?
             .into_iter()
@@ -242,7 +280,7 @@ impl Loader<TargetsOf> for ContentLoader {
 
     async fn load(&self, keys: &[TargetsOf]) -> Result<HashMap<TargetsOf, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = content::targets::for_drafts(&self.0, &ids)
+        let rows = content::targets::for_drafts(&self.reads, &ids)
             .await
             .map_err(gql)?;
         Ok(by_draft(keys, rows, |t| t.draft_id, TargetsOf))
@@ -255,7 +293,7 @@ impl Loader<TargetHeadsOf> for ContentLoader {
 
     async fn load(&self, keys: &[TargetHeadsOf]) -> Result<HashMap<TargetHeadsOf, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = content::targets::heads_for_drafts(&self.0, &ids)
+        let rows = content::targets::heads_for_drafts(&self.reads, &ids)
             .await
             .map_err(gql)?;
         Ok(by_draft(keys, rows, |t| t.draft_id, TargetHeadsOf))
@@ -268,7 +306,10 @@ impl Loader<CommentsOf> for ContentLoader {
 
     async fn load(&self, keys: &[CommentsOf]) -> Result<HashMap<CommentsOf, Summary>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let mut found = comments::summaries(&self.0, &ids).await.map_err(gql)?;
+        let latest = self.latest.load(Ordering::Relaxed);
+        let mut found = comments::summaries(&self.reads, &ids, latest)
+            .await
+            .map_err(gql)?;
         Ok(ids
             .into_iter()
             .map(|draft| (CommentsOf(draft), found.remove(&draft).unwrap_or_default()))
@@ -281,11 +322,13 @@ impl Loader<RevisionsOf> for ContentLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[RevisionsOf]) -> Result<HashMap<RevisionsOf, Self::Value>> {
-        let rows = draft_revisions::Entity::find()
+        let query = draft_revisions::Entity::find()
             .filter(draft_revisions::Column::DraftId.is_in(keys.iter().map(|k| k.0)))
             .order_by_asc(draft_revisions::Column::DraftId)
-            .order_by_asc(draft_revisions::Column::Version)
-            .all(self.0.connection())
+            .order_by_asc(draft_revisions::Column::Version);
+        let rows: Vec<draft_revisions::Model> = self
+            .reads
+            .all(sea_orm::QueryTrait::build(&query, self.reads.backend()))
             .await
             .map_err(db_error)?;
         Ok(by_draft(keys, rows, |r| r.draft_id, RevisionsOf))
@@ -297,11 +340,13 @@ impl Loader<WorkflowOf> for ContentLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[WorkflowOf]) -> Result<HashMap<WorkflowOf, Self::Value>> {
-        let rows = draft_workflow::Entity::find()
+        let query = draft_workflow::Entity::find()
             .filter(draft_workflow::Column::DraftId.is_in(keys.iter().map(|k| k.0)))
             .order_by_asc(draft_workflow::Column::DraftId)
-            .order_by_asc(draft_workflow::Column::Id)
-            .all(self.0.connection())
+            .order_by_asc(draft_workflow::Column::Id);
+        let rows: Vec<draft_workflow::Model> = self
+            .reads
+            .all(sea_orm::QueryTrait::build(&query, self.reads.backend()))
             .await
             .map_err(db_error)?;
         Ok(by_draft(keys, rows, |r| r.draft_id, WorkflowOf))
@@ -314,7 +359,7 @@ impl Loader<MediaOf> for ContentLoader {
 
     async fn load(&self, keys: &[MediaOf]) -> Result<HashMap<MediaOf, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = crate::domain::media::for_drafts(self.0.connection(), &ids)
+        let rows = crate::domain::media::for_drafts(self.reads.connection(), &ids)
             .await
             .map_err(gql)?;
         let mut out: HashMap<MediaOf, Self::Value> =
@@ -332,7 +377,7 @@ impl Loader<AttemptsOf> for ContentLoader {
 
     async fn load(&self, keys: &[AttemptsOf]) -> Result<HashMap<AttemptsOf, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = crate::domain::publishing::attempts_for_targets(self.0.connection(), &ids)
+        let rows = crate::domain::publishing::attempts_for_targets(self.reads.connection(), &ids)
             .await
             .map_err(gql)?;
         Ok(by_draft(keys, rows, |a| a.target_id, AttemptsOf))
@@ -346,7 +391,7 @@ impl Loader<PerformanceOf> for ContentLoader {
     async fn load(&self, keys: &[PerformanceOf]) -> Result<HashMap<PerformanceOf, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         Ok(
-            crate::domain::analytics::performance_of(self.0.connection(), &ids)
+            crate::domain::analytics::performance_of(self.reads.connection(), &ids)
                 .await
                 .map_err(gql)?
                 .into_iter()
@@ -362,7 +407,7 @@ impl Loader<GenerationsOf> for ContentLoader {
 
     async fn load(&self, keys: &[GenerationsOf]) -> Result<HashMap<GenerationsOf, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = content::generations_of(self.0.connection(), &ids)
+        let rows = content::generations_of(self.reads.connection(), &ids)
             .await
             .map_err(gql)?;
         Ok(by_draft(keys, rows, |r| r.draft_id, GenerationsOf))
@@ -381,7 +426,7 @@ impl Loader<ClientReviewsOf> for ContentLoader {
         keys: &[ClientReviewsOf],
     ) -> Result<HashMap<ClientReviewsOf, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = crate::domain::review_links::for_drafts(self.0.connection(), &ids)
+        let rows = crate::domain::review_links::for_drafts(self.reads.connection(), &ids)
             .await
             .map_err(gql)?;
         Ok(by_draft(
@@ -399,7 +444,7 @@ impl Loader<ItemsOfLink> for ContentLoader {
 
     async fn load(&self, keys: &[ItemsOfLink]) -> Result<HashMap<ItemsOfLink, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = crate::domain::review_links::items_of(self.0.connection(), &ids)
+        let rows = crate::domain::review_links::items_of(self.reads.connection(), &ids)
             .await
             .map_err(gql)?;
         Ok(by_draft(keys, rows, |item| item.link_id, ItemsOfLink))
@@ -412,7 +457,7 @@ impl Loader<DraftById> for ContentLoader {
 
     async fn load(&self, keys: &[DraftById]) -> Result<HashMap<DraftById, drafts::Model>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        Ok(content::find_many(self.0.connection(), &ids)
+        Ok(content::find_many(&self.reads, &ids)
             .await
             .map_err(gql)?
             .into_iter()
@@ -431,7 +476,7 @@ impl Loader<SyncOf> for ContentLoader {
         let mut out: HashMap<SyncOf, Self::Value> = keys.iter().map(|k| (*k, None)).collect();
         let rows = sync_states::Entity::find()
             .filter(sync_states::Column::IntegrationId.is_in(keys.iter().map(|k| k.0)))
-            .all(self.0.connection())
+            .all(self.reads.connection())
             .await
             .map_err(db_error)?;
         for row in rows {

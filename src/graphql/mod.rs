@@ -63,8 +63,47 @@ const INTROSPECTION_DEPTH: usize = 20;
 /// reads; a field answered from what its parent loaded costs 1).
 pub const DB_READ: usize = 10;
 
-/// Builds the schema with the limits from the configuration.
+/// The two builds of the schema a server runs. They answer alike; they differ in
+/// whether every document also passes through the `DocumentLimits` extension — which
+/// async-graphql, once any extension is installed, pays for on every field it resolves
+/// (a chain of boxed futures and a registry lookup per field, most of a dashboard's
+/// resolution time in the profile of issue 17).
+#[derive(Clone)]
+pub struct Schemas {
+    /// For a single HTTP operation: `document_limits::check` measured its document
+    /// before execution, and the schema's own complexity limit is its whole budget.
+    pub direct: AppSchema,
+    /// For a batch (whose operations share one cost budget) and for subscriptions over
+    /// WebSocket (whose documents are measured by the extension).
+    pub limited: AppSchema,
+}
+
+impl Schemas {
+    pub fn build(state: AppState) -> Self {
+        let config = state.config.clone();
+        Self {
+            direct: builder(Some(state.clone()), &config).finish(),
+            limited: build_schema(Some(state), &config),
+        }
+    }
+}
+
+/// Builds the schema with the limits from the configuration, every document held to
+/// them by the `DocumentLimits` extension.
 pub fn build_schema(state: Option<AppState>, config: &Config) -> AppSchema {
+    builder(state, config)
+        .extension(document_limits::DocumentLimits {
+            max_fields: config.graphql.max_expanded_fields,
+            max_depth: config.graphql.max_depth as u64,
+        })
+        .finish()
+}
+
+/// The schema with the configuration's limits, without extensions.
+fn builder(
+    state: Option<AppState>,
+    config: &Config,
+) -> async_graphql::SchemaBuilder<Query, MutationRoot, Subscription> {
     // HTTP requests are held to `max_depth` before validation (`document_limits`), where
     // introspection is exempt so that standard tools read the schema outside
     // production; the schema's own limit (for subscriptions too) leaves room for the
@@ -78,18 +117,14 @@ pub fn build_schema(state: Option<AppState>, config: &Config) -> AppSchema {
         .limit_depth(schema_depth)
         .limit_complexity(config.graphql.max_complexity)
         .limit_recursive_depth(32)
-        .limit_directives(16)
-        .extension(document_limits::DocumentLimits {
-            max_fields: config.graphql.max_expanded_fields,
-            max_depth: config.graphql.max_depth as u64,
-        });
+        .limit_directives(16);
     if config.is_production() {
         builder = builder.disable_introspection().disable_suggestions();
     }
     if let Some(state) = state {
         builder = builder.data(state);
     }
-    builder.finish()
+    builder
 }
 
 /// The SDL as committed in `schema.graphql`, with sorted fields, arguments and enums.
@@ -125,39 +160,52 @@ fn failed_before_execution(response: &async_graphql::Response) -> bool {
         && response.errors.iter().all(|e| e.path.is_empty())
 }
 
-/// One result as the GraphQL spec writes it: no `data` entry at all when the request
-/// failed before execution began.
-fn result_json(response: &async_graphql::Response) -> serde_json::Value {
-    let mut value = serde_json::to_value(response).unwrap_or_else(|_| json!({}));
-    if failed_before_execution(response) {
+/// Writes one result as the GraphQL spec writes it: no `data` entry at all when the
+/// request failed before execution began. An executed result is serialized straight
+/// into the body, without building a JSON tree of it first.
+fn write_result(response: &async_graphql::Response, out: &mut Vec<u8>) {
+    let written = if failed_before_execution(response) {
+        let mut value = serde_json::to_value(response).unwrap_or_else(|_| json!({}));
         if let Some(object) = value.as_object_mut() {
             object.remove("data");
         }
+        serde_json::to_writer(&mut *out, &value)
+    } else {
+        serde_json::to_writer(&mut *out, response)
+    };
+    if written.is_err() {
+        // invariant: a Response (maps with string keys, no NaN) always serializes.
+        out.extend_from_slice(b"{}");
     }
-    value
 }
 
 /// The HTTP answer to an executed request. Under `application/graphql-response+json` a
 /// single request that failed before execution is a 400; under `application/json` a
 /// well-formed request is always 200, as the GraphQL over HTTP spec says.
 fn graphql_answer(answer: negotiate::AnswerType, response: BatchResponse) -> Response {
-    let (status, body) = match &response {
+    let mut body = Vec::with_capacity(4096);
+    let status = match &response {
         BatchResponse::Single(one) => {
-            let status = if answer == negotiate::AnswerType::GraphqlResponse
-                && failed_before_execution(one)
-            {
+            write_result(one, &mut body);
+            if answer == negotiate::AnswerType::GraphqlResponse && failed_before_execution(one) {
                 StatusCode::BAD_REQUEST
             } else {
                 StatusCode::OK
-            };
-            (status, result_json(one))
+            }
         }
-        BatchResponse::Batch(many) => (
-            StatusCode::OK,
-            serde_json::Value::Array(many.iter().map(result_json).collect()),
-        ),
+        BatchResponse::Batch(many) => {
+            body.push(b'[');
+            for (i, one) in many.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                write_result(one, &mut body);
+            }
+            body.push(b']');
+            StatusCode::OK
+        }
     };
-    let mut http = (status, Json(body)).into_response();
+    let mut http = (status, body).into_response();
     let headers = http.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -209,7 +257,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// defence), or a GraphQL multipart request for uploads, which must carry a bearer token
 /// (no form can set one); at most `max_batch` operations, authenticated by the token.
 pub async fn graphql_post(
-    State((state, schema)): State<(AppState, AppSchema)>,
+    State((state, schemas)): State<(AppState, Schemas)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: axum::body::Body,
@@ -343,14 +391,31 @@ pub async fn graphql_post(
     let loaders = loaders::for_request(state.reads.clone(), move |batch| {
         tokio::spawn(crate::db::STATEMENTS.scope(counted.clone(), batch))
     });
-    let executed = crate::db::STATEMENTS
-        .scope(
-            statements.clone(),
-            schema.execute_batch(batch.data(info).data(loaders).data(
-                document_limits::RequestBudget::new(state.config.graphql.max_complexity as u64),
-            )),
-        )
-        .await;
+    let batch = batch.data(info).data(loaders);
+    let executed = match batch {
+        // One operation: its cost is bounded by the schema's complexity limit, which is
+        // the whole budget, so no extension needs to see it.
+        BatchRequest::Single(one) => {
+            crate::db::STATEMENTS
+                .scope(
+                    statements.clone(),
+                    schemas.direct.execute_batch(BatchRequest::Single(one)),
+                )
+                .await
+        }
+        many => {
+            crate::db::STATEMENTS
+                .scope(
+                    statements.clone(),
+                    schemas
+                        .limited
+                        .execute_batch(many.data(document_limits::RequestBudget::new(
+                            state.config.graphql.max_complexity as u64,
+                        ))),
+                )
+                .await
+        }
+    };
     let max_errors = state.config.graphql.max_errors;
     let response = match executed {
         BatchResponse::Single(one) => BatchResponse::Single(with_error_codes(one, max_errors)),
@@ -372,6 +437,10 @@ pub async fn graphql_post(
             SQL_MOVED_HEADER,
             statements.moved.load(Ordering::Relaxed).into(),
         );
+        headers.insert(
+            SQL_ROWS_HEADER,
+            statements.rows.load(Ordering::Relaxed).into(),
+        );
     }
     response
 }
@@ -383,6 +452,10 @@ pub const SQL_STATEMENTS_HEADER: &str = "x-sql-statements";
 /// that left its thread for the blocking pool (`db::reads`): 0 when every read fit the
 /// budget of the request's own thread.
 pub const SQL_MOVED_HEADER: &str = "x-sql-moved";
+
+/// The response header (outside production) that counts the rows a request's list
+/// reads (`db::reads`: pages of drafts, their targets, comments and people) returned.
+pub const SQL_ROWS_HEADER: &str = "x-sql-rows";
 
 /// Every error carries `extensions.code`. Resolver errors set their own; what is left
 /// (parse and validation errors, depth and complexity limits, bad argument values) is
@@ -412,7 +485,7 @@ fn with_error_codes(
 
 /// `GET /graphql`: GraphiQL outside production; nothing (and never a query) otherwise.
 pub async fn graphql_get(
-    State((state, _)): State<(AppState, AppSchema)>,
+    State((state, _)): State<(AppState, Schemas)>,
     uri: axum::http::Uri,
 ) -> Response {
     // GraphQL over GET is not served (a link or an image tag must never run anything):

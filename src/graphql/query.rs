@@ -37,11 +37,11 @@ impl Query {
         // erased account has none, so no separate account check is needed).
         let user_id = viewer_id(ctx)?;
         let draft_id = parse_id(&id, "id")?;
-        let db = &state(ctx).read_db;
-        let Some(draft) = content::find(db, draft_id).await.map_err(gql)? else {
+        let reads = &state(ctx).reads;
+        let Some(draft) = content::find(reads, draft_id).await.map_err(gql)? else {
             return Ok(None);
         };
-        let member = workspaces::access(db, user_id, draft.workspace_id)
+        let member = workspaces::access_read(reads, user_id, draft.workspace_id)
             .await
             .map_err(gql)?
             .is_some();

@@ -22,7 +22,7 @@ use super::content::{Comment, Draft};
 use super::context::{state, RequestInfo, Viewer};
 use super::errors::gql;
 use super::types::parse_id;
-use super::AppSchema;
+use super::Schemas;
 use crate::domain::{comments, content, workspaces};
 use crate::error::DomainError;
 use crate::live::LiveEvent;
@@ -184,7 +184,7 @@ fn init_token(payload: &serde_json::Value) -> Option<&str> {
 
 /// `GET /graphql/ws`: the subscription endpoint.
 pub async fn graphql_ws(
-    State((app, schema)): State<(AppState, AppSchema)>,
+    State((app, schemas)): State<(AppState, Schemas)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     protocol: GraphQLProtocol,
@@ -194,7 +194,7 @@ pub async fn graphql_ws(
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
+            GraphQLWebSocket::new(socket, schemas.limited, protocol)
                 .on_connection_init(move |payload| async move {
                     let claims = init_token(&payload)
                         .and_then(|token| app.jwt.verify(token))

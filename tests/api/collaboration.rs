@@ -841,6 +841,43 @@ async fn a_page_of_drafts_costs_the_same_few_statements(backend: Backend) {
     );
     assert!(fifty <= 5, "a page of 50 drafts cost {fifty} statements");
 
+    // The rows read are the rows shown: the membership, 50 drafts, and of each draft's
+    // comments as many as `lastComments` shows — one row for a draft that has comments
+    // when only the count is asked (it carries the count); none for one with none. The
+    // 50 drafts have 0, 1, 2, 3, 4 comments, ten of each.
+    let latest = |count: u32| {
+        format!("query($w: ID!) {{ workspace(id: $w) {{ drafts(first: 50) {{ edges {{ node {{ commentCount lastComments(count: {count}) {{ body }} }} }} }} }} }}")
+    };
+    let only_count = "query($w: ID!) { workspace(id: $w) { drafts(first: 50) { edges { node { commentCount } } } } }";
+    for (query, comment_rows) in [
+        (only_count.to_string(), 40),
+        (latest(1), 40),
+        (latest(3), 10 * (1 + 2 + 3 + 3)),
+        (latest(10), 10 * (1 + 2 + 3 + 4)),
+    ] {
+        let (answer, costs) = app
+            .gql_costed(&owner.access, &query, json!({ "w": ws }))
+            .await;
+        assert_eq!(costs.rows, 1 + 50 + comment_rows, "{query}");
+        assert_eq!(
+            answer["workspace"]["drafts"]["edges"][0]["node"]["commentCount"],
+            4
+        );
+    }
+    // Two counts in one request: each alias gets as many as it asks for.
+    let (two, _) = app
+        .gql_costed(
+            &owner.access,
+            "query($w: ID!) { workspace(id: $w) { drafts(first: 5) { edges { node { a: lastComments(count: 1) { body } b: lastComments(count: 4) { body } } } } } }",
+            json!({ "w": ws }),
+        )
+        .await;
+    let newest = &two["workspace"]["drafts"]["edges"][0]["node"];
+    assert_eq!(newest["a"].as_array().unwrap().len(), 1);
+    assert_eq!(newest["b"].as_array().unwrap().len(), 4);
+    assert_eq!(newest["b"][0]["body"], "Comment 3 on 49");
+    assert_eq!(newest["b"][3]["body"], "Comment 0 on 49");
+
     // With each draft's performance and generations too: still the same count for 5 and
     // for 50 — two statements for performance (targets, then only the latest points) and
     // one for generations, whatever the page size.

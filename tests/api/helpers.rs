@@ -83,6 +83,8 @@ pub struct Costs {
     pub statements: u64,
     /// SQLite list reads that left the request's thread for the blocking pool.
     pub moved: u64,
+    /// Rows the list reads returned.
+    pub rows: u64,
 }
 
 pub struct TestApp {
@@ -352,6 +354,7 @@ impl TestApp {
         let costs = Costs {
             statements: header("x-sql-statements"),
             moved: header("x-sql-moved"),
+            rows: header("x-sql-rows"),
         };
         let body: Value = response.json().await.expect("graphql json");
         assert!(body.get("errors").is_none(), "unexpected errors: {body}");

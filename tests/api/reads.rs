@@ -245,7 +245,7 @@ async fn answers(reader: &Reader, seeded: &Seeded) -> Vec<String> {
         .collect();
     assert_eq!(heads, stripped, "heads are the targets without their texts");
     out.push(format!("targets {targets:?}"));
-    let summaries = comment_reads::summaries(reader, &seeded.drafts)
+    let summaries = comment_reads::summaries(reader, &seeded.drafts, comment_reads::MAX_LAST)
         .await
         .unwrap();
     for draft in &seeded.drafts {

@@ -625,20 +625,24 @@ pub async fn find_in_workspace(
 /// A draft by id, whoever's it is (callers check access).
 /// Drafts by id, in no particular order (missing ones left out).
 pub async fn find_many(
-    conn: &impl ConnectionTrait,
+    conn: &impl crate::db::reads::Reads,
     ids: &[Uuid],
 ) -> DomainResult<Vec<drafts::Model>> {
-    Ok(drafts::Entity::find()
-        .filter(drafts::Column::Id.is_in(ids.iter().copied()))
-        .all(conn)
+    let query = drafts::Entity::find().filter(drafts::Column::Id.is_in(ids.iter().copied()));
+    Ok(conn
+        .all(sea_orm::QueryTrait::build(&query, conn.backend()))
         .await?)
 }
 
 pub async fn find(
-    conn: &impl ConnectionTrait,
+    conn: &impl crate::db::reads::Reads,
     draft_id: Uuid,
 ) -> DomainResult<Option<drafts::Model>> {
-    Ok(drafts::Entity::find_by_id(draft_id).one(conn).await?)
+    let query = drafts::Entity::find_by_id(draft_id).limit(1);
+    Ok(conn
+        .all(sea_orm::QueryTrait::build(&query, conn.backend()))
+        .await?
+        .pop())
 }
 
 /// The workspace a draft belongs to, for resolving access.
