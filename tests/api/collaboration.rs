@@ -868,7 +868,7 @@ async fn a_page_of_drafts_costs_the_same_few_statements(backend: Backend) {
     let (two, _) = app
         .gql_costed(
             &owner.access,
-            "query($w: ID!) { workspace(id: $w) { drafts(first: 5) { edges { node { a: lastComments(count: 1) { body } b: lastComments(count: 4) { body } } } } } }",
+            "query($w: ID!) { workspace(id: $w) { drafts(first: 5) { edges { node { id a: lastComments(count: 1) { body } b: lastComments(count: 4) { body } } } } } }",
             json!({ "w": ws }),
         )
         .await;
@@ -877,6 +877,45 @@ async fn a_page_of_drafts_costs_the_same_few_statements(backend: Backend) {
     assert_eq!(newest["b"].as_array().unwrap().len(), 4);
     assert_eq!(newest["b"][0]["body"], "Comment 3 on 49");
     assert_eq!(newest["b"][3]["body"], "Comment 0 on 49");
+    // Mutations run one after the other and share the request's cache: the second asks
+    // for more latest comments than the first had read, and gets them all.
+    let id = newest["id"].as_str().unwrap();
+    let version = app
+        .gql_ok(
+            Some(&owner.access),
+            "query($id: ID!) { draft(id: $id) { version } }",
+            json!({ "id": id }),
+        )
+        .await["draft"]["version"]
+        .as_i64()
+        .unwrap();
+    let edits = app
+        .gql_ok(
+            Some(&owner.access),
+            "mutation($id: ID!, $v: Int!, $w: Int!) { \
+               one: updateDraft(input: { id: $id, expectedVersion: $v, title: \"Draft 49\" }) { lastComments(count: 1) { body } } \
+               four: updateDraft(input: { id: $id, expectedVersion: $w, title: \"Draft 49\" }) { lastComments(count: 4) { body } } }",
+            json!({ "id": id, "v": version, "w": version + 1 }),
+        )
+        .await;
+    let bodies = |key: &str| -> Vec<String> {
+        edits[key]["lastComments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["body"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(bodies("one"), ["Comment 3 on 49"]);
+    assert_eq!(
+        bodies("four"),
+        [
+            "Comment 3 on 49",
+            "Comment 2 on 49",
+            "Comment 1 on 49",
+            "Comment 0 on 49"
+        ]
+    );
 
     // With each draft's performance and generations too: still the same count for 5 and
     // for 50 — two statements for performance (targets, then only the latest points) and
