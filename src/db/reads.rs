@@ -1,16 +1,16 @@
-//! The list reads a page is made of (drafts, their targets and comments, the people
-//! named), behind one trait with two paths on SQLite:
+//! The reads a page is made of (drafts, their targets, revisions, workflow and comments,
+//! the people named, the caller's access), behind one trait with two paths on SQLite:
 //!
 //! - through SeaORM and sqlx, where each SQLite connection runs on its own thread and
 //!   every row crosses a channel to the task that asked — a wake-up and a context switch
 //!   per row, a third of the dashboard's CPU in the profile of issue 17;
-//! - or through rusqlite on the blocking pool (`ATELIER_SQLITE_READ_PATH=rusqlite`, the
-//!   default): the statement is built by SeaORM as before, runs whole on one blocking
-//!   thread from a pool of read-only connections, and the rows come back at once — one
-//!   hop per statement.
+//! - or through rusqlite (`ATELIER_SQLITE_READ_PATH=rusqlite`, the default): the
+//!   statement is built by SeaORM as before and runs on a read-only connection from a
+//!   small pool — on the request's own thread within a budget of SQLite instructions,
+//!   and whole on the blocking pool past it — and the rows come back at once.
 //!
 //! PostgreSQL always reads through SeaORM. Each statement counts towards the request's
-//! statement count on either path.
+//! statement count, and its rows towards the request's row count, on either path.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
