@@ -66,8 +66,7 @@ pub const DB_READ: usize = 10;
 /// The two builds of the schema a server runs. They answer alike; they differ in
 /// whether every document also passes through the `DocumentLimits` extension — which
 /// async-graphql, once any extension is installed, pays for on every field it resolves
-/// (a chain of boxed futures and a registry lookup per field, most of a dashboard's
-/// resolution time in the profile of issue 17).
+/// (a chain of boxed futures and a registry lookup per field).
 #[derive(Clone)]
 pub struct Schemas {
     /// For a single HTTP operation: `document_limits::check` measured its document
@@ -164,6 +163,7 @@ fn failed_before_execution(response: &async_graphql::Response) -> bool {
 /// request failed before execution began. An executed result is serialized straight
 /// into the body, without building a JSON tree of it first.
 fn write_result(response: &async_graphql::Response, out: &mut Vec<u8>) {
+    let start = out.len();
     let written = if failed_before_execution(response) {
         let mut value = serde_json::to_value(response).unwrap_or_else(|_| json!({}));
         if let Some(object) = value.as_object_mut() {
@@ -174,7 +174,9 @@ fn write_result(response: &async_graphql::Response, out: &mut Vec<u8>) {
         serde_json::to_writer(&mut *out, response)
     };
     if written.is_err() {
-        // invariant: a Response (maps with string keys, no NaN) always serializes.
+        // invariant: a Response (maps with string keys, no NaN) always serializes; were
+        // it ever to fail, no half-written result is left in the body.
+        out.truncate(start);
         out.extend_from_slice(b"{}");
     }
 }
