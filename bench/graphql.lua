@@ -5,7 +5,15 @@ wrk.headers["Authorization"] = "Bearer " .. os.getenv("ATELIER_BENCH_TOKEN")
 wrk.body = os.getenv("ATELIER_BENCH_BODY")
 
 -- Count non-200 answers and GraphQL errors so a broken run cannot pass for a fast one.
-local failures = 0
+-- Each wrk thread runs its own Lua state: `response` counts in the thread's state, and
+-- `done` (in the main state) sums what every thread counted.
+local threads = {}
+
+setup = function(thread)
+  table.insert(threads, thread)
+end
+
+failures = 0
 response = function(status, headers, body)
   if status ~= 200 or string.find(body, '"errors"', 1, true) then
     failures = failures + 1
@@ -13,5 +21,9 @@ response = function(status, headers, body)
 end
 
 done = function(summary, latency, requests)
-  io.write(string.format("failed responses: %d\n", failures))
+  local total = 0
+  for _, thread in ipairs(threads) do
+    total = total + thread:get("failures")
+  end
+  io.write(string.format("failed responses: %d\n", total))
 end
