@@ -4,7 +4,7 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("ATELIER_BENCH_TOKEN")
 wrk.body = os.getenv("ATELIER_BENCH_BODY")
 
--- Count non-200 answers and GraphQL errors so a broken run cannot pass for a fast one.
+-- Count non-200 answers, GraphQL errors and socket errors so a broken run cannot pass for a fast one.
 -- Each wrk thread runs its own Lua state: `response` counts in the thread's state, and
 -- `done` (in the main state) sums what every thread counted.
 local threads = {}
@@ -25,5 +25,8 @@ done = function(summary, latency, requests)
   for _, thread in ipairs(threads) do
     total = total + thread:get("failures")
   end
+  -- Requests that never got an answer (refused, reset, timed out) fail the run too.
+  local e = summary.errors
+  total = total + e.connect + e.read + e.write + e.timeout
   io.write(string.format("failed responses: %d\n", total))
 end
