@@ -397,22 +397,20 @@ pub struct Summary {
     pub asked: usize,
 }
 
-/// A comment with its draft's count of comments, as the summaries read them.
-#[derive(FromQueryResult)]
+/// A comment with its draft's count of comments, as the summaries read them: the
+/// comment's columns, then `total`.
 pub(crate) struct SummaryRow {
-    pub id: Uuid,
-    pub draft_id: Uuid,
-    pub parent_id: Option<Uuid>,
-    pub author_id: Option<Uuid>,
-    pub body: String,
-    pub mentions: String,
-    pub resolved_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub resolved_by: Option<Uuid>,
-    pub edited_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub deleted_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub review_link_id: Option<Uuid>,
+    pub comment: comments::Model,
     pub total: i64,
+}
+
+impl FromQueryResult for SummaryRow {
+    fn from_query_result(row: &sea_orm::QueryResult, pre: &str) -> Result<Self, sea_orm::DbErr> {
+        Ok(Self {
+            comment: comments::Model::from_query_result(row, pre)?,
+            total: row.try_get(pre, "total")?,
+        })
+    }
 }
 
 /// The summaries of these drafts with up to `latest` (at most `MAX_LAST`) of each one's
@@ -455,26 +453,12 @@ pub async fn summaries(
         .all(Statement::from_sql_and_values(backend, sql, values))
         .await?;
     for row in rows {
-        let entry = out.entry(row.draft_id).or_default();
+        let entry = out.entry(row.comment.draft_id).or_default();
         entry.count = row.total;
         entry.asked = asked;
-        if entry.latest.len() >= asked {
-            continue;
+        if entry.latest.len() < asked {
+            entry.latest.push(row.comment);
         }
-        entry.latest.push(comments::Model {
-            id: row.id,
-            draft_id: row.draft_id,
-            parent_id: row.parent_id,
-            author_id: row.author_id,
-            body: row.body,
-            mentions: row.mentions,
-            resolved_at: row.resolved_at,
-            resolved_by: row.resolved_by,
-            edited_at: row.edited_at,
-            deleted_at: row.deleted_at,
-            created_at: row.created_at,
-            review_link_id: row.review_link_id,
-        });
     }
     // A draft with no comments has no row: it has none to show of any it was asked for.
     for id in draft_ids {
