@@ -1,6 +1,6 @@
 //! Opening the database: SQLite (WAL, synchronous=NORMAL, foreign keys, busy timeout,
 //! secure_delete, one writer connection so writes never fail with SQLITE_BUSY; compiled
-//! without memory statistics, see `.cargo/config.toml`) or PostgreSQL (a pool); a large
+//! without memory statistics or a shared page cache, see `.cargo/config.toml`) or PostgreSQL (a pool); a large
 //! prepared-statement cache on both.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,18 +112,21 @@ mod tests {
     use sea_orm::{ConnectionTrait, Statement};
 
     /// SQLite is built for a server (`.cargo/config.toml`): no global memory-statistics
-    /// mutex taken on every allocation.
+    /// mutex taken on every allocation, and no page cache shared by every connection
+    /// behind one mutex.
     #[tokio::test]
-    async fn sqlite_is_built_without_memory_statistics() -> crate::TestResult {
+    async fn sqlite_is_built_without_global_mutexes_on_reads() -> crate::TestResult {
         let db = super::connect("sqlite::memory:").await?;
-        let row = db
-            .query_one_raw(Statement::from_string(
-                db.get_database_backend(),
-                "SELECT sqlite_compileoption_used('DEFAULT_MEMSTATUS=0') AS used",
-            ))
-            .await?
-            .ok_or("no answer")?;
-        assert_eq!(row.try_get::<i32>("", "used")?, 1);
+        for (option, used) in [("DEFAULT_MEMSTATUS=0", 1), ("ENABLE_MEMORY_MANAGEMENT", 0)] {
+            let row = db
+                .query_one_raw(Statement::from_string(
+                    db.get_database_backend(),
+                    format!("SELECT sqlite_compileoption_used('{option}') AS used"),
+                ))
+                .await?
+                .ok_or("no answer")?;
+            assert_eq!(row.try_get::<i32>("", "used")?, used, "{option}");
+        }
         Ok(())
     }
 }

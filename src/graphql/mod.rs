@@ -7,6 +7,7 @@ pub mod connection;
 pub mod content;
 pub mod context;
 mod document_limits;
+pub mod documents;
 pub mod errors;
 pub mod integrations;
 pub mod loaders;
@@ -75,6 +76,8 @@ pub struct Schemas {
     /// For a batch (whose operations share one cost budget) and for subscriptions over
     /// WebSocket (whose documents are measured by the extension).
     pub limited: AppSchema,
+    /// The documents HTTP requests sent, parsed once each.
+    pub documents: Arc<documents::Documents>,
 }
 
 impl Schemas {
@@ -83,6 +86,7 @@ impl Schemas {
         Self {
             direct: builder(Some(state.clone()), &config).finish(),
             limited: build_schema(Some(state), &config),
+            documents: Arc::default(),
         }
     }
 }
@@ -369,6 +373,8 @@ pub async fn graphql_post(
             ),
         );
     }
+    // Each document parsed once per server, not once per request.
+    schemas.documents.attach(&mut batch);
     // Before any validation: what the documents select with their fragments expanded,
     // and how deep they nest.
     let limits = &state.config.graphql;
