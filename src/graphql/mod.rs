@@ -44,7 +44,8 @@ use crate::state::AppState;
 
 /// Every mutation, from the modules that define them.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(
+#[graphql(name = "MutationRoot")]
+pub struct Mutations(
     Mutation,
     collaboration::CollaborationMutation,
     media::MediaMutation,
@@ -53,6 +54,54 @@ pub struct MutationRoot(
     webhooks::WebhookMutation,
     reviews::ReviewMutation,
 );
+
+/// The mutation root: every mutation, each of a request's run with the request's loaders
+/// emptied first. The mutations of one request run one after the other, and what one
+/// read before a write (a draft's comment count, its latest comments) must not answer
+/// for the one after it.
+#[derive(Default)]
+pub struct MutationRoot(Mutations);
+
+impl async_graphql::ContainerType for MutationRoot {
+    async fn resolve_field(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::ServerResult<Option<async_graphql::Value>> {
+        if let Ok(loaders) = ctx.data::<loaders::Loaders>() {
+            loaders::forget_all(loaders);
+        }
+        self.0.resolve_field(ctx).await
+    }
+
+    fn find_entity(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        params: &async_graphql::Value,
+    ) -> impl std::future::Future<Output = async_graphql::ServerResult<Option<async_graphql::Value>>>
+           + Send {
+        self.0.find_entity(ctx, params)
+    }
+}
+
+impl async_graphql::OutputType for MutationRoot {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        Mutations::type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        Mutations::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &async_graphql::ContextSelectionSet<'_>,
+        _field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
+    ) -> async_graphql::ServerResult<async_graphql::Value> {
+        async_graphql::resolver_utils::resolve_container_serial(ctx, self).await
+    }
+}
+
+impl async_graphql::ObjectType for MutationRoot {}
 
 pub type AppSchema = Schema<Query, MutationRoot, Subscription>;
 

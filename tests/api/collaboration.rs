@@ -963,3 +963,57 @@ async fn a_page_of_drafts_costs_the_same_few_statements(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(a_page_of_drafts_costs_the_same_few_statements);
+
+/// Mutations of one request run one after the other and each sees what the ones before
+/// it wrote: a draft shown, a comment added, the draft shown again — its count, latest
+/// comments and title are the new ones, not what the first read left in the request's
+/// cache.
+async fn each_mutation_of_a_request_sees_what_the_ones_before_wrote(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.signed_in_user("seq@example.com", "Sam Sequence").await;
+    let ws = app.create_workspace(&owner, "Sequence Co").await;
+    let id = new_draft(&app, &owner.access, &ws, "First title", "Text").await;
+    app.gql_ok(
+        Some(&owner.access),
+        ADD_COMMENT,
+        json!({ "i": { "draftId": id, "body": "Before" } }),
+    )
+    .await;
+    let version = app
+        .gql_ok(
+            Some(&owner.access),
+            "query($id: ID!) { draft(id: $id) { version } }",
+            json!({ "id": id }),
+        )
+        .await["draft"]["version"]
+        .as_i64()
+        .unwrap();
+    let done = app
+        .gql_ok(
+            Some(&owner.access),
+            "mutation($id: ID!, $v: Int!, $w: Int!) { \
+               before: updateDraft(input: { id: $id, expectedVersion: $v, title: \"Second title\" }) { title commentCount lastComments(count: 3) { body author { displayName } } } \
+               added: addComment(input: { draftId: $id, body: \"During\" }) { body } \
+               after: updateDraft(input: { id: $id, expectedVersion: $w, title: \"Third title\" }) { title commentCount lastComments(count: 3) { body author { displayName } } } }",
+            json!({ "id": id, "v": version, "w": version + 1 }),
+        )
+        .await;
+    assert_eq!(done["before"]["title"], "Second title");
+    assert_eq!(done["before"]["commentCount"], 1);
+    assert_eq!(done["added"]["body"], "During");
+    assert_eq!(done["after"]["title"], "Third title");
+    assert_eq!(done["after"]["commentCount"], 2);
+    let bodies: Vec<&str> = done["after"]["lastComments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["During", "Before"]);
+    assert_eq!(
+        done["after"]["lastComments"][0]["author"]["displayName"],
+        "Sam Sequence"
+    );
+}
+
+on_both_databases!(each_mutation_of_a_request_sees_what_the_ones_before_wrote);
