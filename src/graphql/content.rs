@@ -2,6 +2,8 @@
 //! through the request's loader, so a page of drafts costs a fixed number of
 //! statements), `DraftTarget`, `Comment`, and their enums.
 
+use std::sync::Arc;
+
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
@@ -256,16 +258,19 @@ impl Draft {
         if summary.asked < count {
             // Loaded earlier in this request for a smaller count (another alias): read
             // this draft's again, as many as asked.
-            summary = comments::summaries(&loader.loader().reads, &[self.0.id], count)
-                .await
-                .map_err(gql)?
-                .remove(&self.0.id)
-                .unwrap_or_default();
+            summary = Arc::new(
+                comments::summaries(&loader.loader().reads, &[self.0.id], count)
+                    .await
+                    .map_err(gql)?
+                    .remove(&self.0.id)
+                    .unwrap_or_default(),
+            );
         }
         Ok(summary
             .latest
-            .into_iter()
+            .iter()
             .take(count)
+            .cloned()
             .map(Comment)
             .collect())
     }

@@ -241,16 +241,17 @@ fn db_error(e: impl Into<DomainError>) -> async_graphql::Error {
 }
 
 impl Loader<UserById> for ContentLoader {
-    type Value = accounts::Person;
+    /// Shared: every `author` of a page hands out the same person without copying them.
+    type Value = Arc<accounts::Person>;
     type Error = async_graphql::Error;
 
-    async fn load(&self, keys: &[UserById]) -> Result<HashMap<UserById, accounts::Person>> {
+    async fn load(&self, keys: &[UserById]) -> Result<HashMap<UserById, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         Ok(accounts::find_many(&self.reads, &ids)
             .await
             .map_err(gql)?
             .into_iter()
-            .map(|u| (UserById(u.id), u))
+            .map(|u| (UserById(u.id), Arc::new(u)))
             .collect())
     }
 }
@@ -301,10 +302,11 @@ impl Loader<TargetHeadsOf> for ContentLoader {
 }
 
 impl Loader<CommentsOf> for ContentLoader {
-    type Value = Summary;
+    /// Shared: `commentCount` reads the count without copying the latest comments.
+    type Value = Arc<Summary>;
     type Error = async_graphql::Error;
 
-    async fn load(&self, keys: &[CommentsOf]) -> Result<HashMap<CommentsOf, Summary>> {
+    async fn load(&self, keys: &[CommentsOf]) -> Result<HashMap<CommentsOf, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let latest = self.latest.load(Ordering::Relaxed);
         let mut found = comments::summaries(&self.reads, &ids, latest)
@@ -312,7 +314,10 @@ impl Loader<CommentsOf> for ContentLoader {
             .map_err(gql)?;
         Ok(ids
             .into_iter()
-            .map(|draft| (CommentsOf(draft), found.remove(&draft).unwrap_or_default()))
+            .map(|draft| {
+                let summary = found.remove(&draft).unwrap_or_default();
+                (CommentsOf(draft), Arc::new(summary))
+            })
             .collect())
     }
 }

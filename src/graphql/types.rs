@@ -81,7 +81,7 @@ fn role_of(value: &str) -> Result<RoleEnum> {
 }
 
 /// A person with an Atelier account.
-pub struct User(pub accounts::Person);
+pub struct User(pub std::sync::Arc<accounts::Person>);
 
 #[Object]
 impl User {
@@ -483,7 +483,7 @@ impl Membership {
     }
 
     async fn user(&self) -> User {
-        User(self.user.clone().into())
+        User(std::sync::Arc::new(self.user.clone().into()))
     }
 
     async fn workspace(&self) -> Workspace {
@@ -615,7 +615,9 @@ impl AuthPayload {
     }
 
     async fn user(&self) -> Option<User> {
-        self.user.clone().map(|u| User(u.into()))
+        self.user
+            .clone()
+            .map(|u| User(std::sync::Arc::new(u.into())))
     }
 
     async fn verification_required(&self) -> bool {
