@@ -28,6 +28,28 @@ async fn new_draft(app: &TestApp, token: &str, ws: &str, title: &str, body: &str
         .to_string()
 }
 
+/// A draft's version, for the next update's `expectedVersion`.
+async fn draft_version(app: &TestApp, token: &str, id: &str) -> i64 {
+    app.gql_ok(
+        Some(token),
+        "query($id: ID!) { draft(id: $id) { version } }",
+        json!({ "id": id }),
+    )
+    .await["draft"]["version"]
+        .as_i64()
+        .unwrap()
+}
+
+/// The bodies of a list of comments, in order.
+fn bodies(comments: &Value) -> Vec<String> {
+    comments
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["body"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn message(response: &Value) -> String {
     response["errors"][0]["message"]
         .as_str()
@@ -880,15 +902,7 @@ async fn a_page_of_drafts_costs_the_same_few_statements(backend: Backend) {
     // Mutations run one after the other and share the request's cache: the second asks
     // for more latest comments than the first had read, and gets them all.
     let id = newest["id"].as_str().unwrap();
-    let version = app
-        .gql_ok(
-            Some(&owner.access),
-            "query($id: ID!) { draft(id: $id) { version } }",
-            json!({ "id": id }),
-        )
-        .await["draft"]["version"]
-        .as_i64()
-        .unwrap();
+    let version = draft_version(&app, &owner.access, id).await;
     let edits = app
         .gql_ok(
             Some(&owner.access),
@@ -898,17 +912,9 @@ async fn a_page_of_drafts_costs_the_same_few_statements(backend: Backend) {
             json!({ "id": id, "v": version, "w": version + 1 }),
         )
         .await;
-    let bodies = |key: &str| -> Vec<String> {
-        edits[key]["lastComments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["body"].as_str().unwrap().to_string())
-            .collect()
-    };
-    assert_eq!(bodies("one"), ["Comment 3 on 49"]);
+    assert_eq!(bodies(&edits["one"]["lastComments"]), ["Comment 3 on 49"]);
     assert_eq!(
-        bodies("four"),
+        bodies(&edits["four"]["lastComments"]),
         [
             "Comment 3 on 49",
             "Comment 2 on 49",
@@ -979,15 +985,7 @@ async fn each_mutation_of_a_request_sees_what_the_ones_before_wrote(backend: Bac
         json!({ "i": { "draftId": id, "body": "Before" } }),
     )
     .await;
-    let version = app
-        .gql_ok(
-            Some(&owner.access),
-            "query($id: ID!) { draft(id: $id) { version } }",
-            json!({ "id": id }),
-        )
-        .await["draft"]["version"]
-        .as_i64()
-        .unwrap();
+    let version = draft_version(&app, &owner.access, &id).await;
     let done = app
         .gql_ok(
             Some(&owner.access),
@@ -1003,13 +1001,7 @@ async fn each_mutation_of_a_request_sees_what_the_ones_before_wrote(backend: Bac
     assert_eq!(done["added"]["body"], "During");
     assert_eq!(done["after"]["title"], "Third title");
     assert_eq!(done["after"]["commentCount"], 2);
-    let bodies: Vec<&str> = done["after"]["lastComments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["body"].as_str().unwrap())
-        .collect();
-    assert_eq!(bodies, ["During", "Before"]);
+    assert_eq!(bodies(&done["after"]["lastComments"]), ["During", "Before"]);
     assert_eq!(
         done["after"]["lastComments"][0]["author"]["displayName"],
         "Sam Sequence"
