@@ -143,7 +143,7 @@ mod tests {
     /// Many different documents (a client that writes values into its text, or an
     /// attacker) never make the kept set grow past its bound, and long text is not kept.
     #[test]
-    fn what_is_kept_is_bounded() {
+    fn what_is_kept_is_bounded() -> crate::TestResult {
         let documents = Documents::default();
         for n in 0..(KEPT * 3) {
             documents.attach(&mut single(&format!("{{ a{n} }}")));
@@ -158,13 +158,14 @@ mod tests {
         let kept_text = documents
             .kept
             .lock()
-            .unwrap()
+            .map_err(|_| "the kept documents are poisoned")?
             .keys()
             .next()
-            .unwrap()
+            .ok_or("nothing is kept")?
             .to_string();
         documents.attach(&mut single(&kept_text));
         assert_eq!(documents.parsed(), before);
+        Ok(())
     }
 
     /// Every operation of a batch gets its document.
