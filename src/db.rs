@@ -1,7 +1,7 @@
 //! Opening the database: SQLite (WAL, synchronous=NORMAL, foreign keys, busy timeout,
 //! secure_delete, one writer connection so writes never fail with SQLITE_BUSY; compiled
-//! without memory statistics or a shared page cache, see `.cargo/config.toml`) or PostgreSQL (a pool); a large
-//! prepared-statement cache on both.
+//! without memory statistics or a shared page cache, see `.cargo/config.toml`) or
+//! PostgreSQL (a pool); a large prepared-statement cache on both.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

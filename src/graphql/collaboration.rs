@@ -259,11 +259,11 @@ impl CollaborationMutation {
         mention_emails: bool,
     ) -> Result<User> {
         let user = current_user(ctx).await?;
-        Ok(User(std::sync::Arc::new(
+        Ok(
             comments::set_mention_emails(&state(ctx).db, user.id, mention_emails)
                 .await
                 .map_err(gql)?
                 .into(),
-        )))
+        )
     }
 }

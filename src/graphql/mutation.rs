@@ -144,7 +144,7 @@ impl Mutation {
         let user = accounts::verify_email(&state(ctx).db, &token, meta(ctx))
             .await
             .map_err(gql)?;
-        Ok(User(std::sync::Arc::new(user.into())))
+        Ok(user.into())
     }
 
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<AuthPayload> {

@@ -19,9 +19,7 @@ impl Query {
         if request(ctx).viewer.is_none() {
             return Ok(None);
         }
-        Ok(Some(User(std::sync::Arc::new(
-            current_user(ctx).await?.into(),
-        ))))
+        Ok(Some(current_user(ctx).await?.into()))
     }
 
     /// The privacy policy in force now.

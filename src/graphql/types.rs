@@ -80,8 +80,15 @@ fn role_of(value: &str) -> Result<RoleEnum> {
     workspaces::Role::parse(value).map(Into::into).map_err(gql)
 }
 
-/// A person with an Atelier account.
+/// A person with an Atelier account (shared with the request's loader, which hands the
+/// same person to every field that shows them).
 pub struct User(pub std::sync::Arc<accounts::Person>);
+
+impl<P: Into<accounts::Person>> From<P> for User {
+    fn from(person: P) -> Self {
+        Self(std::sync::Arc::new(person.into()))
+    }
+}
 
 #[Object]
 impl User {
@@ -483,7 +490,7 @@ impl Membership {
     }
 
     async fn user(&self) -> User {
-        User(std::sync::Arc::new(self.user.clone().into()))
+        self.user.clone().into()
     }
 
     async fn workspace(&self) -> Workspace {
@@ -615,9 +622,7 @@ impl AuthPayload {
     }
 
     async fn user(&self) -> Option<User> {
-        self.user
-            .clone()
-            .map(|u| User(std::sync::Arc::new(u.into())))
+        self.user.clone().map(User::from)
     }
 
     async fn verification_required(&self) -> bool {
