@@ -336,6 +336,7 @@ pub async fn seed_demo(
                 origin: Set("MANUAL".into()),
                 created_at: Set(at),
                 updated_at: Set(at),
+                comment_count: sea_orm::ActiveValue::NotSet,
             });
             let published = statuses[n % statuses.len()] == "PUBLISHED";
             for provider in providers.iter().take(1 + n % 2) {

@@ -26,6 +26,7 @@ mod m20261201_000020_rate_limits;
 mod m20261201_000021_audit_sealer;
 mod m20261201_000022_webhooks;
 mod m20261201_000023_review_links;
+mod m20261205_000024_comment_counts;
 
 pub struct Migrator;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000021_audit_sealer::Migration),
             Box::new(m20261201_000022_webhooks::Migration),
             Box::new(m20261201_000023_review_links::Migration),
+            Box::new(m20261205_000024_comment_counts::Migration),
         ]
     }
 }

@@ -485,6 +485,7 @@ impl Readable for drafts::Model {
         "origin",
         "created_at",
         "updated_at",
+        "comment_count",
     ];
 
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
@@ -502,6 +503,7 @@ impl Readable for drafts::Model {
             origin: row.get(10)?,
             created_at: instant(row, 11)?,
             updated_at: instant(row, 12)?,
+            comment_count: row.get(13)?,
         })
     }
 }
@@ -640,29 +642,6 @@ const COMMENT_COLUMNS: [&str; 12] = [
     "created_at",
     "review_link_id",
 ];
-
-/// A comment's columns and then its draft's count.
-const SUMMARY_COLUMNS: [&str; 13] = {
-    let mut out = [""; 13];
-    let mut i = 0;
-    while i < COMMENT_COLUMNS.len() {
-        out[i] = COMMENT_COLUMNS[i];
-        i += 1;
-    }
-    out[12] = "total";
-    out
-};
-
-impl Readable for crate::domain::comments::SummaryRow {
-    const COLUMNS: &'static [&'static str] = &SUMMARY_COLUMNS;
-
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            comment: comments::Model::from_row(row)?,
-            total: row.get(COMMENT_COLUMNS.len())?,
-        })
-    }
-}
 
 impl Readable for comments::Model {
     const COLUMNS: &'static [&'static str] = &COMMENT_COLUMNS;

@@ -8,8 +8,8 @@
 use chrono::Duration;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionSession, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionSession, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -386,86 +386,87 @@ pub async fn list(
         .await?)
 }
 
-/// For many drafts in one statement: how many live comments each has, and its latest
-/// comments (newest first), as many as were asked for.
+/// A comment's columns as the latest comments are selected (the order `Readable` reads).
+const COLUMNS: &str = "id, draft_id, parent_id, author_id, body, mentions, resolved_at, \
+                       resolved_by, edited_at, deleted_at, created_at, review_link_id";
+
+/// `COLUMNS` read from the comment `c`, each under its own name.
+static JOINED_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    COLUMNS
+        .split(", ")
+        .map(|column| format!("c.{column} AS {column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+});
+
+/// A draft's latest live comments, newest first, as many as were asked for. (How many it
+/// has in all is the draft's own `comment_count`.)
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
-    pub count: i64,
     pub latest: Vec<comments::Model>,
     /// How many latest comments were asked for: `latest` holds all of them when this
     /// is at least what a reader wants.
     pub asked: usize,
 }
 
-/// A comment with its draft's count of comments, as the summaries read them: the
-/// comment's columns, then `total`.
-pub(crate) struct SummaryRow {
-    pub comment: comments::Model,
-    pub total: i64,
-}
-
-impl FromQueryResult for SummaryRow {
-    fn from_query_result(row: &sea_orm::QueryResult, pre: &str) -> Result<Self, sea_orm::DbErr> {
-        Ok(Self {
-            comment: comments::Model::from_query_result(row, pre)?,
-            total: row.try_get(pre, "total")?,
-        })
-    }
-}
-
-/// The summaries of these drafts with up to `latest` (at most `MAX_LAST`) of each one's
-/// latest comments; every draft with comments has at least one row read, which carries
-/// its count.
+/// The latest `latest` (at most `MAX_LAST`) live comments of each of these drafts, in one
+/// statement; every draft asked for gets a summary, empty when it has none.
 pub async fn summaries(
     conn: &impl crate::db::reads::Reads,
     draft_ids: &[Uuid],
     latest: usize,
 ) -> DomainResult<std::collections::HashMap<Uuid, Summary>> {
     use sea_orm::{DatabaseBackend, Statement, Value};
-    let mut out: std::collections::HashMap<Uuid, Summary> = std::collections::HashMap::new();
-    if draft_ids.is_empty() {
+    let asked = latest.min(MAX_LAST);
+    let mut out: std::collections::HashMap<Uuid, Summary> = draft_ids
+        .iter()
+        .map(|id| {
+            let summary = Summary {
+                latest: Vec::with_capacity(asked),
+                asked,
+            };
+            (*id, summary)
+        })
+        .collect();
+    if draft_ids.is_empty() || asked == 0 {
         return Ok(out);
     }
     // One bounded index walk per draft (draft_id, deleted_at, id), glued with UNION ALL:
     // a draft with thousands of comments costs as little as one with three, where a
     // window over all of them would sort them all.
-    let asked = latest.min(MAX_LAST);
-    let limit = asked.max(1);
     let backend = conn.backend();
-    let mut values: Vec<Value> = Vec::with_capacity(draft_ids.len() * 2);
-    let mut parts = Vec::with_capacity(draft_ids.len());
-    for (n, id) in draft_ids.iter().enumerate() {
-        let (a, b) = match backend {
-            DatabaseBackend::Postgres => (format!("${}", 2 * n + 1), format!("${}", 2 * n + 2)),
-            _ => ("?".to_string(), "?".to_string()),
-        };
-        parts.push(format!(
-            "SELECT * FROM (SELECT id, draft_id, parent_id, author_id, body, mentions, resolved_at, \
-             resolved_by, edited_at, deleted_at, created_at, review_link_id, \
-             (SELECT COUNT(*) FROM comments AS counted WHERE counted.draft_id = {a} AND counted.deleted_at IS NULL) AS total \
-             FROM comments WHERE draft_id = {b} AND deleted_at IS NULL ORDER BY id DESC LIMIT {limit}) AS latest_{n}"
-        ));
-        values.push((*id).into());
-        values.push((*id).into());
-    }
-    let sql = parts.join(" UNION ALL ");
-    let rows: Vec<SummaryRow> = conn
+    let values: Vec<Value> = draft_ids.iter().map(|id| (*id).into()).collect();
+    let sql = match backend {
+        DatabaseBackend::Postgres => (1..=draft_ids.len())
+            .map(|n| {
+                format!(
+                    "SELECT * FROM (SELECT {COLUMNS} FROM comments \
+                     WHERE draft_id = ${n} AND deleted_at IS NULL ORDER BY id DESC LIMIT {asked}) AS latest_{n}"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL "),
+        // SQLite: the walk yields rowids only (the index covers them) and each comment is
+        // read once, straight into the result, by rowid. Handing whole rows out of the
+        // subquery copied every value twice and looked each row up through its id's
+        // index: a third of the statement's instructions.
+        _ => {
+            let part = format!(
+                "SELECT {JOINED} FROM (SELECT rowid AS r FROM comments \
+                 WHERE draft_id = ? AND deleted_at IS NULL ORDER BY id DESC LIMIT {asked}) AS latest \
+                 CROSS JOIN comments AS c ON c.rowid = latest.r",
+                JOINED = *JOINED_COLUMNS,
+            );
+            vec![part; draft_ids.len()].join(" UNION ALL ")
+        }
+    };
+    let rows: Vec<comments::Model> = conn
         .all(Statement::from_sql_and_values(backend, sql, values))
         .await?;
     for row in rows {
-        let entry = out.entry(row.comment.draft_id).or_default();
-        entry.count = row.total;
-        entry.asked = asked;
-        if entry.latest.len() < asked {
-            entry.latest.push(row.comment);
+        if let Some(summary) = out.get_mut(&row.draft_id) {
+            summary.latest.push(row);
         }
-    }
-    // A draft with no comments has no row: it has none to show of any it was asked for.
-    for id in draft_ids {
-        out.entry(*id).or_insert_with(|| Summary {
-            asked,
-            ..Summary::default()
-        });
     }
     // UNION ALL keeps each part's order only by convention: sort newest first per draft.
     for summary in out.values_mut() {

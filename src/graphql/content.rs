@@ -229,11 +229,8 @@ impl Draft {
     }
 
     /// How many comments it has (deleted ones not counted).
-    async fn comment_count(&self, ctx: &Context<'_>) -> Result<i64> {
-        Ok(loader(ctx)?
-            .load_one(CommentsOf(self.0.id))
-            .await?
-            .map_or(0, |s| s.count))
+    async fn comment_count(&self) -> i64 {
+        self.0.comment_count
     }
 
     /// Its latest comments, newest first (at most 10).

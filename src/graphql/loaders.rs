@@ -22,8 +22,7 @@ use crate::error::DomainError;
 pub struct ContentLoader {
     pub reads: crate::db::reads::Reader,
     /// How many latest comments a load of comment summaries reads per draft: the most
-    /// any `lastComments` of the request has asked for so far (0 reads one, the row
-    /// that carries the count).
+    /// any `lastComments` of the request has asked for so far.
     latest: AtomicUsize,
 }
 
@@ -103,7 +102,7 @@ pub async fn prime_drafts(
         loader.feed_many(source.load(&keys).await?).await;
     }
     let last = node.field("lastComments");
-    if node.field("commentCount").exists() || last.exists() {
+    if last.exists() {
         for field in last.selection_fields() {
             source.want_latest(latest_count(&field)?);
         }
@@ -302,7 +301,7 @@ impl Loader<TargetHeadsOf> for ContentLoader {
 }
 
 impl Loader<CommentsOf> for ContentLoader {
-    /// Shared: `commentCount` reads the count without copying the latest comments.
+    /// Shared: a draft's `lastComments` read its summary without copying it.
     type Value = Arc<Summary>;
     type Error = async_graphql::Error;
 

@@ -864,15 +864,14 @@ async fn a_page_of_drafts_costs_the_same_few_statements(backend: Backend) {
     assert!(fifty <= 5, "a page of 50 drafts cost {fifty} statements");
 
     // The rows read are the rows shown: the membership, 50 drafts, and of each draft's
-    // comments as many as `lastComments` shows — one row for a draft that has comments
-    // when only the count is asked (it carries the count); none for one with none. The
-    // 50 drafts have 0, 1, 2, 3, 4 comments, ten of each.
+    // comments as many as `lastComments` shows — none when only the count is asked (it
+    // is the draft's own column). The 50 drafts have 0, 1, 2, 3, 4 comments, ten of each.
     let latest = |count: u32| {
         format!("query($w: ID!) {{ workspace(id: $w) {{ drafts(first: 50) {{ edges {{ node {{ commentCount lastComments(count: {count}) {{ body }} }} }} }} }} }}")
     };
     let only_count = "query($w: ID!) { workspace(id: $w) { drafts(first: 50) { edges { node { commentCount } } } } }";
     for (query, comment_rows) in [
-        (only_count.to_string(), 40),
+        (only_count.to_string(), 0),
         (latest(1), 40),
         (latest(3), 10 * (1 + 2 + 3 + 3)),
         (latest(10), 10 * (1 + 2 + 3 + 4)),
@@ -881,6 +880,9 @@ async fn a_page_of_drafts_costs_the_same_few_statements(backend: Backend) {
             .gql_costed(&owner.access, &query, json!({ "w": ws }))
             .await;
         assert_eq!(costs.rows, 1 + 50 + comment_rows, "{query}");
+        // The membership and the page; the latest comments when they are asked for.
+        let statements = if comment_rows == 0 { 2 } else { 3 };
+        assert_eq!(costs.statements, statements, "{query}");
         assert_eq!(
             answer["workspace"]["drafts"]["edges"][0]["node"]["commentCount"],
             4
@@ -1009,3 +1011,177 @@ async fn each_mutation_of_a_request_sees_what_the_ones_before_wrote(backend: Bac
 }
 
 on_both_databases!(each_mutation_of_a_request_sees_what_the_ones_before_wrote);
+
+/// A draft's comment count, as the dashboard and the draft itself tell it.
+async fn counts(app: &TestApp, token: &str, ws: &str, draft: &str) -> (i64, i64) {
+    let page = app
+        .gql_ok(
+            Some(token),
+            "query($w: ID!) { workspace(id: $w) { drafts(first: 10) { edges { node { id commentCount } } } } }",
+            json!({ "w": ws }),
+        )
+        .await;
+    let listed = page["workspace"]["drafts"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["id"] == draft)
+        .map(|e| e["node"]["commentCount"].as_i64().unwrap())
+        .unwrap();
+    let own = app
+        .gql_ok(
+            Some(token),
+            "query($id: ID!) { draft(id: $id) { commentCount comments(first: 50) { edges { node { deleted } } } } }",
+            json!({ "id": draft }),
+        )
+        .await;
+    let live = own["draft"]["comments"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["deleted"] == false)
+        .count() as i64;
+    assert_eq!(
+        own["draft"]["commentCount"], live,
+        "the count is the live comments shown"
+    );
+    (listed, own["draft"]["commentCount"].as_i64().unwrap())
+}
+
+/// Every draft's stored count against a count of its live comments, straight from the
+/// database: the invariant the triggers keep, whichever way a comment came or went.
+async fn stored_counts_match(app: &TestApp) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = app.db.get_database_backend();
+    let wrong = app
+        .db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT COUNT(*) AS n FROM drafts WHERE comment_count <> \
+             (SELECT COUNT(*) FROM comments WHERE comments.draft_id = drafts.id AND comments.deleted_at IS NULL)",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(wrong, 0, "drafts whose stored comment count is wrong");
+}
+
+/// Comments written, replied to, deleted, refused, erased with their author, and the
+/// draft deleted: the count each draft shows follows every step.
+async fn comment_counts_follow_comments_through_deletion_and_erasure(backend: Backend) {
+    use crate::privacy_flow::{erase_leaving_nothing, Officer};
+    use atelier::domain::staff::StaffRole;
+    let app = TestApp::spawn(backend).await;
+    let owner = app.signed_in_user("olga@example.com", "Olga Owner").await;
+    let ws = app.create_workspace(&owner, "Count Co").await;
+    let eve = crate::workspaces::add_named_member(
+        &app,
+        &owner,
+        &ws,
+        "eve@example.com",
+        "Eve Editor",
+        "EDITOR",
+    )
+    .await;
+    let a = new_draft(&app, &owner.access, &ws, "Draft A", "Text").await;
+    let b = new_draft(&app, &owner.access, &ws, "Draft B", "Text").await;
+    assert_eq!(counts(&app, &owner.access, &ws, &a).await, (0, 0));
+
+    let comment = |token: &str, draft: &str, body: &str, parent: Option<&str>| {
+        let (token, draft, body) = (token.to_string(), draft.to_string(), body.to_string());
+        let parent = parent.map(str::to_string);
+        let app = &app;
+        async move {
+            app.gql_ok(
+                Some(&token),
+                ADD_COMMENT,
+                json!({ "i": { "draftId": draft, "body": body, "parentId": parent } }),
+            )
+            .await["addComment"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let first = comment(&eve.access, &a, "Eve one", None).await;
+    comment(&eve.access, &a, "Eve two", None).await;
+    let olga = comment(&owner.access, &a, "Olga one", None).await;
+    comment(&owner.access, &a, "Olga replies", Some(&first)).await;
+    comment(&eve.access, &b, "Eve on B", None).await;
+    assert_eq!(counts(&app, &owner.access, &ws, &a).await, (4, 4));
+    assert_eq!(counts(&app, &owner.access, &ws, &b).await, (1, 1));
+
+    // A comment refused (empty body, unknown draft, by a stranger) counts nowhere.
+    let refused = app
+        .gql(
+            Some(&eve.access),
+            ADD_COMMENT,
+            json!({ "i": { "draftId": a, "body": "  " } }),
+        )
+        .await;
+    assert_eq!(error_code(&refused).as_deref(), Some("BAD_USER_INPUT"));
+    let stranger = app.signed_in_user("sam@example.com", "Sam Stranger").await;
+    let refused = app
+        .gql(
+            Some(&stranger.access),
+            ADD_COMMENT,
+            json!({ "i": { "draftId": a, "body": "hi" } }),
+        )
+        .await;
+    assert!(refused["errors"].is_array());
+    assert_eq!(counts(&app, &owner.access, &ws, &a).await, (4, 4));
+
+    // Deleted once counts once; deleting it again answers the same and changes nothing.
+    let delete = "mutation($id: ID!) { deleteComment(id: $id) { deleted } }";
+    app.gql_ok(Some(&owner.access), delete, json!({ "id": olga }))
+        .await;
+    let again = app
+        .gql(Some(&owner.access), delete, json!({ "id": olga }))
+        .await;
+    assert_eq!(again["data"]["deleteComment"]["deleted"], true, "{again}");
+    assert_eq!(counts(&app, &owner.access, &ws, &a).await, (3, 3));
+    stored_counts_match(&app).await;
+
+    // Eve is erased: her comments are gone from every count, Olga's reply stays.
+    let officer = Officer::sign_in(&app, "officer@atelier.test", StaffRole::Compliance).await;
+    erase_leaving_nothing(
+        &app,
+        &officer,
+        &eve,
+        "eve@example.com",
+        &["eve@example.com", "Eve Editor"],
+    )
+    .await;
+    assert_eq!(counts(&app, &owner.access, &ws, &a).await, (1, 1));
+    assert_eq!(counts(&app, &owner.access, &ws, &b).await, (0, 0));
+    stored_counts_match(&app).await;
+
+    // Writes outside the API keep the count too: deleted comments restored (the erased
+    // and the deleted ones alike have an empty body), a reply deleted for good, and the
+    // draft itself deleted with its comments.
+    use sea_orm::{ConnectionTrait, Statement};
+    let sql = |text: &str| Statement::from_string(app.db.get_database_backend(), text.to_string());
+    app.db
+        .execute_raw(sql("UPDATE comments SET deleted_at = NULL WHERE body = ''"))
+        .await
+        .unwrap();
+    stored_counts_match(&app).await;
+    assert_eq!(counts(&app, &owner.access, &ws, &a).await, (4, 4));
+    assert_eq!(counts(&app, &owner.access, &ws, &b).await, (1, 1));
+    app.db
+        .execute_raw(sql("DELETE FROM comments WHERE parent_id IS NOT NULL"))
+        .await
+        .unwrap();
+    stored_counts_match(&app).await;
+    assert_eq!(counts(&app, &owner.access, &ws, &a).await, (3, 3));
+    app.db
+        .execute_raw(sql("DELETE FROM drafts WHERE title = 'Draft A'"))
+        .await
+        .unwrap();
+    stored_counts_match(&app).await;
+    assert_eq!(counts(&app, &owner.access, &ws, &b).await, (1, 1));
+    app.stop().await;
+}
+on_both_databases!(comment_counts_follow_comments_through_deletion_and_erasure);

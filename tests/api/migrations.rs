@@ -54,3 +54,70 @@ async fn migrations_roll_back_and_forward(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(migrations_roll_back_and_forward);
+
+/// The comment counts migration counts the comments already there: rolled back on a
+/// database with comments (live and deleted) and applied again, every draft's count is
+/// its live comments.
+async fn comment_counts_are_counted_when_the_migration_runs(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.signed_in_user("count@example.com", "Count Er").await;
+    let ws = app.create_workspace(&owner, "Count Co").await;
+    let draft = app
+        .gql_ok(
+            Some(&owner.access),
+            "mutation($i: CreateDraftInput!) { createDraft(input: $i) { id } }",
+            serde_json::json!({ "i": { "workspaceId": ws, "title": "Counted", "body": "Text" } }),
+        )
+        .await["createDraft"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut ids = Vec::new();
+    for body in ["one", "two", "three"] {
+        let added = app
+            .gql_ok(
+                Some(&owner.access),
+                "mutation($i: AddCommentInput!) { addComment(input: $i) { id } }",
+                serde_json::json!({ "i": { "draftId": draft, "body": body } }),
+            )
+            .await;
+        ids.push(added["addComment"]["id"].as_str().unwrap().to_string());
+    }
+    app.gql_ok(
+        Some(&owner.access),
+        "mutation($id: ID!) { deleteComment(id: $id) { deleted } }",
+        serde_json::json!({ "id": ids[0] }),
+    )
+    .await;
+
+    Migrator::down(&app.db, Some(1))
+        .await
+        .expect("the last migration rolls back");
+    let backend_of = app.db.get_database_backend();
+    let count = |sql: &'static str| {
+        let db = &app.db;
+        async move {
+            db.query_one_raw(sea_orm::Statement::from_string(backend_of, sql))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get::<i64>("", "n")
+                .unwrap()
+        }
+    };
+    assert_eq!(count("SELECT COUNT(*) AS n FROM comments").await, 3);
+    Migrator::up(&app.db, None)
+        .await
+        .expect("and applies again");
+    assert_eq!(count("SELECT comment_count AS n FROM drafts").await, 2);
+    let shown = app
+        .gql_ok(
+            Some(&owner.access),
+            "query($id: ID!) { draft(id: $id) { commentCount } }",
+            serde_json::json!({ "id": draft }),
+        )
+        .await;
+    assert_eq!(shown["draft"]["commentCount"], 2);
+    app.stop().await;
+}
+on_both_databases!(comment_counts_are_counted_when_the_migration_runs);

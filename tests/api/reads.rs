@@ -126,6 +126,8 @@ async fn seed(db: &DatabaseConnection) -> Seeded {
                 origin: "MANUAL".into(),
                 created_at: at(10 + i as i64),
                 updated_at: at(20 + i as i64),
+                // Kept by the database: the comments below are counted as they are written.
+                comment_count: 0,
             }
             .into_active_model(),
         )

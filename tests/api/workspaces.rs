@@ -17,6 +17,18 @@ pub(crate) async fn add_member(
     email: &str,
     role: &str,
 ) -> Session {
+    add_named_member(app, owner, workspace_id, email, "Member", role).await
+}
+
+/// `add_member` for someone who signs up as `name`.
+pub(crate) async fn add_named_member(
+    app: &TestApp,
+    owner: &Session,
+    workspace_id: &str,
+    email: &str,
+    name: &str,
+    role: &str,
+) -> Session {
     app.gql_ok(
         Some(&owner.access),
         INVITE,
@@ -24,7 +36,7 @@ pub(crate) async fn add_member(
     )
     .await;
     let invitation = app.inbox.wait_for(email, 1).await;
-    let session = app.signed_in_user(email, "Member").await;
+    let session = app.signed_in_user(email, name).await;
     app.gql_ok(
         Some(&session.access),
         ACCEPT,

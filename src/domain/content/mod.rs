@@ -172,6 +172,7 @@ pub async fn create_draft(
         origin: Set("MANUAL".into()),
         created_at: Set(at),
         updated_at: Set(at),
+        comment_count: sea_orm::ActiveValue::NotSet,
     }
     .insert(&txn)
     .await?;

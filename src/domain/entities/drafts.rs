@@ -19,6 +19,9 @@ pub struct Model {
     pub origin: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Live comments, kept by the database's triggers on `comments` (never written here:
+    /// inserted as the default, 0).
+    pub comment_count: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
