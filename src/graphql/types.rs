@@ -136,12 +136,16 @@ impl User {
                 "only you can list your privacy requests",
             )));
         }
-        Ok(privacy::requests::list_for_user(&state(ctx).db, self.0.id)
-            .await
-            .map_err(gql)?
-            .into_iter()
-            .map(PrivacyRequest)
-            .collect())
+        // Boxed (as `workspaces` below): the future of every `User` field is as large as
+        // the largest of them, and a page resolves a person for each author it shows.
+        Ok(
+            Box::pin(privacy::requests::list_for_user(&state(ctx).db, self.0.id))
+                .await
+                .map_err(gql)?
+                .into_iter()
+                .map(PrivacyRequest)
+                .collect(),
+        )
     }
 
     /// The workspaces this user belongs to; only the user themselves may list them.
@@ -159,9 +163,14 @@ impl User {
         }
         let limit = page_size(first)?;
         let after_key = decode_cursor::<Uuid>(after.as_deref())?;
-        let rows = workspaces::list_for_user(&state(ctx).db, self.0.id, after_key, limit + 1)
-            .await
-            .map_err(gql)?;
+        let rows = Box::pin(workspaces::list_for_user(
+            &state(ctx).db,
+            self.0.id,
+            after_key,
+            limit + 1,
+        ))
+        .await
+        .map_err(gql)?;
         Ok(connection::build(
             rows,
             limit,
