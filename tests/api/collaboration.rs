@@ -1051,21 +1051,24 @@ async fn counts(app: &TestApp, token: &str, ws: &str, draft: &str) -> (i64, i64)
 /// Every draft's stored count against a count of its live comments, straight from the
 /// database: the invariant the triggers keep, whichever way a comment came or went.
 async fn stored_counts_match(app: &TestApp) {
+    let wrong = count_of(
+        &app.db,
+        "SELECT COUNT(*) AS n FROM drafts WHERE comment_count <> \
+         (SELECT COUNT(*) FROM comments WHERE comments.draft_id = drafts.id AND comments.deleted_at IS NULL)",
+    )
+    .await;
+    assert_eq!(wrong, 0, "drafts whose stored comment count is wrong");
+}
+
+/// Runs a write straight against the database, then checks every stored count.
+async fn outside_the_api(app: &TestApp, sql: &str) {
     use sea_orm::{ConnectionTrait, Statement};
     let backend = app.db.get_database_backend();
-    let wrong = app
-        .db
-        .query_one_raw(Statement::from_string(
-            backend,
-            "SELECT COUNT(*) AS n FROM drafts WHERE comment_count <> \
-             (SELECT COUNT(*) FROM comments WHERE comments.draft_id = drafts.id AND comments.deleted_at IS NULL)",
-        ))
+    app.db
+        .execute_raw(Statement::from_string(backend, sql.to_string()))
         .await
-        .unwrap()
-        .unwrap()
-        .try_get::<i64>("", "n")
         .unwrap();
-    assert_eq!(wrong, 0, "drafts whose stored comment count is wrong");
+    stored_counts_match(app).await;
 }
 
 /// Comments written, replied to, deleted, refused, erased with their author, and the
@@ -1161,26 +1164,16 @@ async fn comment_counts_follow_comments_through_deletion_and_erasure(backend: Ba
     // Writes outside the API keep the count too: deleted comments restored (the erased
     // and the deleted ones alike have an empty body), a reply deleted for good, and the
     // draft itself deleted with its comments.
-    use sea_orm::{ConnectionTrait, Statement};
-    let sql = |text: &str| Statement::from_string(app.db.get_database_backend(), text.to_string());
-    app.db
-        .execute_raw(sql("UPDATE comments SET deleted_at = NULL WHERE body = ''"))
-        .await
-        .unwrap();
-    stored_counts_match(&app).await;
+    outside_the_api(
+        &app,
+        "UPDATE comments SET deleted_at = NULL WHERE body = ''",
+    )
+    .await;
     assert_eq!(counts(&app, &owner.access, &ws, &a).await, (4, 4));
     assert_eq!(counts(&app, &owner.access, &ws, &b).await, (1, 1));
-    app.db
-        .execute_raw(sql("DELETE FROM comments WHERE parent_id IS NOT NULL"))
-        .await
-        .unwrap();
-    stored_counts_match(&app).await;
+    outside_the_api(&app, "DELETE FROM comments WHERE parent_id IS NOT NULL").await;
     assert_eq!(counts(&app, &owner.access, &ws, &a).await, (3, 3));
-    app.db
-        .execute_raw(sql("DELETE FROM drafts WHERE title = 'Draft A'"))
-        .await
-        .unwrap();
-    stored_counts_match(&app).await;
+    outside_the_api(&app, "DELETE FROM drafts WHERE title = 'Draft A'").await;
     assert_eq!(counts(&app, &owner.access, &ws, &b).await, (1, 1));
     app.stop().await;
 }

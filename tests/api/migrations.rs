@@ -1,7 +1,6 @@
 //! Every migration has a working `down`: the schema can be rolled back and re-applied.
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::ConnectionTrait;
 
 use crate::helpers::*;
 use crate::on_both_databases;
@@ -25,22 +24,16 @@ async fn migrations_roll_back_and_forward(backend: Backend) {
             .len(),
         0
     );
-    let leftover = app
-        .db
-        .query_one_raw(sea_orm::Statement::from_string(
-            app.db.get_database_backend(),
-            match app.db.get_database_backend() {
-                sea_orm::DatabaseBackend::Postgres => {
-                    "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'seaql_migrations'"
-                }
-                _ => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT IN ('seaql_migrations', 'sqlite_sequence')",
-            },
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get::<i64>("", "n")
-        .unwrap();
+    let leftover = count_of(
+        &app.db,
+        match app.db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => {
+                "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'seaql_migrations'"
+            }
+            _ => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name NOT IN ('seaql_migrations', 'sqlite_sequence')",
+        },
+    )
+    .await;
     assert_eq!(leftover, 0, "down leaves no table behind");
 
     Migrator::up(&app.db, None).await.expect("and up again");
@@ -93,23 +86,17 @@ async fn comment_counts_are_counted_when_the_migration_runs(backend: Backend) {
     Migrator::down(&app.db, Some(1))
         .await
         .expect("the last migration rolls back");
-    let backend_of = app.db.get_database_backend();
-    let count = |sql: &'static str| {
-        let db = &app.db;
-        async move {
-            db.query_one_raw(sea_orm::Statement::from_string(backend_of, sql))
-                .await
-                .unwrap()
-                .unwrap()
-                .try_get::<i64>("", "n")
-                .unwrap()
-        }
-    };
-    assert_eq!(count("SELECT COUNT(*) AS n FROM comments").await, 3);
+    assert_eq!(
+        count_of(&app.db, "SELECT COUNT(*) AS n FROM comments").await,
+        3
+    );
     Migrator::up(&app.db, None)
         .await
         .expect("and applies again");
-    assert_eq!(count("SELECT comment_count AS n FROM drafts").await, 2);
+    assert_eq!(
+        count_of(&app.db, "SELECT comment_count AS n FROM drafts").await,
+        2
+    );
     let shown = app
         .gql_ok(
             Some(&owner.access),
