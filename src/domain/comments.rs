@@ -464,7 +464,11 @@ pub async fn summaries(
         .all(Statement::from_sql_and_values(backend, sql, values))
         .await?;
     for row in rows {
-        if let Some(summary) = out.get_mut(&row.draft_id) {
+        // At most `asked` each, even were a draft named twice.
+        if let Some(summary) = out
+            .get_mut(&row.draft_id)
+            .filter(|s| s.latest.len() < asked)
+        {
             summary.latest.push(row);
         }
     }
