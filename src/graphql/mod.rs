@@ -10,7 +10,6 @@ mod document_limits;
 pub mod documents;
 pub mod errors;
 pub mod integrations;
-mod json;
 pub mod loaders;
 pub mod media;
 pub mod multipart;
@@ -224,8 +223,6 @@ fn write_result(response: &async_graphql::Response, out: &mut Vec<u8>) {
             object.remove("data");
         }
         serde_json::to_writer(&mut *out, &value)
-    } else if json::write_data(response, out) {
-        Ok(())
     } else {
         serde_json::to_writer(&mut *out, response)
     };
