@@ -386,14 +386,15 @@ pub async fn list(
         .await?)
 }
 
-/// A comment's columns as the latest comments are selected (the order `Readable` reads).
-const COLUMNS: &str = "id, draft_id, parent_id, author_id, body, mentions, resolved_at, \
-                       resolved_by, edited_at, deleted_at, created_at, review_link_id";
+/// A comment's columns in the order its rows are read (`Readable::COLUMNS`).
+static COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    <comments::Model as crate::db::reads::Readable>::COLUMNS.join(", ")
+});
 
-/// `COLUMNS` read from the comment `c`, each under its own name.
+/// The same columns read from the comment `c`, each under its own name.
 static JOINED_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    COLUMNS
-        .split(", ")
+    <comments::Model as crate::db::reads::Readable>::COLUMNS
+        .iter()
         .map(|column| format!("c.{column} AS {column}"))
         .collect::<Vec<_>>()
         .join(", ")
@@ -441,7 +442,8 @@ pub async fn summaries(
             .map(|n| {
                 format!(
                     "SELECT * FROM (SELECT {COLUMNS} FROM comments \
-                     WHERE draft_id = ${n} AND deleted_at IS NULL ORDER BY id DESC LIMIT {asked}) AS latest_{n}"
+                     WHERE draft_id = ${n} AND deleted_at IS NULL ORDER BY id DESC LIMIT {asked}) AS latest_{n}",
+                    COLUMNS = *COLUMNS,
                 )
             })
             .collect::<Vec<_>>()
