@@ -16,6 +16,25 @@ const SET_TARGET: &str = "mutation($i: SetDraftTargetInput!) { setDraftTarget(in
 const GENERATE: &str = "mutation($d: ID!, $p: [Provider!]!) { generateDraftVariants(draftId: $d, providers: $p) { provider title body origin } }";
 const ADD_COMMENT: &str = "mutation($i: AddCommentInput!) { addComment(input: $i) { id body parentId editedAt resolved deleted author { displayName } mentions { displayName } } }";
 
+/// Comments on `draft` (a reply when `parent` is given); returns the comment's id.
+pub(crate) async fn add_comment(
+    app: &TestApp,
+    token: &str,
+    draft: &str,
+    body: &str,
+    parent: Option<&str>,
+) -> String {
+    app.gql_ok(
+        Some(token),
+        ADD_COMMENT,
+        json!({ "i": { "draftId": draft, "body": body, "parentId": parent } }),
+    )
+    .await["addComment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 async fn new_draft(app: &TestApp, token: &str, ws: &str, title: &str, body: &str) -> String {
     app.gql_ok(
         Some(token),
@@ -1092,27 +1111,11 @@ async fn comment_counts_follow_comments_through_deletion_and_erasure(backend: Ba
     let b = new_draft(&app, &owner.access, &ws, "Draft B", "Text").await;
     assert_eq!(counts(&app, &owner.access, &ws, &a).await, (0, 0));
 
-    let comment = |token: &str, draft: &str, body: &str, parent: Option<&str>| {
-        let (token, draft, body) = (token.to_string(), draft.to_string(), body.to_string());
-        let parent = parent.map(str::to_string);
-        let app = &app;
-        async move {
-            app.gql_ok(
-                Some(&token),
-                ADD_COMMENT,
-                json!({ "i": { "draftId": draft, "body": body, "parentId": parent } }),
-            )
-            .await["addComment"]["id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        }
-    };
-    let first = comment(&eve.access, &a, "Eve one", None).await;
-    comment(&eve.access, &a, "Eve two", None).await;
-    let olga = comment(&owner.access, &a, "Olga one", None).await;
-    comment(&owner.access, &a, "Olga replies", Some(&first)).await;
-    comment(&eve.access, &b, "Eve on B", None).await;
+    let first = add_comment(&app, &eve.access, &a, "Eve one", None).await;
+    add_comment(&app, &eve.access, &a, "Eve two", None).await;
+    let olga = add_comment(&app, &owner.access, &a, "Olga one", None).await;
+    add_comment(&app, &owner.access, &a, "Olga replies", Some(&first)).await;
+    add_comment(&app, &eve.access, &b, "Eve on B", None).await;
     assert_eq!(counts(&app, &owner.access, &ws, &a).await, (4, 4));
     assert_eq!(counts(&app, &owner.access, &ws, &b).await, (1, 1));
 

@@ -55,26 +55,10 @@ async fn comment_counts_are_counted_when_the_migration_runs(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let owner = app.signed_in_user("count@example.com", "Count Er").await;
     let ws = app.create_workspace(&owner, "Count Co").await;
-    let draft = app
-        .gql_ok(
-            Some(&owner.access),
-            "mutation($i: CreateDraftInput!) { createDraft(input: $i) { id } }",
-            serde_json::json!({ "i": { "workspaceId": ws, "title": "Counted", "body": "Text" } }),
-        )
-        .await["createDraft"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let draft = crate::publishing::draft_to(&app, &owner, &ws, "Counted", &[]).await;
     let mut ids = Vec::new();
     for body in ["one", "two", "three"] {
-        let added = app
-            .gql_ok(
-                Some(&owner.access),
-                "mutation($i: AddCommentInput!) { addComment(input: $i) { id } }",
-                serde_json::json!({ "i": { "draftId": draft, "body": body } }),
-            )
-            .await;
-        ids.push(added["addComment"]["id"].as_str().unwrap().to_string());
+        ids.push(crate::collaboration::add_comment(&app, &owner.access, &draft, body, None).await);
     }
     app.gql_ok(
         Some(&owner.access),
