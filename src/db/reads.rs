@@ -40,32 +40,170 @@ pub trait Readable: FromQueryResult + Send + 'static {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self>;
 }
 
+/// Columns of one entity a read leaves out, by their place in the entity's column order
+/// (`Readable::COLUMNS`). Each is selected as a stand-in constant (`stand_in`) the
+/// database does not fetch from the row, so the row type stays whole while only what a
+/// page returns is read and decoded. A column without a stand-in is never left out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Omitted(u64);
+
+impl Omitted {
+    /// Every column read.
+    pub const NONE: Self = Self(0);
+
+    /// Every column of `E` but those `kept` names (and those without a stand-in).
+    pub fn all_but<E: sea_orm::EntityTrait>(kept: impl Fn(&E::Column) -> bool) -> Self {
+        use sea_orm::{ColumnTrait, Iterable};
+        let mut bits = 0;
+        for (place, column) in E::Column::iter().enumerate() {
+            if !kept(&column) && has_stand_in(&column.def()) {
+                bits |= 1 << place;
+            }
+        }
+        Self(bits)
+    }
+
+    /// Exactly `columns` of `E` (those with a stand-in).
+    pub fn only<E: sea_orm::EntityTrait>(columns: &[E::Column]) -> Self {
+        use sea_orm::IdenStatic;
+        Self::all_but::<E>(|column| !columns.iter().any(|c| c.as_str() == column.as_str()))
+    }
+
+    /// The same but for `columns` of `E`, which are read (the keys a read groups and
+    /// orders its rows by).
+    pub fn reading<E: sea_orm::EntityTrait>(self, columns: &[E::Column]) -> Self {
+        Self(self.0 & !Self::only::<E>(columns).0)
+    }
+
+    /// Whether the column at `place` (in the entity's column order) is left out.
+    pub fn leaves_out(self, place: usize) -> bool {
+        place < 64 && self.0 & (1 << place) != 0
+    }
+
+    /// What both leave out: a read for two selections reads what either needs.
+    pub fn both(self, other: Self) -> Self {
+        Self(self.0 & other.0)
+    }
+
+    /// Whether a read that left out `self` read every column one leaving out `other`
+    /// needs.
+    pub fn serves(self, other: Self) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    /// As bits, for a lock-free union of wishes (`from_bits` turns them back).
+    pub fn bits(self) -> u64 {
+        self.0
+    }
+
+    pub fn from_bits(bits: u64) -> Self {
+        Self(bits)
+    }
+}
+
+/// Whether a column of this definition has a stand-in on every backend.
+fn has_stand_in(def: &sea_orm::ColumnDef) -> bool {
+    stand_in(def, DbBackend::Sqlite).is_some() && stand_in(def, DbBackend::Postgres).is_some()
+}
+
+/// What a left-out column is selected as: NULL where the row type allows none, else a
+/// constant of its type — the empty text, zero, false, the nil id, the Unix epoch
+/// (SQLite: 0, which both SQLite readers take as seconds since the epoch). On
+/// PostgreSQL each is cast to the column's type, so the driver decodes it as it would
+/// the column. None for a type without one (such a column is always read).
+pub fn stand_in(def: &sea_orm::ColumnDef, backend: DbBackend) -> Option<&'static str> {
+    use sea_orm::sea_query::ColumnType as T;
+    let (sqlite, postgres) = match (def.get_column_type(), def.is_null()) {
+        (T::Uuid, true) => ("NULL", "NULL::uuid"),
+        (T::Uuid, false) => (
+            "X'00000000000000000000000000000000'",
+            "'00000000-0000-0000-0000-000000000000'::uuid",
+        ),
+        (T::String(_) | T::Text, true) => ("NULL", "NULL::text"),
+        (T::String(_) | T::Text, false) => ("''", "''::text"),
+        (T::Integer, true) => ("NULL", "NULL::integer"),
+        (T::Integer, false) => ("0", "0::integer"),
+        (T::BigInteger, true) => ("NULL", "NULL::bigint"),
+        (T::BigInteger, false) => ("0", "0::bigint"),
+        (T::Boolean, true) => ("NULL", "NULL::boolean"),
+        (T::Boolean, false) => ("0", "false"),
+        (T::TimestampWithTimeZone, true) => ("NULL", "NULL::timestamptz"),
+        (T::TimestampWithTimeZone, false) => ("0", "'epoch'::timestamptz"),
+        _ => return None,
+    };
+    match backend {
+        DbBackend::Postgres => Some(postgres),
+        DbBackend::Sqlite => Some(sqlite),
+        _ => None,
+    }
+}
+
+/// The value a left-out column holds in the row read: what its stand-in decodes to.
+pub fn stand_in_value(def: &sea_orm::ColumnDef) -> Option<Value> {
+    use sea_orm::sea_query::ColumnType as T;
+    let epoch = DateTime::<Utc>::UNIX_EPOCH;
+    Some(match (def.get_column_type(), def.is_null()) {
+        (T::Uuid, true) => Value::Uuid(None),
+        (T::Uuid, false) => Value::Uuid(Some(Uuid::nil())),
+        (T::String(_) | T::Text, true) => Value::String(None),
+        (T::String(_) | T::Text, false) => Value::String(Some(String::new())),
+        (T::Integer, true) => Value::Int(None),
+        (T::Integer, false) => Value::Int(Some(0)),
+        (T::BigInteger, true) => Value::BigInt(None),
+        (T::BigInteger, false) => Value::BigInt(Some(0)),
+        (T::Boolean, true) => Value::Bool(None),
+        (T::Boolean, false) => Value::Bool(Some(false)),
+        (T::TimestampWithTimeZone, true) => Value::ChronoDateTimeUtc(None),
+        (T::TimestampWithTimeZone, false) => Value::ChronoDateTimeUtc(Some(epoch)),
+        _ => return None,
+    })
+}
+
 /// Selects every column of `E` in declaration order (the order `Readable::COLUMNS` names
-/// them), except that each of `omitted` is read as the value given — a constant the
-/// database does not fetch from the row (an empty text for a body the page does not
-/// show). The row type stays whole; only what a page returns is read.
+/// them), each `omitted` one as its stand-in.
 pub fn select_omitting<E: sea_orm::EntityTrait>(
     query: sea_orm::Select<E>,
-    omitted: &[(E::Column, Value)],
+    backend: DbBackend,
+    omitted: Omitted,
 ) -> sea_orm::Select<E> {
     use sea_orm::sea_query::Expr;
-    use sea_orm::{Iterable, QuerySelect};
+    use sea_orm::{ColumnTrait, Iterable, QuerySelect};
     let mut query = query.select_only();
-    for column in E::Column::iter() {
-        match omitted
-            .iter()
-            .find(|(c, _)| sea_orm::IdenStatic::as_str(c) == sea_orm::IdenStatic::as_str(&column))
-        {
-            Some((_, value)) => {
-                query = query.expr_as(
-                    Expr::value(value.clone()),
-                    sea_orm::IdenStatic::as_str(&column),
-                )
+    for (place, column) in E::Column::iter().enumerate() {
+        match stand_in(&column.def(), backend).filter(|_| omitted.leaves_out(place)) {
+            Some(constant) => {
+                query = query.expr_as(Expr::cust(constant), sea_orm::IdenStatic::as_str(&column))
             }
             None => query = query.column(column),
         }
     }
     query
+}
+
+/// The select list of `select_omitting` as SQL text, for statements written by hand:
+/// each column of `E` read from the table `from` (`from.column AS column`, or the bare
+/// name without one), or its stand-in.
+pub fn column_list<E: sea_orm::EntityTrait>(
+    backend: DbBackend,
+    omitted: Omitted,
+    from: Option<&str>,
+) -> String {
+    use sea_orm::{ColumnTrait, Iterable};
+    E::Column::iter()
+        .enumerate()
+        .map(|(place, column)| {
+            let name = sea_orm::IdenStatic::as_str(&column);
+            match (
+                stand_in(&column.def(), backend).filter(|_| omitted.leaves_out(place)),
+                from,
+            ) {
+                (Some(constant), _) => format!("{constant} AS {name}"),
+                (None, Some(table)) => format!("{table}.{name} AS {name}"),
+                (None, None) => name.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Where list reads run.
@@ -383,11 +521,18 @@ impl FromSql for Id {
 }
 
 /// An instant column: RFC 3339 text as sqlx writes it (`2026-12-01T16:07:24.786045+00:00`),
-/// or SQLite's own `YYYY-MM-DD HH:MM:SS[.fff]` in UTC.
+/// SQLite's own `YYYY-MM-DD HH:MM:SS[.fff]` in UTC, or whole seconds since the epoch.
 pub struct Instant(pub DateTime<Utc>);
 
 impl FromSql for Instant {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        // Seconds since the epoch: the stand-in of a left-out instant (`stand_in`), as
+        // sqlx reads it too.
+        if let ValueRef::Integer(seconds) = value {
+            return DateTime::from_timestamp(seconds, 0)
+                .map(Instant)
+                .ok_or(FromSqlError::OutOfRange(seconds));
+        }
         let text = value.as_str()?;
         if let Some(t) = utc_rfc3339(text.as_bytes()) {
             return Ok(Instant(t));

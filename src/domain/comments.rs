@@ -386,20 +386,6 @@ pub async fn list(
         .await?)
 }
 
-/// A comment's columns in the order its rows are read (`Readable::COLUMNS`).
-static COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    <comments::Model as crate::db::reads::Readable>::COLUMNS.join(", ")
-});
-
-/// The same columns read from the comment `c`, each under its own name.
-static JOINED_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    <comments::Model as crate::db::reads::Readable>::COLUMNS
-        .iter()
-        .map(|column| format!("c.{column} AS {column}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-});
-
 /// A draft's latest live comments, newest first, as many as were asked for. (How many it
 /// has in all is the draft's own `comment_count`.)
 #[derive(Clone, Debug, Default)]
@@ -408,23 +394,33 @@ pub struct Summary {
     /// How many latest comments were asked for: `latest` holds all of them when this
     /// is at least what a reader wants.
     pub asked: usize,
+    /// The columns left out of `latest` (each holds its stand-in): it serves a reader
+    /// whose selection leaves out at least these.
+    pub omitted: crate::db::reads::Omitted,
 }
 
 /// The latest `latest` (at most `MAX_LAST`) live comments of each of these drafts, in one
-/// statement; every draft asked for gets a summary, empty when it has none.
+/// statement, without the `omitted` columns; every draft asked for gets a summary, empty
+/// when it has none.
 pub async fn summaries(
     conn: &impl crate::db::reads::Reads,
     draft_ids: &[Uuid],
     latest: usize,
+    omitted: crate::db::reads::Omitted,
 ) -> DomainResult<std::collections::HashMap<Uuid, Summary>> {
+    use crate::db::reads::column_list;
     use sea_orm::{DatabaseBackend, Statement, Value};
     let asked = latest.min(MAX_LAST);
+    // Grouped by draft and ordered by id below, whatever else is left out.
+    let omitted =
+        omitted.reading::<comments::Entity>(&[comments::Column::Id, comments::Column::DraftId]);
     let mut out: std::collections::HashMap<Uuid, Summary> = draft_ids
         .iter()
         .map(|id| {
             let summary = Summary {
                 latest: Vec::with_capacity(asked),
                 asked,
+                omitted,
             };
             (*id, summary)
         })
@@ -438,26 +434,28 @@ pub async fn summaries(
     let backend = conn.backend();
     let values: Vec<Value> = draft_ids.iter().map(|id| (*id).into()).collect();
     let sql = match backend {
-        DatabaseBackend::Postgres => (1..=draft_ids.len())
+        DatabaseBackend::Postgres => {
+            let columns = column_list::<comments::Entity>(backend, omitted, None);
+            (1..=draft_ids.len())
             .map(|n| {
                 format!(
-                    "SELECT * FROM (SELECT {COLUMNS} FROM comments \
+                    "SELECT * FROM (SELECT {columns} FROM comments \
                      WHERE draft_id = ${n} AND deleted_at IS NULL ORDER BY id DESC LIMIT {asked}) AS latest_{n}",
-                    COLUMNS = *COLUMNS,
                 )
             })
             .collect::<Vec<_>>()
-            .join(" UNION ALL "),
+            .join(" UNION ALL ")
+        }
         // SQLite: the walk yields rowids only (the index covers them) and each comment is
         // read once, straight into the result, by rowid. Handing whole rows out of the
         // subquery copied every value twice and looked each row up through its id's
         // index: a third of the statement's instructions.
         _ => {
             let part = format!(
-                "SELECT {JOINED} FROM (SELECT rowid AS r FROM comments \
+                "SELECT {columns} FROM (SELECT rowid AS r FROM comments \
                  WHERE draft_id = ? AND deleted_at IS NULL ORDER BY id DESC LIMIT {asked}) AS latest \
                  CROSS JOIN comments AS c ON c.rowid = latest.r",
-                JOINED = *JOINED_COLUMNS,
+                columns = column_list::<comments::Entity>(backend, omitted, Some("c")),
             );
             vec![part; draft_ids.len()].join(" UNION ALL ")
         }

@@ -191,19 +191,23 @@ impl Draft {
 
     /// The channels it goes to, each with its own text.
     async fn targets(&self, ctx: &Context<'_>) -> Result<Vec<DraftTarget>> {
+        let omitted = super::columns::TARGET.omitted(&ctx.look_ahead().selection_fields());
         let loader = loader(ctx)?;
-        let rows = if super::loaders::targets_need_text(&ctx.look_ahead()) {
-            loader.load_one(TargetsOf(self.0.id)).await?
-        } else {
-            loader
-                .load_one(super::loaders::TargetHeadsOf(self.0.id))
-                .await?
+        loader.loader().want_targets(omitted);
+        let read = loader.load_one(TargetsOf(self.0.id)).await?;
+        let rows = match read {
+            Some(read) if read.omitted.serves(omitted) => read.rows.clone(),
+            // Read earlier in this request without a column this selection shows:
+            // this draft's again, with it.
+            _ => Box::pin(crate::domain::content::targets::parts_for_drafts(
+                &loader.loader().reads,
+                &[self.0.id],
+                omitted,
+            ))
+            .await
+            .map_err(gql)?,
         };
-        Ok(rows
-            .unwrap_or_default()
-            .into_iter()
-            .map(DraftTarget)
-            .collect())
+        Ok(rows.into_iter().map(DraftTarget).collect())
     }
 
     /// Every saved version, oldest first.
@@ -246,17 +250,18 @@ impl Draft {
             )));
         }
         let count = count as usize;
+        let omitted = super::columns::COMMENT.omitted(&ctx.look_ahead().selection_fields());
         let loader = loader(ctx)?;
-        loader.loader().want_latest(count);
+        loader.loader().want_latest(count, omitted);
         let mut summary = loader
             .load_one(CommentsOf(self.0.id))
             .await?
             .unwrap_or_default();
-        if summary.asked < count {
-            // Loaded earlier in this request for a smaller count (another alias): read
-            // this draft's again, as many as asked.
+        if summary.asked < count || !summary.omitted.serves(omitted) {
+            // Loaded earlier in this request for a smaller count or without a column
+            // this selection shows (another alias): read this draft's again, as asked.
             let draft = [self.0.id];
-            let read = comments::summaries(&loader.loader().reads, &draft, count);
+            let read = comments::summaries(&loader.loader().reads, &draft, count, omitted);
             summary = Arc::new(
                 Box::pin(read)
                     .await

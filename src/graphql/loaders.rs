@@ -3,7 +3,7 @@
 //! its batches run in tasks that keep the request's SQL statement counter.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
@@ -11,8 +11,9 @@ use async_graphql::{Context, Result};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
+use super::columns;
 use super::errors::gql;
-use crate::db::reads::Reads;
+use crate::db::reads::{Omitted, Reads};
 use crate::domain::comments::{self, Summary};
 use crate::domain::entities::{draft_revisions, draft_targets, draft_workflow, drafts, media};
 use crate::domain::{accounts, content};
@@ -24,14 +25,28 @@ pub struct ContentLoader {
     /// How many latest comments a load of comment summaries reads per draft: the most
     /// any `lastComments` of the request has asked for so far.
     latest: AtomicUsize,
+    /// The comment columns a load of summaries leaves out: what every `lastComments` of
+    /// the request so far leaves out (`Omitted` bits; all of them until one asks).
+    comments_omitted: AtomicU64,
+    /// The same for a load of targets and the `targets` selections.
+    targets_omitted: AtomicU64,
 }
 
 impl ContentLoader {
     /// Makes the next load of comment summaries read at least `count` latest comments
-    /// per draft.
-    pub fn want_latest(&self, count: usize) {
+    /// per draft, and every column a selection leaving out `omitted` needs.
+    pub fn want_latest(&self, count: usize, omitted: Omitted) {
         self.latest
             .fetch_max(count.min(comments::MAX_LAST), Ordering::Relaxed);
+        self.comments_omitted
+            .fetch_and(omitted.bits(), Ordering::Relaxed);
+    }
+
+    /// Makes the next load of targets read every column a selection leaving out
+    /// `omitted` needs.
+    pub fn want_targets(&self, omitted: Omitted) {
+        self.targets_omitted
+            .fetch_and(omitted.bits(), Ordering::Relaxed);
     }
 }
 
@@ -47,6 +62,8 @@ where
         ContentLoader {
             reads: db,
             latest: AtomicUsize::new(0),
+            comments_omitted: AtomicU64::new(u64::MAX),
+            targets_omitted: AtomicU64::new(u64::MAX),
         },
         spawn,
         HashMapCache::default(),
@@ -74,11 +91,9 @@ pub async fn prime_drafts(
     }
     // Straight to the source and into the cache: no batching delay to wait out.
     let targets = node.field("targets");
-    if targets.exists() && targets_need_text(&targets) {
+    if targets.exists() {
+        source.want_targets(columns::TARGET.omitted(&targets.selection_fields()));
         let keys: Vec<_> = ids.iter().copied().map(TargetsOf).collect();
-        loader.feed_many(source.load(&keys).await?).await;
-    } else if targets.exists() {
-        let keys: Vec<_> = ids.iter().copied().map(TargetHeadsOf).collect();
         loader.feed_many(source.load(&keys).await?).await;
     }
     if node.field("revisions").exists() {
@@ -103,8 +118,9 @@ pub async fn prime_drafts(
     }
     let last = node.field("lastComments");
     if last.exists() {
+        let omitted = columns::COMMENT.omitted(&last.selection_fields());
         for field in last.selection_fields() {
-            source.want_latest(latest_count(&field)?);
+            source.want_latest(latest_count(&field)?, omitted);
         }
         let keys: Vec<_> = ids.iter().copied().map(CommentsOf).collect();
         let summaries = source.load(&keys).await?;
@@ -173,7 +189,6 @@ pub async fn prime_users(ctx: &Context<'_>, mut ids: Vec<Uuid>) -> Result<()> {
 pub fn forget_all(loaders: &Loaders) {
     loaders.clear::<UserById>();
     loaders.clear::<TargetsOf>();
-    loaders.clear::<TargetHeadsOf>();
     loaders.clear::<CommentsOf>();
     loaders.clear::<RevisionsOf>();
     loaders.clear::<WorkflowOf>();
@@ -211,17 +226,16 @@ pub struct ItemsOfLink(pub Uuid);
 /// A draft by id (callers have checked access to its workspace).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct DraftById(pub Uuid);
+/// A draft's targets, read without the columns every `targets` selection of the request
+/// so far leaves out (`ContentLoader::want_targets`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TargetsOf(pub Uuid);
-/// A draft's targets without their texts (title none, body empty): a key of its own, so
-/// a request that also asks for the texts elsewhere never gets these from the cache.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TargetHeadsOf(pub Uuid);
 
-/// Which targets key a selection of `DraftTarget` fields needs: the heads unless it
-/// shows a text.
-pub fn targets_need_text(targets: &async_graphql::Lookahead<'_>) -> bool {
-    targets.field("title").exists() || targets.field("body").exists()
+/// A draft's targets as read: `omitted` columns hold their stand-ins.
+#[derive(Debug, Default)]
+pub struct TargetRows {
+    pub rows: Vec<draft_targets::Model>,
+    pub omitted: Omitted,
 }
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CommentsOf(pub Uuid);
@@ -275,28 +289,20 @@ where
 }
 
 impl Loader<TargetsOf> for ContentLoader {
-    type Value = Vec<draft_targets::Model>;
+    /// Shared: a draft's `targets` read its rows without copying them.
+    type Value = Arc<TargetRows>;
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[TargetsOf]) -> Result<HashMap<TargetsOf, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = content::targets::for_drafts(&self.reads, &ids)
+        let omitted = Omitted::from_bits(self.targets_omitted.load(Ordering::Relaxed));
+        let rows = content::targets::parts_for_drafts(&self.reads, &ids, omitted)
             .await
             .map_err(gql)?;
-        Ok(by_draft(keys, rows, |t| t.draft_id, TargetsOf))
-    }
-}
-
-impl Loader<TargetHeadsOf> for ContentLoader {
-    type Value = Vec<draft_targets::Model>;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[TargetHeadsOf]) -> Result<HashMap<TargetHeadsOf, Self::Value>> {
-        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = content::targets::heads_for_drafts(&self.reads, &ids)
-            .await
-            .map_err(gql)?;
-        Ok(by_draft(keys, rows, |t| t.draft_id, TargetHeadsOf))
+        Ok(by_draft(keys, rows, |t| t.draft_id, TargetsOf)
+            .into_iter()
+            .map(|(key, rows)| (key, Arc::new(TargetRows { rows, omitted })))
+            .collect())
     }
 }
 
@@ -308,7 +314,8 @@ impl Loader<CommentsOf> for ContentLoader {
     async fn load(&self, keys: &[CommentsOf]) -> Result<HashMap<CommentsOf, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let latest = self.latest.load(Ordering::Relaxed);
-        let mut found = comments::summaries(&self.reads, &ids, latest)
+        let omitted = Omitted::from_bits(self.comments_omitted.load(Ordering::Relaxed));
+        let mut found = comments::summaries(&self.reads, &ids, latest, omitted)
             .await
             .map_err(gql)?;
         Ok(ids

@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod collaboration;
+pub mod columns;
 pub mod connection;
 pub mod content;
 pub mod context;

@@ -321,19 +321,24 @@ impl Workspace {
         };
         let limit = page_size(first)?;
         let before = decode_cursor::<Uuid>(after.as_deref())?;
-        let node = ctx.look_ahead().field("edges").field("node");
+        // The drafts as `edges { node }` and as `nodes`: each read for what either shows.
+        let look = ctx.look_ahead();
+        let mut selections = look.field("edges").field("node").selection_fields();
+        selections.extend(look.field("nodes").selection_fields());
         let rows = crate::domain::content::list(
             &state(ctx).reads,
             self.0.workspace.id,
             &filter,
             before,
             limit + 1,
-            node.field("body").exists(),
+            super::columns::DRAFT.omitted(&selections),
         )
         .await
         .map_err(gql)?;
         let page = &rows[..rows.len().min(limit as usize)];
-        super::loaders::prime_drafts(ctx, &node, page).await?;
+        if let Ok(node) = async_graphql::Lookahead::try_from(selections.as_slice()) {
+            super::loaders::prime_drafts(ctx, &node, page).await?;
+        }
         Ok(connection::build(
             rows,
             limit,

@@ -4,14 +4,18 @@
 //! the decoders must get right: absent authors, nullable instants and ids, deleted and
 //! resolved comments, replies, text with quotes and non-ASCII letters.
 
-use atelier::db::reads::{Reader, SqliteReadPath};
+use atelier::db::reads::{stand_in_value, Omitted, Reader, SqliteReadPath};
 use atelier::domain::content::{DraftFilter, DraftStatus};
 use atelier::domain::entities::{comments, draft_targets, drafts, memberships, users, workspaces};
 use chrono::{DateTime, TimeZone, Utc};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, IntoActiveModel};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IdenStatic, IntoActiveModel,
+    Iterable, ModelTrait,
+};
 use uuid::Uuid;
 
 use crate::helpers::*;
+use crate::on_both_databases;
 
 fn id(n: u128) -> Uuid {
     // Version-7-shaped ids in a fixed order: the newest draft has the largest.
@@ -188,6 +192,35 @@ async fn seed(db: &DatabaseConnection) -> Seeded {
     }
 }
 
+/// Ways to leave columns of `E` out (never the keys a read groups and orders by): every
+/// one that can be, every other one, and the other half.
+fn omissions<E: EntityTrait>() -> [Omitted; 3] {
+    let place = |column: &E::Column| E::Column::iter().position(|c| c.as_str() == column.as_str());
+    let key = |column: &E::Column| ["id", "draft_id"].contains(&column.as_str());
+    [
+        Omitted::all_but::<E>(key),
+        Omitted::all_but::<E>(|c| key(c) || place(c).is_some_and(|p| p % 2 == 0)),
+        Omitted::all_but::<E>(|c| key(c) || place(c).is_some_and(|p| p % 2 == 1)),
+    ]
+}
+
+/// The rows as a read leaving out `omitted` returns them: each left-out column holds its
+/// stand-in.
+fn stood_in<M: ModelTrait + Clone>(rows: &[M], omitted: Omitted) -> Vec<M> {
+    rows.iter()
+        .cloned()
+        .map(|mut row| {
+            for (place, column) in <M::Entity as EntityTrait>::Column::iter().enumerate() {
+                if omitted.leaves_out(place) {
+                    let value = stand_in_value(&column.def()).expect("a stand-in");
+                    row.set(column, value);
+                }
+            }
+            row
+        })
+        .collect()
+}
+
 /// Everything the list reads answer for the seeded rows, as text to compare.
 async fn answers(reader: &Reader, seeded: &Seeded) -> Vec<String> {
     use atelier::domain::{accounts, comments as comment_reads, content};
@@ -210,46 +243,49 @@ async fn answers(reader: &Reader, seeded: &Seeded) -> Vec<String> {
     ];
     for filter in &filters {
         for before in [None, Some(seeded.drafts[12])] {
-            let page = content::list(reader, seeded.workspace, filter, before, 21, true)
+            let page = content::list(reader, seeded.workspace, filter, before, 21, Omitted::NONE)
                 .await
                 .unwrap();
-            // Without bodies: the same rows, each with an empty body and nothing else
-            // changed.
-            let bare = content::list(reader, seeded.workspace, filter, before, 21, false)
-                .await
-                .unwrap();
-            let emptied: Vec<_> = page
-                .iter()
-                .cloned()
-                .map(|mut d| {
-                    d.body = String::new();
-                    d
-                })
-                .collect();
-            assert_eq!(bare, emptied, "{filter:?}");
+            // Without some columns: the same rows, each left-out column holding its
+            // stand-in and nothing else changed.
+            for omitted in omissions::<drafts::Entity>() {
+                let bare = content::list(reader, seeded.workspace, filter, before, 21, omitted)
+                    .await
+                    .unwrap();
+                assert_eq!(bare, stood_in(&page, omitted), "{filter:?}");
+            }
             out.push(format!("{filter:?} {before:?} → {page:?}"));
         }
     }
     let targets = content::targets::for_drafts(reader, &seeded.drafts)
         .await
         .unwrap();
-    let heads = content::targets::heads_for_drafts(reader, &seeded.drafts)
-        .await
-        .unwrap();
-    let stripped: Vec<_> = targets
-        .iter()
-        .cloned()
-        .map(|mut t| {
-            t.title = None;
-            t.body = String::new();
-            t
-        })
-        .collect();
-    assert_eq!(heads, stripped, "heads are the targets without their texts");
+    for omitted in omissions::<draft_targets::Entity>() {
+        let parts = content::targets::parts_for_drafts(reader, &seeded.drafts, omitted)
+            .await
+            .unwrap();
+        assert_eq!(parts, stood_in(&targets, omitted));
+    }
     out.push(format!("targets {targets:?}"));
-    let summaries = comment_reads::summaries(reader, &seeded.drafts, comment_reads::MAX_LAST)
-        .await
-        .unwrap();
+    let summaries = comment_reads::summaries(
+        reader,
+        &seeded.drafts,
+        comment_reads::MAX_LAST,
+        Omitted::NONE,
+    )
+    .await
+    .unwrap();
+    for omitted in omissions::<comments::Entity>() {
+        let parts =
+            comment_reads::summaries(reader, &seeded.drafts, comment_reads::MAX_LAST, omitted)
+                .await
+                .unwrap();
+        for draft in &seeded.drafts {
+            let (whole, part) = (&summaries[draft], &parts[draft]);
+            assert_eq!(part.latest, stood_in(&whole.latest, omitted), "{draft}");
+            assert_eq!(part.omitted, omitted);
+        }
+    }
     for draft in &seeded.drafts {
         out.push(format!("comments of {draft}: {:?}", summaries.get(draft)));
     }
@@ -307,3 +343,152 @@ async fn every_read_path_gives_the_same_answers() {
     }
     sqlite.stop().await;
 }
+
+/// The fields of a GraphQL type, each with the selection it is asked with alone: an
+/// object (or a list of them) by its `id`, or its type name where it has none.
+async fn fields_of(app: &TestApp, token: &str, type_name: &str) -> Vec<(String, String)> {
+    const TYPE: &str = "query($t: String!){ __type(name: $t){ fields { name args { name } type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }";
+    let data = app
+        .gql_ok(Some(token), TYPE, serde_json::json!({ "t": type_name }))
+        .await;
+    let mut out = Vec::new();
+    for field in data["__type"]["fields"].as_array().unwrap() {
+        let name = field["name"].as_str().unwrap().to_string();
+        // The named type under lists and non-nulls.
+        let mut ty = &field["type"];
+        while ty["name"].is_null() {
+            ty = &ty["ofType"];
+        }
+        let selection = if ty["kind"] == "OBJECT" {
+            let inner = app
+                .gql_ok(Some(token), TYPE, serde_json::json!({ "t": ty["name"] }))
+                .await;
+            let names: Vec<&str> = inner["__type"]["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["name"].as_str().unwrap())
+                .collect();
+            if names.contains(&"id") {
+                "{ id }".to_string()
+            } else if names.contains(&"edges") {
+                "{ edges { node { id } } }".to_string()
+            } else {
+                "{ __typename }".to_string()
+            }
+        } else {
+            String::new()
+        };
+        // Every argument these types take has a default.
+        let args = if name == "lastComments" {
+            "(count: 10)"
+        } else {
+            ""
+        };
+        out.push((name.clone(), format!("{name}{args} {selection}")));
+    }
+    out
+}
+
+/// A page of drafts answers each field asked alone as it does among all the fields (when
+/// every column is read), under `edges { node }` and under `nodes`, and so do each
+/// draft's targets and latest comments: the tables of the columns each field reads
+/// (`graphql::columns`) leave out nothing a field shows. And two aliases of
+/// `lastComments` showing different fields each get theirs.
+async fn each_field_alone_reads_what_it_shows(backend: Backend) {
+    {
+        let app = TestApp::spawn(backend).await;
+        let seeded = seed(&app.db).await;
+        let session = app.signed_in_user("reader@example.com", "Reader").await;
+        insert(
+            &app.db,
+            memberships::Model {
+                id: id(0x301),
+                workspace_id: seeded.workspace,
+                user_id: session.user_id.parse().unwrap(),
+                role: "EDITOR".into(),
+                created_at: at(2),
+            }
+            .into_active_model(),
+        )
+        .await;
+        let token = session.access.as_str();
+        let vars = serde_json::json!({ "w": seeded.workspace.to_string() });
+        let page = |selection: &str| {
+            format!(
+                "query($w: ID!){{ workspace(id: $w){{ drafts(first: 10){{ edges {{ node {{ {selection} }} }} nodes {{ {selection} }} }} }} }}"
+            )
+        };
+        let nodes = |data: &serde_json::Value| data["workspace"]["drafts"]["nodes"].clone();
+        for (type_name, wrap) in [
+            ("Draft", None),
+            ("DraftTarget", Some("targets")),
+            ("Comment", Some("lastComments(count: 10)")),
+        ] {
+            let fields = fields_of(&app, token, type_name).await;
+            assert!(fields.len() > 10, "{type_name}: {fields:?}");
+            let inside = |selection: &str| match wrap {
+                None => selection.to_string(),
+                Some(relation) => format!("id {relation} {{ {selection} }}"),
+            };
+            let all: Vec<&str> = fields.iter().map(|(_, s)| s.as_str()).collect();
+            let whole = app
+                .gql_ok(Some(token), &page(&inside(&all.join(" "))), vars.clone())
+                .await;
+            let whole = nodes(&whole);
+            let key = wrap.map(|r| r.split('(').next().unwrap_or(r));
+            // The seeded rows fill every field somewhere, so a stand-in shows.
+            for (name, selection) in &fields {
+                let alone = app
+                    .gql_ok(Some(token), &page(&inside(selection)), vars.clone())
+                    .await;
+                let edges: Vec<serde_json::Value> = alone["workspace"]["drafts"]["edges"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["node"].clone())
+                    .collect();
+                let alone = nodes(&alone);
+                assert_eq!(serde_json::Value::Array(edges), alone, "{type_name}.{name}");
+                let pick = |drafts: &serde_json::Value| -> Vec<serde_json::Value> {
+                    drafts
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .flat_map(|draft| match key {
+                            None => vec![draft[name.as_str()].clone()],
+                            Some(relation) => draft[relation]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|row| row[name.as_str()].clone())
+                                .collect(),
+                        })
+                        .collect()
+                };
+                let (expected, got) = (pick(&whole), pick(&alone));
+                assert!(!expected.is_empty(), "{type_name}.{name}");
+                assert_eq!(got, expected, "{type_name}.{name} asked alone");
+            }
+        }
+        // Two aliases, each showing a field the other does not.
+        let both = app
+            .gql_ok(
+                Some(token),
+                "query($w: ID!){ workspace(id: $w){ drafts(first: 10){ nodes { a: lastComments(count: 3){ body } b: lastComments(count: 3){ createdAt editedAt } all: lastComments(count: 3){ body createdAt editedAt } } } } }",
+                vars.clone(),
+            )
+            .await;
+        for draft in nodes(&both).as_array().unwrap() {
+            let all = draft["all"].as_array().unwrap();
+            for (n, comment) in all.iter().enumerate() {
+                assert_eq!(draft["a"][n]["body"], comment["body"]);
+                assert_eq!(draft["b"][n]["createdAt"], comment["createdAt"]);
+                assert_eq!(draft["b"][n]["editedAt"], comment["editedAt"]);
+            }
+        }
+        app.stop().await;
+    }
+}
+
+on_both_databases!(each_field_alone_reads_what_it_shows);

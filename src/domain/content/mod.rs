@@ -669,38 +669,36 @@ pub struct DraftFilter {
     pub author: Option<Uuid>,
 }
 
-/// A page of a workspace's drafts, newest first, narrowed by `filter`. Without
-/// `with_body` the bodies are not read (each row's `body` is empty): a page that does not
-/// show them does not copy them out of the database.
+/// A page of a workspace's drafts, newest first, narrowed by `filter`. The `omitted`
+/// columns are not read (each row holds their stand-ins): a page that does not show a
+/// body, a date or the tags does not copy them out of the database.
 pub async fn list(
     conn: &impl crate::db::reads::Reads,
     workspace_id: Uuid,
     filter: &DraftFilter,
     before: Option<Uuid>,
     limit: u64,
-    with_body: bool,
+    omitted: crate::db::reads::Omitted,
 ) -> DomainResult<Vec<drafts::Model>> {
-    let query = list_query(workspace_id, filter, before, limit, with_body)?;
+    let query = list_query(conn.backend(), workspace_id, filter, before, limit, omitted)?;
     Ok(conn
         .all(sea_orm::QueryTrait::build(&query, conn.backend()))
         .await?)
 }
 
 fn list_query(
+    backend: sea_orm::DbBackend,
     workspace_id: Uuid,
     filter: &DraftFilter,
     before: Option<Uuid>,
     limit: u64,
-    with_body: bool,
+    omitted: crate::db::reads::Omitted,
 ) -> DomainResult<sea_orm::Select<drafts::Entity>> {
     use sea_orm::sea_query::{ExprTrait, Func, LikeExpr};
     let status = filter.status;
-    let omitted = if with_body {
-        Vec::new()
-    } else {
-        vec![(drafts::Column::Body, sea_orm::Value::from(""))]
-    };
-    let mut query = crate::db::reads::select_omitting(drafts::Entity::find(), &omitted)
+    // Pages are cut by id.
+    let omitted = omitted.reading::<drafts::Entity>(&[drafts::Column::Id]);
+    let mut query = crate::db::reads::select_omitting(drafts::Entity::find(), backend, omitted)
         .filter(drafts::Column::WorkspaceId.eq(workspace_id))
         .order_by_desc(drafts::Column::Id)
         .limit(limit);
@@ -882,18 +880,23 @@ mod tests {
 
     #[test]
     fn a_list_without_bodies_does_not_select_them() -> crate::TestResult {
+        use crate::db::reads::Omitted;
+        use crate::domain::entities::drafts;
         use sea_orm::{DbBackend, QueryTrait};
         let filter = super::DraftFilter {
             search: Some("spring".into()),
             ..Default::default()
         };
         let id = uuid::Uuid::nil();
-        let sql = |with_body| -> Result<String, crate::error::DomainError> {
-            Ok(super::list_query(id, &filter, None, 21, with_body)?
-                .build(DbBackend::Sqlite)
-                .to_string())
+        let sql = |omitted| -> Result<String, crate::error::DomainError> {
+            Ok(
+                super::list_query(DbBackend::Sqlite, id, &filter, None, 21, omitted)?
+                    .build(DbBackend::Sqlite)
+                    .to_string(),
+            )
         };
-        let without = sql(false)?;
+        let body = Omitted::only::<drafts::Entity>(&[drafts::Column::Body]);
+        let without = sql(body)?;
         let (columns, rest) = without
             .split_once(" FROM ")
             .ok_or("no FROM in the statement")?;
@@ -902,7 +905,7 @@ mod tests {
         assert!(columns.contains("\"drafts\".\"title\""), "{columns}");
         // The search still looks in the body.
         assert!(rest.contains("\"drafts\".\"body\""), "{rest}");
-        let with = sql(true)?;
+        let with = sql(Omitted::NONE)?;
         let (columns, _) = with.split_once(" FROM ").ok_or("no FROM")?;
         assert!(columns.contains("\"drafts\".\"body\""), "{columns}");
         Ok(())

@@ -333,37 +333,29 @@ pub async fn for_drafts(
     conn: &impl Reads,
     draft_ids: &[Uuid],
 ) -> DomainResult<Vec<draft_targets::Model>> {
-    let query = for_drafts_query(draft_ids, true);
-    Ok(conn
-        .all(sea_orm::QueryTrait::build(&query, conn.backend()))
-        .await?)
+    parts_for_drafts(conn, draft_ids, crate::db::reads::Omitted::NONE).await
 }
 
-/// `for_drafts` without the texts (`title` none, `body` empty), for pages that show
-/// only where each draft goes and how it went.
-pub async fn heads_for_drafts(
+/// `for_drafts` without the `omitted` columns (each row holds their stand-ins), for
+/// pages that show only some of each target — where each draft goes, how it went.
+pub async fn parts_for_drafts(
     conn: &impl Reads,
     draft_ids: &[Uuid],
+    omitted: crate::db::reads::Omitted,
 ) -> DomainResult<Vec<draft_targets::Model>> {
-    let query = for_drafts_query(draft_ids, false);
+    // Callers group the rows by draft.
+    let omitted = omitted.reading::<draft_targets::Entity>(&[
+        draft_targets::Column::Id,
+        draft_targets::Column::DraftId,
+    ]);
+    let query =
+        crate::db::reads::select_omitting(draft_targets::Entity::find(), conn.backend(), omitted)
+            .filter(draft_targets::Column::DraftId.is_in(draft_ids.iter().copied()))
+            .order_by_asc(draft_targets::Column::DraftId)
+            .order_by_asc(draft_targets::Column::Id);
     Ok(conn
         .all(sea_orm::QueryTrait::build(&query, conn.backend()))
         .await?)
-}
-
-fn for_drafts_query(draft_ids: &[Uuid], with_text: bool) -> sea_orm::Select<draft_targets::Entity> {
-    let omitted = if with_text {
-        Vec::new()
-    } else {
-        vec![
-            (draft_targets::Column::Title, sea_orm::Value::String(None)),
-            (draft_targets::Column::Body, sea_orm::Value::from("")),
-        ]
-    };
-    crate::db::reads::select_omitting(draft_targets::Entity::find(), &omitted)
-        .filter(draft_targets::Column::DraftId.is_in(draft_ids.iter().copied()))
-        .order_by_asc(draft_targets::Column::DraftId)
-        .order_by_asc(draft_targets::Column::Id)
 }
 
 /// The most items an Instagram carousel takes.
