@@ -8,13 +8,20 @@
 //! when it is full, a new document takes the place of one chosen at random. Text that
 //! does not parse is never kept (the executor parses it again and answers with the
 //! syntax error and its position, as it would have). Nothing is kept across restarts.
+//!
+//! Each kept document also remembers the operations (name and variables) that passed
+//! validation, at most `VALIDATED` of them: validation depends on nothing but the
+//! document, the operation, its variables and the schema, so the same request again is
+//! not validated again (`Schemas::checked` runs it; a twentieth of the dashboard's
+//! instructions). Any other variables — a different draft, a value of the wrong type —
+//! are validated in full, and a request that failed validation is never remembered.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::BatchRequest;
+use async_graphql::{BatchRequest, Request, Variables};
 
 /// How many documents are kept.
 const KEPT: usize = 256;
@@ -22,10 +29,22 @@ const KEPT: usize = 256;
 /// The longest text that is kept (longer documents are parsed for each request).
 const MAX_TEXT: usize = 8 * 1024;
 
+/// How many validated operations a document remembers.
+const VALIDATED: usize = 16;
+
+/// The largest variables remembered as validated, in bytes of JSON.
+const MAX_VARIABLES: usize = 1024;
+
+/// A parsed document, and the operations of it that passed validation.
+struct Kept {
+    document: Arc<ExecutableDocument>,
+    validated: Mutex<Vec<(Option<String>, Variables)>>,
+}
+
 /// Parsed documents, by their text.
 #[derive(Default)]
 pub struct Documents {
-    kept: Mutex<HashMap<Box<str>, Arc<ExecutableDocument>>>,
+    kept: Mutex<HashMap<Box<str>, Arc<Kept>>>,
     parsed: AtomicU64,
 }
 
@@ -39,8 +58,8 @@ impl Documents {
             BatchRequest::Batch(many) => many.iter_mut().collect(),
         };
         for request in requests {
-            if let Some(document) = self.find(&request.query) {
-                request.set_parsed_query(ExecutableDocument::clone(&document));
+            if let Some(kept) = self.find(&request.query) {
+                request.set_parsed_query(ExecutableDocument::clone(&kept.document));
                 continue;
             }
             self.parsed.fetch_add(1, Ordering::Relaxed);
@@ -54,7 +73,13 @@ impl Documents {
                 continue;
             };
             if keep {
-                self.keep(text, Arc::new(document.clone()));
+                self.keep(
+                    text,
+                    Arc::new(Kept {
+                        document: Arc::new(document.clone()),
+                        validated: Mutex::default(),
+                    }),
+                );
             }
         }
     }
@@ -69,14 +94,50 @@ impl Documents {
         self.kept.lock().map(|kept| kept.len()).unwrap_or(0)
     }
 
-    fn find(&self, text: &str) -> Option<Arc<ExecutableDocument>> {
+    /// Whether this request — its text, operation and variables — passed validation
+    /// before.
+    pub fn validated(&self, request: &Request) -> bool {
+        self.find(&request.query).is_some_and(|kept| {
+            kept.validated.lock().is_ok_and(|validated| {
+                validated.iter().any(|(operation, variables)| {
+                    *operation == request.operation_name && *variables == request.variables
+                })
+            })
+        })
+    }
+
+    /// Remembers that a request with this text, operation and variables passed
+    /// validation (the text's document must be kept; small variables only).
+    pub fn remember_validated(&self, text: &str, operation: Option<String>, variables: Variables) {
+        let Some(kept) = self.find(text) else {
+            return;
+        };
+        if serde_json::to_vec(&variables).map_or(true, |json| json.len() > MAX_VARIABLES) {
+            return;
+        }
+        let Ok(mut validated) = kept.validated.lock() else {
+            return;
+        };
+        if validated
+            .iter()
+            .any(|(o, v)| *o == operation && *v == variables)
+        {
+            return;
+        }
+        if validated.len() >= VALIDATED {
+            validated.remove(0);
+        }
+        validated.push((operation, variables));
+    }
+
+    fn find(&self, text: &str) -> Option<Arc<Kept>> {
         if text.len() > MAX_TEXT {
             return None;
         }
         self.kept.lock().ok()?.get(text).cloned()
     }
 
-    fn keep(&self, text: Box<str>, document: Arc<ExecutableDocument>) {
+    fn keep(&self, text: Box<str>, document: Arc<Kept>) {
         let Ok(mut kept) = self.kept.lock() else {
             return;
         };
@@ -166,6 +227,54 @@ mod tests {
         documents.attach(&mut single(&kept_text));
         assert_eq!(documents.parsed(), before);
         Ok(())
+    }
+
+    /// A request is known as validated only with the same text, operation and
+    /// variables; what is remembered per document is bounded.
+    #[test]
+    fn validation_is_remembered_for_the_same_operation_and_variables() {
+        let documents = Documents::default();
+        let text = "query Q($n: Int){ a(n: $n) } query R { b }";
+        let with = |operation: Option<&str>, n: serde_json::Value| {
+            async_graphql::Request::new(text)
+                .operation_name(operation.unwrap_or_default())
+                .variables(Variables::from_json(serde_json::json!({ "n": n })))
+        };
+        let mut first = single(text);
+        documents.attach(&mut first);
+        let request = with(Some("Q"), serde_json::json!(5));
+        assert!(!documents.validated(&request));
+        documents.remember_validated(
+            text,
+            request.operation_name.clone(),
+            request.variables.clone(),
+        );
+        assert!(documents.validated(&with(Some("Q"), serde_json::json!(5))));
+        assert!(!documents.validated(&with(Some("Q"), serde_json::json!(6))));
+        assert!(!documents.validated(&with(Some("Q"), serde_json::json!("5"))));
+        assert!(!documents.validated(&with(Some("R"), serde_json::json!(5))));
+        // Another text, even one remembered for nothing, is not validated.
+        assert!(!documents.validated(&async_graphql::Request::new("{ a }")));
+        // Bounded: the oldest is forgotten; large variables are not remembered.
+        for n in 0..VALIDATED as i64 {
+            documents.remember_validated(
+                text,
+                Some("Q".into()),
+                Variables::from_json(serde_json::json!({ "n": 100 + n })),
+            );
+        }
+        assert!(!documents.validated(&with(Some("Q"), serde_json::json!(5))));
+        assert!(documents.validated(&with(Some("Q"), serde_json::json!(100))));
+        let large = serde_json::json!("x".repeat(MAX_VARIABLES));
+        documents.remember_validated(
+            text,
+            Some("Q".into()),
+            Variables::from_json(serde_json::json!({ "n": large })),
+        );
+        assert!(!documents.validated(&with(Some("Q"), large)));
+        // A text that is not kept remembers nothing.
+        documents.remember_validated("{ c }", None, Variables::default());
+        assert!(!documents.validated(&async_graphql::Request::new("{ c }")));
     }
 
     /// Every operation of a batch gets its document.

@@ -123,6 +123,10 @@ pub struct Schemas {
     /// For a single HTTP operation: `document_limits::check` measured its document
     /// before execution, and the schema's own complexity limit is its whole budget.
     pub direct: AppSchema,
+    /// The same for an operation that passed validation before, with the same document
+    /// and variables (`documents::Documents::validated`): the validation rules are not
+    /// checked again; its complexity and depth are still measured against the limits.
+    pub checked: AppSchema,
     /// For a batch (whose operations share one cost budget) and for subscriptions over
     /// WebSocket (whose documents are measured by the extension).
     pub limited: AppSchema,
@@ -135,6 +139,9 @@ impl Schemas {
         let config = state.config.clone();
         Self {
             direct: builder(Some(state.clone()), &config).finish(),
+            checked: builder(Some(state.clone()), &config)
+                .validation_mode(async_graphql::ValidationMode::Fast)
+                .finish(),
             limited: build_schema(Some(state), &config),
             documents: Arc::default(),
         }
@@ -454,12 +461,36 @@ pub async fn graphql_post(
         // One operation: its cost is bounded by the schema's complexity limit, which is
         // the whole budget, so no extension needs to see it.
         BatchRequest::Single(one) => {
-            crate::db::STATEMENTS
+            let known = schemas.documents.validated(&one);
+            // What to remember should it pass validation now.
+            let asked = (!known).then(|| {
+                (
+                    one.query.clone(),
+                    one.operation_name.clone(),
+                    one.variables.clone(),
+                )
+            });
+            let schema = if known {
+                &schemas.checked
+            } else {
+                &schemas.direct
+            };
+            let executed = crate::db::STATEMENTS
                 .scope(
                     statements.clone(),
-                    schemas.direct.execute_batch(BatchRequest::Single(one)),
+                    schema.execute_batch(BatchRequest::Single(one)),
                 )
-                .await
+                .await;
+            if let (Some((text, operation, variables)), BatchResponse::Single(response)) =
+                (asked, &executed)
+            {
+                if passed_validation(response) {
+                    schemas
+                        .documents
+                        .remember_validated(&text, operation, variables);
+                }
+            }
+            executed
         }
         many => {
             crate::db::STATEMENTS
@@ -501,6 +532,13 @@ pub async fn graphql_post(
         );
     }
     response
+}
+
+/// Whether an executed operation got past validation: a document, operation or variables
+/// refused before execution is answered with errors that point at the document
+/// (locations, no path); an error met while executing names the field it came from.
+fn passed_validation(response: &async_graphql::Response) -> bool {
+    response.errors.iter().all(|error| !error.path.is_empty())
 }
 
 /// The response header (outside production) that counts a request's SQL statements.

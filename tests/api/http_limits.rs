@@ -785,3 +785,85 @@ async fn connections_over_the_cap_wait_their_turn() {
     drop(second);
     app.stop().await;
 }
+
+/// A request the server validated before (same document, operation and variables) is
+/// answered as it was; the same document with other variables is validated again — a
+/// value of the wrong type, a missing one — however often the valid one was sent, and a
+/// request refused by validation is refused every time.
+async fn validation_is_skipped_only_for_the_same_request(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let session = app.signed_in_user("valid@example.com", "Val").await;
+    let token = session.access.as_str();
+    let workspace = app.create_workspace(&session, "Valid Co").await;
+    const PAGE: &str =
+        "query($w: ID!, $n: Int){ workspace(id: $w){ name drafts(first: $n){ pageInfo { hasNextPage } } } }";
+    let good = json!({ "w": workspace, "n": 5 });
+    let first = app.gql(Some(token), PAGE, good.clone()).await;
+    assert!(first.get("errors").is_none(), "{first}");
+    for _ in 0..3 {
+        assert_eq!(app.gql(Some(token), PAGE, good.clone()).await, first);
+    }
+    // Values of the wrong type are refused by validation (no data, no path); a missing
+    // variable by the executor, at the field that reads it. Either, every time.
+    for (bad, validation) in [
+        (json!({ "w": workspace, "n": "five" }), true),
+        (json!({ "w": workspace, "n": 5.5 }), true),
+        (json!({ "w": [workspace], "n": 5 }), true),
+        (json!({ "n": 5 }), false),
+    ] {
+        let refused = app.gql(Some(token), PAGE, bad.clone()).await;
+        assert_eq!(
+            error_code(&refused).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{refused}"
+        );
+        assert!(refused["data"].is_null(), "{refused}");
+        assert_eq!(
+            refused["errors"][0].get("path").is_none(),
+            validation,
+            "{refused}"
+        );
+        for _ in 0..2 {
+            assert_eq!(app.gql(Some(token), PAGE, bad.clone()).await, refused);
+        }
+        // And the valid request is still answered as before.
+        assert_eq!(app.gql(Some(token), PAGE, good.clone()).await, first);
+    }
+    // A document that never validates, sent again and again.
+    for _ in 0..3 {
+        let refused = app
+            .gql(
+                Some(token),
+                "query($w: ID!){ workspace(id: $w){ nope } }",
+                json!({ "w": workspace }),
+            )
+            .await;
+        assert_eq!(
+            error_code(&refused).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{refused}"
+        );
+    }
+    // Too costly for the limits: refused every time.
+    let costly = json!({ "w": workspace, "n": 100_000 });
+    for _ in 0..2 {
+        let refused = app.gql(Some(token), PAGE, costly.clone()).await;
+        assert!(
+            refused["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("too complex")),
+            "{refused}"
+        );
+    }
+    // An error met while executing (no page of no drafts) leaves the request valid:
+    // answered the same way again.
+    let elsewhere = json!({ "w": workspace, "n": 0 });
+    let once = app.gql(Some(token), PAGE, elsewhere.clone()).await;
+    assert!(once["errors"][0]["path"].is_array(), "{once}");
+    for _ in 0..2 {
+        assert_eq!(app.gql(Some(token), PAGE, elsewhere.clone()).await, once);
+    }
+    app.stop().await;
+}
+
+on_both_databases!(validation_is_skipped_only_for_the_same_request);
