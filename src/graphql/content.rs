@@ -2,6 +2,7 @@
 //! through the request's loader, so a page of drafts costs a fixed number of
 //! statements), `DraftTarget`, `Comment`, and their enums.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::connection::{Connection, EmptyFields};
@@ -85,7 +86,11 @@ pub(crate) async fn load_user(ctx: &Context<'_>, id: Option<Uuid>) -> Result<Opt
     let Some(id) = id else {
         return Ok(None);
     };
-    Ok(loader(ctx)?.load_one(UserById(id)).await?.map(User))
+    let loader = loader(ctx)?;
+    if let Some(person) = loader.loader().primed_user(id) {
+        return Ok(Some(User(person)));
+    }
+    Ok(loader.load_one(UserById(id)).await?.map(User))
 }
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -193,8 +198,13 @@ impl Draft {
     async fn targets(&self, ctx: &Context<'_>) -> Result<Vec<DraftTarget>> {
         let omitted = super::columns::TARGET.omitted(&ctx.look_ahead().selection_fields());
         let loader = loader(ctx)?;
-        loader.loader().want_targets(omitted);
-        let read = loader.load_one(TargetsOf(self.0.id)).await?;
+        let read = match loader.loader().primed_targets(self.0.id) {
+            Some(primed) => Some(primed),
+            None => {
+                loader.loader().want_targets(omitted);
+                loader.load_one(TargetsOf(self.0.id)).await?
+            }
+        };
         let rows = match read {
             Some(read) if read.omitted.serves(omitted) => read.rows.clone(),
             // Read earlier in this request without a column this selection shows:
@@ -252,11 +262,16 @@ impl Draft {
         let count = count as usize;
         let omitted = super::columns::COMMENT.omitted(&ctx.look_ahead().selection_fields());
         let loader = loader(ctx)?;
-        loader.loader().want_latest(count, omitted);
-        let mut summary = loader
-            .load_one(CommentsOf(self.0.id))
-            .await?
-            .unwrap_or_default();
+        let mut summary = match loader.loader().primed_comments(self.0.id) {
+            Some(primed) => primed,
+            None => {
+                loader.loader().want_latest(count, omitted);
+                loader
+                    .load_one(CommentsOf(self.0.id))
+                    .await?
+                    .unwrap_or_default()
+            }
+        };
         if summary.asked < count || !summary.omitted.serves(omitted) {
             // Loaded earlier in this request for a smaller count or without a column
             // this selection shows (another alias): read this draft's again, as asked.
@@ -549,12 +564,27 @@ impl Comment {
     /// The members the body mentions.
     async fn mentions(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
         let ids: Vec<Uuid> = serde_json::from_str(&self.0.mentions).unwrap_or_default();
-        let found = loader(ctx)?
-            .load_many(ids.iter().copied().map(UserById))
-            .await?;
+        let loader = loader(ctx)?;
+        let primed: Vec<Option<_>> = ids
+            .iter()
+            .map(|id| loader.loader().primed_user(*id))
+            .collect();
+        let missing: Vec<UserById> = ids
+            .iter()
+            .zip(&primed)
+            .filter(|(_, primed)| primed.is_none())
+            .map(|(id, _)| UserById(*id))
+            .collect();
+        let found = if missing.is_empty() {
+            HashMap::new()
+        } else {
+            loader.load_many(missing).await?
+        };
         Ok(ids
             .iter()
-            .filter_map(|id| found.get(&UserById(*id)).cloned().map(User))
+            .zip(primed)
+            .filter_map(|(id, primed)| primed.or_else(|| found.get(&UserById(*id)).cloned()))
+            .map(User)
             .collect())
     }
 

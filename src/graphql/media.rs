@@ -40,13 +40,7 @@ impl Media {
     }
 
     async fn uploaded_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let Some(id) = self.0.uploader_id else {
-            return Ok(None);
-        };
-        Ok(super::loaders::loader(ctx)?
-            .load_one(super::loaders::UserById(id))
-            .await?
-            .map(User))
+        super::content::load_user(ctx, self.0.uploader_id).await
     }
 
     /// A link to the file that works for a limited time (`ATELIER_MEDIA__URL_TTL_SECS`)
