@@ -101,36 +101,52 @@ impl Omitted {
     }
 }
 
-/// Whether a column of this definition has a stand-in on every backend.
+/// Whether a column of this definition has a stand-in.
 fn has_stand_in(def: &sea_orm::ColumnDef) -> bool {
-    stand_in(def, DbBackend::Sqlite).is_some() && stand_in(def, DbBackend::Postgres).is_some()
+    stand_ins(def).is_some()
 }
+
+/// A left-out column's stand-in on SQLite and on PostgreSQL, and the value it decodes to.
+type StandIns = (&'static str, &'static str, Value);
 
 /// What a left-out column is selected as: NULL where the row type allows none, else a
 /// constant of its type — the empty text, zero, false, the nil id, the Unix epoch
 /// (SQLite: 0, which both SQLite readers take as seconds since the epoch). On
 /// PostgreSQL each is cast to the column's type, so the driver decodes it as it would
 /// the column. None for a type without one (such a column is always read).
-pub fn stand_in(def: &sea_orm::ColumnDef, backend: DbBackend) -> Option<&'static str> {
+fn stand_ins(def: &sea_orm::ColumnDef) -> Option<StandIns> {
     use sea_orm::sea_query::ColumnType as T;
-    let (sqlite, postgres) = match (def.get_column_type(), def.is_null()) {
-        (T::Uuid, true) => ("NULL", "NULL::uuid"),
+    let epoch = DateTime::<Utc>::UNIX_EPOCH;
+    Some(match (def.get_column_type(), def.is_null()) {
+        (T::Uuid, true) => ("NULL", "NULL::uuid", Value::Uuid(None)),
         (T::Uuid, false) => (
             "X'00000000000000000000000000000000'",
             "'00000000-0000-0000-0000-000000000000'::uuid",
+            Value::Uuid(Some(Uuid::nil())),
         ),
-        (T::String(_) | T::Text, true) => ("NULL", "NULL::text"),
-        (T::String(_) | T::Text, false) => ("''", "''::text"),
-        (T::Integer, true) => ("NULL", "NULL::integer"),
-        (T::Integer, false) => ("0", "0::integer"),
-        (T::BigInteger, true) => ("NULL", "NULL::bigint"),
-        (T::BigInteger, false) => ("0", "0::bigint"),
-        (T::Boolean, true) => ("NULL", "NULL::boolean"),
-        (T::Boolean, false) => ("0", "false"),
-        (T::TimestampWithTimeZone, true) => ("NULL", "NULL::timestamptz"),
-        (T::TimestampWithTimeZone, false) => ("0", "'epoch'::timestamptz"),
+        (T::String(_) | T::Text, true) => ("NULL", "NULL::text", Value::String(None)),
+        (T::String(_) | T::Text, false) => ("''", "''::text", Value::String(Some(String::new()))),
+        (T::Integer, true) => ("NULL", "NULL::integer", Value::Int(None)),
+        (T::Integer, false) => ("0", "0::integer", Value::Int(Some(0))),
+        (T::BigInteger, true) => ("NULL", "NULL::bigint", Value::BigInt(None)),
+        (T::BigInteger, false) => ("0", "0::bigint", Value::BigInt(Some(0))),
+        (T::Boolean, true) => ("NULL", "NULL::boolean", Value::Bool(None)),
+        (T::Boolean, false) => ("0", "false", Value::Bool(Some(false))),
+        (T::TimestampWithTimeZone, true) => {
+            ("NULL", "NULL::timestamptz", Value::ChronoDateTimeUtc(None))
+        }
+        (T::TimestampWithTimeZone, false) => (
+            "0",
+            "'epoch'::timestamptz",
+            Value::ChronoDateTimeUtc(Some(epoch)),
+        ),
         _ => return None,
-    };
+    })
+}
+
+/// A left-out column's stand-in in the SQL of `backend` (`stand_ins`).
+pub fn stand_in(def: &sea_orm::ColumnDef, backend: DbBackend) -> Option<&'static str> {
+    let (sqlite, postgres, _) = stand_ins(def)?;
     match backend {
         DbBackend::Postgres => Some(postgres),
         DbBackend::Sqlite => Some(sqlite),
@@ -140,23 +156,7 @@ pub fn stand_in(def: &sea_orm::ColumnDef, backend: DbBackend) -> Option<&'static
 
 /// The value a left-out column holds in the row read: what its stand-in decodes to.
 pub fn stand_in_value(def: &sea_orm::ColumnDef) -> Option<Value> {
-    use sea_orm::sea_query::ColumnType as T;
-    let epoch = DateTime::<Utc>::UNIX_EPOCH;
-    Some(match (def.get_column_type(), def.is_null()) {
-        (T::Uuid, true) => Value::Uuid(None),
-        (T::Uuid, false) => Value::Uuid(Some(Uuid::nil())),
-        (T::String(_) | T::Text, true) => Value::String(None),
-        (T::String(_) | T::Text, false) => Value::String(Some(String::new())),
-        (T::Integer, true) => Value::Int(None),
-        (T::Integer, false) => Value::Int(Some(0)),
-        (T::BigInteger, true) => Value::BigInt(None),
-        (T::BigInteger, false) => Value::BigInt(Some(0)),
-        (T::Boolean, true) => Value::Bool(None),
-        (T::Boolean, false) => Value::Bool(Some(false)),
-        (T::TimestampWithTimeZone, true) => Value::ChronoDateTimeUtc(None),
-        (T::TimestampWithTimeZone, false) => Value::ChronoDateTimeUtc(Some(epoch)),
-        _ => return None,
-    })
+    stand_ins(def).map(|(_, _, value)| value)
 }
 
 /// Selects every column of `E` in declaration order (the order `Readable::COLUMNS` names
