@@ -56,7 +56,7 @@ impl Omitted {
         use sea_orm::{ColumnTrait, Iterable};
         let mut bits = 0;
         for (place, column) in E::Column::iter().enumerate() {
-            if !kept(&column) && has_stand_in(&column.def()) {
+            if place < 64 && !kept(&column) && has_stand_in(&column.def()) {
                 bits |= 1 << place;
             }
         }

@@ -41,6 +41,42 @@ struct Kept {
     validated: Mutex<Vec<(Option<String>, Variables)>>,
 }
 
+/// What `Documents::validation` knows of a request.
+pub enum Validation {
+    /// It passed validation before.
+    Known,
+    /// It did not (yet); `Some` remembers it once it passes (None: its document is not
+    /// kept, or its variables are too large to keep).
+    Unknown(Option<Remember>),
+}
+
+/// A request to remember as validated.
+pub struct Remember {
+    kept: Arc<Kept>,
+    operation: Option<String>,
+    variables: Variables,
+}
+
+impl Remember {
+    /// It passed validation: the same request again is not validated again.
+    pub fn passed(self) {
+        let Ok(mut validated) = self.kept.validated.lock() else {
+            return;
+        };
+        let (operation, variables) = (self.operation, self.variables);
+        if validated
+            .iter()
+            .any(|(o, v)| *o == operation && *v == variables)
+        {
+            return;
+        }
+        if validated.len() >= VALIDATED {
+            validated.remove(0);
+        }
+        validated.push((operation, variables));
+    }
+}
+
 /// Parsed documents, by their text.
 #[derive(Default)]
 pub struct Documents {
@@ -95,39 +131,32 @@ impl Documents {
     }
 
     /// Whether this request — its text, operation and variables — passed validation
-    /// before.
-    pub fn validated(&self, request: &Request) -> bool {
-        self.find(&request.query).is_some_and(|kept| {
-            kept.validated.lock().is_ok_and(|validated| {
-                validated.iter().any(|(operation, variables)| {
-                    *operation == request.operation_name && *variables == request.variables
-                })
+    /// before; if not, how to remember it should it pass now.
+    pub fn validation(&self, request: &Request) -> Validation {
+        let Some(kept) = self.find(&request.query) else {
+            return Validation::Unknown(None);
+        };
+        let known = kept.validated.lock().is_ok_and(|validated| {
+            validated.iter().any(|(operation, variables)| {
+                *operation == request.operation_name && *variables == request.variables
             })
-        })
+        });
+        if known {
+            return Validation::Known;
+        }
+        // Small variables only.
+        let small =
+            serde_json::to_vec(&request.variables).is_ok_and(|json| json.len() <= MAX_VARIABLES);
+        Validation::Unknown(small.then(|| Remember {
+            kept,
+            operation: request.operation_name.clone(),
+            variables: request.variables.clone(),
+        }))
     }
 
-    /// Remembers that a request with this text, operation and variables passed
-    /// validation (the text's document must be kept; small variables only).
-    pub fn remember_validated(&self, text: &str, operation: Option<String>, variables: Variables) {
-        let Some(kept) = self.find(text) else {
-            return;
-        };
-        if serde_json::to_vec(&variables).map_or(true, |json| json.len() > MAX_VARIABLES) {
-            return;
-        }
-        let Ok(mut validated) = kept.validated.lock() else {
-            return;
-        };
-        if validated
-            .iter()
-            .any(|(o, v)| *o == operation && *v == variables)
-        {
-            return;
-        }
-        if validated.len() >= VALIDATED {
-            validated.remove(0);
-        }
-        validated.push((operation, variables));
+    /// Whether this request passed validation before.
+    pub fn validated(&self, request: &Request) -> bool {
+        matches!(self.validation(request), Validation::Known)
     }
 
     fn find(&self, text: &str) -> Option<Arc<Kept>> {
@@ -229,6 +258,13 @@ mod tests {
         Ok(())
     }
 
+    /// What the handler does when a request passes validation.
+    fn remember(documents: &Documents, request: &async_graphql::Request) {
+        if let Validation::Unknown(Some(remember)) = documents.validation(request) {
+            remember.passed();
+        }
+    }
+
     /// A request is known as validated only with the same text, operation and
     /// variables; what is remembered per document is bounded.
     #[test]
@@ -244,11 +280,7 @@ mod tests {
         documents.attach(&mut first);
         let request = with(Some("Q"), serde_json::json!(5));
         assert!(!documents.validated(&request));
-        documents.remember_validated(
-            text,
-            request.operation_name.clone(),
-            request.variables.clone(),
-        );
+        remember(&documents, &request);
         assert!(documents.validated(&with(Some("Q"), serde_json::json!(5))));
         assert!(!documents.validated(&with(Some("Q"), serde_json::json!(6))));
         assert!(!documents.validated(&with(Some("Q"), serde_json::json!("5"))));
@@ -257,23 +289,15 @@ mod tests {
         assert!(!documents.validated(&async_graphql::Request::new("{ a }")));
         // Bounded: the oldest is forgotten; large variables are not remembered.
         for n in 0..VALIDATED as i64 {
-            documents.remember_validated(
-                text,
-                Some("Q".into()),
-                Variables::from_json(serde_json::json!({ "n": 100 + n })),
-            );
+            remember(&documents, &with(Some("Q"), serde_json::json!(100 + n)));
         }
         assert!(!documents.validated(&with(Some("Q"), serde_json::json!(5))));
         assert!(documents.validated(&with(Some("Q"), serde_json::json!(100))));
         let large = serde_json::json!("x".repeat(MAX_VARIABLES));
-        documents.remember_validated(
-            text,
-            Some("Q".into()),
-            Variables::from_json(serde_json::json!({ "n": large })),
-        );
+        remember(&documents, &with(Some("Q"), large.clone()));
         assert!(!documents.validated(&with(Some("Q"), large)));
         // A text that is not kept remembers nothing.
-        documents.remember_validated("{ c }", None, Variables::default());
+        remember(&documents, &async_graphql::Request::new("{ c }"));
         assert!(!documents.validated(&async_graphql::Request::new("{ c }")));
     }
 

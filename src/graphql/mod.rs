@@ -461,19 +461,10 @@ pub async fn graphql_post(
         // One operation: its cost is bounded by the schema's complexity limit, which is
         // the whole budget, so no extension needs to see it.
         BatchRequest::Single(one) => {
-            let known = schemas.documents.validated(&one);
-            // What to remember should it pass validation now.
-            let asked = (!known).then(|| {
-                (
-                    one.query.clone(),
-                    one.operation_name.clone(),
-                    one.variables.clone(),
-                )
-            });
-            let schema = if known {
-                &schemas.checked
-            } else {
-                &schemas.direct
+            let validation = schemas.documents.validation(&one);
+            let schema = match validation {
+                documents::Validation::Known => &schemas.checked,
+                documents::Validation::Unknown(_) => &schemas.direct,
             };
             let executed = crate::db::STATEMENTS
                 .scope(
@@ -481,13 +472,13 @@ pub async fn graphql_post(
                     schema.execute_batch(BatchRequest::Single(one)),
                 )
                 .await;
-            if let (Some((text, operation, variables)), BatchResponse::Single(response)) =
-                (asked, &executed)
+            if let (
+                documents::Validation::Unknown(Some(remember)),
+                BatchResponse::Single(response),
+            ) = (validation, &executed)
             {
                 if passed_validation(response) {
-                    schemas
-                        .documents
-                        .remember_validated(&text, operation, variables);
+                    remember.passed();
                 }
             }
             executed
