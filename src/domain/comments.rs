@@ -461,7 +461,10 @@ pub async fn summaries(
         }
     };
     let rows: Vec<comments::Model> = conn
-        .all(Statement::from_sql_and_values(backend, sql, values))
+        .all_omitting(
+            Statement::from_sql_and_values(backend, sql, values),
+            omitted,
+        )
         .await?;
     for row in rows {
         // At most `asked` each, even were a draft named twice.

@@ -680,9 +680,11 @@ pub async fn list(
     limit: u64,
     omitted: crate::db::reads::Omitted,
 ) -> DomainResult<Vec<drafts::Model>> {
+    // Pages are cut by id.
+    let omitted = omitted.reading::<drafts::Entity>(&[drafts::Column::Id]);
     let query = list_query(conn.backend(), workspace_id, filter, before, limit, omitted)?;
     Ok(conn
-        .all(sea_orm::QueryTrait::build(&query, conn.backend()))
+        .all_omitting(sea_orm::QueryTrait::build(&query, conn.backend()), omitted)
         .await?)
 }
 
@@ -692,12 +694,11 @@ fn list_query(
     filter: &DraftFilter,
     before: Option<Uuid>,
     limit: u64,
+    // What `Omitted::reading` left out (the id is always read).
     omitted: crate::db::reads::Omitted,
 ) -> DomainResult<sea_orm::Select<drafts::Entity>> {
     use sea_orm::sea_query::{ExprTrait, Func, LikeExpr};
     let status = filter.status;
-    // Pages are cut by id.
-    let omitted = omitted.reading::<drafts::Entity>(&[drafts::Column::Id]);
     let mut query = crate::db::reads::select_omitting(drafts::Entity::find(), backend, omitted)
         .filter(drafts::Column::WorkspaceId.eq(workspace_id))
         .order_by_desc(drafts::Column::Id)

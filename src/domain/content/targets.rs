@@ -354,7 +354,7 @@ pub async fn parts_for_drafts(
             .order_by_asc(draft_targets::Column::DraftId)
             .order_by_asc(draft_targets::Column::Id);
     Ok(conn
-        .all(sea_orm::QueryTrait::build(&query, conn.backend()))
+        .all_omitting(sea_orm::QueryTrait::build(&query, conn.backend()), omitted)
         .await?)
 }
 
