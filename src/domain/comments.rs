@@ -31,6 +31,15 @@ pub const MAX_LAST: usize = 10;
 /// How many latest comments `lastComments` shows when not told.
 pub const DEFAULT_LAST: usize = 3;
 
+/// The members a stored comment mentions, in order (none when a read left its
+/// `mentions` column out).
+pub fn mentions_of(comment: &comments::Model) -> Vec<Uuid> {
+    if comment.mentions.is_empty() {
+        return Vec::new();
+    }
+    serde_json::from_str(&comment.mentions).unwrap_or_default()
+}
+
 /// The ids a body mentions as `<@uuid>`, each once, in order.
 pub fn mentioned_ids(body: &str) -> Vec<Uuid> {
     let mut ids = Vec::new();
@@ -286,7 +295,7 @@ pub async fn edit(
     if comment.deleted_at.is_some() {
         return Err(DomainError::bad_input("a deleted comment cannot be edited"));
     }
-    let before: Vec<Uuid> = serde_json::from_str(&comment.mentions).unwrap_or_default();
+    let before = mentions_of(&comment);
     let mentioned = mentioned_ids(&body);
     check_mentions(&txn, access.workspace_id(), &mentioned).await?;
     let mut active: comments::ActiveModel = comment.into();

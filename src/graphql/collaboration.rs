@@ -203,13 +203,13 @@ impl CollaborationMutation {
                 comment_id: comment.id,
             })
             .await;
-        Ok(Comment(comment))
+        Ok(Comment::from(comment))
     }
 
     /// Changes the text of your own comment.
     async fn edit_comment(&self, ctx: &Context<'_>, id: ID, body: String) -> Result<Comment> {
         let (access, comment_id) = comment_access(ctx, &id).await?;
-        Ok(Comment(
+        Ok(Comment::from(
             comments::edit(
                 &state(ctx).db,
                 &access,
@@ -225,7 +225,7 @@ impl CollaborationMutation {
     /// Marks a comment resolved.
     async fn resolve_comment(&self, ctx: &Context<'_>, id: ID) -> Result<Comment> {
         let (access, comment_id) = comment_access(ctx, &id).await?;
-        Ok(Comment(
+        Ok(Comment::from(
             comments::set_resolved(&state(ctx).db, &access, comment_id, true)
                 .await
                 .map_err(gql)?,
@@ -235,7 +235,7 @@ impl CollaborationMutation {
     /// Opens a resolved comment again.
     async fn reopen_comment(&self, ctx: &Context<'_>, id: ID) -> Result<Comment> {
         let (access, comment_id) = comment_access(ctx, &id).await?;
-        Ok(Comment(
+        Ok(Comment::from(
             comments::set_resolved(&state(ctx).db, &access, comment_id, false)
                 .await
                 .map_err(gql)?,
@@ -245,7 +245,7 @@ impl CollaborationMutation {
     /// Deletes a comment (its author or an ADMIN); replies stay in the thread.
     async fn delete_comment(&self, ctx: &Context<'_>, id: ID) -> Result<Comment> {
         let (access, comment_id) = comment_access(ctx, &id).await?;
-        Ok(Comment(
+        Ok(Comment::from(
             comments::delete(&state(ctx).db, &access, comment_id, meta(ctx))
                 .await
                 .map_err(gql)?,

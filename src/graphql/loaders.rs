@@ -191,13 +191,10 @@ pub async fn prime_drafts(
         }
         let keys: Vec<_> = ids.iter().copied().map(CommentsOf).collect();
         let summaries = source.load(&keys).await?;
-        if last.field("author").exists() {
-            users.extend(
-                summaries
-                    .values()
-                    .flat_map(|s| s.latest.iter().filter_map(|c| c.author_id)),
-            );
-        }
+        users.extend(people_of_comments(
+            &last,
+            summaries.values().flat_map(|s| s.latest.iter()),
+        ));
         source.prime(|primed| {
             primed
                 .comments
@@ -205,6 +202,28 @@ pub async fn prime_drafts(
         });
     }
     prime_users(ctx, users).await
+}
+
+/// The people a list of comments shows, where `node` (a selection of `Comment`) asks
+/// for them: authors, resolvers, and the members the bodies mention.
+pub fn people_of_comments<'c>(
+    node: &async_graphql::Lookahead<'_>,
+    comments: impl Iterator<Item = &'c crate::domain::entities::comments::Model>,
+) -> Vec<Uuid> {
+    let (author, resolver, mentions) = (
+        node.field("author").exists(),
+        node.field("resolvedBy").exists(),
+        node.field("mentions").exists(),
+    );
+    let mut people = Vec::new();
+    for comment in comments {
+        people.extend(comment.author_id.filter(|_| author));
+        people.extend(comment.resolved_by.filter(|_| resolver));
+        if mentions {
+            people.extend(comments::mentions_of(comment));
+        }
+    }
+    people
 }
 
 /// The `count` a `lastComments` selection asks for (its default when it names none),

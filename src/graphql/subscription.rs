@@ -125,7 +125,7 @@ impl Subscription {
                     // Reloaded as it is now (a comment deleted since is left out).
                     match comments::find_in_workspace_comment(&db, &access, comment_id).await {
                         Ok(comment) if of == draft_id && comment.draft_id == draft_id => {
-                            Some(Comment(comment))
+                            Some(Comment::from(comment))
                         }
                         _ => None,
                     }

@@ -90,7 +90,11 @@ impl<P: Into<accounts::Person>> From<P> for User {
     }
 }
 
-#[Object]
+// Fields one after another (`serial`), not as a set of concurrent futures: each of a
+// page's authors was a `FuturesUnordered`, an allocation per field and a wake-up per
+// poll — 3% of the dashboard's instructions. Only `privacyRequests` and `workspaces`
+// read, and each on its own.
+#[Object(serial)]
 impl User {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())

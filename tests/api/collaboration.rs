@@ -991,6 +991,114 @@ async fn a_page_of_drafts_costs_the_same_few_statements(backend: Backend) {
 }
 on_both_databases!(a_page_of_drafts_costs_the_same_few_statements);
 
+/// A comment's people — author, resolver, the members it mentions — are read in one
+/// statement however many of them a query shows and in whatever order, for a thread, a
+/// draft's latest comments and a mutation's answer alike. (Comments resolve their fields
+/// one after another; the first person field loads them all.)
+async fn a_comments_people_are_read_together(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app
+        .signed_in_user("owner.p@example.com", "Olga Owner")
+        .await;
+    let ws = app.create_workspace(&owner, "People Co").await;
+    let editor = add_member(&app, &owner, &ws, "editor.p@example.com", "EDITOR").await;
+    let viewer = add_member(&app, &owner, &ws, "viewer.p@example.com", "VIEWER").await;
+    let draft = new_draft(&app, &editor.access, &ws, "Talk", "Text").await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let body = format!("<@{}> and <@{}>, point {n}", owner.user_id, viewer.user_id);
+        ids.push(add_comment(&app, &editor.access, &draft, &body, None).await);
+    }
+    let resolve = "mutation($id: ID!) { resolveComment(id: $id) { resolvedBy { displayName } } }";
+    for id in &ids[..2] {
+        app.gql_ok(Some(&owner.access), resolve, json!({ "id": id }))
+            .await;
+    }
+
+    let thread = |fields: &str| {
+        format!("query($id: ID!) {{ draft(id: $id) {{ comments(first: 10) {{ edges {{ node {{ {fields} }} }} }} }} }}")
+    };
+    let latest = |fields: &str| {
+        format!("query($w: ID!) {{ workspace(id: $w) {{ drafts(first: 5) {{ edges {{ node {{ lastComments(count: 3) {{ {fields} }} }} }} }} }} }}")
+    };
+    let variables = json!({ "id": draft, "w": ws });
+    let author = "author { displayName }";
+    let all = [
+        "author { displayName } mentions { displayName } resolvedBy { displayName }",
+        "resolvedBy { displayName } mentions { displayName } author { displayName }",
+        "mentions { displayName } resolvedBy { displayName } author { displayName }",
+    ];
+    for query in [&thread as &dyn Fn(&str) -> String, &latest] {
+        let (_, alone) = app
+            .gql_counted(&viewer.access, &query(author), variables.clone())
+            .await;
+        for fields in all {
+            let (answer, statements) = app
+                .gql_counted(&viewer.access, &query(fields), variables.clone())
+                .await;
+            assert_eq!(
+                statements, alone,
+                "{fields}: the people cost statements of their own"
+            );
+            let comments: Vec<&Value> = match answer.get("draft") {
+                Some(draft) => draft["comments"]["edges"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| &e["node"])
+                    .collect(),
+                None => answer["workspace"]["drafts"]["edges"][0]["node"]["lastComments"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .collect(),
+            };
+            assert_eq!(comments.len(), 3);
+            let resolved = comments
+                .iter()
+                .filter(|c| c["resolvedBy"] == json!({ "displayName": "Olga Owner" }))
+                .count();
+            assert_eq!(resolved, 2, "{fields}");
+            for comment in comments {
+                assert_eq!(comment["author"]["displayName"], "Member", "{fields}");
+                assert_eq!(
+                    comment["mentions"],
+                    json!([{ "displayName": "Olga Owner" }, { "displayName": "Member" }]),
+                    "{fields}"
+                );
+            }
+        }
+    }
+
+    // A mutation's answer: one comment, its three people in one statement.
+    let reopen = "mutation($id: ID!) { reopenComment(id: $id) { resolved } }";
+    let (_, one) = app
+        .gql_counted(&owner.access, resolve, json!({ "id": ids[2] }))
+        .await;
+    for fields in all {
+        app.gql_ok(Some(&owner.access), reopen, json!({ "id": ids[2] }))
+            .await;
+        let (answer, statements) = app
+            .gql_counted(
+                &owner.access,
+                &format!("mutation($id: ID!) {{ resolveComment(id: $id) {{ {fields} }} }}"),
+                json!({ "id": ids[2] }),
+            )
+            .await;
+        assert_eq!(statements, one, "{fields}");
+        assert_eq!(
+            answer["resolveComment"],
+            json!({
+                "author": { "displayName": "Member" },
+                "mentions": [{ "displayName": "Olga Owner" }, { "displayName": "Member" }],
+                "resolvedBy": { "displayName": "Olga Owner" },
+            })
+        );
+    }
+    app.stop().await;
+}
+on_both_databases!(a_comments_people_are_read_together);
+
 /// Mutations of one request run one after the other and each sees what the ones before
 /// it wrote: a draft shown, a comment added, the draft shown again — its count, latest
 /// comments and title are the new ones, not what the first read left in the request's
