@@ -677,10 +677,15 @@ async fn open_attempt_since(app: TestApp, owner: &Session, draft: &str, age_secs
     let targets = atelier::domain::content::targets::for_drafts(&app.db, &[draft_id])
         .await
         .unwrap();
-    // Not due while the crash is staged; the restarted runner then sleeps a minute.
+    // Not due while the crash is staged, on an instance that runs no jobs: a runner's
+    // start-up pass, late on a busy machine, would otherwise find the job due below
+    // and run it before the test is ready (seen under load in CI).
     schedule_in(&app, owner, draft, chrono::Duration::minutes(2)).await;
     let crashed = app
-        .restart(|config| config.jobs.poll_interval_ms = 60_000)
+        .restart(|config| {
+            config.jobs.poll_interval_ms = 60_000;
+            config.jobs.run_in_process = false;
+        })
         .await;
     let mut row: atelier::domain::entities::drafts::ActiveModel =
         atelier::domain::entities::drafts::Entity::find_by_id(draft_id)
@@ -800,7 +805,10 @@ async fn a_lost_answer_or_a_crash_never_posts_twice(backend: Backend) {
     // Scheduled, picked up, attempt 1 written, then the process died.
     let crashed = crash_with_an_open_attempt(app, &owner, &draft).await;
     let app = crashed
-        .restart(|config| config.jobs.poll_interval_ms = 25)
+        .restart(|config| {
+            config.jobs.poll_interval_ms = 25;
+            config.jobs.run_in_process = true;
+        })
         .await;
     let owner = app.log_in("once@example.com").await;
     let done = settled(&app, &owner, &draft).await;
@@ -841,7 +849,10 @@ async fn a_lost_answer_or_a_crash_never_posts_twice(backend: Backend) {
         .unwrap();
     assert_eq!(posted.status(), 201);
     let app = crashed
-        .restart(|config| config.jobs.poll_interval_ms = 25)
+        .restart(|config| {
+            config.jobs.poll_interval_ms = 25;
+            config.jobs.run_in_process = true;
+        })
         .await;
     let owner = app.log_in("once@example.com").await;
     let done = settled(&app, &owner, &draft).await;
