@@ -154,7 +154,8 @@ impl Documents {
         }))
     }
 
-    /// Whether this request passed validation before.
+    /// Whether this request passed validation before (the handler asks `validation`).
+    #[cfg(test)]
     pub fn validated(&self, request: &Request) -> bool {
         matches!(self.validation(request), Validation::Known)
     }
