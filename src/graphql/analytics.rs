@@ -88,7 +88,12 @@ pub struct DateRange {
 }
 
 /// One bucket of a series.
+///
+/// This and the other answers of analytics are plain values with nothing to wait for:
+/// they resolve their fields one after the other (`serial`), not through a set of
+/// futures per object — a 90-day daily answer has 810 buckets.
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct MetricBucket {
     /// The bucket's first day.
     pub date: NaiveDate,
@@ -98,6 +103,7 @@ pub struct MetricBucket {
 }
 
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct MetricSeries {
     pub metric: MetricEnum,
     /// Every bucket of the range, zero where nothing was recorded.
@@ -253,6 +259,7 @@ pub async fn answer(
 }
 
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct MetricValue {
     pub metric: MetricEnum,
     pub value: i64,
@@ -260,6 +267,7 @@ pub struct MetricValue {
 
 /// How one channel's post did: the latest counts collected.
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct TargetPerformance {
     pub target_id: ID,
     pub metrics: Vec<MetricValue>,
@@ -269,6 +277,7 @@ pub struct TargetPerformance {
 
 /// How a published draft did, per channel and in sum.
 #[derive(SimpleObject)]
+#[graphql(serial)]
 pub struct DraftPerformance {
     pub totals: Vec<MetricValue>,
     pub targets: Vec<TargetPerformance>,

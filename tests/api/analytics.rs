@@ -607,3 +607,43 @@ async fn series_are_zero_filled_in_the_workspace_time_zone_and_the_csv_agrees(ba
     app.stop().await;
 }
 on_both_databases!(series_are_zero_filled_in_the_workspace_time_zone_and_the_csv_agrees);
+
+/// The series statement reads only the days it sums: SQLite seeks each metric's first
+/// day in the series index and stops at its last, instead of reading every account
+/// point the workspace ever had and filtering by day (the plan is SQLite's own account
+/// of the index it walks, the same on any machine and at any table size).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_series_statement_seeks_each_metrics_days() {
+    use atelier::domain::analytics::series_query;
+    use sea_orm::{ConnectionTrait, DatabaseBackend, QueryTrait, Statement};
+
+    let fake = FakeProvider::start().await;
+    let app = spawn(Backend::Sqlite, &fake).await;
+    let from = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+    let to = NaiveDate::from_ymd_opt(2026, 5, 29).unwrap();
+    for channels in [vec![], vec![uuid::Uuid::now_v7(), uuid::Uuid::now_v7()]] {
+        let statement =
+            series_query(uuid::Uuid::now_v7(), from, to, &channels).build(DatabaseBackend::Sqlite);
+        let plan = app
+            .db
+            .query_all_raw(Statement {
+                sql: format!("EXPLAIN QUERY PLAN {}", statement.sql),
+                ..statement
+            })
+            .await
+            .unwrap();
+        let steps: Vec<String> = plan
+            .iter()
+            .map(|row| row.try_get::<String>("", "detail").unwrap())
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "SEARCH metric_points USING COVERING INDEX idx_metric_points_series \
+              (workspace_id=? AND subject=? AND metric=? AND day>? AND day<?)"
+            ],
+            "one seek per metric to its days, grouped in index order (no temporary b-tree)"
+        );
+    }
+    app.stop().await;
+}
