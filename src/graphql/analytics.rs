@@ -88,10 +88,9 @@ pub struct DateRange {
 }
 
 /// One bucket of a series.
-///
-/// This and the other answers of analytics are plain values with nothing to wait for:
-/// they resolve their fields one after the other (`serial`), not through a set of
-/// futures per object — a 90-day daily answer has 810 buckets.
+// This and the other answers of analytics are plain values with nothing to wait for:
+// they resolve their fields one after the other (`serial`), not through a set of
+// futures per object — a 90-day daily answer has 810 buckets.
 #[derive(SimpleObject)]
 #[graphql(serial)]
 pub struct MetricBucket {
