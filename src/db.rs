@@ -38,6 +38,10 @@ pub async fn connect_readers(
     }
 }
 
+/// How long a PostgreSQL connection sits idle in the pool before it is pinged on its
+/// next use.
+const POSTGRES_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 async fn open(url: &str, sqlite_connections: u32) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_string());
     options
@@ -50,7 +54,10 @@ async fn open(url: &str, sqlite_connections: u32) -> anyhow::Result<DatabaseConn
         // SQLITE_BUSY comes from under concurrent requests.
         options
             .max_connections(sqlite_connections)
-            .min_connections(1);
+            .min_connections(1)
+            // A ping of a local file checks nothing a statement would not, and on sqlx's
+            // SQLite driver it is a hop to the connection's thread and back.
+            .test_before_acquire(false);
         options.map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
@@ -61,7 +68,15 @@ async fn open(url: &str, sqlite_connections: u32) -> anyhow::Result<DatabaseConn
                 .statement_cache_capacity(STATEMENT_CACHE)
         });
     } else {
-        options.max_connections(16).min_connections(1);
+        // A connection is pinged before use only when it has been idle for a second or
+        // more (as HikariCP does): one that was just used is alive, and pinging it on
+        // every acquire cost a round trip per statement (five per dashboard request).
+        // One that sat idle — through a restart, a failover, a proxy's idle cut — is
+        // still checked and replaced before a statement is sent on it.
+        options
+            .max_connections(16)
+            .min_connections(1)
+            .test_before_acquire_if_idle_for(POSTGRES_PING_AFTER_IDLE);
         options.map_sqlx_postgres_opts(|opts| opts.statement_cache_capacity(STATEMENT_CACHE));
     }
     let mut db = Database::connect(options)

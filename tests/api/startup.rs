@@ -79,3 +79,54 @@ async fn health_endpoints_answer(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(health_endpoints_answer);
+
+/// PostgreSQL drops every connection of the server (a restart, a failover, an idle cut by
+/// a proxy): once they have sat idle, the next requests are answered, none with an
+/// error — the pool checks a connection that was idle before it sends a statement on it
+/// (hot connections are not pinged on every use; see `db::POSTGRES_PING_AFTER_IDLE`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_after_postgres_dropped_the_connections_are_answered() {
+    use sea_orm::{ConnectionTrait, Statement};
+    use serde_json::json;
+
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let app = TestApp::spawn_with(backend, |config| config.jobs.run_in_process = false).await;
+    let owner = app
+        .signed_in_user("dropped@example.com", "Dee Dropped")
+        .await;
+    const ME: &str = "query { me { email } }";
+    // Several requests at once, so that the pool holds several connections.
+    let answers =
+        futures::future::join_all((0..6).map(|_| app.gql(Some(&owner.access), ME, json!({}))))
+            .await;
+    assert!(answers
+        .iter()
+        .all(|a| a["data"]["me"]["email"] == "dropped@example.com"));
+
+    let killed = app
+        .db
+        .query_all_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        ))
+        .await
+        .unwrap();
+    assert!(!killed.is_empty(), "the server's connections were dropped");
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+
+    for _ in 0..3 {
+        let answers =
+            futures::future::join_all((0..6).map(|_| app.gql(Some(&owner.access), ME, json!({}))))
+                .await;
+        for answer in answers {
+            assert_eq!(
+                answer["data"]["me"]["email"], "dropped@example.com",
+                "{answer}"
+            );
+        }
+    }
+    app.stop().await;
+}
