@@ -18,9 +18,17 @@ pub mod reads;
 /// statements; sqlx's default of 100 would evict and re-prepare them all the time.
 const STATEMENT_CACHE: usize = 1_024;
 
-/// Connects to the database at `url`.
+/// Connects to the database at `url`: on SQLite, the one writer connection.
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
-    open(url, 1).await
+    open(url, 1, Role::Writer).await
+}
+
+/// Whether a pool writes. A SQLite writer connection is checked each time it goes back
+/// to its pool (`outside_any_transaction`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Writer,
+    Reader,
 }
 
 /// A pool for read-only work (GraphQL reads and their loaders). With SQLite, WAL lets
@@ -32,7 +40,7 @@ pub async fn connect_readers(
     readers: u32,
 ) -> anyhow::Result<DatabaseConnection> {
     if url.starts_with("sqlite:") && readers > 0 {
-        open(url, readers).await
+        open(url, readers, Role::Reader).await
     } else {
         Ok(main.clone())
     }
@@ -42,7 +50,11 @@ pub async fn connect_readers(
 /// next use.
 const POSTGRES_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
-async fn open(url: &str, sqlite_connections: u32) -> anyhow::Result<DatabaseConnection> {
+async fn open(
+    url: &str,
+    sqlite_connections: u32,
+    role: Role,
+) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_string());
     options
         .sqlx_logging(false)
@@ -67,6 +79,11 @@ async fn open(url: &str, sqlite_connections: u32) -> anyhow::Result<DatabaseConn
                 .create_if_missing(true)
                 .statement_cache_capacity(STATEMENT_CACHE)
         });
+        if role == Role::Writer {
+            options.map_sqlx_sqlite_pool_opts(|pool| {
+                pool.after_release(|conn, _| Box::pin(outside_any_transaction(conn)))
+            });
+        }
     } else {
         // A connection is pinged before use only when it has been idle for a second or
         // more (as HikariCP does): one that was just used is alive, and pinging it on
@@ -88,6 +105,42 @@ async fn open(url: &str, sqlite_connections: u32) -> anyhow::Result<DatabaseConn
         count_statement();
     });
     Ok(db)
+}
+
+/// Whether a SQLite connection going back to its pool is outside any transaction, as
+/// SQLite sees it and as sqlx counts it; a connection that is not is closed, and the
+/// pool opens a fresh one for the next write.
+///
+/// SQLite rolls a whole transaction back by itself on some errors (SQLITE_FULL,
+/// SQLITE_IOERR, SQLITE_NOMEM, SQLITE_BUSY in a write); sqlx's own ROLLBACK then fails
+/// ("no transaction is active") and its transaction depth stays one too high, so the
+/// next transaction on the connection would be a SAVEPOINT and the one after it a
+/// savepoint inside a transaction nobody commits — writes acknowledged and then lost,
+/// and the write lock held for good (issue 33: a full disk). Here the connection first
+/// runs whatever rollback was queued for a transaction dropped without a commit, then
+/// both views are checked: sqlx's depth, and SQLite's own autocommit state (asked the
+/// one way safe code can: `BEGIN` fails inside a transaction).
+async fn outside_any_transaction(
+    conn: &mut sea_orm::sqlx::SqliteConnection,
+) -> Result<bool, sea_orm::sqlx::Error> {
+    use sea_orm::sqlx::Connection;
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::error!(
+            "the database writer was left inside a transaction after an error; replacing it"
+        );
+        return Ok(false);
+    }
+    match sea_orm::sqlx::raw_sql("BEGIN; ROLLBACK")
+        .execute(&mut *conn)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(error) => {
+            tracing::error!(%error, "the database writer is inside a transaction nobody holds; replacing it");
+            Ok(false)
+        }
+    }
 }
 
 /// What a request cost the database: its SQL statements, how many of its SQLite list

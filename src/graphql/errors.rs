@@ -12,12 +12,42 @@ impl ErrorExtensions for DomainError {
         }
         let code = self.code();
         let mut error = Error::new(self.to_string()).extend_with(|_, ext| ext.set("code", code));
-        if let DomainError::RateLimited { retry_after_secs } = self {
-            let retry = *retry_after_secs;
-            error = error.extend_with(|_, ext| ext.set("retryAfterSeconds", retry));
+        match self {
+            DomainError::RateLimited { retry_after_secs }
+            | DomainError::Unavailable {
+                retry_after_secs, ..
+            } => {
+                let retry = *retry_after_secs;
+                error = error.extend_with(|_, ext| ext.set("retryAfterSeconds", retry));
+            }
+            _ => {}
+        }
+        if let DomainError::Unavailable { rerun: true, .. } = self {
+            error.source = Some(std::sync::Arc::new(Rerun));
         }
         error
     }
+}
+
+/// Marks an error whose transaction the database gave up for a concurrent one's sake:
+/// the request may run again at once (`graphql_post` does, once).
+pub struct Rerun;
+
+/// Whether every error of `response` leaves the request safe and worth running again: at
+/// least one is a `Rerun`, and no root field succeeded (each root field is its own
+/// transaction, so nothing was written).
+pub fn worth_rerunning(response: &async_graphql::Response) -> bool {
+    let marked = response
+        .errors
+        .iter()
+        .any(|e| e.source::<Rerun>().is_some());
+    let nothing_done = match &response.data {
+        async_graphql::Value::Object(fields) => {
+            fields.values().all(|v| *v == async_graphql::Value::Null)
+        }
+        _ => true,
+    };
+    marked && nothing_done
 }
 
 /// Converts a domain error for a resolver's `?`.
@@ -45,6 +75,7 @@ pub fn domain_response(error: DomainError) -> axum::response::Response {
         DomainError::Conflict(_) => StatusCode::CONFLICT,
         DomainError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         DomainError::Upstream(_) => StatusCode::BAD_GATEWAY,
+        DomainError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         DomainError::Internal(cause) => {
             tracing::error!(error = ?cause, "internal error");
             StatusCode::INTERNAL_SERVER_ERROR

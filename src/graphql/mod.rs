@@ -247,11 +247,17 @@ fn write_result(response: &async_graphql::Response, out: &mut Vec<u8>) {
 /// well-formed request is always 200, as the GraphQL over HTTP spec says.
 fn graphql_answer(answer: negotiate::AnswerType, response: BatchResponse) -> Response {
     let mut body = Vec::with_capacity(4096);
+    let retry_after = match &response {
+        BatchResponse::Single(one) => unavailable_for(one),
+        BatchResponse::Batch(many) => many.iter().filter_map(unavailable_for).max(),
+    };
     let status = match &response {
         BatchResponse::Single(one) => {
             write_result(one, &mut body);
             if answer == negotiate::AnswerType::GraphqlResponse && failed_before_execution(one) {
                 StatusCode::BAD_REQUEST
+            } else if answer == negotiate::AnswerType::GraphqlResponse && retry_after.is_some() {
+                StatusCode::SERVICE_UNAVAILABLE
             } else {
                 StatusCode::OK
             }
@@ -284,7 +290,27 @@ fn graphql_answer(answer: negotiate::AnswerType, response: BatchResponse) -> Res
         }
     }
     headers.extend(response.http_headers());
+    if let Some(seconds) = retry_after {
+        headers.insert(header::RETRY_AFTER, seconds.into());
+    }
     http
+}
+
+/// The wait an `UNAVAILABLE` error of this response asks for, if it has one: the
+/// database was briefly out of reach, and the client may send the request again.
+fn unavailable_for(response: &async_graphql::Response) -> Option<u64> {
+    response
+        .errors
+        .iter()
+        .filter_map(|error| error.extensions.as_ref())
+        .filter(|ext| {
+            matches!(ext.get("code"), Some(async_graphql::Value::String(code)) if code == "UNAVAILABLE")
+        })
+        .filter_map(|ext| match ext.get("retryAfterSeconds") {
+            Some(async_graphql::Value::Number(n)) => n.as_u64(),
+            _ => None,
+        })
+        .max()
 }
 
 pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
@@ -453,14 +479,26 @@ pub async fn graphql_post(
     };
     let statements = Arc::new(crate::db::Costs::default());
     let counted = statements.clone();
-    let loaders = loaders::for_request(state.reads.clone(), move |batch| {
-        tokio::spawn(crate::db::STATEMENTS.scope(counted.clone(), batch))
-    });
-    let batch = batch.data(info).data(loaders);
+    let reads = state.reads.clone();
+    let fresh_loaders = move || {
+        let counted = counted.clone();
+        loaders::for_request(reads.clone(), move |batch| {
+            tokio::spawn(crate::db::STATEMENTS.scope(counted.clone(), batch))
+        })
+    };
+    let batch = batch.data(info.clone()).data(fresh_loaders());
     let executed = match batch {
         // One operation: its cost is bounded by the schema's complexity limit, which is
         // the whole budget, so no extension needs to see it.
         BatchRequest::Single(one) => {
+            // What running it again takes, should the database give its transaction up
+            // for a concurrent one's sake (uploads are not kept for that).
+            let again = one.uploads.is_empty().then(|| {
+                let mut request =
+                    async_graphql::Request::new(one.query.clone()).variables(one.variables.clone());
+                request.operation_name = one.operation_name.clone();
+                request
+            });
             let validation = schemas.documents.validation(&one);
             let schema = match validation {
                 documents::Validation::Known => &schemas.checked,
@@ -481,7 +519,23 @@ pub async fn graphql_post(
                     remember.passed();
                 }
             }
-            executed
+            match (again, &executed) {
+                (Some(request), BatchResponse::Single(response))
+                    if errors::worth_rerunning(response) =>
+                {
+                    tracing::info!(
+                        "a request the database gave up for a concurrent one runs again"
+                    );
+                    let request = request.data(info).data(fresh_loaders());
+                    crate::db::STATEMENTS
+                        .scope(
+                            statements.clone(),
+                            schema.execute_batch(BatchRequest::Single(request)),
+                        )
+                        .await
+                }
+                _ => executed,
+            }
         }
         many => {
             crate::db::STATEMENTS

@@ -11,6 +11,7 @@ mod browser;
 mod channels;
 mod collaboration;
 mod content;
+mod durability;
 mod erasure;
 mod fake_provider;
 mod graphql_http;

@@ -61,6 +61,22 @@ pub(crate) fn error_page(error: DomainError) -> Response {
             },
         )
             .into_response(),
+        DomainError::Unavailable {
+            retry_after_secs, ..
+        } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(
+                axum::http::header::RETRY_AFTER,
+                retry_after_secs.to_string(),
+            )],
+            MessagePage {
+                title: "Atelier is briefly unavailable",
+                message: format!(
+                    "Nothing was changed. Please try again in {retry_after_secs} seconds."
+                ),
+            },
+        )
+            .into_response(),
         DomainError::RateLimited { retry_after_secs } => (
             StatusCode::TOO_MANY_REQUESTS,
             MessagePage {
