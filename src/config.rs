@@ -31,6 +31,10 @@ pub struct Config {
     pub database_url: Option<SecretString>,
     #[serde(serialize_with = "ser_secret_opt")]
     pub smtp_url: Option<SecretString>,
+    /// The longest one email's whole SMTP conversation may take (connecting, the
+    /// greeting, TLS, every command and the message): lettre's own timeout covers only
+    /// connecting, and a server that accepts and then stalls would hold the job forever.
+    pub smtp_timeout_secs: u64,
     pub mail_from: String,
     #[serde(serialize_with = "ser_secret_opt")]
     pub token_keys: Option<SecretString>,
@@ -400,6 +404,9 @@ pub struct JobsConfig {
     pub lease_secs: u64,
     /// How often housekeeping runs (expiring unconfirmed privacy requests).
     pub maintenance_interval_secs: u64,
+    /// On shutdown, how long the job in hand may go on before it is given back (its
+    /// lease released, so another instance takes it at once) and the runner stops.
+    pub shutdown_grace_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -433,6 +440,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             smtp_url: None,
+            smtp_timeout_secs: 60,
             mail_from: "Atelier <no-reply@atelier.localhost>".into(),
             token_keys: None,
             jwt_secret: None,
@@ -496,6 +504,7 @@ impl Default for JobsConfig {
             retry_secs: 24 * 3_600,
             lease_secs: 300,
             maintenance_interval_secs: 600,
+            shutdown_grace_secs: 20,
         }
     }
 }

@@ -251,23 +251,20 @@ pub async fn heartbeat(
     Ok(renewed.rows_affected == 1)
 }
 
-/// Gives a claimed but unstarted job back: unlocked, the claim's attempt not counted.
-pub async fn release(conn: &impl ConnectionTrait, lease: &Lease) -> DomainResult<()> {
-    use sea_orm::sea_query::ExprTrait;
-    jobs::Entity::update_many()
+/// Gives a claimed job back unfinished (its runner is shutting down): unlocked now, so
+/// any runner takes it at once instead of after its lease. The attempt still counts: it
+/// may have reached the outside world (an email taken, a post made) before it stopped.
+pub async fn give_back(conn: &impl ConnectionTrait, lease: &Lease) -> DomainResult<bool> {
+    let given = jobs::Entity::update_many()
         .col_expr(
             jobs::Column::LockedUntil,
             Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
         )
         .col_expr(jobs::Column::LeaseId, Expr::value(Option::<Uuid>::None))
-        .col_expr(
-            jobs::Column::Attempts,
-            Expr::col(jobs::Column::Attempts).sub(1),
-        )
         .filter(held(lease))
         .exec(conn)
         .await?;
-    Ok(())
+    Ok(given.rows_affected == 1)
 }
 
 /// Marks a job finished and drops its payload: a done job keeps no content (an email's

@@ -1,5 +1,6 @@
 //! The job runner: claims due jobs, runs the handler for their kind, and records the
-//! outcome. It stops between jobs when asked, so a job in flight always finishes.
+//! outcome. It stops between jobs when asked; a job in flight has a grace period to
+//! finish, after which it is given back for another runner.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -190,7 +191,7 @@ impl JobRunner {
                 break;
             };
             ran += 1;
-            self.run_leased(&job, &lease, length).await;
+            self.run_leased(&job, &lease, length, shutdown).await;
         }
         Ok(ran)
     }
@@ -198,12 +199,15 @@ impl JobRunner {
     /// Runs one claimed job, renewing its lease every third of its length while it
     /// works, then records the outcome. A job whose lease is lost (this runner was cut
     /// off longer than a lease, and another took the job over) is dropped where it
-    /// stands: its new holder runs and records it.
+    /// stands: its new holder runs and records it. Once shutdown is asked for, the job
+    /// has the grace period to finish; past it, it is dropped and given back, so the
+    /// process stops in bounded time and another runner takes the job at once.
     async fn run_leased(
         &self,
         job: &job_rows::Model,
         lease: &jobs::Lease,
         length: chrono::Duration,
+        shutdown: &watch::Receiver<bool>,
     ) {
         let every = length
             .to_std()
@@ -227,10 +231,26 @@ impl JobRunner {
                 }
             }
         };
+        let grace = Duration::from_secs(self.config.shutdown_grace_secs);
+        let mut stopping = shutdown.clone();
+        let out_of_grace = async move {
+            // A runner whose shutdown sender is gone is never asked to stop.
+            if stopping.wait_for(|stop| *stop).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(grace).await;
+        };
         let outcome = tokio::select! {
             outcome = self.handle(job) => outcome,
             () = heartbeat => {
                 tracing::warn!(job = %job.id, kind = %job.kind, "job lease lost: another runner holds the job now; stopping here");
+                return;
+            }
+            () = out_of_grace => {
+                tracing::warn!(job = %job.id, kind = %job.kind, grace_secs = grace.as_secs(), "shutting down: the job in hand did not finish within the grace period; giving it back");
+                if let Err(e) = jobs::give_back(&self.db, lease).await {
+                    tracing::error!(job = %job.id, error = ?e, "could not give a job back; it returns when its lease runs out");
+                }
                 return;
             }
         };
@@ -296,7 +316,7 @@ impl JobRunner {
         match job.kind.as_str() {
             jobs::kind::SEND_EMAIL => {
                 let email = outbox::open(&self.vault, &job.payload)?;
-                self.mailer.send(&email).await
+                self.mailer.send(&email, job.id).await
             }
             jobs::kind::FULFIL_PRIVACY_REQUEST => {
                 privacy::fulfil::run_job(

@@ -945,6 +945,8 @@ enum Transport {
     Smtp {
         transport: AsyncSmtpTransport<Tokio1Executor>,
         shown_as: String,
+        /// The deadline of one whole send (`ATELIER_SMTP_TIMEOUT_SECS`).
+        deadline: Duration,
     },
     Outbox(PathBuf),
 }
@@ -966,13 +968,15 @@ impl Mailer {
         let transport = match &config.smtp_url {
             Some(url) => {
                 let url = url.expose_secret();
+                let deadline = Duration::from_secs(config.smtp_timeout_secs.max(1));
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .context("ATELIER_SMTP_URL is not a valid SMTP URL")?
-                    .timeout(Some(Duration::from_secs(15)))
+                    .timeout(Some(deadline.min(Duration::from_secs(15))))
                     .build();
                 Transport::Smtp {
                     transport,
                     shown_as: redact_url(url),
+                    deadline,
                 }
             }
             None => {
@@ -1000,14 +1004,20 @@ impl Mailer {
         }
     }
 
-    /// Renders and delivers one email.
-    pub async fn send(&self, email: &Email) -> anyhow::Result<()> {
+    /// Renders and delivers one email. `id` names this message for good: every attempt
+    /// to send it carries the same `Message-ID` (`<id@sender's domain>`), so a copy sent
+    /// again after a crash between the server taking the message and its `250` is one
+    /// message to the receiver's mailbox provider and mail client, which drop the repeat.
+    /// An SMTP conversation that outlasts the configured deadline is abandoned (the
+    /// job is retried later).
+    pub async fn send(&self, email: &Email, id: uuid::Uuid) -> anyhow::Result<()> {
         let rendered = render(email, &self.links)?;
         let to: Mailbox = email
             .recipient()
             .parse()
             .context("recipient is not a valid mailbox")?;
         let message = Message::builder()
+            .message_id(Some(message_id(id, &self.from)))
             .from(self.from.clone())
             .to(to)
             .subject(rendered.subject.clone())
@@ -1016,10 +1026,21 @@ impl Mailer {
                 rendered.html.clone(),
             ))?;
         match &self.transport {
-            Transport::Smtp { transport, .. } => {
-                transport
-                    .send(message)
+            Transport::Smtp {
+                transport,
+                deadline,
+                ..
+            } => {
+                // Dropping the send at the deadline drops its connection: the server
+                // sees the conversation end without a final "." and discards it.
+                tokio::time::timeout(*deadline, transport.send(message))
                     .await
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "SMTP delivery took longer than {} s; abandoned",
+                            deadline.as_secs()
+                        )
+                    })?
                     .context("SMTP delivery failed")?;
             }
             Transport::Outbox(dir) => {
@@ -1042,6 +1063,12 @@ impl Mailer {
         }
         Ok(())
     }
+}
+
+/// The `Message-ID` of the email with this id: the id at the sender's domain, the same
+/// on every attempt.
+fn message_id(id: uuid::Uuid, from: &Mailbox) -> String {
+    format!("<{}@{}>", id.simple(), from.email.domain())
 }
 
 /// Shows an SMTP URL without its password.

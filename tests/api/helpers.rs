@@ -278,6 +278,11 @@ impl TestApp {
         }
     }
 
+    /// The address of the SMTP sink this app was started with (`inbox` is its mail).
+    pub fn sink_url(&self) -> String {
+        self._smtp.url()
+    }
+
     /// The app's data directory (SQLite files, outbox).
     pub fn data_dir(&self) -> &std::path::Path {
         self._data_dir.path()

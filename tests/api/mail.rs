@@ -225,3 +225,95 @@ async fn failing_jobs_back_off_and_are_given_up(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(failing_jobs_back_off_and_are_given_up);
+
+/// The sign-up confirmation email's job, once it exists.
+async fn confirmation_job(app: &TestApp) -> atelier::domain::entities::jobs::Model {
+    use atelier::domain::entities::jobs as job_rows;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    job_rows::Entity::find()
+        .filter(job_rows::Column::Kind.eq(jobs::kind::SEND_EMAIL))
+        .filter(job_rows::Column::DoneAt.is_null())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("the email's job")
+}
+
+/// An SMTP server that takes the message and never answers: the send ends at its
+/// deadline (`ATELIER_SMTP_TIMEOUT_SECS`, not only lettre's connect timeout) and is
+/// retried, and the runner goes on to the next job meanwhile.
+async fn a_stalled_smtp_server_holds_a_send_only_until_its_deadline(backend: Backend) {
+    let stalled = Inbox::default();
+    let _sink = SmtpSink::start_stalled(stalled.clone()).await;
+    let app = TestApp::spawn_with(backend, |config| {
+        config.smtp_url = Some(secrecy::SecretString::from(format!(
+            "smtp://127.0.0.1:{}",
+            _sink.port
+        )));
+        config.smtp_timeout_secs = 1;
+        config.jobs.retry_base_ms = 60_000;
+    })
+    .await;
+    app.sign_up("first@example.com", "Fern First").await;
+    stalled.wait_for("first@example.com", 1).await;
+    let failed = eventually(60, "the stalled send to end at its deadline", || async {
+        let job = confirmation_job(&app).await;
+        match &job.last_error {
+            Some(error) => Ok(error.clone()),
+            None => Err(format!("{job:?}")),
+        }
+    })
+    .await;
+    assert!(failed.contains("longer than 1 s"), "{failed}");
+    // The runner is free: the next email is taken too (and stalls the same way).
+    app.sign_up("second@example.com", "Sol Second").await;
+    stalled.wait_for("second@example.com", 1).await;
+    app.stop().await;
+}
+on_both_databases!(a_stalled_smtp_server_holds_a_send_only_until_its_deadline);
+
+/// Shutdown while a send is stalled (a deadline far off): the job in hand gets the grace
+/// period, then is given back unlocked and the process stops. The next start sends it
+/// again — with the same Message-ID as the copy the stalled server took, so the
+/// receiver's provider keeps one.
+async fn shutdown_gives_a_stalled_send_back_and_the_retry_is_the_same_message(backend: Backend) {
+    let stalled = Inbox::default();
+    let sink = SmtpSink::start_stalled(stalled.clone()).await;
+    let app = TestApp::spawn_with(backend, |config| {
+        config.smtp_url = Some(secrecy::SecretString::from(sink.url()));
+        config.smtp_timeout_secs = 3_600;
+        config.jobs.shutdown_grace_secs = 1;
+    })
+    .await;
+    app.sign_up("stalled@example.com", "Stan Stalled").await;
+    let taken = stalled.wait_for("stalled@example.com", 1).await;
+
+    // Stopping ends (the test's own guard is far beyond the one-second grace).
+    let own_sink = app.sink_url();
+    let restarted = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        app.restart(move |config| {
+            config.smtp_url = Some(secrecy::SecretString::from(own_sink));
+            config.jobs.run_in_process = false;
+        }),
+    )
+    .await
+    .expect("the server stopped within its grace period");
+    let job = confirmation_job(&restarted).await;
+    assert_eq!((job.lease_id, job.locked_until), (None, None), "given back");
+    assert_eq!(job.attempts, 1, "the interrupted attempt counts");
+
+    // Sent again through a relay that answers: one message, two copies, one Message-ID.
+    let sent = restarted.inbox.clone();
+    restarted.run_jobs().await;
+    let again = sent.wait_for("stalled@example.com", 1).await;
+    let id = taken.header("Message-ID").expect("a Message-ID");
+    assert!(
+        id.starts_with('<') && id.ends_with("@atelier.localhost>"),
+        "{id}"
+    );
+    assert_eq!(again.header("Message-ID"), Some(id));
+    assert_eq!(again.subject(), taken.subject());
+    restarted.stop().await;
+}
+on_both_databases!(shutdown_gives_a_stalled_send_back_and_the_retry_is_the_same_message);

@@ -22,6 +22,16 @@ impl ReceivedMail {
         decode_quoted_printable(&self.data)
     }
 
+    /// The value of the header `name` (first occurrence, unfolded lines only).
+    pub fn header(&self, name: &str) -> Option<String> {
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        self.data
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
+            .map(|l| l[prefix.len()..].trim().to_string())
+    }
+
     pub fn subject(&self) -> String {
         self.data
             .lines()
@@ -157,6 +167,16 @@ impl SmtpSink {
 
     /// Like `start_on`, but takes `delay` to accept each message (a slow relay).
     pub async fn start_slow(port: u16, inbox: Inbox, delay: Duration) -> Self {
+        Self::start_with(port, inbox, Reply::After(delay)).await
+    }
+
+    /// A relay that takes each whole message (it is in `inbox` at once) and then never
+    /// answers: no `250`, no error, the connection left open.
+    pub async fn start_stalled(inbox: Inbox) -> Self {
+        Self::start_with(0, inbox, Reply::Never).await
+    }
+
+    async fn start_with(port: u16, inbox: Inbox, reply: Reply) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind SMTP sink");
@@ -169,7 +189,7 @@ impl SmtpSink {
                 };
                 let inbox = served.clone();
                 tokio::spawn(async move {
-                    let _ = session(stream, inbox, delay).await;
+                    let _ = session(stream, inbox, reply).await;
                 });
             }
         });
@@ -191,11 +211,16 @@ impl Drop for SmtpSink {
     }
 }
 
-async fn session(
-    stream: tokio::net::TcpStream,
-    inbox: Inbox,
-    delay: Duration,
-) -> std::io::Result<()> {
+/// How the sink answers a message it has taken.
+#[derive(Clone, Copy)]
+enum Reply {
+    /// `250` after this long (the message is in the inbox when the answer goes).
+    After(Duration),
+    /// The message is in the inbox at once; no answer ever comes.
+    Never,
+}
+
+async fn session(stream: tokio::net::TcpStream, inbox: Inbox, reply: Reply) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     write.write_all(b"220 sink.test ESMTP ready\r\n").await?;
@@ -241,14 +266,25 @@ async fn session(
                 let content = line.strip_prefix('.').unwrap_or(&line);
                 data.push_str(content);
             }
-            tokio::time::sleep(delay).await;
-            inbox.mails.lock().unwrap().push(ReceivedMail {
-                from: from.clone(),
-                to: to.clone(),
-                data,
-            });
-            inbox.arrived.notify_waiters();
-            write.write_all(b"250 OK: queued\r\n").await?;
+            let keep = |data: String| {
+                inbox.mails.lock().unwrap().push(ReceivedMail {
+                    from: from.clone(),
+                    to: to.clone(),
+                    data,
+                });
+                inbox.arrived.notify_waiters();
+            };
+            match reply {
+                Reply::After(delay) => {
+                    tokio::time::sleep(delay).await;
+                    keep(data);
+                    write.write_all(b"250 OK: queued\r\n").await?;
+                }
+                Reply::Never => {
+                    keep(data);
+                    std::future::pending::<()>().await;
+                }
+            }
         } else if upper == "QUIT" {
             write.write_all(b"221 Bye\r\n").await?;
             return Ok(());
