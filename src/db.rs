@@ -143,6 +143,28 @@ async fn outside_any_transaction(
     }
 }
 
+/// How long readiness waits for the SQLite writer: a write holds it for milliseconds.
+const WRITER_READY_WAIT: Duration = Duration::from_secs(2);
+
+/// On SQLite, whether the one writer connection can be had within a moment and is
+/// outside any transaction (it is checked again as it goes back to the pool); `Err`
+/// says why not. PostgreSQL's pool has many connections and nothing to check here.
+pub async fn writer_ready(db: &DatabaseConnection) -> Result<(), &'static str> {
+    if db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+        return Ok(());
+    }
+    let pool = db.get_sqlite_connection_pool();
+    let mut conn = match tokio::time::timeout(WRITER_READY_WAIT, pool.acquire()).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(_)) => return Err("the database writer cannot be opened"),
+        Err(_) => return Err("the database writer is held by a transaction that does not end"),
+    };
+    if !matches!(outside_any_transaction(&mut conn).await, Ok(true)) {
+        return Err("the database writer is inside a transaction");
+    }
+    Ok(())
+}
+
 /// What a request cost the database: its SQL statements, how many of its SQLite list
 /// reads left the request's thread for the blocking pool, and the rows its list reads
 /// (`reads`) returned.

@@ -286,13 +286,23 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when the database answers and every migration this build knows is applied.
+/// Ready when the database answers, the writer can be had and is outside any
+/// transaction, and every migration this build knows is applied.
+/// (On SQLite the checks that need no writer read through the readers, so that a held
+/// writer makes the answer "not ready", not a timeout.)
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if let Err(e) = state.db.ping().await {
+    if let Err(e) = state.read_db.ping().await {
         tracing::warn!(error = %e, "readiness: database unreachable");
         return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable");
     }
-    match Migrator::get_pending_migrations(&state.db).await {
+    if let Err(not_ready) = db::writer_ready(&state.db).await {
+        tracing::warn!(
+            reason = not_ready,
+            "readiness: the database writer is not ready"
+        );
+        return (StatusCode::SERVICE_UNAVAILABLE, not_ready);
+    }
+    match Migrator::get_pending_migrations(&state.read_db).await {
         Ok(pending) if pending.is_empty() => (StatusCode::OK, "ready"),
         Ok(_) => (StatusCode::SERVICE_UNAVAILABLE, "migrations pending"),
         Err(e) => {

@@ -295,3 +295,32 @@ impl Drop for SmallDisk {
             .status();
     }
 }
+
+/// While the SQLite writer is held by a transaction that does not end, `/readyz` says
+/// so (a load balancer stops sending writes); once it ends, the server is ready again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_while_the_writer_is_held() {
+    use sea_orm::TransactionTrait;
+    let app =
+        TestApp::spawn_with(Backend::Sqlite, |config| config.jobs.run_in_process = false).await;
+    let ready = || async {
+        let answer = app
+            .http
+            .get(format!("{}/readyz", app.address))
+            .send()
+            .await
+            .unwrap();
+        (answer.status().as_u16(), answer.text().await.unwrap())
+    };
+    assert_eq!(ready().await, (200, "ready".to_string()));
+    let held = app.db.begin().await.unwrap();
+    held.execute_unprepared("UPDATE jobs SET attempts = attempts")
+        .await
+        .unwrap();
+    let (status, reason) = ready().await;
+    assert_eq!(status, 503);
+    assert!(reason.contains("writer"), "{reason}");
+    held.rollback().await.unwrap();
+    assert_eq!(ready().await, (200, "ready".to_string()));
+    app.stop().await;
+}
