@@ -96,9 +96,16 @@ async fn open(
             .test_before_acquire_if_idle_for(POSTGRES_PING_AFTER_IDLE);
         options.map_sqlx_postgres_opts(|opts| opts.statement_cache_capacity(STATEMENT_CACHE));
     }
-    let mut db = Database::connect(options)
-        .await
-        .context("cannot connect to the database (check ATELIER_DATABASE_URL)")?;
+    let mut db = Database::connect(options).await.map_err(|e| {
+        // A file that is not a database (truncated, overwritten) fails as it opens.
+        let text = e.to_string();
+        if text.contains("malformed") || text.contains("not a database") {
+            damaged(&text)
+        } else {
+            anyhow::Error::new(e)
+                .context("cannot connect to the database (check ATELIER_DATABASE_URL)")
+        }
+    })?;
     db.set_metric_callback(|info| {
         // The SQL with placeholders only: values may be personal data.
         tracing::trace!(target: "atelier::sql", sql = %info.statement.sql, elapsed = ?info.elapsed);
@@ -141,6 +148,38 @@ async fn outside_any_transaction(
             Ok(false)
         }
     }
+}
+
+/// Refuses a SQLite database that fails `PRAGMA quick_check` (a copy taken with `cp`
+/// under load, a truncated file, a damaged disk): serving from it would answer with
+/// wrong data or lose writes later. PostgreSQL checks its own pages.
+pub async fn check_integrity(db: &DatabaseConnection) -> anyhow::Result<()> {
+    use sea_orm::{ConnectionTrait, Statement};
+    if db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+        return Ok(());
+    }
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "PRAGMA quick_check(5)",
+        ))
+        .await
+        .map_err(|e| damaged(&e.to_string()))?;
+    let findings: Vec<String> = rows
+        .iter()
+        .filter_map(|row| row.try_get_by_index::<String>(0).ok())
+        .collect();
+    if findings != ["ok"] {
+        return Err(damaged(&findings.join("; ")));
+    }
+    Ok(())
+}
+
+fn damaged(finding: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the SQLite database is damaged (PRAGMA quick_check: {finding}); refusing to start \
+         on it. Restore the last good backup (see docs/operations.md, \"Backups\")"
+    )
 }
 
 /// How long readiness waits for the SQLite writer: a write holds it for milliseconds.

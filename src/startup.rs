@@ -71,6 +71,7 @@ impl Application {
         );
 
         let db = db::connect(&config.database_url()).await?;
+        db::check_integrity(&db).await?;
         Migrator::up(&db, None)
             .await
             .context("database migrations failed")?;

@@ -130,3 +130,65 @@ async fn requests_after_postgres_dropped_the_connections_are_answered() {
     }
     app.stop().await;
 }
+
+/// A damaged SQLite file (a copy cut short, as `cp` of a live database or a full disk
+/// leaves): the server refuses to start on it and says why and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_database_file_is_refused_at_start() {
+    let app =
+        TestApp::spawn_with(Backend::Sqlite, |config| config.jobs.run_in_process = false).await;
+    let owner = app.signed_in_user("cut@example.com", "Cy Cut").await;
+    app.create_workspace(&owner, "Cut short").await;
+    let config = app.config().clone();
+    let file = app.data_dir().join("test.sqlite");
+    let keep = tempfile::tempdir().unwrap();
+    let copy = keep.path().join("test.sqlite");
+    // The app's files go with it when it stops: keep a copy of the database, stopped
+    // cleanly (WAL checkpointed into the file).
+    let db = app.db.clone();
+    sea_orm::ConnectionTrait::execute_unprepared(&db, "PRAGMA wal_checkpoint(TRUNCATE)")
+        .await
+        .unwrap();
+    std::fs::copy(&file, &copy).unwrap();
+    app.stop().await;
+
+    // Cut short by a half or a third (it no longer opens), or the same length with one
+    // page in the middle overwritten: it opens, and only a check of its pages finds it.
+    let bytes = std::fs::read(&copy).unwrap();
+    let length = bytes.len();
+    let mut scribbled = bytes.clone();
+    let page = 4096 * (length / 4096 / 2);
+    scribbled[page..page + 4096].fill(0x5a);
+    let damages = [
+        bytes[..length / 2].to_vec(),
+        bytes[..length * 2 / 3].to_vec(),
+        scribbled,
+    ];
+    for (n, contents) in damages.iter().enumerate() {
+        let damaged = keep.path().join(format!("damaged{n}.sqlite"));
+        std::fs::write(&damaged, contents).unwrap();
+        let mut config = config.clone();
+        config.data_dir = keep.path().to_path_buf();
+        config.database_url = Some(secrecy::SecretString::from(format!(
+            "sqlite://{}",
+            damaged.display()
+        )));
+        let error = match Application::build(config).await {
+            Ok(_) => panic!("a damaged database must be refused"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(error.contains("damaged"), "{error}");
+        assert!(error.contains("backup"), "{error}");
+    }
+
+    // The intact copy starts.
+    let mut intact = config.clone();
+    intact.data_dir = keep.path().to_path_buf();
+    intact.database_url = Some(secrecy::SecretString::from(format!(
+        "sqlite://{}",
+        copy.display()
+    )));
+    Application::build(intact)
+        .await
+        .expect("an intact copy starts");
+}
