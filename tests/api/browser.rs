@@ -283,7 +283,7 @@ async fn an_officer_approves_an_erasure_in_a_browser() {
     type_into(b, "input[name=q]", &request.reference).await;
     press(b, ".filters button[type=submit]").await;
     // Wait for the filtered page before looking for the link on it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + crate::helpers::PATIENCE;
     while !b.current_url().await.unwrap().as_str().contains("q=") {
         assert!(
             std::time::Instant::now() < deadline,
@@ -325,7 +325,7 @@ async fn an_officer_approves_an_erasure_in_a_browser() {
     )
     .unwrap();
     // The fulfilment job runs in the background; once it is done, the page says so.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + crate::helpers::PATIENCE;
     loop {
         let stored = privacy_requests::Entity::find_by_id(request.id)
             .one(&app.db)

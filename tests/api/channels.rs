@@ -268,7 +268,7 @@ async fn channels_connect_and_disconnect(backend: Backend) {
     fake.platform
         .fail_revocations
         .store(false, Ordering::SeqCst);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
     while !fake.revoked().contains(&instagram_token) {
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -311,7 +311,7 @@ async fn health_of(app: &TestApp, owner: &Session, ws: &str) -> (String, Option<
 }
 
 async fn wait_for_health(app: &TestApp, owner: &Session, ws: &str, health: &str) -> Option<String> {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
     loop {
         let (now, error) = health_of(app, owner, ws).await;
         if now == health {
@@ -343,7 +343,7 @@ async fn tokens_are_renewed_and_failures_set_health(backend: Backend) {
     let first = fake.issued()[0].clone();
 
     // Renewed before expiry: a new access token is stored (sealed), health ACTIVE.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
     loop {
         let tokens = atelier::domain::integrations::open_tokens(&app.db, app.vault_ref(), id)
             .await

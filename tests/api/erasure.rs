@@ -85,7 +85,7 @@ async fn staff_action(
 }
 
 async fn wait_for_status(app: &TestApp, id: uuid::Uuid, status: &str) -> privacy_requests::Model {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + crate::helpers::PATIENCE;
     loop {
         let request = privacy_requests::Entity::find_by_id(id)
             .one(&app.db)
@@ -506,7 +506,7 @@ async fn erasure_leaves_nothing_behind(backend: Backend) {
     assert!(integration.handle.is_none() && integration.connected_by.is_none());
 
     // The platform saw her channel's tokens revoked (a job, retried until it takes).
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
     loop {
         let revoked = platform.revoked();
         if revoked.contains(&"erin-access-token".to_string())
@@ -589,7 +589,7 @@ async fn a_failed_step_resumes_without_redoing_finished_ones(backend: Backend) {
     .await;
     staff_action(&staff, &app, id, "approve", &[]).await;
 
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + crate::helpers::PATIENCE;
     let failed = loop {
         let ran = steps::Entity::find()
             .filter(steps::Column::RequestId.eq(id))
@@ -801,7 +801,7 @@ async fn retention_and_reminders_run_daily(backend: Backend) {
 
     let app = TestApp::spawn(backend).await;
     // Today's runs exist once, whatever restarts happen, and each schedules tomorrow's.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + crate::helpers::PATIENCE;
     loop {
         let daily = job_rows::Entity::find()
             .filter(

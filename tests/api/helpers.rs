@@ -15,6 +15,12 @@ use tokio::task::JoinHandle;
 
 use crate::smtp_sink::{Inbox, SmtpSink};
 
+/// How long a test waits for something that must happen (an email, a job, a page):
+/// generous, so that a loaded machine passes; only a failing test waits this long.
+/// Timeouts that a test needs to fire are set short and aimed at a peer that never
+/// answers, so that load cannot make them pass or fail.
+pub const PATIENCE: Duration = Duration::from_secs(90);
+
 pub const PASSWORD: &str = "quiet-lantern-orbit-57";
 pub const STAFF_PASSWORD: &str = "amber-falcon-river-82";
 
@@ -190,7 +196,7 @@ impl TestApp {
             address: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(30))
+                .timeout(PATIENCE)
                 .build()
                 .unwrap(),
             db,
@@ -486,14 +492,14 @@ pub const INVITE: &str =
     "mutation($input: InviteMemberInput!) { inviteMember(input: $input) { id email role status } }";
 pub const ACCEPT: &str = "mutation($token: String!) { acceptInvitation(token: $token) { role user { email } workspace { id name myRole } } }";
 
-/// Polls `check` every 50 ms until it answers `Ok`, for at most `secs` seconds; fails
-/// the test with `what` and the last thing `check` saw otherwise.
+/// Polls `check` every 50 ms until it answers `Ok`, for at most `secs` seconds (never
+/// less than `PATIENCE`); fails the test with `what` and the last thing `check` saw.
 pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, String>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs).max(PATIENCE);
     loop {
         match check().await {
             Ok(found) => return found,

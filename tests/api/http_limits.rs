@@ -684,7 +684,7 @@ async fn silent_and_half_sent_connections_are_closed() {
     })
     .await;
     let address = app.address.trim_start_matches("http://").to_string();
-    let within = Duration::from_secs(20);
+    let within = crate::helpers::PATIENCE;
 
     let mut silent = tokio::net::TcpStream::connect(&address).await.unwrap();
     let mut half = tokio::net::TcpStream::connect(&address).await.unwrap();
@@ -733,7 +733,7 @@ async fn a_stalled_body_ends_with_the_idle_timeout() {
         )
         .await
         .unwrap();
-    let answer = read_until_closed(&mut stream, Duration::from_secs(20)).await;
+    let answer = read_until_closed(&mut stream, crate::helpers::PATIENCE).await;
     assert!(
         !String::from_utf8_lossy(&answer).contains("200 OK"),
         "{}",
@@ -774,7 +774,7 @@ async fn connections_over_the_cap_wait_their_turn() {
     drop(first);
     let mut seen = Vec::new();
     while !seen.ends_with(b"ok") {
-        let n = tokio::time::timeout(Duration::from_secs(20), third.read(&mut buffer))
+        let n = tokio::time::timeout(crate::helpers::PATIENCE, third.read(&mut buffer))
             .await
             .expect("served once a place is free")
             .unwrap();

@@ -197,7 +197,7 @@ async fn failing_jobs_back_off_and_are_given_up(backend: Backend) {
     row.max_attempts = Set(3);
     row.update(&app.db).await.unwrap();
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + crate::helpers::PATIENCE;
     let failed = loop {
         let row = job_rows::Entity::find_by_id(id)
             .one(&app.db)

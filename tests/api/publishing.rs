@@ -30,15 +30,24 @@ pub(crate) const MP4: &[u8] = &[
 ];
 
 pub(crate) async fn spawn(backend: Backend, fake: &FakeProvider) -> TestApp {
+    // Honest calls to the local fake get all the time a loaded machine needs.
+    spawn_with_timeout(backend, fake, 60).await
+}
+
+/// Like `spawn`, with the platform client giving up after `timeout_secs` (for a test that
+/// needs it to: the fake's slow answer never comes in time, whatever the load).
+pub(crate) async fn spawn_with_timeout(
+    backend: Backend,
+    fake: &FakeProvider,
+    timeout_secs: u64,
+) -> TestApp {
     TestApp::spawn_with(backend, |config| {
         config.providers.linkedin = fake.settings();
         config.providers.facebook = fake.meta_settings();
         config.providers.instagram = fake.meta_settings();
         config.providers.tiktok = fake.settings();
         config.providers.youtube = fake.settings();
-        // The slow-answer switch waits 4 s; the client gives up after 2 (enough for
-        // any honest call to the local fake, even on a loaded machine).
-        config.providers.timeout_secs = 2;
+        config.providers.timeout_secs = timeout_secs;
         config.providers.refresh_before_secs = 0;
         // Metrics are pulled when a test asks (syncIntegration), not in the background,
         // where they would spend the fake's switches.
@@ -755,7 +764,7 @@ async fn take_job_from_runner(app: &TestApp) {
 
 async fn a_lost_answer_or_a_crash_never_posts_twice(backend: Backend) {
     let fake = FakeProvider::start().await;
-    let app = spawn(backend, &fake).await;
+    let app = spawn_with_timeout(backend, &fake, 2).await;
     let owner = app.signed_in_user("once@example.com", "Otto Once").await;
     let ws = workspace(&app, &owner, "Once Co").await;
     connect(&app, &owner, &ws, "LINKEDIN").await;

@@ -73,7 +73,7 @@ impl Inbox {
 
     /// Waits for an email to `address` whose subject contains `needle`.
     pub async fn wait_for_subject(&self, address: &str, needle: &str) -> ReceivedMail {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
         loop {
             let notified = self.arrived.notified();
             if let Some(mail) = self
@@ -84,7 +84,7 @@ impl Inbox {
                 return mail;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("no email to {address} about {needle:?} within 20s");
+                panic!("no email to {address} about {needle:?} in time");
             }
         }
     }
@@ -92,7 +92,7 @@ impl Inbox {
     /// Waits for an email to `address`, after the first `seen` ones, whose subject
     /// contains `needle`.
     pub async fn wait_for_new(&self, address: &str, seen: usize, needle: &str) -> ReceivedMail {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
         loop {
             let notified = self.arrived.notified();
             if let Some(mail) = self
@@ -105,7 +105,7 @@ impl Inbox {
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 panic!(
-                    "no new email to {address} about {needle:?} within 20s; inbox: {:?}",
+                    "no new email to {address} about {needle:?} in time; inbox: {:?}",
                     self.to(address)
                         .iter()
                         .map(|m| m.subject())
@@ -117,11 +117,11 @@ impl Inbox {
 
     /// Waits until a message is being transferred (DATA started).
     pub async fn wait_for_transfer(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
         while self.started.load(std::sync::atomic::Ordering::SeqCst) == 0 {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "no message transfer began within 20s"
+                "no message transfer began in time"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -129,7 +129,7 @@ impl Inbox {
 
     /// Waits until `count` emails to `address` have arrived and returns the last one.
     pub async fn wait_for(&self, address: &str, count: usize) -> ReceivedMail {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
         loop {
             let notified = self.arrived.notified();
             let mails = self.to(address);
@@ -138,7 +138,7 @@ impl Inbox {
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 panic!(
-                    "no email #{count} to {address} within 20s; inbox: {:?}",
+                    "no email #{count} to {address} in time; inbox: {:?}",
                     self.all()
                         .iter()
                         .map(|m| (&m.to, m.subject()))

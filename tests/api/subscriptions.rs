@@ -35,9 +35,9 @@ pub(crate) async fn connect(app: &TestApp, init: Value) -> Socket {
 /// The next protocol message (pings answered), or None when the server closed.
 pub(crate) async fn next(socket: &mut Socket) -> Option<Value> {
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        let message = tokio::time::timeout(crate::helpers::PATIENCE, socket.next())
             .await
-            .expect("a message within 10 s")?;
+            .expect("a message in time")?;
         match message.ok()? {
             Message::Text(text) => {
                 let value: Value = serde_json::from_str(&text).unwrap();
