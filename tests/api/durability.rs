@@ -324,3 +324,194 @@ async fn readiness_fails_while_the_writer_is_held() {
     assert_eq!(ready().await, (200, "ready".to_string()));
     app.stop().await;
 }
+
+/// PostgreSQL cuts the server's connection while a mutation waits inside its
+/// transaction (a restart, a failover, an administrator's kill): the client is told
+/// UNAVAILABLE with a retry hint, nothing of the mutation is written, and the same
+/// request sent again succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_cut_mid_mutation_is_unavailable_and_writes_nothing() {
+    use sea_orm::TransactionTrait;
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let app = TestApp::spawn_with(backend, |config| config.jobs.run_in_process = false).await;
+    let (owner, workspace) = owner_and_workspace(&app).await;
+    let created = app
+        .gql_ok(
+            Some(&owner.access),
+            CREATE,
+            json!({ "i": { "workspaceId": workspace, "title": "Before", "body": "Kept as it was" } }),
+        )
+        .await;
+    let id = created["createDraft"]["id"].as_str().unwrap().to_string();
+    let revisions = || async {
+        count_of(
+            &app.db,
+            &format!("SELECT COUNT(*) AS n FROM draft_revisions WHERE draft_id = '{id}'"),
+        )
+        .await
+    };
+    let revisions_before = revisions().await;
+
+    // Another session holds the draft's row: the mutation will wait for it, inside its
+    // own transaction, on one of the server's connections.
+    let url = secrecy::ExposeSecret::expose_secret(app.config().database_url.as_ref().unwrap())
+        .to_string();
+    let other = sea_orm::Database::connect(url).await.unwrap();
+    let holder = other.begin().await.unwrap();
+    holder
+        .execute_unprepared(&format!(
+            "SELECT 1 FROM drafts WHERE id = '{id}' FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    const UPDATE: &str = "mutation($id: ID!) { updateDraft(input: { id: $id, expectedVersion: 1, title: \"After\" }) { title version } }";
+    let pending = {
+        let (address, token, id) = (app.address.clone(), owner.access.clone(), id.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!("{address}/graphql"))
+                .bearer_auth(token)
+                .json(&json!({ "query": UPDATE, "variables": { "id": id } }))
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        })
+    };
+    const WAITING: &str = "FROM pg_stat_activity WHERE datname = current_database() \
+                           AND wait_event_type = 'Lock'";
+    eventually(30, "the mutation to wait for the row", || async {
+        match count_of(&app.db, &format!("SELECT COUNT(*) AS n {WAITING}")).await {
+            0 => Err("not waiting yet".to_string()),
+            _ => Ok(()),
+        }
+    })
+    .await;
+    other
+        .execute_unprepared(&format!("SELECT pg_terminate_backend(pid) {WAITING}"))
+        .await
+        .unwrap();
+
+    let answer = pending.await.unwrap();
+    assert_eq!(
+        error_code(&answer).as_deref(),
+        Some("UNAVAILABLE"),
+        "{answer}"
+    );
+    assert!(
+        answer["errors"][0]["extensions"]["retryAfterSeconds"].as_u64() > Some(0),
+        "{answer}"
+    );
+    holder.rollback().await.unwrap();
+    other.close().await.unwrap();
+
+    let draft = app
+        .gql_ok(
+            Some(&owner.access),
+            "query($id: ID!) { draft(id: $id) { title version } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(draft["draft"]["title"], "Before");
+    assert_eq!(draft["draft"]["version"], 1);
+    assert_eq!(
+        revisions().await,
+        revisions_before,
+        "no revision half-written"
+    );
+
+    // Sent again, as the hint says, it goes through.
+    let again = app
+        .gql_ok(Some(&owner.access), UPDATE, json!({ "id": id }))
+        .await;
+    assert_eq!(again["updateDraft"]["title"], "After");
+    assert_eq!(again["updateDraft"]["version"], 2);
+    app.stop().await;
+}
+
+/// PostgreSQL gives a mutation's transaction up for a concurrent one's sake
+/// (serialization failure, SQLSTATE 40001 — raised here by a trigger, counting its calls
+/// in a sequence, which no rollback undoes): the server runs the request once more
+/// before answering. Once is enough to succeed; a conflict that persists is answered
+/// UNAVAILABLE after exactly two tries, with nothing written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serialization_failure_is_run_once_more_then_unavailable() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let app = TestApp::spawn_with(backend, |config| config.jobs.run_in_process = false).await;
+    let (owner, workspace) = owner_and_workspace(&app).await;
+    let created = app
+        .gql_ok(
+            Some(&owner.access),
+            CREATE,
+            json!({ "i": { "workspaceId": workspace, "title": "One", "body": "Text" } }),
+        )
+        .await;
+    let id = created["createDraft"]["id"].as_str().unwrap().to_string();
+    let conflicts = |failing: &str| {
+        format!(
+            "CREATE OR REPLACE FUNCTION conflict() RETURNS trigger AS $$ BEGIN \
+               IF {failing} THEN \
+                 RAISE EXCEPTION 'could not serialize access' USING ERRCODE = '40001'; \
+               END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+    };
+    app.db
+        .execute_unprepared("CREATE SEQUENCE tries")
+        .await
+        .unwrap();
+    app.db
+        .execute_unprepared(&conflicts("nextval('tries') = 1"))
+        .await
+        .unwrap();
+    app.db
+        .execute_unprepared(
+            "CREATE TRIGGER conflict BEFORE UPDATE ON drafts FOR EACH ROW EXECUTE FUNCTION conflict()",
+        )
+        .await
+        .unwrap();
+    let tries = || async { count_of(&app.db, "SELECT last_value AS n FROM tries").await };
+    const UPDATE: &str = "mutation($id: ID!, $v: Int!, $t: String!) { updateDraft(input: { id: $id, expectedVersion: $v, title: $t }) { title version } }";
+
+    let answer = app
+        .gql(
+            Some(&owner.access),
+            UPDATE,
+            json!({ "id": id, "v": 1, "t": "Two" }),
+        )
+        .await;
+    assert_eq!(answer["data"]["updateDraft"]["version"], 2, "{answer}");
+    assert_eq!(tries().await, 2, "failed once, then ran again");
+
+    app.db
+        .execute_unprepared(&conflicts("nextval('tries') > 0"))
+        .await
+        .unwrap();
+    let answer = app
+        .gql(
+            Some(&owner.access),
+            UPDATE,
+            json!({ "id": id, "v": 2, "t": "Three" }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&answer).as_deref(),
+        Some("UNAVAILABLE"),
+        "{answer}"
+    );
+    assert_eq!(tries().await, 4, "two tries, no more");
+    let draft = app
+        .gql_ok(
+            Some(&owner.access),
+            "query($id: ID!) { draft(id: $id) { title version } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(draft["draft"], json!({ "title": "Two", "version": 2 }));
+    app.stop().await;
+}

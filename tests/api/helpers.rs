@@ -55,7 +55,17 @@ impl Backend {
         match std::env::var("ATELIER_TEST_DATABASE_URL") {
             Ok(url) if !url.is_empty() => Some(Backend::Postgres { admin_url: url }),
             _ => {
-                eprintln!("ATELIER_TEST_DATABASE_URL is not set: PostgreSQL variant skipped");
+                // Written past the harness's capture (which only takes `print!`s), once a
+                // run: a passing PostgreSQL variant that ran nothing must not look run.
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| {
+                    use std::io::Write;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "\nATELIER_TEST_DATABASE_URL is not set: every PostgreSQL variant \
+                         (`::postgres`) is SKIPPED and reported as passing"
+                    );
+                });
                 None
             }
         }
