@@ -151,6 +151,12 @@ async fn owner_and_workspace(app: &TestApp) -> (Session, String) {
 /// takes the write lock), and after a restart every acknowledged draft is still there.
 async fn writes_survive(app: TestApp, mut burst: Burst, email: &str) -> TestApp {
     let (owner, workspace) = (app.log_in(email).await, workspace_of(&app).await);
+    // The figures docs/operations.md reports (shown with --nocapture).
+    eprintln!(
+        "while full: {} writes acknowledged, {} refused",
+        burst.acknowledged.len(),
+        burst.refused.len()
+    );
     for code in &burst.refused {
         assert_eq!(code, "UNAVAILABLE", "a full disk is a retryable outage");
     }
@@ -492,18 +498,25 @@ async fn a_serialization_failure_is_run_once_more_then_unavailable() {
         .execute_unprepared(&conflicts("nextval('tries') > 0"))
         .await
         .unwrap();
-    let answer = app
-        .gql(
-            Some(&owner.access),
-            UPDATE,
-            json!({ "id": id, "v": 2, "t": "Three" }),
-        )
-        .await;
+    // Asked for application/graphql-response+json, the outage is a 503 with Retry-After.
+    let response = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(&owner.access)
+        .header("accept", "application/graphql-response+json")
+        .json(&json!({ "query": UPDATE, "variables": { "id": id, "v": 2, "t": "Three" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "2");
+    let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(
         error_code(&answer).as_deref(),
         Some("UNAVAILABLE"),
         "{answer}"
     );
+    assert_eq!(answer["errors"][0]["extensions"]["retryAfterSeconds"], 2);
     assert_eq!(tries().await, 4, "two tries, no more");
     let draft = app
         .gql_ok(
