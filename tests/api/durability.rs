@@ -331,6 +331,23 @@ async fn readiness_fails_while_the_writer_is_held() {
     app.stop().await;
 }
 
+/// On PostgreSQL (when configured): an app, its owner, and a draft titled `title` at
+/// version 1.
+async fn postgres_app_with_draft(title: &str) -> Option<(TestApp, Session, String)> {
+    let backend = Backend::postgres()?;
+    let app = TestApp::spawn_with(backend, |config| config.jobs.run_in_process = false).await;
+    let (owner, workspace) = owner_and_workspace(&app).await;
+    let created = app
+        .gql_ok(
+            Some(&owner.access),
+            CREATE,
+            json!({ "i": { "workspaceId": workspace, "title": title, "body": "Text" } }),
+        )
+        .await;
+    let id = created["createDraft"]["id"].as_str().unwrap().to_string();
+    Some((app, owner, id))
+}
+
 /// PostgreSQL cuts the server's connection while a mutation waits inside its
 /// transaction (a restart, a failover, an administrator's kill): the client is told
 /// UNAVAILABLE with a retry hint, nothing of the mutation is written, and the same
@@ -338,19 +355,9 @@ async fn readiness_fails_while_the_writer_is_held() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_cut_mid_mutation_is_unavailable_and_writes_nothing() {
     use sea_orm::TransactionTrait;
-    let Some(backend) = Backend::postgres() else {
+    let Some((app, owner, id)) = postgres_app_with_draft("Before").await else {
         return;
     };
-    let app = TestApp::spawn_with(backend, |config| config.jobs.run_in_process = false).await;
-    let (owner, workspace) = owner_and_workspace(&app).await;
-    let created = app
-        .gql_ok(
-            Some(&owner.access),
-            CREATE,
-            json!({ "i": { "workspaceId": workspace, "title": "Before", "body": "Kept as it was" } }),
-        )
-        .await;
-    let id = created["createDraft"]["id"].as_str().unwrap().to_string();
     let revisions = || async {
         count_of(
             &app.db,
@@ -446,19 +453,9 @@ async fn a_connection_cut_mid_mutation_is_unavailable_and_writes_nothing() {
 /// UNAVAILABLE after exactly two tries, with nothing written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_serialization_failure_is_run_once_more_then_unavailable() {
-    let Some(backend) = Backend::postgres() else {
+    let Some((app, owner, id)) = postgres_app_with_draft("One").await else {
         return;
     };
-    let app = TestApp::spawn_with(backend, |config| config.jobs.run_in_process = false).await;
-    let (owner, workspace) = owner_and_workspace(&app).await;
-    let created = app
-        .gql_ok(
-            Some(&owner.access),
-            CREATE,
-            json!({ "i": { "workspaceId": workspace, "title": "One", "body": "Text" } }),
-        )
-        .await;
-    let id = created["createDraft"]["id"].as_str().unwrap().to_string();
     let conflicts = |failing: &str| {
         format!(
             "CREATE OR REPLACE FUNCTION conflict() RETURNS trigger AS $$ BEGIN \
