@@ -1031,8 +1031,9 @@ impl Mailer {
                 deadline,
                 ..
             } => {
-                // Dropping the send at the deadline drops its connection: the server
-                // sees the conversation end without a final "." and discards it.
+                // Dropping the send at the deadline drops its connection: a message not
+                // yet ended with "." is discarded by the server; one it already took is
+                // sent again by the retry with the same Message-ID.
                 tokio::time::timeout(*deadline, transport.send(message))
                     .await
                     .map_err(|_| {
