@@ -23,31 +23,10 @@ impl ErrorExtensions for DomainError {
             _ => {}
         }
         if let DomainError::Unavailable { rerun: true, .. } = self {
-            error.source = Some(std::sync::Arc::new(Rerun));
+            error.source = Some(std::sync::Arc::new(super::rerun::Rerun));
         }
         error
     }
-}
-
-/// Marks an error whose transaction the database gave up for a concurrent one's sake:
-/// the request may run again at once (`graphql_post` does, once).
-pub struct Rerun;
-
-/// Whether every error of `response` leaves the request safe and worth running again: at
-/// least one is a `Rerun`, and no root field succeeded (each root field is its own
-/// transaction, so nothing was written).
-pub fn worth_rerunning(response: &async_graphql::Response) -> bool {
-    let marked = response
-        .errors
-        .iter()
-        .any(|e| e.source::<Rerun>().is_some());
-    let nothing_done = match &response.data {
-        async_graphql::Value::Object(fields) => {
-            fields.values().all(|v| *v == async_graphql::Value::Null)
-        }
-        _ => true,
-    };
-    marked && nothing_done
 }
 
 /// Converts a domain error for a resolver's `?`.

@@ -2,6 +2,7 @@
 //! cap, bearer-token authentication), GraphiQL outside production, and the SDL export.
 
 pub mod analytics;
+mod answer;
 pub mod collaboration;
 pub mod columns;
 pub mod connection;
@@ -18,6 +19,7 @@ pub mod mutation;
 pub mod negotiate;
 pub mod privacy;
 pub mod query;
+mod rerun;
 pub mod reviews;
 pub mod subscription;
 pub mod types;
@@ -33,8 +35,6 @@ use async_graphql::{BatchRequest, BatchResponse, MergedObject, Schema};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
 
 use self::context::{RequestInfo, Viewer};
 use self::mutation::Mutation;
@@ -42,6 +42,8 @@ use self::query::Query;
 use self::subscription::Subscription;
 use crate::config::Config;
 use crate::state::AppState;
+pub(crate) use answer::error_response;
+use answer::{graphql_answer, refuse, with_error_codes};
 
 /// Every mutation, from the modules that define them.
 #[derive(MergedObject, Default)]
@@ -195,130 +197,6 @@ pub fn sdl() -> String {
             .sorted_arguments()
             .sorted_enum_items(),
     )
-}
-
-/// A request refused before execution, in the negotiated type.
-fn refuse(
-    answer: negotiate::AnswerType,
-    status: StatusCode,
-    code: &str,
-    message: &str,
-) -> Response {
-    let mut response = error_response(status, code, message);
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static(answer.content_type()),
-    );
-    response
-}
-
-/// Whether a response failed before execution (a syntax error, a validation error, a
-/// variable that does not coerce): no data, and no error that has a path.
-fn failed_before_execution(response: &async_graphql::Response) -> bool {
-    response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty())
-}
-
-/// Writes one result as the GraphQL spec writes it: no `data` entry at all when the
-/// request failed before execution began. An executed result is serialized straight
-/// into the body, without building a JSON tree of it first.
-fn write_result(response: &async_graphql::Response, out: &mut Vec<u8>) {
-    let start = out.len();
-    let written = if failed_before_execution(response) {
-        let mut value = serde_json::to_value(response).unwrap_or_else(|_| json!({}));
-        if let Some(object) = value.as_object_mut() {
-            object.remove("data");
-        }
-        serde_json::to_writer(&mut *out, &value)
-    } else {
-        serde_json::to_writer(&mut *out, response)
-    };
-    if written.is_err() {
-        // invariant: a Response (maps with string keys, no NaN) always serializes; were
-        // it ever to fail, no half-written result is left in the body.
-        out.truncate(start);
-        out.extend_from_slice(b"{}");
-    }
-}
-
-/// The HTTP answer to an executed request. Under `application/graphql-response+json` a
-/// single request that failed before execution is a 400; under `application/json` a
-/// well-formed request is always 200, as the GraphQL over HTTP spec says.
-fn graphql_answer(answer: negotiate::AnswerType, response: BatchResponse) -> Response {
-    let mut body = Vec::with_capacity(4096);
-    let retry_after = match &response {
-        BatchResponse::Single(one) => unavailable_for(one),
-        BatchResponse::Batch(many) => many.iter().filter_map(unavailable_for).max(),
-    };
-    let status = match &response {
-        BatchResponse::Single(one) => {
-            write_result(one, &mut body);
-            if answer == negotiate::AnswerType::GraphqlResponse && failed_before_execution(one) {
-                StatusCode::BAD_REQUEST
-            } else if answer == negotiate::AnswerType::GraphqlResponse && retry_after.is_some() {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::OK
-            }
-        }
-        BatchResponse::Batch(many) => {
-            body.push(b'[');
-            for (i, one) in many.iter().enumerate() {
-                if i > 0 {
-                    body.push(b',');
-                }
-                write_result(one, &mut body);
-            }
-            body.push(b']');
-            StatusCode::OK
-        }
-    };
-    let mut http = (status, body).into_response();
-    let headers = http.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static(answer.content_type()),
-    );
-    if response.is_ok() {
-        if let Some(value) = response
-            .cache_control()
-            .value()
-            .and_then(|v| header::HeaderValue::from_str(&v).ok())
-        {
-            headers.insert(header::CACHE_CONTROL, value);
-        }
-    }
-    headers.extend(response.http_headers());
-    if let Some(seconds) = retry_after {
-        headers.insert(header::RETRY_AFTER, seconds.into());
-    }
-    http
-}
-
-/// The wait an `UNAVAILABLE` error of this response asks for, if it has one: the
-/// database was briefly out of reach, and the client may send the request again.
-fn unavailable_for(response: &async_graphql::Response) -> Option<u64> {
-    response
-        .errors
-        .iter()
-        .filter_map(|error| error.extensions.as_ref())
-        .filter(|ext| {
-            matches!(ext.get("code"), Some(async_graphql::Value::String(code)) if code == "UNAVAILABLE")
-        })
-        .filter_map(|ext| match ext.get("retryAfterSeconds") {
-            Some(async_graphql::Value::Number(n)) => n.as_u64(),
-            _ => None,
-        })
-        .max()
-}
-
-pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })),
-    )
-        .into_response()
 }
 
 /// The most files one multipart request may carry.
@@ -490,15 +368,8 @@ pub async fn graphql_post(
     let executed = match batch {
         // One operation: its cost is bounded by the schema's complexity limit, which is
         // the whole budget, so no extension needs to see it.
-        BatchRequest::Single(one) => {
-            // What running it again takes, should the database give its transaction up
-            // for a concurrent one's sake (uploads are not kept for that).
-            let again = one.uploads.is_empty().then(|| {
-                let mut request =
-                    async_graphql::Request::new(one.query.clone()).variables(one.variables.clone());
-                request.operation_name = one.operation_name.clone();
-                request
-            });
+        BatchRequest::Single(mut one) => {
+            let again = rerun::copy_for_rerun(&mut one);
             let validation = schemas.documents.validation(&one);
             let schema = match validation {
                 documents::Validation::Known => &schemas.checked,
@@ -521,7 +392,7 @@ pub async fn graphql_post(
             }
             match (again, &executed) {
                 (Some(request), BatchResponse::Single(response))
-                    if errors::worth_rerunning(response) =>
+                    if rerun::worth_rerunning(response) =>
                 {
                     tracing::info!(
                         "a request the database gave up for a concurrent one runs again"
@@ -597,32 +468,6 @@ pub const SQL_MOVED_HEADER: &str = "x-sql-moved";
 /// The response header (outside production) that counts the rows a request's list
 /// reads (`db::reads`: pages of drafts, their targets, comments and people) returned.
 pub const SQL_ROWS_HEADER: &str = "x-sql-rows";
-
-/// Every error carries `extensions.code`. Resolver errors set their own; what is left
-/// (parse and validation errors, depth and complexity limits, bad argument values) is
-/// the request's fault.
-/// A response keeps at most `max_errors` errors: the rest are summed up in one more, so
-/// ten thousand bad arguments cost a short answer.
-fn with_error_codes(
-    mut response: async_graphql::Response,
-    max_errors: usize,
-) -> async_graphql::Response {
-    let dropped = response.errors.len().saturating_sub(max_errors);
-    if dropped > 0 {
-        response.errors.truncate(max_errors);
-        response.errors.push(async_graphql::ServerError::new(
-            format!("{dropped} more errors were left out"),
-            None,
-        ));
-    }
-    for error in &mut response.errors {
-        let extensions = error.extensions.get_or_insert_with(Default::default);
-        if extensions.get("code").is_none() {
-            extensions.set("code", "BAD_USER_INPUT");
-        }
-    }
-    response
-}
 
 /// `GET /graphql`: GraphiQL outside production; nothing (and never a query) otherwise.
 pub async fn graphql_get(
