@@ -173,13 +173,11 @@ async fn writes_survive(app: TestApp, mut burst: Burst, email: &str) -> TestApp 
         "writes after the fault"
     );
     burst.acknowledged.extend(after.acknowledged);
-    let ready = app
-        .http
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200, "the writer is outside any transaction");
+    assert_eq!(
+        app.readiness().await,
+        (200, "ready".to_string()),
+        "the writer is outside any transaction"
+    );
 
     // Another connection can take the write lock: nothing holds it.
     let url = secrecy::ExposeSecret::expose_secret(
@@ -309,25 +307,16 @@ async fn readiness_fails_while_the_writer_is_held() {
     use sea_orm::TransactionTrait;
     let app =
         TestApp::spawn_with(Backend::Sqlite, |config| config.jobs.run_in_process = false).await;
-    let ready = || async {
-        let answer = app
-            .http
-            .get(format!("{}/readyz", app.address))
-            .send()
-            .await
-            .unwrap();
-        (answer.status().as_u16(), answer.text().await.unwrap())
-    };
-    assert_eq!(ready().await, (200, "ready".to_string()));
+    assert_eq!(app.readiness().await, (200, "ready".to_string()));
     let held = app.db.begin().await.unwrap();
     held.execute_unprepared("UPDATE jobs SET attempts = attempts")
         .await
         .unwrap();
-    let (status, reason) = ready().await;
+    let (status, reason) = app.readiness().await;
     assert_eq!(status, 503);
     assert!(reason.contains("writer"), "{reason}");
     held.rollback().await.unwrap();
-    assert_eq!(ready().await, (200, "ready".to_string()));
+    assert_eq!(app.readiness().await, (200, "ready".to_string()));
     app.stop().await;
 }
 
@@ -346,6 +335,17 @@ async fn postgres_app_with_draft(title: &str) -> Option<(TestApp, Session, Strin
         .await;
     let id = created["createDraft"]["id"].as_str().unwrap().to_string();
     Some((app, owner, id))
+}
+
+/// A draft's title and version as the API shows them.
+async fn title_and_version(app: &TestApp, owner: &Session, id: &str) -> serde_json::Value {
+    app.gql_ok(
+        Some(&owner.access),
+        "query($id: ID!) { draft(id: $id) { title version } }",
+        json!({ "id": id }),
+    )
+    .await["draft"]
+        .clone()
 }
 
 /// PostgreSQL cuts the server's connection while a mutation waits inside its
@@ -422,15 +422,8 @@ async fn a_connection_cut_mid_mutation_is_unavailable_and_writes_nothing() {
     holder.rollback().await.unwrap();
     other.close().await.unwrap();
 
-    let draft = app
-        .gql_ok(
-            Some(&owner.access),
-            "query($id: ID!) { draft(id: $id) { title version } }",
-            json!({ "id": id }),
-        )
-        .await;
-    assert_eq!(draft["draft"]["title"], "Before");
-    assert_eq!(draft["draft"]["version"], 1);
+    let draft = title_and_version(&app, &owner, &id).await;
+    assert_eq!(draft, json!({ "title": "Before", "version": 1 }));
     assert_eq!(
         revisions().await,
         revisions_before,
@@ -450,7 +443,8 @@ async fn a_connection_cut_mid_mutation_is_unavailable_and_writes_nothing() {
 /// (serialization failure, SQLSTATE 40001 — raised here by a trigger, counting its calls
 /// in a sequence, which no rollback undoes): the server runs the request once more
 /// before answering. Once is enough to succeed; a conflict that persists is answered
-/// UNAVAILABLE after exactly two tries, with nothing written.
+/// UNAVAILABLE after exactly two tries, with nothing written. The same when the conflict
+/// is found at COMMIT.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_serialization_failure_is_run_once_more_then_unavailable() {
     let Some((app, owner, id)) = postgres_app_with_draft("One").await else {
@@ -515,13 +509,43 @@ async fn a_serialization_failure_is_run_once_more_then_unavailable() {
     );
     assert_eq!(answer["errors"][0]["extensions"]["retryAfterSeconds"], 2);
     assert_eq!(tries().await, 4, "two tries, no more");
-    let draft = app
-        .gql_ok(
+    let draft = title_and_version(&app, &owner, &id).await;
+    assert_eq!(draft, json!({ "title": "Two", "version": 2 }));
+
+    // The conflict found at COMMIT (a deferred check): the failed commit leaves the
+    // pooled connection outside any transaction, the request runs again and commits,
+    // and the writes after it, on the same pool, all go through.
+    app.db
+        .execute_unprepared(&format!(
+            "DROP TRIGGER conflict ON drafts; {}; \
+             CREATE CONSTRAINT TRIGGER conflict_at_commit AFTER UPDATE ON drafts \
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION conflict()",
+            conflicts("nextval('tries') = 5")
+        ))
+        .await
+        .unwrap();
+    let answer = app
+        .gql(
             Some(&owner.access),
-            "query($id: ID!) { draft(id: $id) { title version } }",
-            json!({ "id": id }),
+            UPDATE,
+            json!({ "id": id, "v": 2, "t": "Three" }),
         )
         .await;
-    assert_eq!(draft["draft"], json!({ "title": "Two", "version": 2 }));
+    assert_eq!(answer["data"]["updateDraft"]["version"], 3, "{answer}");
+    assert_eq!(tries().await, 6, "the commit failed once, then ran again");
+    for version in 3..23 {
+        let answer = app
+            .gql(
+                Some(&owner.access),
+                UPDATE,
+                json!({ "id": id, "v": version, "t": format!("Title {version}") }),
+            )
+            .await;
+        assert_eq!(
+            answer["data"]["updateDraft"]["version"],
+            version + 1,
+            "{answer}"
+        );
+    }
     app.stop().await;
 }

@@ -294,6 +294,17 @@ impl TestApp {
         }
     }
 
+    /// What `GET /readyz` answers: its status and text.
+    pub async fn readiness(&self) -> (u16, String) {
+        let answer = self
+            .http
+            .get(format!("{}/readyz", self.address))
+            .send()
+            .await
+            .expect("readyz answers");
+        (answer.status().as_u16(), answer.text().await.unwrap())
+    }
+
     /// The address of the SMTP sink this app was started with (`inbox` is its mail).
     pub fn sink_url(&self) -> String {
         self._smtp.url()

@@ -68,14 +68,7 @@ async fn health_endpoints_answer(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
-    let ready = app
-        .http
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
-    assert_eq!(ready.text().await.unwrap(), "ready");
+    assert_eq!(app.readiness().await, (200, "ready".to_string()));
     app.stop().await;
 }
 on_both_databases!(health_endpoints_answer);
