@@ -45,6 +45,11 @@ pub async fn connect_readers(
     }
 }
 
+/// How long a statement waits for a connection. Below the request timeout (30 s by
+/// default): while the database is out of reach the request is answered UNAVAILABLE,
+/// with a retry hint, rather than timing out with nothing said.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long a PostgreSQL connection sits idle in the pool before it is pinged on its
 /// next use.
 const POSTGRES_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
@@ -58,7 +63,7 @@ async fn open(
     options
         .sqlx_logging(false)
         .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30));
+        .acquire_timeout(ACQUIRE_TIMEOUT);
     if url.starts_with("sqlite:") {
         // One connection: SQLite has one writer anyway, and a single connection means a
         // transaction never has to upgrade a read lock to a write lock, which is where

@@ -60,5 +60,14 @@ pub fn domain_response(error: DomainError) -> axum::response::Response {
             StatusCode::INTERNAL_SERVER_ERROR
         }
     };
-    super::error_response(status, error.code(), &error.to_string())
+    let mut response = super::error_response(status, error.code(), &error.to_string());
+    if let DomainError::Unavailable {
+        retry_after_secs, ..
+    } = error
+    {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+    }
+    response
 }

@@ -549,3 +549,146 @@ async fn a_serialization_failure_is_run_once_more_then_unavailable() {
     }
     app.stop().await;
 }
+
+/// A TCP relay between the app and PostgreSQL that a test can cut (every connection
+/// closed, new ones refused at once, as during a restart or a failover) and restore.
+struct DatabaseLink {
+    port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    carried: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl DatabaseLink {
+    async fn to(server: String) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let carried = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let accepting = {
+            let (open, carried) = (open.clone(), carried.clone());
+            tokio::spawn(async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    if !open.load(Ordering::SeqCst) {
+                        continue; // dropped: the connection is closed at once
+                    }
+                    let server = server.clone();
+                    carried.lock().unwrap().push(tokio::spawn(async move {
+                        if let Ok(mut upstream) = tokio::net::TcpStream::connect(server).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                        }
+                    }));
+                }
+            })
+        };
+        Self {
+            port,
+            open,
+            carried,
+            accepting,
+        }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        for link in self.carried.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for DatabaseLink {
+    fn drop(&mut self) {
+        self.cut();
+        self.accepting.abort();
+    }
+}
+
+/// PostgreSQL goes away under the server (every connection cut, new ones refused) and
+/// comes back: meanwhile every request — a write and a read — is answered UNAVAILABLE
+/// with a retry hint, within the pool's wait and before the request timeout, and writes
+/// nothing; once the database is back the same requests succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_unavailable_then_recovers() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let Backend::Postgres { admin_url } = &backend else {
+        unreachable!()
+    };
+    let server = url::Url::parse(admin_url).unwrap();
+    let link = DatabaseLink::to(format!(
+        "{}:{}",
+        server.host_str().unwrap(),
+        server.port().unwrap_or(5432)
+    ))
+    .await;
+    let direct = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let app = TestApp::spawn_with(backend.clone(), |config| {
+        config.jobs.run_in_process = false;
+        let url =
+            secrecy::ExposeSecret::expose_secret(config.database_url.as_ref().unwrap()).to_string();
+        *direct.lock().unwrap() = url.clone();
+        let mut relayed = url::Url::parse(&url).unwrap();
+        relayed.set_host(Some("127.0.0.1")).unwrap();
+        relayed.set_port(Some(link.port)).unwrap();
+        config.database_url = Some(secrecy::SecretString::from(relayed.to_string()));
+    })
+    .await;
+    let (owner, workspace) = owner_and_workspace(&app).await;
+    let create = |title: &'static str| json!({ "i": { "workspaceId": workspace, "title": title, "body": "Text" } });
+    app.gql_ok(Some(&owner.access), CREATE, create("Before the outage"))
+        .await;
+
+    link.cut();
+    let write = app
+        .gql(Some(&owner.access), CREATE, create("During the outage"))
+        .await;
+    let read = app
+        .gql(Some(&owner.access), "query { me { email } }", json!({}))
+        .await;
+    for answer in [&write, &read] {
+        assert_eq!(
+            error_code(answer).as_deref(),
+            Some("UNAVAILABLE"),
+            "{answer}"
+        );
+        assert!(
+            answer["errors"][0]["extensions"]["retryAfterSeconds"].as_u64() > Some(0),
+            "{answer}"
+        );
+    }
+
+    link.restore();
+    eventually(
+        60,
+        "requests to succeed once the database is back",
+        || async {
+            let answer = app
+                .gql(Some(&owner.access), CREATE, create("After the outage"))
+                .await;
+            match answer["data"]["createDraft"]["id"].as_str() {
+                Some(_) => Ok(()),
+                None => Err(answer.to_string()),
+            }
+        },
+    )
+    .await;
+    let me = app
+        .gql_ok(Some(&owner.access), "query { me { email } }", json!({}))
+        .await;
+    assert_eq!(me["me"]["email"], "full@example.com");
+
+    let url = direct.lock().unwrap().clone();
+    let check = sea_orm::Database::connect(url).await.unwrap();
+    let titles = |title: &str| format!("SELECT COUNT(*) AS n FROM drafts WHERE title = '{title}'");
+    assert_eq!(count_of(&check, &titles("During the outage")).await, 0);
+    assert_eq!(count_of(&check, &titles("Before the outage")).await, 1);
+    check.close().await.unwrap();
+    app.stop().await;
+}
