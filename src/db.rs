@@ -22,8 +22,8 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     open(url, 1, Role::Writer).await
 }
 
-/// Whether a pool writes. A SQLite writer connection is checked each time it goes back
-/// to its pool (`outside_any_transaction`).
+/// Whether a pool writes. A SQLite writer connection is checked each time it is taken
+/// from its pool (`left_in_a_transaction`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {
     Writer,
@@ -85,7 +85,9 @@ async fn open(
         });
         if role == Role::Writer {
             options.map_sqlx_sqlite_pool_opts(|pool| {
-                pool.after_release(|conn, _| Box::pin(outside_any_transaction(conn)))
+                pool.before_acquire(|conn, _| {
+                    Box::pin(std::future::ready(Ok(!left_in_a_transaction(conn))))
+                })
             });
         }
     } else {
@@ -118,28 +120,41 @@ async fn open(
     Ok(db)
 }
 
-/// Whether a SQLite connection going back to its pool is outside any transaction, as
-/// SQLite sees it and as sqlx counts it; a connection that is not is closed, and the
-/// pool opens a fresh one for the next write.
+/// Whether a SQLite connection taken from its pool is still inside a transaction by
+/// sqlx's count; such a connection is closed, and the pool opens a fresh one.
 ///
 /// SQLite rolls a whole transaction back by itself on some errors (SQLITE_FULL,
 /// SQLITE_IOERR, SQLITE_NOMEM, SQLITE_BUSY in a write); sqlx's own ROLLBACK then fails
 /// ("no transaction is active") and its transaction depth stays one too high, so the
 /// next transaction on the connection would be a SAVEPOINT and the one after it a
 /// savepoint inside a transaction nobody commits — writes acknowledged and then lost,
-/// and the write lock held for good (issue 33: a full disk). Here the connection first
-/// runs whatever rollback was queued for a transaction dropped without a commit, then
-/// both views are checked: sqlx's depth, and SQLite's own autocommit state (asked the
-/// one way safe code can: `BEGIN` fails inside a transaction).
+/// and the write lock held for good (issue 33: a full disk). By the time a connection is
+/// taken again, the rollback queued for a transaction dropped without a commit has run
+/// (the pool pings a connection as it comes back), so a depth above zero here is that
+/// fault. The check is a counter read: asking SQLite itself on every acquire (a
+/// `BEGIN; ROLLBACK` round trip to the connection's thread) cost a quarter of SQLite's
+/// write throughput (bench/writes), and readiness asks it instead
+/// (`outside_any_transaction`).
+fn left_in_a_transaction(conn: &sea_orm::sqlx::SqliteConnection) -> bool {
+    use sea_orm::sqlx::Connection;
+    let stuck = conn.is_in_transaction();
+    if stuck {
+        tracing::error!(
+            "the database writer was left inside a transaction after an error; replacing it"
+        );
+    }
+    stuck
+}
+
+/// Whether a SQLite connection is outside any transaction, as sqlx counts it and as
+/// SQLite itself sees it (asked the one way safe code can: `BEGIN` fails inside a
+/// transaction), after running whatever rollback was queued on it.
 async fn outside_any_transaction(
     conn: &mut sea_orm::sqlx::SqliteConnection,
 ) -> Result<bool, sea_orm::sqlx::Error> {
     use sea_orm::sqlx::Connection;
     conn.ping().await?;
-    if conn.is_in_transaction() {
-        tracing::error!(
-            "the database writer was left inside a transaction after an error; replacing it"
-        );
+    if left_in_a_transaction(conn) {
         return Ok(false);
     }
     match sea_orm::sqlx::raw_sql("BEGIN; ROLLBACK")
@@ -190,7 +205,7 @@ fn damaged(finding: &str) -> anyhow::Error {
 const WRITER_READY_WAIT: Duration = Duration::from_secs(2);
 
 /// On SQLite, whether the one writer connection can be had within a moment and is
-/// outside any transaction (it is checked again as it goes back to the pool); `Err`
+/// outside any transaction (one that is not is closed, not given back); `Err`
 /// says why not. PostgreSQL's pool has many connections and nothing to check here.
 pub async fn writer_ready(db: &DatabaseConnection) -> Result<(), &'static str> {
     if db.get_database_backend() != sea_orm::DbBackend::Sqlite {
@@ -203,6 +218,8 @@ pub async fn writer_ready(db: &DatabaseConnection) -> Result<(), &'static str> {
         Err(_) => return Err("the database writer is held by a transaction that does not end"),
     };
     if !matches!(outside_any_transaction(&mut conn).await, Ok(true)) {
+        // Closed rather than given back: the next write gets a fresh connection.
+        let _ = conn.close().await;
         return Err("the database writer is inside a transaction");
     }
     Ok(())

@@ -106,10 +106,10 @@ impl From<DbErr> for DomainError {
 const RETRY_AFTER_SECS: u64 = 2;
 
 /// `Unavailable` when `err` is the database's passing trouble rather than a bug: the
-/// connection is gone or none could be had in time, or the database refused this
-/// transaction for now (SQLite busy, locked, out of disk or memory, an I/O error;
-/// PostgreSQL's serialization failure, deadlock, connection and shutdown classes,
-/// too many connections, disk full).
+/// connection is gone (I/O, TLS, a message cut short) or none could be had in time, or
+/// the database refused this transaction for now (SQLite busy, locked, out of disk or
+/// memory, an I/O error; PostgreSQL's serialization failure, deadlock, connection and
+/// shutdown classes, too many connections, disk full).
 fn passing_trouble(err: &DbErr) -> Option<DomainError> {
     use sea_orm::sqlx;
     use sea_orm::RuntimeErr;
@@ -125,7 +125,11 @@ fn passing_trouble(err: &DbErr) -> Option<DomainError> {
         _ => return None,
     };
     match &**sqlx_error {
+        // A connection dropped mid-handshake or mid-message surfaces as I/O, as TLS
+        // (the local server negotiates it by default) or as a message cut short.
         sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => Some(unavailable(false)),
