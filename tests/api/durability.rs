@@ -300,8 +300,9 @@ impl Drop for SmallDisk {
     }
 }
 
-/// While the SQLite writer is held by a transaction that does not end, `/readyz` says
-/// so (a load balancer stops sending writes); once it ends, the server is ready again.
+/// While the SQLite writer is held by a transaction that does not end, or sits inside
+/// one nobody holds, `/readyz` says so (a load balancer stops sending writes); once it
+/// ends, or the connection is replaced, the server is ready again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_fails_while_the_writer_is_held() {
     use sea_orm::TransactionTrait;
@@ -316,6 +317,14 @@ async fn readiness_fails_while_the_writer_is_held() {
     assert_eq!(status, 503);
     assert!(reason.contains("writer"), "{reason}");
     held.rollback().await.unwrap();
+    assert_eq!(app.readiness().await, (200, "ready".to_string()));
+
+    // A transaction sqlx does not know of (a raw BEGIN, left open): SQLite's own state
+    // says so, readiness fails once and closes that connection, and the writer is fresh.
+    app.db.execute_unprepared("BEGIN").await.unwrap();
+    let (status, reason) = app.readiness().await;
+    assert_eq!(status, 503);
+    assert!(reason.contains("inside a transaction"), "{reason}");
     assert_eq!(app.readiness().await, (200, "ready".to_string()));
     app.stop().await;
 }
