@@ -380,6 +380,14 @@ pub struct GraphqlLimits {
     pub max_errors: usize,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
+    /// Seconds a WebSocket has to send `connection_init` and be acknowledged.
+    pub ws_init_timeout_secs: u64,
+    /// WebSockets one client address may hold open.
+    pub max_sockets_per_client: usize,
+    /// WebSockets open at once, never more than half of `server.max_connections`.
+    pub max_sockets: usize,
+    /// Subscriptions one WebSocket runs at once.
+    pub max_subscriptions_per_socket: usize,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -473,6 +481,10 @@ impl Default for GraphqlLimits {
             max_errors: 20,
             max_body_bytes: 256 * 1024,
             request_timeout_secs: 30,
+            ws_init_timeout_secs: 3,
+            max_sockets_per_client: 16,
+            max_sockets: 256,
+            max_subscriptions_per_socket: 50,
         }
     }
 }

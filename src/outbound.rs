@@ -55,14 +55,32 @@ fn is_private_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_private_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let s = ip.segments();
     ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_multicast()
-        // fc00::/7 unique local, fe80::/10 link-local, 2001:db8::/32 documentation.
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8)
+        // fc00::/7 unique local, fe80::/10 link-local, fec0::/10 the old site-local,
+        // 2001:db8::/32 documentation.
+        || (s[0] & 0xfe00) == 0xfc00
+        || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] & 0xffc0) == 0xfec0
+        || (s[0] == 0x2001 && s[1] == 0x0db8)
+        || embeds_or_translates_v4(s)
+}
+
+/// Forms that carry an IPv4 address inside or reach one through a translator, each
+/// refused whatever IPv4 address it carries (a relay or translator on the way could
+/// deliver to a private one): IPv4-compatible `::a.b.c.d` (`::/96`), SIIT
+/// `::ffff:0:a.b.c.d`, NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, 6to4 `2002::/16`,
+/// Teredo `2001::/32`, and the discard prefix `100::/64`.
+fn embeds_or_translates_v4(s: [u16; 8]) -> bool {
+    s[..6] == [0; 6]
+        || s[..6] == [0, 0, 0, 0, 0xffff, 0]
+        || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+        || s[0] == 0x2002
+        || (s[0] == 0x2001 && s[1] == 0)
+        || s[..4] == [0x100, 0, 0, 0]
 }
 
 /// Checks a URL's form (http or https, a host, no credentials) and, for a host written
@@ -196,10 +214,28 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
+            // IPv4 inside IPv6, or behind a translator.
+            "64:ff9b::7f00:1",
+            "64:ff9b::8.8.8.8",
+            "64:ff9b:1::a00:1",
+            "2002:7f00:1::1",
+            "::127.0.0.1",
+            "::8.8.8.8",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:8.8.8.8",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "100::1",
+            "fec0::1",
         ] {
             assert!(is_private(private.parse()?), "{private}");
         }
-        for public in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {
+        for public in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "2001:4860:4860::8888",
+            "2a00:1450:4001::1",
+        ] {
             assert!(!is_private(public.parse()?), "{public}");
         }
         Ok(())
@@ -214,6 +250,12 @@ mod tests {
             "http://127.0.0.1:9/hook",
             "http://[::1]/hook",
             "http://169.254.169.254/latest/meta-data",
+            "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+            "http://[2002:a9fe:a9fe::1]/hook",
+            "http://[::ffff:0:7f00:1]/hook",
+            "http://[::7f00:1]/hook",
+            "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",
+            "http://[100::1]/hook",
         ] {
             assert!(check_url(bad, &policy(false)).is_err(), "{bad}");
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -18,6 +18,7 @@ use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -250,6 +251,16 @@ fn router(state: AppState, trusted_proxies: Vec<crate::http::Cidr>) -> Router {
         )
         .route("/graphql/ws", get(graphql::subscription::graphql_ws))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        // Answers carry tokens (`logIn`, `refreshSession`, `resetPassword`) and personal
+        // data: no cache keeps them, and no browser reads them as anything but JSON.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .with_state((state.clone(), schemas));
     let ops = Router::new()
         .route("/healthz", get(healthz))

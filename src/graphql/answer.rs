@@ -55,9 +55,23 @@ fn write_result(response: &async_graphql::Response, out: &mut Vec<u8>) {
     }
 }
 
-/// The HTTP answer to an executed request. Under `application/graphql-response+json` a
-/// single request that failed before execution is a 400; under `application/json` a
-/// well-formed request is always 200, as the GraphQL over HTTP spec says.
+/// Whether a request was refused for a limit the schema checks while validating (its
+/// cost, its depth): a 400 under either media type, as the limits checked before
+/// validation (expanded size, depth) answer — one rule for every limit.
+fn over_a_limit(response: &async_graphql::Response) -> bool {
+    failed_before_execution(response)
+        && response.errors.iter().any(|e| {
+            matches!(
+                e.message.as_str(),
+                "Query is too complex." | "Query is nested too deep."
+            )
+        })
+}
+
+/// The HTTP answer to an executed request. A single request over a limit is a 400;
+/// otherwise, under `application/graphql-response+json` a single request that failed
+/// before execution is a 400 and under `application/json` a well-formed request is 200,
+/// as the GraphQL over HTTP spec says.
 pub(super) fn graphql_answer(answer: negotiate::AnswerType, response: BatchResponse) -> Response {
     let mut body = Vec::with_capacity(4096);
     let retry_after = match &response {
@@ -67,7 +81,9 @@ pub(super) fn graphql_answer(answer: negotiate::AnswerType, response: BatchRespo
     let status = match &response {
         BatchResponse::Single(one) => {
             write_result(one, &mut body);
-            if answer == negotiate::AnswerType::GraphqlResponse && failed_before_execution(one) {
+            if over_a_limit(one)
+                || answer == negotiate::AnswerType::GraphqlResponse && failed_before_execution(one)
+            {
                 StatusCode::BAD_REQUEST
             } else if answer == negotiate::AnswerType::GraphqlResponse && retry_after.is_some() {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -134,11 +150,42 @@ pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> R
         .into_response()
 }
 
+/// The longest line an error message keeps, and the most it keeps in all.
+const MESSAGE_LINE_CHARS: usize = 160;
+const MESSAGE_CHARS: usize = 1_000;
+
+/// A message cut to size, if it is too long: a syntax error quotes the line it is on (and
+/// draws a caret under the column), which for a one-line 120 KB document is 240 KB of
+/// answer; its locator and what was expected are short lines and stay whole.
+fn shortened(message: &str) -> Option<String> {
+    if message.len() <= MESSAGE_CHARS && message.lines().all(|l| l.len() <= MESSAGE_LINE_CHARS) {
+        return None;
+    }
+    let mut short = String::new();
+    for line in message.lines() {
+        if short.len() >= MESSAGE_CHARS {
+            break;
+        }
+        if !short.is_empty() {
+            short.push('\n');
+        }
+        match line.char_indices().nth(MESSAGE_LINE_CHARS) {
+            Some((at, _)) => {
+                short.push_str(line[..at].trim_end());
+                short.push('…');
+            }
+            None => short.push_str(line),
+        }
+    }
+    Some(short)
+}
+
 /// Every error carries `extensions.code`. Resolver errors set their own; what is left
 /// (parse and validation errors, depth and complexity limits, bad argument values) is
 /// the request's fault.
 /// A response keeps at most `max_errors` errors: the rest are summed up in one more, so
-/// ten thousand bad arguments cost a short answer.
+/// ten thousand bad arguments cost a short answer, and no message is longer than
+/// `MESSAGE_CHARS`.
 pub(super) fn with_error_codes(
     mut response: async_graphql::Response,
     max_errors: usize,
@@ -152,6 +199,9 @@ pub(super) fn with_error_codes(
         ));
     }
     for error in &mut response.errors {
+        if let Some(short) = shortened(&error.message) {
+            error.message = short;
+        }
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
             extensions.set("code", "BAD_USER_INPUT");

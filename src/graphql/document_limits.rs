@@ -6,6 +6,12 @@
 //! is refused before any real work. The size budget is per HTTP request: a batch shares
 //! it, and every alias counts. Introspection (`__schema`, `__type`, only served outside
 //! production) is exempt from the depth limit, so standard tools can read the schema.
+//!
+//! This is the first pass over every document, HTTP and WebSocket alike, and it refuses
+//! what would make a later pass walk without a memo: a spread of a fragment the document
+//! does not define (counted as nothing, a fan-out ending in one would pass any budget
+//! while validation's own walks expand it path by path) and fragments that spread each
+//! other in a cycle.
 
 use std::collections::HashMap;
 
@@ -21,6 +27,14 @@ pub enum Refusal {
     TooDeep { limit: u64 },
     /// Fragments spread each other in a cycle.
     Cycle(String),
+    /// A fragment is spread that the document does not define.
+    UnknownFragment(String),
+    /// `__typename` with arguments or a directive the schema does not know: validation
+    /// never looks at `__typename` (async-graphql skips it), so it is checked here.
+    Typename(String),
+    /// A string in the document or its variables holds the NUL character, which no text
+    /// we keep may hold (PostgreSQL refuses it in text).
+    Nul,
 }
 
 impl std::fmt::Display for Refusal {
@@ -35,8 +49,58 @@ impl std::fmt::Display for Refusal {
                 "the query is nested too deep: at most {limit} levels of fields"
             ),
             Self::Cycle(name) => write!(f, "fragment {name} spreads itself"),
+            Self::UnknownFragment(name) => write!(f, "unknown fragment \"{}\"", shown(name)),
+            Self::Typename(why) => write!(f, "{why}"),
+            Self::Nul => write!(f, "text may not contain the NUL character (U+0000)"),
         }
     }
+}
+
+/// Whether a value written in a document holds NUL in any string.
+fn holds_nul(value: &async_graphql_value::Value) -> bool {
+    match value {
+        async_graphql_value::Value::String(text) => text.contains('\0'),
+        async_graphql_value::Value::List(items) => items.iter().any(holds_nul),
+        async_graphql_value::Value::Object(fields) => fields.values().any(holds_nul),
+        _ => false,
+    }
+}
+
+/// Whether a variable's value (or a default) holds NUL in any string.
+fn const_holds_nul(value: &async_graphql::Value) -> bool {
+    match value {
+        async_graphql::Value::String(text) => text.contains('\0'),
+        async_graphql::Value::List(items) => items.iter().any(const_holds_nul),
+        async_graphql::Value::Object(fields) => fields.values().any(const_holds_nul),
+        _ => false,
+    }
+}
+
+/// The directives a field may carry (the schema's executable ones).
+const FIELD_DIRECTIVES: [&str; 2] = ["include", "skip"];
+
+/// `__typename` takes no arguments, and only the directives the schema defines.
+fn typename_is_plain(field: &async_graphql::parser::types::Field) -> Result<(), Refusal> {
+    if !field.arguments.is_empty() {
+        return Err(Refusal::Typename("__typename takes no arguments".into()));
+    }
+    for directive in &field.directives {
+        let name = directive.node.name.node.as_str();
+        if !FIELD_DIRECTIVES.contains(&name) {
+            return Err(Refusal::Typename(format!(
+                "unknown directive \"@{}\" on __typename",
+                shown(name)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A name as an error message shows it: at most 64 characters.
+fn shown(name: &str) -> &str {
+    name.char_indices()
+        .nth(64)
+        .map_or(name, |(at, _)| &name[..at])
 }
 
 /// What a selection costs: the fields it selects and how deep they nest.
@@ -51,6 +115,8 @@ struct Sizes<'a> {
     document: &'a ExecutableDocument,
     known: HashMap<&'a str, Measure>,
     visiting: Vec<&'a str>,
+    /// Selections looked at, counted for the tests: each selection of the document once.
+    visited: u64,
 }
 
 /// Root fields that only read the schema itself.
@@ -62,8 +128,22 @@ impl<'a> Sizes<'a> {
     fn selection_set(&mut self, set: &'a SelectionSet, root: bool) -> Result<Measure, Refusal> {
         let mut total = Measure::default();
         for item in &set.items {
+            self.visited += 1;
             let (fields, depth) = match &item.node {
                 Selection::Field(field) => {
+                    if field.node.name.node == "__typename" {
+                        typename_is_plain(&field.node)?;
+                    }
+                    let directives = field.node.directives.iter().flat_map(|d| &d.node.arguments);
+                    if field
+                        .node
+                        .arguments
+                        .iter()
+                        .chain(directives)
+                        .any(|(_, value)| holds_nul(&value.node))
+                    {
+                        return Err(Refusal::Nul);
+                    }
                     let inner = self.selection_set(&field.node.selection_set.node, false)?;
                     let depth = if root && is_introspection(field.node.name.node.as_str()) {
                         0
@@ -94,9 +174,8 @@ impl<'a> Sizes<'a> {
         if self.visiting.contains(&name) {
             return Err(Refusal::Cycle(name.to_string()));
         }
-        // An unknown fragment is for validation to report; it selects nothing here.
         let Some((key, definition)) = self.document.fragments.get_key_value(name) else {
-            return Ok(Measure::default());
+            return Err(Refusal::UnknownFragment(name.to_string()));
         };
         self.visiting.push(key.as_str());
         let measure = self.selection_set(&definition.node.selection_set.node, false)?;
@@ -110,23 +189,44 @@ impl<'a> Sizes<'a> {
 /// operation, and every fragment definition: validated even when unused), and the
 /// deepest nesting of any operation.
 fn measure(document: &ExecutableDocument) -> Result<Measure, Refusal> {
+    measure_counting(document).0
+}
+
+/// `measure`, and how many selections it looked at.
+fn measure_counting(document: &ExecutableDocument) -> (Result<Measure, Refusal>, u64) {
     let mut sizes = Sizes {
         document,
         known: HashMap::new(),
         visiting: Vec::new(),
+        visited: 0,
     };
-    let mut total = Measure::default();
-    for (_, operation) in document.operations.iter() {
-        let one = sizes.selection_set(&operation.node.selection_set.node, true)?;
-        total.fields = total.fields.saturating_add(one.fields);
-        total.depth = total.depth.max(one.depth);
+    let measured = sizes.all();
+    (measured, sizes.visited)
+}
+
+impl Sizes<'_> {
+    /// Every operation, then every fragment definition.
+    fn all(&mut self) -> Result<Measure, Refusal> {
+        let document = self.document;
+        let mut total = Measure::default();
+        for (_, operation) in document.operations.iter() {
+            let defaults = operation.node.variable_definitions.iter();
+            if defaults
+                .filter_map(|d| d.node.default_value.as_ref())
+                .any(|v| const_holds_nul(&v.node))
+            {
+                return Err(Refusal::Nul);
+            }
+            let one = self.selection_set(&operation.node.selection_set.node, true)?;
+            total.fields = total.fields.saturating_add(one.fields);
+            total.depth = total.depth.max(one.depth);
+        }
+        for name in document.fragments.keys() {
+            let fragment = self.fragment(name.as_str())?;
+            total.fields = total.fields.saturating_add(fragment.fields);
+        }
+        Ok(total)
     }
-    for name in document.fragments.keys() {
-        total.fields = total
-            .fields
-            .saturating_add(sizes.fragment(name.as_str())?.fields);
-    }
-    Ok(total)
 }
 
 /// Refuses a request whose documents together select more than `budget` fields, or
@@ -139,6 +239,9 @@ pub fn check(batch: &mut BatchRequest, budget: u64, max_depth: u64) -> Result<u6
     };
     let mut total: u64 = 0;
     for request in requests {
+        if request.variables.values().any(const_holds_nul) {
+            return Err(Refusal::Nul);
+        }
         // A document that does not parse selects nothing: the executor answers it with
         // the syntax error and its position.
         let Ok(document) = request.parsed_query() else {
@@ -185,8 +288,9 @@ impl RequestBudget {
 }
 
 /// The schema extension that holds every document to the limits: the expanded size and
-/// depth of documents that did not come through `check` (a WebSocket subscription's),
-/// and, when the request carries a `RequestBudget` (an HTTP request), the shared cost.
+/// depth of each document (an HTTP batch's were measured together by `check` before,
+/// a WebSocket subscription's only here), and, when the request carries a
+/// `RequestBudget` (an HTTP batch), the shared cost.
 pub struct DocumentLimits {
     pub max_fields: u64,
     pub max_depth: u64,
@@ -208,36 +312,37 @@ struct DocumentLimitsCheck {
 
 #[async_trait::async_trait]
 impl async_graphql::extensions::Extension for DocumentLimitsCheck {
-    async fn parse_query(
+    /// Measured before async-graphql parses the document itself: its parse step also
+    /// runs a depth check that follows every fragment spread without a memo, so what
+    /// this pass refuses (unknown fragments, cycles, fan-outs) must never reach it. The
+    /// document parsed here is the one the executor uses.
+    async fn prepare_request(
         &self,
         ctx: &async_graphql::extensions::ExtensionContext<'_>,
-        query: &str,
-        variables: &async_graphql::Variables,
-        next: async_graphql::extensions::NextParseQuery<'_>,
-    ) -> async_graphql::ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        // An HTTP request's documents were measured, the batch together, by `check`
-        // before anything ran (its budget is in the request); only the others (a
-        // WebSocket subscription's) are measured here.
-        if ctx.data_opt::<RequestBudget>().is_some() {
-            return Ok(document);
+        mut request: async_graphql::Request,
+        next: async_graphql::extensions::NextPrepareRequest<'_>,
+    ) -> async_graphql::ServerResult<async_graphql::Request> {
+        let mut refusal = request
+            .variables
+            .values()
+            .any(const_holds_nul)
+            .then_some(Refusal::Nul);
+        // A document that does not parse is left for the executor to explain.
+        if let (None, Ok(document)) = (&refusal, request.parsed_query()) {
+            refusal = match measure(document) {
+                Err(refusal) => Some(refusal),
+                Ok(measured) if measured.depth > self.max_depth => Some(Refusal::TooDeep {
+                    limit: self.max_depth,
+                }),
+                Ok(measured) if measured.fields > self.max_fields => Some(Refusal::TooLarge {
+                    budget: self.max_fields,
+                }),
+                Ok(_) => None,
+            };
         }
-        let measured =
-            measure(&document).map_err(|r| async_graphql::ServerError::new(r.to_string(), None))?;
-        let refusal = if measured.depth > self.max_depth {
-            Some(Refusal::TooDeep {
-                limit: self.max_depth,
-            })
-        } else if measured.fields > self.max_fields {
-            Some(Refusal::TooLarge {
-                budget: self.max_fields,
-            })
-        } else {
-            None
-        };
         match refusal {
             Some(refusal) => Err(async_graphql::ServerError::new(refusal.to_string(), None)),
-            None => Ok(document),
+            None => next.run(ctx, request).await,
         }
     }
 
@@ -312,6 +417,78 @@ mod tests {
             counted.as_ref().is_ok_and(|n| *n > 4_000_000),
             "{counted:?}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_fan_out_that_ends_in_an_unknown_fragment_is_refused_in_one_pass() -> crate::TestResult {
+        // The audit's 978-byte request: 2^25 paths to `...Missing` for a walk without a
+        // memo; here each selection of the text is looked at once.
+        let mut query = String::from("{ ...F0 }\n");
+        for i in 0..25 {
+            query.push_str(&format!(
+                "fragment F{i} on Query {{ ...F{} ...F{} }}\n",
+                i + 1,
+                i + 1
+            ));
+        }
+        query.push_str("fragment F25 on Query { ...Missing }\n");
+        let document = async_graphql::parser::parse_query(&query)?;
+        let (measured, visited) = measure_counting(&document);
+        assert!(
+            matches!(&measured, Err(Refusal::UnknownFragment(name)) if name == "Missing"),
+            "{:?}",
+            measured.map(|m| m.fields)
+        );
+        // The operation's spread, two in each of F0..F24, and F25's one.
+        assert!(visited <= 1 + 2 * 25 + 1, "{visited} selections looked at");
+        // A fragment defined but never reached, spreading an unknown one, is refused too:
+        // validation would walk it.
+        let unused = "{ me { id } } fragment U on Query { ...Nowhere }";
+        assert!(matches!(size(unused)?, Err(Refusal::UnknownFragment(_))));
+        Ok(())
+    }
+
+    #[test]
+    fn selections_are_looked_at_once_however_often_they_are_spread() -> crate::TestResult {
+        let query = fan_out(22);
+        let document = async_graphql::parser::parse_query(&query)?;
+        let (measured, visited) = measure_counting(&document);
+        assert!(measured.is_ok_and(|m| m.fields > 4_000_000));
+        // 1 + 2 per fan-out fragment + `me` and `id` in the last one.
+        assert_eq!(visited, 1 + 2 * 22 + 2);
+        Ok(())
+    }
+
+    #[test]
+    fn typename_is_held_to_what_validation_would_ask() -> crate::TestResult {
+        assert_eq!(size("{ __typename @include(if: true) }")?, Ok(1));
+        for query in ["{ __typename @foo }", "{ me { __typename(x: 1) } }"] {
+            assert!(matches!(size(query)?, Err(Refusal::Typename(_))), "{query}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn nul_is_refused_wherever_text_is_written() -> crate::TestResult {
+        for query in [
+            r#"{ drafts(search: "a\u0000b") { id } }"#,
+            r#"{ x(input: { list: ["ok", "a\u0000"] }) }"#,
+            r#"{ me @include(if: true) { id @skip(if: false) } a: me { id } }"#,
+            r#"query($s: String = "\u0000") { me { id } }"#,
+        ] {
+            let refused = matches!(size(query)?, Err(Refusal::Nul));
+            assert_eq!(refused, query.contains("u0000"), "{query}");
+        }
+        let mut variables = async_graphql::Variables::default();
+        variables.insert(
+            async_graphql::Name::new("i"),
+            async_graphql::Value::from_json(serde_json::json!({ "title": ["x", "y\u{0}"] }))?,
+        );
+        let mut batch = BatchRequest::Single(
+            async_graphql::Request::new("query($i: In) { me { id } }").variables(variables),
+        );
+        assert_eq!(check(&mut batch, 100, 10), Err(Refusal::Nul));
         Ok(())
     }
 

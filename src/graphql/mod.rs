@@ -21,6 +21,7 @@ pub mod privacy;
 pub mod query;
 mod rerun;
 pub mod reviews;
+mod sockets;
 pub mod subscription;
 pub mod types;
 pub mod webhooks;
@@ -134,6 +135,8 @@ pub struct Schemas {
     pub limited: AppSchema,
     /// The documents HTTP requests sent, parsed once each.
     pub documents: Arc<documents::Documents>,
+    /// The WebSockets open on `/graphql/ws`, and what each may hold.
+    pub sockets: Arc<sockets::Sockets>,
 }
 
 impl Schemas {
@@ -146,6 +149,7 @@ impl Schemas {
                 .finish(),
             limited: build_schema(Some(state), &config),
             documents: Arc::default(),
+            sockets: sockets::Sockets::new(sockets::SocketLimits::from_config(&config)),
         }
     }
 }

@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::{Context, Data, Result, Subscription, ID};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use async_graphql_axum::GraphQLProtocol;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use futures::stream::{self, Stream};
 use tokio::sync::broadcast::error::RecvError;
@@ -191,31 +191,48 @@ pub async fn graphql_ws(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let meta = crate::http::request_meta(peer, &headers);
+    let client = meta.ip.unwrap_or(peer.ip());
+    let place = match schemas.sockets.take(client) {
+        Ok(place) => place,
+        Err(full) => {
+            let status = match full {
+                super::sockets::Full::Client(_) => StatusCode::TOO_MANY_REQUESTS,
+                super::sockets::Full::Server(_) => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            let mut refused = super::error_response(status, "RATE_LIMITED", &full.to_string());
+            let headers = refused.headers_mut();
+            headers.insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            // The connection is given back at once rather than kept alive for more.
+            headers.insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            return refused;
+        }
+    };
+    let kind = super::sockets::protocol_of(&headers);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schemas.limited, protocol)
-                .on_connection_init(move |payload| async move {
-                    let claims = init_token(&payload)
-                        .and_then(|token| app.jwt.verify(token))
-                        .filter(|claims| !app.revocations.is_revoked(claims.sid))
-                        .ok_or_else(|| {
-                            async_graphql::Error::new(
-                                "send a valid access token in connection_init",
-                            )
-                        })?;
-                    let mut data = Data::default();
-                    data.insert(RequestInfo {
-                        viewer: Some(Viewer {
-                            user_id: claims.sub,
-                            session_id: claims.sid,
-                            expires_at: claims.exp,
-                        }),
-                        meta,
-                    });
-                    data.insert(super::loaders::for_request(app.reads.clone(), tokio::spawn));
-                    Ok(data)
-                })
-                .serve()
+            let on_init = move |payload: serde_json::Value| async move {
+                let claims = init_token(&payload)
+                    .and_then(|token| app.jwt.verify(token))
+                    .filter(|claims| !app.revocations.is_revoked(claims.sid))
+                    .ok_or_else(|| {
+                        async_graphql::Error::new("send a valid access token in connection_init")
+                    })?;
+                let mut data = Data::default();
+                data.insert(RequestInfo {
+                    viewer: Some(Viewer {
+                        user_id: claims.sub,
+                        session_id: claims.sid,
+                        expires_at: claims.exp,
+                    }),
+                    meta,
+                });
+                data.insert(super::loaders::for_request(app.reads.clone(), tokio::spawn));
+                Ok(data)
+            };
+            super::sockets::serve(socket, schemas.limited, protocol, kind, on_init, place)
         })
 }

@@ -94,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/portal.css", get(stylesheet))
         .merge(staff::routes())
         .fallback(public::unknown_address)
+        .layer(axum::middleware::from_fn(refuse_nul))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -113,6 +114,61 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .with_state(state)
+}
+
+/// The most a portal form's body may hold (axum's own default limit for a form).
+const FORM_BYTES: usize = 2 * 1024 * 1024;
+
+/// Whether percent-encoded text (a path, a query, a form body) decodes to a NUL
+/// character, or holds one raw.
+fn carries_nul(encoded: &[u8]) -> bool {
+    encoded.contains(&0) || encoded.windows(3).any(|w| w == b"%00")
+}
+
+/// Middleware: a path, query or form that carries NUL is refused with a page that says
+/// so (PostgreSQL takes no NUL in text; a search or a filter must not become a 500).
+async fn refuse_nul(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let refused = || {
+        public::error_page(crate::error::DomainError::BadInput(
+            "Text may not contain the NUL character (U+0000).".into(),
+        ))
+    };
+    let uri = request.uri();
+    if carries_nul(uri.path().as_bytes()) || uri.query().is_some_and(|q| carries_nul(q.as_bytes()))
+    {
+        return refused();
+    }
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, FORM_BYTES).await else {
+        let mut too_large = public::error_page(crate::error::DomainError::BadInput(
+            "The form is too large.".into(),
+        ));
+        *too_large.status_mut() = axum::http::StatusCode::PAYLOAD_TOO_LARGE;
+        return too_large;
+    };
+    if carries_nul(&bytes) {
+        return refused();
+    }
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }
 
 async fn stylesheet() -> impl IntoResponse {

@@ -325,6 +325,37 @@ async fn drafts_are_found_by_words_tag_and_author(backend: Backend) {
         ["Team news", "Winter SALE"],
         "title or body, any case"
     );
+    // NUL in a search, a variable or the document, or in a draft's text: a clear input
+    // error, never reaching the database (PostgreSQL refuses NUL in text).
+    for (variables, document) in [
+        (json!({ "w": ws, "search": "a\u{0}b" }), query.to_string()),
+        (
+            json!({ "w": ws }),
+            query.replace("drafts(search: $search", "drafts(search: \"a\\u0000b\""),
+        ),
+        (
+            json!({ "i": { "workspaceId": ws, "title": "x\u{0}" } }),
+            create.to_string(),
+        ),
+    ] {
+        let response = app
+            .http
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(&owner.access)
+            .json(&json!({ "query": document, "variables": variables }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        assert!(
+            response.headers().get("x-sql-statements").is_none(),
+            "nothing ran"
+        );
+        let answer: serde_json::Value = response.json().await.unwrap();
+        let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("NUL character"), "{answer}");
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    }
     let promo = titles(
         app.gql_ok(
             Some(&owner.access),

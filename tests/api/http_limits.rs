@@ -80,6 +80,31 @@ async fn the_api_refuses_what_it_should(backend: Backend) {
         .to_lowercase();
     assert!(message.contains("complex"), "{response}");
     assert_eq!(error_code(&response).as_deref(), Some("BAD_USER_INPUT"));
+    // Every limit answers 400, under either media type (the depth and size limits
+    // always did; the cost limit too).
+    let too_complex = json!({ "query": "{ me { workspaces(first: 100) { edges { node { members(first: 100) { edges { node { user { id email displayName } } } } } } } } }" });
+    for accept in ["application/json", "application/graphql-response+json"] {
+        let response = app
+            .http
+            .post(&url)
+            .header("accept", accept)
+            .json(&too_complex)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{accept}");
+    }
+
+    // `__typename` is held to the directives the schema knows, like any other field.
+    let response = app.gql(None, "{ __typename @foo }", json!({})).await;
+    assert!(
+        response["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("@foo"),
+        "{response}"
+    );
+    assert!(response.get("data").is_none(), "{response}");
 
     // Batches: allowed up to the cap, refused above it.
     let one = json!({ "query": "{ me { id } }" });
@@ -191,6 +216,26 @@ async fn post_raw(app: &TestApp, body: &serde_json::Value) -> (u16, Option<u64>,
     (status, statements, response.text().await.unwrap())
 }
 
+/// Fragments F0..F{levels-1} on `on` where each spreads the next twice, the last
+/// spreading `...Missing`, which the document does not define.
+pub(crate) fn unknown_fragment_fan_out(on: &str, levels: usize) -> String {
+    let keyword = if on == "Subscription" {
+        "subscription "
+    } else {
+        ""
+    };
+    let mut query = format!("{keyword}{{ ...F0 }}\n");
+    for i in 0..levels {
+        query.push_str(&format!(
+            "fragment F{i} on {on} {{ ...F{} ...F{} }}\n",
+            i + 1,
+            i + 1
+        ));
+    }
+    query.push_str(&format!("fragment F{levels} on {on} {{ ...Missing }}\n"));
+    query
+}
+
 async fn expensive_documents_are_refused_before_any_work(backend: Backend) {
     let app = TestApp::spawn(backend).await;
 
@@ -219,6 +264,24 @@ async fn expensive_documents_are_refused_before_any_work(backend: Backend) {
         post_raw(&app, &honest),
     );
     assert_eq!((a.0, b.0, c.0), (400, 400, 200));
+
+    // The same fan-out ending in a fragment nobody defined: 2^30 paths for any walk that
+    // follows spreads without a memo. Refused by the first pass, alone and in a batch,
+    // with or without a token, and nothing else ran.
+    let unknown = unknown_fragment_fan_out("Query", 30);
+    assert!(unknown.len() < 1_300, "{}", unknown.len());
+    for body in [
+        json!({ "query": unknown }),
+        json!([{ "query": "{ privacyPolicy { version } }" }, { "query": unknown }]),
+    ] {
+        let (status, statements, answer) = post_raw(&app, &body).await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(statements, None, "nothing ran");
+        assert!(
+            answer.contains("unknown fragment \\\"Missing\\\""),
+            "{answer}"
+        );
+    }
 
     // Ten operations of 850 aliases each share one budget per HTTP request.
     let aliases: String = (0..850)
@@ -633,6 +696,27 @@ async fn syntax_errors_say_where_they_are(backend: Backend) {
     let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
     assert!(answer["errors"][0]["locations"].is_array(), "{body}");
+    // A syntax error says where it is without echoing a long line back.
+    let long_line = format!(
+        "{{ privacyPolicy {{ version }} {} }} }}",
+        "x".repeat(120_000)
+    );
+    let response = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .json(&json!({ "query": long_line }))
+        .send()
+        .await
+        .unwrap();
+    let body = response.text().await.unwrap();
+    assert!(body.len() < 2_000, "{} bytes answered", body.len());
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["errors"][0]["locations"][0]["line"], 1, "{body}");
+    assert!(
+        answer["errors"][0]["locations"][0]["column"].as_u64() > Some(120_000),
+        "{body}"
+    );
+
     app.stop().await;
 }
 on_both_databases!(syntax_errors_say_where_they_are);
@@ -867,3 +951,72 @@ async fn validation_is_skipped_only_for_the_same_request(backend: Backend) {
 }
 
 on_both_databases!(validation_is_skipped_only_for_the_same_request);
+
+/// Every `/graphql` answer — those that carry tokens, refusals, GraphiQL — tells caches
+/// to keep nothing and browsers not to guess its type.
+async fn graphql_answers_are_never_stored_or_sniffed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.signed_in_user("headers@example.com", "Headers").await;
+    let log_in = json!({
+        "query": LOG_IN,
+        "variables": { "input": { "email": "headers@example.com", "password": PASSWORD } },
+    });
+    let url = format!("{}/graphql", app.address);
+    let answers = [
+        app.http.post(&url).json(&log_in).send().await.unwrap(),
+        app.http
+            .post(&url)
+            .json(&json!({ "query": "{ privacyPolicy { version } }" }))
+            .send()
+            .await
+            .unwrap(),
+        app.http
+            .post(&url)
+            .json(&json!({ "query": "{" }))
+            .send()
+            .await
+            .unwrap(),
+        app.http
+            .post(&url)
+            .header("content-type", "text/plain")
+            .body("{}")
+            .send()
+            .await
+            .unwrap(),
+        app.http
+            .post(&url)
+            .bearer_auth("forged")
+            .json(&log_in)
+            .send()
+            .await
+            .unwrap(),
+        app.http.get(&url).send().await.unwrap(),
+    ];
+    for (i, answer) in answers.iter().enumerate() {
+        let header = |name: &str| {
+            answer
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        assert_eq!(
+            header("cache-control").as_deref(),
+            Some("no-store"),
+            "{i}: {:?}",
+            answer.status()
+        );
+        assert_eq!(
+            header("x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{i}"
+        );
+    }
+    let tokens: serde_json::Value = answers.into_iter().next().unwrap().json().await.unwrap();
+    assert!(
+        tokens["data"]["logIn"]["accessToken"].is_string(),
+        "{tokens}"
+    );
+    app.stop().await;
+}
+on_both_databases!(graphql_answers_are_never_stored_or_sniffed);

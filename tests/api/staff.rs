@@ -616,6 +616,16 @@ async fn audit_viewer_filters_and_verifies(backend: Backend) {
     .await;
     assert_eq!(status, 200);
     assert!(bad.contains("is not a date"));
+    // NUL in a filter or a search is a clear input error, on either database.
+    for address in [
+        "staff/audit?actor=%00",
+        "staff/requests?q=a%00b",
+        "staff/requests/%00",
+    ] {
+        let (status, page) = page(&client, format!("{}/{address}", app.address)).await;
+        assert_eq!(status, 400, "{address}: {page}");
+        assert!(page.contains("NUL character"), "{address}");
+    }
 
     let csrf = hidden(&html, "csrf");
     let verify = |csrf: String| {

@@ -234,6 +234,31 @@ async fn subscription_documents_have_the_same_limits(backend: Backend) {
             .contains("fragments are expanded"),
         "{answer}"
     );
+    // A fan-out that ends in an unknown fragment: refused by the first pass too, and the
+    // socket goes on serving (a later subscription is acknowledged by its first event).
+    let unknown = crate::http_limits::unknown_fragment_fan_out("Subscription", 30);
+    subscribe(&mut socket, "unknown", &unknown, json!({})).await;
+    let answer = loop {
+        let answer = next(&mut socket).await.expect("an answer");
+        if answer["id"] != "hostile" {
+            break answer;
+        }
+    };
+    assert_eq!(answer["id"], "unknown");
+    assert!(
+        answer["payload"]["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unknown fragment \"Missing\""),
+        "{answer}"
+    );
+    let health = app
+        .http
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
     app.stop().await;
 }
 on_both_databases!(subscription_documents_have_the_same_limits);
@@ -297,3 +322,185 @@ async fn every_event_carries_the_values_of_its_moment(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(every_event_carries_the_values_of_its_moment);
+
+/// Opens `/graphql/ws` and sends nothing: the socket, or the status it was refused with.
+async fn open_silent(app: &TestApp) -> Result<Socket, u16> {
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The close code a socket ends with (after any messages).
+async fn close_code(socket: &mut Socket) -> Option<u16> {
+    loop {
+        let message = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("the server closes the socket")?;
+        match message {
+            Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// A socket that never sends `connection_init` is closed with 4408 once the init timeout
+/// has passed; one that does is acknowledged and kept.
+#[tokio::test]
+async fn a_silent_socket_is_closed_after_the_init_timeout() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.graphql.ws_init_timeout_secs = 1).await;
+    let user = app.signed_in_user("ws.silent@example.com", "Silent").await;
+    let mut silent = open_silent(&app).await.expect("upgraded");
+    let mut speaking = connect(&app, json!({ "accessToken": user.access })).await;
+    assert_eq!(next(&mut speaking).await.unwrap()["type"], "connection_ack");
+    assert_eq!(close_code(&mut silent).await, Some(4408));
+    // Well past the timeout, the acknowledged one still answers a ping.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    speaking
+        .send(Message::text(json!({ "type": "ping" }).to_string()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut speaking).await.unwrap()["type"], "pong");
+    app.stop().await;
+}
+
+/// Six hundred sockets that never speak, from one address and from many: past the
+/// per-address and server-wide caps they are refused before the upgrade (and the
+/// connection closed), so a plain request is answered while they wait, and those let
+/// in are closed by the init timeout.
+#[tokio::test]
+async fn six_hundred_silent_sockets_do_not_hold_the_server() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.server.max_connections = 64;
+        c.graphql.max_sockets_per_client = 10;
+        c.graphql.ws_init_timeout_secs = 2;
+    })
+    .await;
+    let mut opened = Vec::new();
+    let mut refused = std::collections::BTreeMap::<u16, usize>::new();
+    for _ in 0..600 {
+        match open_silent(&app).await {
+            Ok(socket) => opened.push(socket),
+            Err(status) => *refused.entry(status).or_default() += 1,
+        }
+    }
+    assert_eq!(opened.len(), 10, "the per-address cap: {refused:?}");
+    assert_eq!(refused.get(&429), Some(&590), "{refused:?}");
+    let health = app
+        .http
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let answer = app
+        .gql_ok(None, "{ privacyPolicy { version } }", json!({}))
+        .await;
+    assert!(answer["privacyPolicy"]["version"].is_number(), "{answer}");
+    for socket in &mut opened {
+        assert_eq!(close_code(socket).await, Some(4408));
+    }
+    app.stop().await;
+
+    // Clients told apart by a trusted proxy: the server-wide cap, half the connection
+    // slots, holds for all of them together.
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.server.max_connections = 64;
+        c.graphql.max_sockets_per_client = 1_000;
+    })
+    .await;
+    let mut opened = Vec::new();
+    let mut refused = std::collections::BTreeMap::<u16, usize>::new();
+    for _ in 0..600 {
+        match open_silent(&app).await {
+            Ok(socket) => opened.push(socket),
+            Err(status) => *refused.entry(status).or_default() += 1,
+        }
+    }
+    assert_eq!(opened.len(), 32, "{refused:?}");
+    assert_eq!(refused.get(&503), Some(&568), "{refused:?}");
+    let answer = app
+        .gql_ok(None, "{ privacyPolicy { version } }", json!({}))
+        .await;
+    assert!(answer["privacyPolicy"]["version"].is_number(), "{answer}");
+    drop(opened);
+    app.stop().await;
+}
+
+/// One socket runs at most `max_subscriptions_per_socket` subscriptions: the next is
+/// answered with an error for its id and the socket keeps serving; completing one
+/// frees its place; reusing a running id closes the socket with 4409.
+#[tokio::test]
+async fn a_socket_runs_a_bounded_number_of_subscriptions() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.graphql.max_subscriptions_per_socket = 3
+    })
+    .await;
+    let owner = app.signed_in_user("ws.many@example.com", "Many").await;
+    let workspace = app.create_workspace(&owner, "Many").await;
+    let mut socket = connect(&app, json!({ "accessToken": owner.access })).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    let query = "subscription($w: ID!) { draftChanged(workspaceId: $w) { id } }";
+    for id in ["1", "2", "3", "4"] {
+        subscribe(&mut socket, id, query, json!({ "w": workspace })).await;
+    }
+    let refused = next(&mut socket).await.unwrap();
+    assert_eq!(
+        (refused["type"].as_str(), refused["id"].as_str()),
+        (Some("error"), Some("4")),
+        "{refused}"
+    );
+    assert!(
+        refused["payload"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 3"),
+        "{refused}"
+    );
+    socket
+        .send(Message::text(
+            json!({ "type": "complete", "id": "2" }).to_string(),
+        ))
+        .await
+        .unwrap();
+    subscribe(&mut socket, "5", query, json!({ "w": workspace })).await;
+    // The three running subscriptions (1, 3 and 5) receive the changes, the completed
+    // and the refused ones nothing (drafts are created until all three have heard, as a
+    // subscription starts listening a moment after it is sent).
+    let mut heard = std::collections::BTreeSet::new();
+    for _ in 0..30 {
+        if heard.len() == 3 {
+            break;
+        }
+        app.gql_ok(
+            Some(&owner.access),
+            "mutation($i: CreateDraftInput!) { createDraft(input: $i) { id } }",
+            json!({ "i": { "workspaceId": workspace, "title": "Watched" } }),
+        )
+        .await;
+        while let Ok(event) =
+            tokio::time::timeout(Duration::from_millis(500), next(&mut socket)).await
+        {
+            let event = event.unwrap();
+            if event["type"] == "complete" && event["id"] == "2" {
+                continue; // the answer to completing "2"
+            }
+            assert_eq!(event["type"], "next", "{event}");
+            heard.insert(event["id"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(heard.into_iter().collect::<Vec<_>>(), ["1", "3", "5"]);
+    subscribe(&mut socket, "1", query, json!({ "w": workspace })).await;
+    assert_eq!(close_code(&mut socket).await, Some(4409));
+    app.stop().await;
+}
