@@ -7,8 +7,8 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
-    TransactionSession, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QuerySelect, Set, TransactionSession, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -130,15 +130,13 @@ impl AuthLimits {
         }
     }
 
-    /// The limiters an attempt on `email` from `ip` counts against, with their keys.
-    fn keyed<'a>(&'a self, email: &str, ip: Option<&str>) -> Vec<(&'a RateLimiter, String)> {
-        let mut keyed = vec![
-            (
-                &self.login_failures_per_email,
-                format!("{email}|{}", ip.unwrap_or("-")),
-            ),
-            (&self.login_failures_per_account, email.to_string()),
-        ];
+    /// The limiters of one client an attempt on `email` from `ip` counts against, with
+    /// their keys (the per-account bound is apart: see `reserve_attempt`).
+    fn client_keyed<'a>(&'a self, email: &str, ip: Option<&str>) -> Vec<(&'a RateLimiter, String)> {
+        let mut keyed = vec![(
+            &self.login_failures_per_email,
+            format!("{email}|{}", ip.unwrap_or("-")),
+        )];
         if let Some(ip) = ip {
             keyed.push((&self.login_failures_per_ip, ip.to_string()));
         }
@@ -148,24 +146,95 @@ impl AuthLimits {
     /// Counts an attempt before the password is checked, so that guesses sent at once
     /// cannot all pass the check before any is counted; refused when a limit is reached
     /// (nothing is counted then).
-    pub async fn reserve_attempt(&self, email: &str, ip: Option<&str>) -> DomainResult<()> {
-        let keyed = self.keyed(email, ip);
+    ///
+    /// The per-account bound (failures from every client together) would let anyone lock
+    /// an owner out by guessing from many addresses; so a client at a place the account
+    /// has signed in from before (`known_place`, asked only when the bound is reached)
+    /// passes it, held to its own limits alone. Returns whether the attempt counts
+    /// against the account.
+    pub async fn reserve_attempt<F, Fut>(
+        &self,
+        email: &str,
+        ip: Option<&str>,
+        known_place: F,
+    ) -> DomainResult<bool>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = DomainResult<bool>>,
+    {
+        let keyed = self.client_keyed(email, ip);
         let keyed: Vec<(&RateLimiter, &str)> =
             keyed.iter().map(|(l, k)| (*l, k.as_str())).collect();
-        RateLimiter::reserve_all(&keyed).await
+        RateLimiter::reserve_all(&keyed).await?;
+        let account = [(&self.login_failures_per_account, email)];
+        match RateLimiter::reserve_all(&account).await {
+            Ok(()) => Ok(true),
+            Err(refused @ DomainError::RateLimited { .. }) => {
+                if known_place().await? {
+                    return Ok(false);
+                }
+                for (limiter, key) in &keyed {
+                    limiter.refund(key).await?;
+                }
+                Err(refused)
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// The attempt was right: it does not count as a failure, and this client's
     /// failures on the account are forgotten.
     /// Call it outside any transaction: on SQLite the counters share the one writer.
-    pub async fn attempt_succeeded(&self, email: &str, ip: Option<&str>) -> DomainResult<()> {
-        for (limiter, key) in self.keyed(email, ip) {
+    pub async fn attempt_succeeded(
+        &self,
+        email: &str,
+        ip: Option<&str>,
+        counted_on_account: bool,
+    ) -> DomainResult<()> {
+        for (limiter, key) in self.client_keyed(email, ip) {
             limiter.refund(&key).await?;
+        }
+        if counted_on_account {
+            self.login_failures_per_account.refund(email).await?;
         }
         self.login_failures_per_email
             .reset(&format!("{email}|{}", ip.unwrap_or("-")))
             .await
     }
+
+    /// A password was reset through the emailed link: whoever guessed at the account
+    /// before no longer holds it shut for its owner.
+    pub async fn account_recovered(&self, email: &str) -> DomainResult<()> {
+        self.login_failures_per_account.reset(email).await
+    }
+}
+
+/// How long a network the account signed in from stays a known place.
+const KNOWN_PLACE_DAYS: i64 = 90;
+
+/// Whether the account of `email` signed in successfully from `ip`'s network (as the
+/// audit log keeps it: an IPv4 /24, an IPv6 /48) in the last `KNOWN_PLACE_DAYS` days.
+async fn known_place(
+    conn: &impl ConnectionTrait,
+    email: &EmailAddress,
+    ip: Option<std::net::IpAddr>,
+) -> DomainResult<bool> {
+    use super::entities::audit_events;
+    let Some(ip) = ip else {
+        return Ok(false);
+    };
+    let Some(user) = find_by_email(conn, email).await? else {
+        return Ok(false);
+    };
+    let seen = audit_events::Entity::find()
+        .filter(audit_events::Column::Action.eq("auth.login_succeeded"))
+        .filter(audit_events::Column::ActorKind.eq("user"))
+        .filter(audit_events::Column::ActorId.eq(user.id.to_string()))
+        .filter(audit_events::Column::Ip.eq(audit::truncate_ip(ip)))
+        .filter(audit_events::Column::At.gt(now() - Duration::days(KNOWN_PLACE_DAYS)))
+        .count(conn)
+        .await?;
+    Ok(seen > 0)
 }
 
 pub struct SignUp {
@@ -319,11 +388,24 @@ pub async fn verify_email(
 /// How long a password-reset link works.
 pub const PASSWORD_RESET_TTL_MINUTES: i64 = 60;
 
-/// Emails a one-time link to choose a new password, when the address has an active
-/// account. The caller's answer is the same either way (no account enumeration); a
-/// newer link replaces older ones, and an address gets a few per window at most.
+/// What a queued password reset carries, sealed: the address asked for and who asked.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ResetAsked {
+    email: String,
+    ip: Option<std::net::IpAddr>,
+    user_agent: Option<String>,
+}
+
+/// The context a queued reset's payload is sealed under.
+pub(crate) const RESET_SEAL_CONTEXT: &[u8] = b"atelier:password-reset:v1";
+
+/// Asks for a password-reset email. The answer must not tell whether the address has an
+/// account, in its content or in its time: what is done here is the same either way
+/// (the limits counted, one job queued with the address sealed), and the account is
+/// looked up by the job (`send_password_reset`). Over the per-address limit nothing is
+/// queued, and nothing says so.
 pub async fn request_password_reset(
-    conn: &(impl ConnectionTrait + TransactionTrait),
+    conn: &impl ConnectionTrait,
     vault: &Vault,
     limits: &AuthLimits,
     email: &str,
@@ -333,19 +415,46 @@ pub async fn request_password_reset(
         limits.resets_per_ip.check_and_hit(&ip.to_string()).await?;
     }
     let email = EmailAddress::parse(email)?;
+    match limits.resets_per_email.check_and_hit(email.as_str()).await {
+        Ok(()) => {}
+        Err(DomainError::RateLimited { .. }) => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    let asked = ResetAsked {
+        email: email.as_str().to_string(),
+        ip: meta.ip,
+        user_agent: meta.user_agent.clone(),
+    };
+    let plain = serde_json::to_vec(&asked).map_err(DomainError::internal)?;
+    let payload = json!({ "sealed_reset": vault.seal(&plain, RESET_SEAL_CONTEXT) });
+    super::jobs::enqueue(conn, super::jobs::kind::PASSWORD_RESET, &payload).await?;
+    Ok(())
+}
+
+/// The job behind `request_password_reset`: when the address has an active account, a
+/// new one-hour link replaces any earlier one and is emailed; otherwise nothing.
+pub async fn send_password_reset(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    vault: &Vault,
+    payload: &str,
+) -> anyhow::Result<()> {
+    let payload: serde_json::Value = serde_json::from_str(payload)?;
+    let sealed = payload["sealed_reset"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("a password reset job without its sealed request"))?;
+    let asked: ResetAsked = serde_json::from_slice(&vault.open(sealed, RESET_SEAL_CONTEXT)?)?;
+    let email = EmailAddress::parse(&asked.email)?;
     let Some(user) = find_by_email(conn, &email)
         .await?
         .filter(|u| UserStatus::parse(&u.status) == UserStatus::Active)
     else {
         return Ok(());
     };
-    // Over the per-address limit nothing is sent, and nothing says so. (Counted before
-    // the transaction: on SQLite the counters share its one writer.)
-    match limits.resets_per_email.check_and_hit(email.as_str()).await {
-        Ok(()) => {}
-        Err(DomainError::RateLimited { .. }) => return Ok(()),
-        Err(e) => return Err(e),
-    }
+    let meta = RequestMeta {
+        ip: asked.ip,
+        user_agent: asked.user_agent,
+        accept_language: None,
+    };
     let txn = conn.begin().await?;
     tokens::revoke_for_subject(&txn, purpose::PASSWORD_RESET, user.id).await?;
     let token = tokens::issue(
@@ -368,7 +477,7 @@ pub async fn request_password_reset(
     audit::record(
         &txn,
         NewEvent::new(Actor::Anonymous, "account.password_reset_requested").target("user", user.id),
-        meta,
+        &meta,
     )
     .await?;
     txn.commit().await?;
@@ -382,6 +491,7 @@ pub async fn request_password_reset(
 pub async fn reset_password(
     conn: &sea_orm::DatabaseConnection,
     vault: &Vault,
+    limits: &AuthLimits,
     token: &str,
     new_password: String,
     meta: &RequestMeta,
@@ -442,6 +552,8 @@ pub async fn reset_password(
     )
     .await?;
     txn.commit().await?;
+    // The owner proved the mailbox: guesses at the account no longer hold it shut.
+    limits.account_recovered(&user.email).await?;
     Ok(ended)
 }
 
@@ -469,8 +581,10 @@ pub async fn log_in(
 ) -> DomainResult<(users::Model, IssuedSession)> {
     let email = EmailAddress::parse(&input.email)?;
     let ip_key = meta.ip.map(|ip| ip.to_string());
-    limits
-        .reserve_attempt(email.as_str(), ip_key.as_deref())
+    let counted_on_account = limits
+        .reserve_attempt(email.as_str(), ip_key.as_deref(), || {
+            known_place(conn, &email, meta.ip)
+        })
         .await?;
 
     let user = find_by_email(conn, &email)
@@ -529,7 +643,7 @@ pub async fn log_in(
     .await?;
     txn.commit().await?;
     limits
-        .attempt_succeeded(email.as_str(), ip_key.as_deref())
+        .attempt_succeeded(email.as_str(), ip_key.as_deref(), counted_on_account)
         .await?;
     Ok((user, session))
 }
@@ -764,9 +878,12 @@ pub async fn reauthenticate(
     user: &users::Model,
     password: String,
 ) -> DomainResult<()> {
-    limits.reserve_attempt(&user.email, None).await?;
+    // A signed-in session is a known place: guesses from elsewhere do not lock it out.
+    let counted = limits
+        .reserve_attempt(&user.email, None, || async { Ok(true) })
+        .await?;
     if verify_off_thread(password, Some(user.password_hash.clone())).await? {
-        limits.attempt_succeeded(&user.email, None).await
+        limits.attempt_succeeded(&user.email, None, counted).await
     } else {
         Err(DomainError::forbidden("the password is incorrect"))
     }

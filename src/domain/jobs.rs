@@ -19,6 +19,8 @@ use crate::error::DomainResult;
 /// The kinds of job this build knows how to run.
 pub mod kind {
     pub const SEND_EMAIL: &str = "send_email";
+    /// A password reset asked for: the account looked up, a link emailed if it exists.
+    pub const PASSWORD_RESET: &str = "password_reset";
     pub const FULFIL_PRIVACY_REQUEST: &str = "fulfil_privacy_request";
     pub const RETENTION: &str = "retention";
     pub const DEADLINE_REMINDERS: &str = "deadline_reminders";
@@ -59,6 +61,8 @@ impl RetryPolicy {
             kind::FULFIL_PRIVACY_REQUEST => self.fulfilment,
             // A later sync slot reads the same days again: an hour of trying is enough.
             kind::SYNC_METRICS => self.other.min(Duration::hours(1)),
+            // The link it would send lasts an hour.
+            kind::PASSWORD_RESET => self.other.min(Duration::hours(1)),
             _ => self.other,
         }
     }

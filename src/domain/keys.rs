@@ -87,6 +87,7 @@ pub async fn rotate(
             for (field, context) in [
                 ("sealed", super::outbox::SEAL_CONTEXT),
                 ("sealed_needles", super::privacy::fulfil::SEAL_CONTEXT),
+                ("sealed_reset", super::accounts::RESET_SEAL_CONTEXT),
             ] {
                 let Some(sealed) = map.get(field).and_then(|v| v.as_str()) else {
                     continue;

@@ -207,9 +207,16 @@ impl Mutation {
         new_password: String,
     ) -> Result<bool> {
         let s = state(ctx);
-        let ended = accounts::reset_password(&s.db, &s.vault, &token, new_password, meta(ctx))
-            .await
-            .map_err(gql)?;
+        let ended = accounts::reset_password(
+            &s.db,
+            &s.vault,
+            &s.auth_limits,
+            &token,
+            new_password,
+            meta(ctx),
+        )
+        .await
+        .map_err(gql)?;
         for session_id in ended {
             s.revocations.revoke(session_id);
         }

@@ -318,6 +318,10 @@ impl JobRunner {
                 let email = outbox::open(&self.vault, &job.payload)?;
                 self.mailer.send(&email, job.id).await
             }
+            jobs::kind::PASSWORD_RESET => {
+                crate::domain::accounts::send_password_reset(&self.db, &self.vault, &job.payload)
+                    .await
+            }
             jobs::kind::FULFIL_PRIVACY_REQUEST => {
                 privacy::fulfil::run_job(
                     &self.db,

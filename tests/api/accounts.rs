@@ -566,6 +566,110 @@ async fn a_forgotten_password_is_reset_by_email(backend: Backend) {
             .unwrap(),
         1
     );
+    // And the same work: the account is looked up later, by a job, so the answer takes
+    // as many statements (and as long) for an address with an account as without.
+    let statements = |email: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .http
+                .post(format!("{}/graphql", app.address))
+                .json(&json!({ "query": REQUEST_RESET, "variables": { "e": email } }))
+                .send()
+                .await
+                .unwrap();
+            response.headers()["x-sql-statements"]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        statements("forgot@example.com").await,
+        statements("nobody.else@example.com").await
+    );
     app.stop().await;
 }
 on_both_databases!(a_forgotten_password_is_reset_by_email);
+
+/// A guessing attack from many addresses reaches the per-account bound, and the owner
+/// still signs in: from a place the account signed in from before at once, from a new
+/// place after resetting the password by email. The guessers stay refused.
+async fn a_distributed_guessing_attack_does_not_lock_the_owner_out(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.trusted_proxies = Some("127.0.0.1".into());
+        c.auth.login_failures_per_account = 10;
+    })
+    .await;
+    app.sign_up("besieged@example.com", "Besieged").await;
+    app.pump_jobs().await;
+    let mail = app.inbox.wait_for("besieged@example.com", 1).await;
+    app.gql_ok(None, VERIFY_EMAIL, json!({ "token": mail.token() }))
+        .await;
+    let attempt = |client: String, password: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .http
+                .post(format!("{}/graphql", app.address))
+                .header("x-forwarded-for", client)
+                .json(&json!({ "query": LOG_IN, "variables": { "input": { "email": "besieged@example.com", "password": password } } }))
+                .send()
+                .await
+                .unwrap();
+            let body: serde_json::Value = response.json().await.unwrap();
+            error_code(&body)
+        }
+    };
+    // The owner's usual place: signed in from there once.
+    assert_eq!(attempt("198.51.100.20".into(), PASSWORD).await, None);
+    // Thirty guesses from thirty addresses: ten reach the password, then the account's
+    // bound refuses the rest.
+    let mut codes = Vec::new();
+    for i in 0..30 {
+        codes.push(attempt(format!("203.0.113.{}", i + 1), "wrong-guess-123456").await);
+    }
+    let limited = codes
+        .iter()
+        .filter(|c| c.as_deref() == Some("RATE_LIMITED"))
+        .count();
+    assert_eq!(limited, 20, "{codes:?}");
+    // A guesser at a new address is refused before the password is looked at, even
+    // with the right one...
+    assert_eq!(
+        attempt("192.0.2.77".into(), PASSWORD).await.as_deref(),
+        Some("RATE_LIMITED")
+    );
+    // ...but the owner at the usual place is let in, and a wrong password there is
+    // still only that client's failure.
+    assert_eq!(
+        attempt("198.51.100.20".into(), "wrong-guess-123456")
+            .await
+            .as_deref(),
+        Some("UNAUTHENTICATED")
+    );
+    assert_eq!(attempt("198.51.100.20".into(), PASSWORD).await, None);
+    // From a new place, the owner resets the password by email, and then signs in.
+    let before = app.inbox.to("besieged@example.com").len();
+    app.gql_ok(None, REQUEST_RESET, json!({ "e": "besieged@example.com" }))
+        .await;
+    app.pump_jobs().await;
+    let mail = app.inbox.wait_for("besieged@example.com", before + 1).await;
+    app.gql_ok(None, RESET, json!({ "t": mail.token(), "p": NEW_PASSWORD }))
+        .await;
+    let fresh = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .header("x-forwarded-for", "192.0.2.99")
+        .json(&json!({ "query": LOG_IN, "variables": { "input": { "email": "besieged@example.com", "password": NEW_PASSWORD } } }))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert!(fresh["data"]["logIn"]["accessToken"].is_string(), "{fresh}");
+    app.stop().await;
+}
+on_both_databases!(a_distributed_guessing_attack_does_not_lock_the_owner_out);
