@@ -30,7 +30,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::registry::SDLExportOptions;
 use async_graphql::{BatchRequest, BatchResponse, MergedObject, Schema};
 use axum::extract::{ConnectInfo, State};
@@ -473,6 +472,9 @@ pub const SQL_MOVED_HEADER: &str = "x-sql-moved";
 /// reads (`db::reads`: pages of drafts, their targets, comments and people) returned.
 pub const SQL_ROWS_HEADER: &str = "x-sql-rows";
 
+/// GraphiQL, its scripts pinned to exact versions and checked by their hashes.
+const GRAPHIQL: &str = include_str!("../../static/graphiql.html");
+
 /// `GET /graphql`: GraphiQL outside production; nothing (and never a query) otherwise.
 pub async fn graphql_get(
     State((state, _)): State<(AppState, Schemas)>,
@@ -498,13 +500,7 @@ pub async fn graphql_get(
     if state.config.is_production() {
         return StatusCode::NOT_FOUND.into_response();
     }
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .finish(),
-    )
-    .into_response()
+    Html(GRAPHIQL).into_response()
 }
 
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
@@ -513,4 +509,34 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     scheme
         .eq_ignore_ascii_case("bearer")
         .then_some(token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every script and stylesheet GraphiQL loads from elsewhere names an exact version
+    /// and carries the hash the browser checks it against.
+    #[test]
+    fn graphiql_loads_only_pinned_checked_files() {
+        let tags: Vec<&str> = super::GRAPHIQL
+            .split('<')
+            .filter(|tag| tag.contains("https://"))
+            .collect();
+        assert_eq!(
+            tags.len(),
+            4,
+            "react, react-dom, graphiql's script and style"
+        );
+        for tag in tags {
+            let url = tag.split("https://").nth(1).unwrap_or_default();
+            let version = url.split('@').nth(1).and_then(|v| v.split('/').next());
+            assert!(
+                version
+                    .is_some_and(|v| v.split('.').count() == 3
+                        && v.split('.').all(|n| n.parse::<u32>().is_ok())),
+                "{tag}"
+            );
+            assert!(tag.contains("integrity=\"sha384-"), "{tag}");
+            assert!(tag.contains("crossorigin=\"anonymous\""), "{tag}");
+        }
+    }
 }
