@@ -388,6 +388,8 @@ pub struct GraphqlLimits {
     pub max_sockets: usize,
     /// Subscriptions one WebSocket runs at once.
     pub max_subscriptions_per_socket: usize,
+    /// The longest answer one HTTP request gets, in bytes; a longer one is refused.
+    pub max_answer_bytes: usize,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -485,6 +487,7 @@ impl Default for GraphqlLimits {
             max_sockets_per_client: 16,
             max_sockets: 256,
             max_subscriptions_per_socket: 50,
+            max_answer_bytes: 16 * 1024 * 1024,
         }
     }
 }

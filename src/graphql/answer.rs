@@ -72,7 +72,15 @@ fn over_a_limit(response: &async_graphql::Response) -> bool {
 /// otherwise, under `application/graphql-response+json` a single request that failed
 /// before execution is a 400 and under `application/json` a well-formed request is 200,
 /// as the GraphQL over HTTP spec says.
-pub(super) fn graphql_answer(answer: negotiate::AnswerType, response: BatchResponse) -> Response {
+///
+/// An answer longer than `max_bytes` is not sent: the request is told to ask for less
+/// (a backstop behind the cost budget, which should refuse such a request before it
+/// runs; a mutation in it has taken effect all the same).
+pub(super) fn graphql_answer(
+    answer: negotiate::AnswerType,
+    response: BatchResponse,
+    max_bytes: usize,
+) -> Response {
     let mut body = Vec::with_capacity(4096);
     let retry_after = match &response {
         BatchResponse::Single(one) => unavailable_for(one),
@@ -103,6 +111,22 @@ pub(super) fn graphql_answer(answer: negotiate::AnswerType, response: BatchRespo
             StatusCode::OK
         }
     };
+    if body.len() > max_bytes {
+        tracing::warn!(
+            bytes = body.len(),
+            max_bytes,
+            "an answer over the size ceiling was not sent"
+        );
+        return refuse(
+            answer,
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            &format!(
+                "the answer would be {} bytes, more than the {max_bytes} this server sends; ask for fewer fields, fewer aliases or a shorter range",
+                body.len()
+            ),
+        );
+    }
     let mut http = (status, body).into_response();
     let headers = http.headers_mut();
     headers.insert(

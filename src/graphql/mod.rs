@@ -433,7 +433,7 @@ pub async fn graphql_post(
                 .collect(),
         ),
     };
-    let mut response = graphql_answer(answer, response);
+    let mut response = graphql_answer(answer, response, state.config.graphql.max_answer_bytes);
     if !state.config.is_production() {
         // For the benchmark and the N+1 tests: what this request cost the database.
         let headers = response.headers_mut();

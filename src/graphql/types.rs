@@ -357,6 +357,9 @@ impl Workspace {
     /// totals and the change against the previous period; the engagement rate; top
     /// drafts. Account-level metrics; `integrationIds` narrows to some channels.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(
+        complexity = "super::analytics::cost(&range, granularity, &metrics, integration_ids.len(), child_complexity)"
+    )]
     async fn analytics(
         &self,
         ctx: &Context<'_>,

@@ -647,3 +647,86 @@ async fn the_series_statement_seeks_each_metrics_days() {
     }
     app.stop().await;
 }
+
+/// The audit's request: a hundred aliases of a two-year daily series (45 MB of answer)
+/// is refused before it runs, by a cost that grows with the days, metrics and channels
+/// asked for; one such series alone is answered. An answer over the size ceiling is
+/// never sent.
+async fn a_costly_analytics_request_is_refused_before_it_runs(backend: Backend) {
+    let app = TestApp::spawn(backend.clone()).await;
+    let owner = app.signed_in_user("costly@example.com", "Costly").await;
+    let ws = app.create_workspace(&owner, "Costly Co").await;
+    let one = |alias: usize| {
+        format!("a{alias}: analytics(range: {{ from: \"2024-01-01\", to: \"2025-12-31\" }}) {{ metrics {{ metric points {{ value }} }} }}")
+    };
+    let post = |query: String| {
+        let app = &app;
+        let token = owner.access.clone();
+        let ws = ws.clone();
+        async move {
+            let response = app
+                .http
+                .post(format!("{}/graphql", app.address))
+                .bearer_auth(token)
+                .json(&json!({ "query": query, "variables": { "w": ws } }))
+                .send()
+                .await
+                .unwrap();
+            let ran = response
+                .headers()
+                .get("x-sql-statements")
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            let status = response.status().as_u16();
+            (status, ran, response.text().await.unwrap())
+        }
+    };
+    let hundred: String = (0..100).map(one).collect::<Vec<_>>().join(" ");
+    let (status, ran, body) = post(format!(
+        "query($w: ID!) {{ workspace(id: $w) {{ {hundred} }} }}"
+    ))
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("too complex"), "{body}");
+    assert_eq!(ran.unwrap_or(0), 0, "nothing read");
+    assert!(body.len() < 1_000);
+    // Two already exceed the budget; one is answered in full (731 days of every metric).
+    let (status, _, body) = post(format!(
+        "query($w: ID!) {{ workspace(id: $w) {{ {} {} }} }}",
+        one(0),
+        one(1)
+    ))
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = post(format!(
+        "query($w: ID!) {{ workspace(id: $w) {{ {} }} }}",
+        one(0)
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    let points = answer["data"]["workspace"]["a0"]["metrics"][0]["points"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(points, 731);
+    app.stop().await;
+
+    // With a ceiling below that answer's size, it is refused rather than sent.
+    let app = TestApp::spawn_with(backend, |c| c.graphql.max_answer_bytes = 20_000).await;
+    let owner = app.signed_in_user("ceiling@example.com", "Ceiling").await;
+    let ws = app.create_workspace(&owner, "Ceiling Co").await;
+    let response = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(&owner.access)
+        .json(&json!({ "query": format!("query($w: ID!) {{ workspace(id: $w) {{ {} }} }}", one(0)), "variables": { "w": ws } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("more than the 20000"), "{body}");
+    assert!(body.len() < 1_000);
+    app.stop().await;
+}
+on_both_databases!(a_costly_analytics_request_is_refused_before_it_runs);
