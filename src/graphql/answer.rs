@@ -175,8 +175,8 @@ pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> R
 }
 
 /// The longest line an error message keeps, and the most it keeps in all.
-const MESSAGE_LINE_CHARS: usize = 160;
-const MESSAGE_CHARS: usize = 1_000;
+const MESSAGE_LINE_CHARS: usize = 500;
+const MESSAGE_CHARS: usize = 2_000;
 
 /// A message cut to size, if it is too long: a syntax error quotes the line it is on (and
 /// draws a caret under the column), which for a one-line 120 KB document is 240 KB of

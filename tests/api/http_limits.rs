@@ -709,7 +709,7 @@ async fn syntax_errors_say_where_they_are(backend: Backend) {
         .await
         .unwrap();
     let body = response.text().await.unwrap();
-    assert!(body.len() < 2_000, "{} bytes answered", body.len());
+    assert!(body.len() < 4_000, "{} bytes answered", body.len());
     let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answer["errors"][0]["locations"][0]["line"], 1, "{body}");
     assert!(

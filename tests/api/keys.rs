@@ -45,6 +45,13 @@ async fn rotation_reseals_everything_under_the_new_key(backend: Backend) {
     )
     .await
     .unwrap();
+    // A password reset asked for (its job holds the address, sealed).
+    app.gql_ok(
+        None,
+        "mutation($e: String!) { requestPasswordReset(email: $e) }",
+        serde_json::json!({ "e": "someone@example.com" }),
+    )
+    .await;
     // A queued email due in an hour: committed with its later time, so it waits.
     let txn = app.db.begin().await.unwrap();
     outbox::enqueue(
@@ -75,7 +82,11 @@ async fn rotation_reseals_everything_under_the_new_key(backend: Backend) {
             job_rows::Column::RunAt,
             sea_orm::sea_query::Expr::value(chrono::Utc::now() + chrono::Duration::hours(1)),
         )
-        .filter(job_rows::Column::Kind.is_in([jobs::kind::SEND_EMAIL, jobs::kind::REVOKE_TOKENS]))
+        .filter(job_rows::Column::Kind.is_in([
+            jobs::kind::SEND_EMAIL,
+            jobs::kind::REVOKE_TOKENS,
+            jobs::kind::PASSWORD_RESET,
+        ]))
         .filter(job_rows::Column::DoneAt.is_null())
         .exec(&txn)
         .await
@@ -151,6 +162,17 @@ async fn rotation_reseals_everything_under_the_new_key(backend: Backend) {
     for sealed in payload["sealed"].as_array().unwrap() {
         assert_eq!(Vault::key_id_of(sealed.as_str().unwrap()), Some("k2026"));
     }
+    let reset = job_rows::Entity::find()
+        .filter(job_rows::Column::Kind.eq(jobs::kind::PASSWORD_RESET))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let payload: serde_json::Value = serde_json::from_str(&reset.payload).unwrap();
+    assert_eq!(
+        Vault::key_id_of(payload["sealed_reset"].as_str().unwrap()),
+        Some("k2026")
+    );
 
     // Rotating again changes nothing.
     let again = keys::rotate(
