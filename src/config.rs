@@ -417,6 +417,12 @@ pub struct JobsConfig {
     /// On shutdown, how long the job in hand may go on before it is given back (its
     /// lease released, so another instance takes it at once) and the runner stops.
     pub shutdown_grace_secs: u64,
+    /// Jobs each lane runs at once: emails (and reset links), webhook deliveries,
+    /// platform calls (publishing, token renewals and revocations), everything else.
+    pub mail_workers: usize,
+    pub delivery_workers: usize,
+    pub publishing_workers: usize,
+    pub background_workers: usize,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -494,6 +500,18 @@ impl Default for GraphqlLimits {
 
 impl JobsConfig {
     /// The retry policy these settings describe.
+    /// The jobs `lane` runs at once (at least one).
+    pub fn workers(&self, lane: crate::domain::jobs::Lane) -> usize {
+        use crate::domain::jobs::Lane;
+        match lane {
+            Lane::Mail => self.mail_workers,
+            Lane::Delivery => self.delivery_workers,
+            Lane::Publishing => self.publishing_workers,
+            Lane::Background => self.background_workers,
+        }
+        .max(1)
+    }
+
     pub fn retry_policy(&self) -> crate::domain::jobs::RetryPolicy {
         let ms = |v: u64| chrono::Duration::milliseconds(v.min(i64::MAX as u64) as i64);
         let secs = |v: u64| chrono::Duration::seconds(v.min(i64::MAX as u64 / 1_000) as i64);
@@ -520,6 +538,10 @@ impl Default for JobsConfig {
             lease_secs: 300,
             maintenance_interval_secs: 600,
             shutdown_grace_secs: 20,
+            mail_workers: 2,
+            delivery_workers: 4,
+            publishing_workers: 2,
+            background_workers: 1,
         }
     }
 }

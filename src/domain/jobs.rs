@@ -32,6 +32,78 @@ pub mod kind {
     pub const DELIVER_WEBHOOK: &str = "deliver_webhook";
 }
 
+/// The lanes jobs run in, each with its own workers, so that one kind of slow work
+/// never holds up another: an email (a verification, a reset link, a breach notice)
+/// never waits behind webhook deliveries to slow endpoints, a platform that takes its
+/// time to publish, or a long export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// Emails, and the password-reset job that sends one.
+    Mail,
+    /// Webhook deliveries to customers' endpoints.
+    Delivery,
+    /// Talking to the platforms: publishing, token renewals and revocations.
+    Publishing,
+    /// Everything else: metric syncs, privacy fulfilment, retention, reminders, digests
+    /// (and any kind a newer build queued that no lane names).
+    Background,
+}
+
+impl Lane {
+    pub const ALL: [Lane; 4] = [
+        Lane::Mail,
+        Lane::Delivery,
+        Lane::Publishing,
+        Lane::Background,
+    ];
+
+    /// The kinds a lane (other than `Background`) runs.
+    fn kinds(self) -> &'static [&'static str] {
+        match self {
+            Lane::Mail => &[kind::SEND_EMAIL, kind::PASSWORD_RESET],
+            Lane::Delivery => &[kind::DELIVER_WEBHOOK],
+            Lane::Publishing => &[
+                kind::PUBLISH_DRAFT,
+                kind::REFRESH_TOKENS,
+                kind::REVOKE_TOKENS,
+            ],
+            Lane::Background => &[],
+        }
+    }
+
+    /// The lane a kind runs in.
+    pub fn of(job_kind: &str) -> Lane {
+        Lane::ALL
+            .into_iter()
+            .find(|lane| lane.kinds().contains(&job_kind))
+            .unwrap_or(Lane::Background)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Lane::Mail => "mail",
+            Lane::Delivery => "delivery",
+            Lane::Publishing => "publishing",
+            Lane::Background => "background",
+        }
+    }
+
+    /// The rows of this lane's kinds.
+    fn rows(self) -> Condition {
+        match self {
+            Lane::Background => {
+                let named: Vec<&str> = Lane::ALL
+                    .iter()
+                    .flat_map(|lane| lane.kinds())
+                    .copied()
+                    .collect();
+                Condition::all().add(jobs::Column::Kind.is_not_in(named))
+            }
+            lane => Condition::all().add(jobs::Column::Kind.is_in(lane.kinds().iter().copied())),
+        }
+    }
+}
+
 /// How often a publishing job may try: each try may reach the platform, so it stops
 /// after a count whatever the horizon (its last try settles the draft).
 pub const PUBLISH_MAX_ATTEMPTS: i32 = 10;
@@ -194,13 +266,17 @@ pub struct Lease {
 /// to other claimers while its lease runs; the runner renews it with `heartbeat` while it
 /// works, so only a runner that stopped (crashed, killed, cut off from the database)
 /// loses its jobs, and they come back when the lease runs out.
+///
+/// With a `lane`, only that lane's kinds are claimed; without, any due job.
 pub async fn claim_next(
     conn: &(impl ConnectionTrait + TransactionTrait),
     lease: Duration,
+    lane: Option<Lane>,
 ) -> DomainResult<Option<(jobs::Model, Lease)>> {
     let txn = conn.begin().await?;
     let at = now();
     let due = jobs::Entity::find()
+        .filter(lane.map_or_else(Condition::all, Lane::rows))
         .filter(jobs::Column::DoneAt.is_null())
         .filter(jobs::Column::FailedAt.is_null())
         .filter(jobs::Column::RunAt.lte(at))
@@ -352,6 +428,18 @@ pub async fn pending_count(conn: &impl ConnectionTrait, kind: &str) -> DomainRes
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_has_its_lane() {
+        assert_eq!(Lane::of(kind::SEND_EMAIL), Lane::Mail);
+        assert_eq!(Lane::of(kind::PASSWORD_RESET), Lane::Mail);
+        assert_eq!(Lane::of(kind::DELIVER_WEBHOOK), Lane::Delivery);
+        assert_eq!(Lane::of(kind::PUBLISH_DRAFT), Lane::Publishing);
+        assert_eq!(Lane::of(kind::REVOKE_TOKENS), Lane::Publishing);
+        assert_eq!(Lane::of(kind::SYNC_METRICS), Lane::Background);
+        assert_eq!(Lane::of(kind::FULFIL_PRIVACY_REQUEST), Lane::Background);
+        assert_eq!(Lane::of("a_kind_from_a_newer_build"), Lane::Background);
+    }
 
     fn policy() -> RetryPolicy {
         RetryPolicy {

@@ -1,6 +1,8 @@
 //! The job runner: claims due jobs, runs the handler for their kind, and records the
-//! outcome. It stops between jobs when asked; a job in flight has a grace period to
-//! finish, after which it is given back for another runner.
+//! outcome. Kinds run in lanes (`jobs::Lane`: mail, delivery, publishing, background),
+//! each with its own workers, so slow webhook endpoints or platforms never hold up an
+//! email. It stops claiming when asked; a job in flight has a grace period to finish,
+//! after which it is given back for another runner.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +17,16 @@ use crate::domain::entities::jobs as job_rows;
 use crate::domain::{dead_jobs, jobs, outbox, privacy};
 use crate::mail::Mailer;
 
-/// How many jobs one `run_due` takes on before it returns (and housekeeping may run).
+/// How many jobs one `run_due` takes on before it returns.
 const BATCH: usize = 10;
+
+/// Completes once `shutdown` turns true; never, when its sender is gone (nobody can ask
+/// to stop any more).
+async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    if shutdown.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
 
 #[derive(Clone)]
 pub struct JobRunner {
@@ -144,8 +154,71 @@ impl JobRunner {
         }
     }
 
-    /// Runs until `shutdown` turns true, finishing the job in hand first.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Runs until `shutdown` turns true: every lane with its own workers
+    /// (`jobs.*_workers`), and housekeeping beside them. Each lane stops claiming when
+    /// asked to and lets the jobs in hand finish (each within its grace period).
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let mut lanes = tokio::task::JoinSet::new();
+        for lane in jobs::Lane::ALL {
+            lanes.spawn(self.clone().run_lane(lane, shutdown.clone()));
+        }
+        lanes.spawn(self.clone().keep_house(shutdown));
+        while lanes.join_next().await.is_some() {}
+        tracing::info!("job runner stopped");
+    }
+
+    /// One lane: claims its next due job whenever one of its workers is free, runs it
+    /// beside the others, and waits a poll interval when none is due. One claimer per
+    /// lane, so an idle lane asks the database once per interval however many workers
+    /// it has.
+    async fn run_lane(self, lane: jobs::Lane, mut shutdown: watch::Receiver<bool>) {
+        let idle = Duration::from_millis(self.config.poll_interval_ms.max(10));
+        let length = chrono::Duration::seconds(self.config.lease_secs.max(1) as i64);
+        let workers = Arc::new(tokio::sync::Semaphore::new(self.config.workers(lane)));
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            while running.try_join_next().is_some() {}
+            if *shutdown.borrow() {
+                break;
+            }
+            let worker = tokio::select! {
+                worker = workers.clone().acquire_owned() => match worker {
+                    Ok(worker) => worker,
+                    Err(_) => break,
+                },
+                () = stopped(shutdown.clone()) => break,
+            };
+            match jobs::claim_next(&self.db, length, Some(lane)).await {
+                Ok(Some((job, lease))) => {
+                    let runner = self.clone();
+                    let stop = shutdown.clone();
+                    running.spawn(async move {
+                        runner.run_leased(&job, &lease, length, &stop).await;
+                        drop(worker);
+                    });
+                    continue;
+                }
+                Ok(None) => drop(worker),
+                Err(e) => {
+                    drop(worker);
+                    tracing::error!(lane = lane.name(), error = ?e, "job runner could not claim a job");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(idle) => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        tokio::time::sleep(idle).await;
+                    }
+                }
+            }
+        }
+        while running.join_next().await.is_some() {}
+    }
+
+    /// Links new audit events into the chain every poll interval, and runs the
+    /// maintenance pass every `maintenance_interval_secs`.
+    async fn keep_house(self, mut shutdown: watch::Receiver<bool>) {
         let idle = Duration::from_millis(self.config.poll_interval_ms.max(10));
         let maintenance_every = Duration::from_secs(self.config.maintenance_interval_secs.max(1));
         let mut next_maintenance = tokio::time::Instant::now();
@@ -157,25 +230,23 @@ impl JobRunner {
                 self.maintain().await;
                 next_maintenance = tokio::time::Instant::now() + maintenance_every;
             }
-            let ran = match self.run_due(&shutdown).await {
-                Ok(ran) => ran,
-                Err(e) => {
-                    tracing::error!(error = ?e, "job runner could not claim jobs");
-                    0
-                }
-            };
-            if ran == 0 {
-                tokio::select! {
-                    _ = tokio::time::sleep(idle) => {}
-                    _ = shutdown.changed() => {}
+            if let Err(e) = crate::domain::audit::seal(&self.db).await {
+                tracing::error!(error = ?e, "could not seal audit events into the chain");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(idle) => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        tokio::time::sleep(idle).await;
+                    }
                 }
             }
         }
-        tracing::info!("job runner stopped");
     }
 
-    /// Claims and runs due jobs one at a time, up to a batch; returns how many ran. It
-    /// stops claiming when asked to shut down, so nothing is left claimed but unstarted.
+    /// Claims and runs due jobs of any lane one at a time, up to a batch; returns how
+    /// many ran (for tests and tools that drive jobs themselves). It stops claiming when
+    /// asked to shut down, so nothing is left claimed but unstarted.
     pub async fn run_due(&self, shutdown: &watch::Receiver<bool>) -> anyhow::Result<usize> {
         // Audit events written since the last pass are linked into the chain first.
         if let Err(e) = crate::domain::audit::seal(&self.db).await {
@@ -187,7 +258,7 @@ impl JobRunner {
             if *shutdown.borrow() {
                 break;
             }
-            let Some((job, lease)) = jobs::claim_next(&self.db, length).await? else {
+            let Some((job, lease)) = jobs::claim_next(&self.db, length, None).await? else {
                 break;
             };
             ran += 1;

@@ -436,3 +436,87 @@ async fn private_addresses_are_refused_unless_allowed(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(private_addresses_are_refused_unless_allowed);
+
+/// A webhook endpoint that accepts connections and never answers; counts them.
+async fn silent_endpoint() -> (
+    String,
+    Arc<std::sync::atomic::AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = open.clone();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    (url, open, task)
+}
+
+/// Twenty deliveries to endpoints that never answer hold every worker of the delivery
+/// lane — and a stranger's verification email is sent meanwhile, by the mail lane: it
+/// waited behind none of them (all twenty are still undelivered when it arrives, and
+/// the delivery lane has exactly its workers in hand).
+async fn an_email_never_waits_behind_slow_webhook_deliveries(backend: Backend) {
+    use atelier::domain::entities::jobs as job_rows;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let (url, open, _task) = silent_endpoint().await;
+    let app = TestApp::spawn_with(backend, |config| {
+        config.webhooks.allow_private_addresses = true;
+        config.webhooks.timeout_secs = 600;
+        config.jobs.delivery_workers = 4;
+        config.jobs.shutdown_grace_secs = 1;
+    })
+    .await;
+    let owner = app.signed_in_user("lanes@example.com", "Lane Owner").await;
+    let ws = app.create_workspace(&owner, "Lanes Co").await;
+    for _ in 0..20 {
+        app.gql_ok(
+            Some(&owner.access),
+            CREATE,
+            json!({ "i": { "workspaceId": ws, "url": url, "events": ["DRAFT_CREATED"] } }),
+        )
+        .await;
+    }
+    app.gql_ok(
+        Some(&owner.access),
+        "mutation($i: CreateDraftInput!) { createDraft(input: $i) { id } }",
+        json!({ "i": { "workspaceId": ws, "title": "Twenty deliveries" } }),
+    )
+    .await;
+    eventually(
+        60,
+        "the delivery lane busy with four silent endpoints",
+        || async {
+            let n = open.load(Ordering::SeqCst);
+            if n == 4 {
+                Ok(())
+            } else {
+                Err(n.to_string())
+            }
+        },
+    )
+    .await;
+
+    app.sign_up("stranger@example.com", "Stranger").await;
+    let mail = app.inbox.wait_for("stranger@example.com", 1).await;
+    assert!(mail.subject().contains("Confirm your email"));
+    assert_eq!(
+        open.load(Ordering::SeqCst),
+        4,
+        "no delivery finished, none more began"
+    );
+    let undelivered = job_rows::Entity::find()
+        .filter(job_rows::Column::Kind.eq("deliver_webhook"))
+        .filter(job_rows::Column::DoneAt.is_null())
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(undelivered, 20, "the email waited behind none of them");
+    app.stop().await;
+}
+on_both_databases!(an_email_never_waits_behind_slow_webhook_deliveries);
