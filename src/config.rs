@@ -282,8 +282,15 @@ pub struct WebhooksConfig {
     pub allow_private_addresses: bool,
     /// How long one delivery may take, connection included.
     pub timeout_secs: u64,
-    /// Failed attempts in a row after which an endpoint is disabled.
+    /// Failed attempts in a row after which an endpoint is disabled (a delivery answered
+    /// slower than `slow_after_secs` counts as one).
     pub disable_after_failures: i32,
+    /// A delivery answered after this many seconds is slow: delivered, and counted
+    /// against its endpoint.
+    pub slow_after_secs: u64,
+    /// Deliveries of one workspace an instance runs at once (a share of the delivery
+    /// lane's workers, so one workspace's slow endpoints cannot hold them all).
+    pub max_in_flight_per_workspace: usize,
 }
 
 impl Default for WebhooksConfig {
@@ -292,6 +299,8 @@ impl Default for WebhooksConfig {
             allow_private_addresses: false,
             timeout_secs: 10,
             disable_after_failures: 20,
+            slow_after_secs: 5,
+            max_in_flight_per_workspace: 2,
         }
     }
 }

@@ -195,7 +195,23 @@ fn new_job(
         created_at: Set(now()),
         give_up_at: Set(None),
         lease_id: Set(None),
+        workspace_id: Set(None),
     })
+}
+
+/// Queues a job that works for `workspace_id` (a webhook delivery): as `enqueue`, and the
+/// workspace is kept with it so a lane can bound the workspace's share of its workers.
+pub async fn enqueue_for_workspace(
+    conn: &impl ConnectionTrait,
+    kind: &str,
+    payload: &impl Serialize,
+    workspace_id: Uuid,
+) -> DomainResult<Uuid> {
+    let id = Uuid::now_v7();
+    let mut job = new_job(id, kind, payload, now())?;
+    job.workspace_id = Set(Some(workspace_id));
+    job.insert(conn).await?;
+    Ok(id)
 }
 
 /// Adds a job with a chosen id to run at `run_at`; a job with that id already queued
@@ -267,16 +283,27 @@ pub struct Lease {
 /// works, so only a runner that stopped (crashed, killed, cut off from the database)
 /// loses its jobs, and they come back when the lease runs out.
 ///
-/// With a `lane`, only that lane's kinds are claimed; without, any due job.
+/// With a `lane`, only that lane's kinds are claimed; without, any due job. Jobs of the
+/// workspaces in `full` (which hold their share of the lane's workers) are passed over.
 pub async fn claim_next(
     conn: &(impl ConnectionTrait + TransactionTrait),
     lease: Duration,
     lane: Option<Lane>,
+    full: &[Uuid],
 ) -> DomainResult<Option<(jobs::Model, Lease)>> {
     let txn = conn.begin().await?;
     let at = now();
+    let mut not_full = Condition::all();
+    if !full.is_empty() {
+        not_full = not_full.add(
+            Condition::any()
+                .add(jobs::Column::WorkspaceId.is_null())
+                .add(jobs::Column::WorkspaceId.is_not_in(full.iter().copied())),
+        );
+    }
     let due = jobs::Entity::find()
         .filter(lane.map_or_else(Condition::all, Lane::rows))
+        .filter(not_full)
         .filter(jobs::Column::DoneAt.is_null())
         .filter(jobs::Column::FailedAt.is_null())
         .filter(jobs::Column::RunAt.lte(at))
@@ -470,6 +497,7 @@ mod tests {
             created_at: now(),
             give_up_at,
             lease_id: None,
+            workspace_id: None,
         }
     }
 

@@ -288,12 +288,13 @@ pub async fn redeliver(
     let mut active: deliveries::ActiveModel = delivery.into();
     active.failed_at = Set(None);
     let delivery = active.update(conn).await?;
-    jobs::enqueue(
+    jobs::enqueue_for_workspace(
         conn,
         jobs::kind::DELIVER_WEBHOOK,
         &DeliveryJob {
             delivery_id: delivery.id,
         },
+        endpoint.workspace_id,
     )
     .await?;
     audited(
@@ -341,12 +342,13 @@ pub async fn emit(
         }
         .insert(conn)
         .await?;
-        jobs::enqueue(
+        jobs::enqueue_for_workspace(
             conn,
             jobs::kind::DELIVER_WEBHOOK,
             &DeliveryJob {
                 delivery_id: delivery.id,
             },
+            workspace_id,
         )
         .await?;
         queued += 1;
@@ -357,6 +359,8 @@ pub async fn emit(
 /// One message ready to send: where, the body and its Standard Webhooks headers.
 pub struct Message {
     pub delivery: deliveries::Model,
+    /// The workspace the endpoint belongs to (its share of the delivery lane is bounded).
+    pub workspace_id: Uuid,
     pub url: String,
     pub body: String,
     pub headers: Vec<(&'static str, String)>,
@@ -410,6 +414,7 @@ pub async fn prepare(
     let timestamp = Utc::now().timestamp();
     let signature = sign(&secret, &id, timestamp, &body)?;
     Ok(Some(Message {
+        workspace_id: endpoint.workspace_id,
         url: endpoint.url.clone(),
         body,
         headers: vec![
@@ -425,12 +430,16 @@ pub async fn prepare(
 pub enum Attempt {
     /// The endpoint answered 2xx.
     Delivered(u16),
+    /// It answered 2xx, but slower than it should: delivered, and counted against the
+    /// endpoint like a failure (an endpoint that holds a delivery worker for seconds
+    /// each time is disabled as one that fails would be).
+    Slow { status: u16, secs: u64 },
     /// It answered something else, or not at all (or the address was refused).
     Failed { status: Option<u16>, error: String },
 }
 
-/// Records an attempt. A success resets the endpoint's failure streak; a failure adds
-/// to it, and once it reaches `disable_after` the endpoint is disabled and its
+/// Records an attempt. A success resets the endpoint's failure streak; a failure or a
+/// slow answer adds to it, and once it reaches `disable_after` the endpoint is disabled and its
 /// workspace's ADMINs and OWNERs emailed. Returns whether the job should be retried.
 pub async fn record_attempt(
     conn: &(impl ConnectionTrait + sea_orm::TransactionTrait),
@@ -443,7 +452,7 @@ pub async fn record_attempt(
     let txn = conn.begin().await?;
     let mut active: deliveries::ActiveModel = delivery.clone().into();
     active.attempts = Set(delivery.attempts + 1);
-    let retry = match attempt {
+    let strike = match attempt {
         Attempt::Delivered(status) => {
             active.last_status = Set(Some(i32::from(status)));
             active.last_error = Set(None);
@@ -453,11 +462,27 @@ pub async fn record_attempt(
                 .filter(endpoints::Column::Id.eq(delivery.endpoint_id))
                 .exec(&txn)
                 .await?;
-            false
+            None
+        }
+        Attempt::Slow { status, secs } => {
+            active.last_status = Set(Some(i32::from(status)));
+            active.last_error = Set(Some(format!(
+                "delivered, but the endpoint took {secs} s to answer"
+            )));
+            active.delivered_at = Set(Some(now()));
+            Some(false)
         }
         Attempt::Failed { status, error } => {
             active.last_status = Set(status.map(i32::from));
             active.last_error = Set(Some(error.chars().take(500).collect()));
+            Some(true)
+        }
+    };
+    // A failure or a slow answer adds to the endpoint's streak; at `disable_after` it is
+    // disabled. Only a failure is retried, while the endpoint stays enabled.
+    let retry = match strike {
+        None => false,
+        Some(failed) => {
             use sea_orm::sea_query::ExprTrait;
             endpoints::Entity::update_many()
                 .col_expr(
@@ -472,13 +497,17 @@ pub async fn record_attempt(
                 .await?;
             match endpoint {
                 Some(endpoint) if endpoint.enabled && endpoint.failure_streak >= disable_after => {
-                    active.failed_at = Set(Some(now()));
+                    if failed {
+                        active.failed_at = Set(Some(now()));
+                    }
                     disable(&txn, vault, endpoint).await?;
                     false
                 }
-                Some(endpoint) if endpoint.enabled => true,
+                Some(endpoint) if endpoint.enabled => failed,
                 _ => {
-                    active.failed_at = Set(Some(now()));
+                    if failed {
+                        active.failed_at = Set(Some(now()));
+                    }
                     false
                 }
             }

@@ -50,6 +50,27 @@ pub struct JobRunner {
     /// Webhook deliveries: what the outbound guard lets through, and when an endpoint
     /// that keeps failing is turned off.
     webhooks: crate::config::WebhooksConfig,
+    /// Jobs in hand per workspace (of those that name one), shared by this instance's
+    /// lanes: the delivery lane passes over a workspace that holds its share.
+    in_flight: Arc<std::sync::Mutex<std::collections::HashMap<Uuid, usize>>>,
+}
+
+/// A job's place in its workspace's count of jobs in hand, given back when dropped.
+struct InFlight {
+    counts: Arc<std::sync::Mutex<std::collections::HashMap<Uuid, usize>>>,
+    workspace_id: Uuid,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(&self.workspace_id) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.workspace_id);
+            }
+        }
+    }
 }
 
 impl JobRunner {
@@ -76,7 +97,38 @@ impl JobRunner {
             sync_every_secs: config.providers.sync_interval_secs,
             live,
             webhooks: config.webhooks.clone(),
+            in_flight: Arc::default(),
         }
+    }
+
+    /// The workspaces holding their share of `lane`'s workers now (only the delivery
+    /// lane bounds one).
+    fn full_workspaces(&self, lane: jobs::Lane) -> Vec<Uuid> {
+        if lane != jobs::Lane::Delivery {
+            return Vec::new();
+        }
+        let share = self.webhooks.max_in_flight_per_workspace.max(1);
+        let counts = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        counts
+            .iter()
+            .filter(|(_, count)| **count >= share)
+            .map(|(workspace, _)| *workspace)
+            .collect()
+    }
+
+    /// Counts a claimed job against its workspace until the returned place is dropped.
+    fn hold(&self, job: &job_rows::Model) -> Option<InFlight> {
+        let workspace_id = job.workspace_id?;
+        *self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(workspace_id)
+            .or_default() += 1;
+        Some(InFlight {
+            counts: self.in_flight.clone(),
+            workspace_id,
+        })
     }
 
     /// Tells live subscriptions about the draft a publishing job is for.
@@ -114,6 +166,7 @@ impl JobRunner {
         let Some(message) = webhooks::prepare(&self.db, &self.vault, payload).await? else {
             return Ok(());
         };
+        let started = std::time::Instant::now();
         let sent = outbound::post(
             &message.url,
             &message.headers,
@@ -121,7 +174,13 @@ impl JobRunner {
             &self.webhooks.policy(),
         )
         .await;
+        let took = started.elapsed().as_secs();
         let attempt = match sent {
+            Ok(status)
+                if (200..300).contains(&status) && took >= self.webhooks.slow_after_secs.max(1) =>
+            {
+                Attempt::Slow { status, secs: took }
+            }
             Ok(status) if (200..300).contains(&status) => Attempt::Delivered(status),
             Ok(status) => Attempt::Failed {
                 status: Some(status),
@@ -138,7 +197,7 @@ impl JobRunner {
         };
         let error = match &attempt {
             Attempt::Failed { error, .. } => Some(error.clone()),
-            Attempt::Delivered(_) => None,
+            Attempt::Delivered(_) | Attempt::Slow { .. } => None,
         };
         let retry = webhooks::record_attempt(
             &self.db,
@@ -188,12 +247,15 @@ impl JobRunner {
                 },
                 () = stopped(shutdown.clone()) => break,
             };
-            match jobs::claim_next(&self.db, length, Some(lane)).await {
+            let full = self.full_workspaces(lane);
+            match jobs::claim_next(&self.db, length, Some(lane), &full).await {
                 Ok(Some((job, lease))) => {
                     let runner = self.clone();
                     let stop = shutdown.clone();
+                    let place = self.hold(&job);
                     running.spawn(async move {
                         runner.run_leased(&job, &lease, length, &stop).await;
+                        drop(place);
                         drop(worker);
                     });
                     continue;
@@ -258,7 +320,7 @@ impl JobRunner {
             if *shutdown.borrow() {
                 break;
             }
-            let Some((job, lease)) = jobs::claim_next(&self.db, length, None).await? else {
+            let Some((job, lease)) = jobs::claim_next(&self.db, length, None, &[]).await? else {
                 break;
             };
             ran += 1;

@@ -32,6 +32,8 @@ struct Receiver {
     url: String,
     got: Arc<Mutex<Vec<Received>>>,
     status: Arc<AtomicU16>,
+    /// How long it takes to answer, in milliseconds (0: at once).
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
     _task: tokio::task::JoinHandle<()>,
 }
 
@@ -39,12 +41,14 @@ impl Receiver {
     async fn start() -> Self {
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let status = Arc::new(AtomicU16::new(204));
-        let (g, s) = (got.clone(), status.clone());
+        let delay_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (g, s, d) = (got.clone(), status.clone(), delay_ms.clone());
         let app = axum::Router::new().route(
             "/hooks",
             axum::routing::post(move |headers: HeaderMap, body: String| {
-                let (g, s) = (g.clone(), s.clone());
+                let (g, s, d) = (g.clone(), s.clone(), d.clone());
                 async move {
+                    tokio::time::sleep(Duration::from_millis(d.load(Ordering::SeqCst))).await;
                     let header = |name: &str| {
                         headers
                             .get(name)
@@ -71,6 +75,7 @@ impl Receiver {
             url,
             got,
             status,
+            delay_ms,
             _task: task,
         }
     }
@@ -469,6 +474,7 @@ async fn an_email_never_waits_behind_slow_webhook_deliveries(backend: Backend) {
         config.webhooks.allow_private_addresses = true;
         config.webhooks.timeout_secs = 600;
         config.jobs.delivery_workers = 4;
+        config.webhooks.max_in_flight_per_workspace = 4;
         config.jobs.shutdown_grace_secs = 1;
     })
     .await;
@@ -520,3 +526,129 @@ async fn an_email_never_waits_behind_slow_webhook_deliveries(backend: Backend) {
     app.stop().await;
 }
 on_both_databases!(an_email_never_waits_behind_slow_webhook_deliveries);
+
+/// One workspace's endpoints that never answer hold only its share of the delivery
+/// lane: another workspace's event is delivered meanwhile.
+async fn a_workspace_holds_only_its_share_of_the_delivery_lane(backend: Backend) {
+    let (url, open, _task) = silent_endpoint().await;
+    let receiver = Receiver::start().await;
+    let app = TestApp::spawn_with(backend, |config| {
+        config.webhooks.allow_private_addresses = true;
+        config.webhooks.timeout_secs = 600;
+        config.jobs.delivery_workers = 4;
+        config.webhooks.max_in_flight_per_workspace = 2;
+        config.jobs.shutdown_grace_secs = 1;
+    })
+    .await;
+    let owner = app.signed_in_user("share@example.com", "Share Owner").await;
+    let noisy = app.create_workspace(&owner, "Noisy Co").await;
+    let quiet = app.create_workspace(&owner, "Quiet Co").await;
+    for _ in 0..10 {
+        app.gql_ok(
+            Some(&owner.access),
+            CREATE,
+            json!({ "i": { "workspaceId": noisy, "url": url, "events": ["DRAFT_CREATED"] } }),
+        )
+        .await;
+    }
+    app.gql_ok(
+        Some(&owner.access),
+        CREATE,
+        json!({ "i": { "workspaceId": quiet, "url": receiver.url, "events": ["DRAFT_CREATED"] } }),
+    )
+    .await;
+    let draft = "mutation($i: CreateDraftInput!) { createDraft(input: $i) { id } }";
+    app.gql_ok(
+        Some(&owner.access),
+        draft,
+        json!({ "i": { "workspaceId": noisy, "title": "Ten silent" } }),
+    )
+    .await;
+    eventually(60, "the noisy workspace's share in hand", || async {
+        let n = open.load(Ordering::SeqCst);
+        if n == 2 {
+            Ok(())
+        } else {
+            Err(n.to_string())
+        }
+    })
+    .await;
+    app.gql_ok(
+        Some(&owner.access),
+        draft,
+        json!({ "i": { "workspaceId": quiet, "title": "Heard" } }),
+    )
+    .await;
+    receiver.wait_for("draft.created", 1).await;
+    assert_eq!(
+        open.load(Ordering::SeqCst),
+        2,
+        "the noisy workspace never took more than its share"
+    );
+    app.stop().await;
+}
+on_both_databases!(a_workspace_holds_only_its_share_of_the_delivery_lane);
+
+/// An endpoint that answers, but slowly, has each slow delivery counted against it: it is
+/// disabled after as many as a failing one would be, and its ADMINs are told.
+async fn an_endpoint_that_answers_slowly_is_counted_against(backend: Backend) {
+    let receiver = Receiver::start().await;
+    receiver.delay_ms.store(2_500, Ordering::SeqCst);
+    let app = TestApp::spawn_with(backend, |config| {
+        config.webhooks.allow_private_addresses = true;
+        config.webhooks.slow_after_secs = 1;
+        config.webhooks.disable_after_failures = 2;
+        // One at a time, so the third is due only after the second was counted.
+        config.webhooks.max_in_flight_per_workspace = 1;
+    })
+    .await;
+    let owner = app
+        .signed_in_user("slow.hooks@example.com", "Slow Hooks")
+        .await;
+    let ws = app.create_workspace(&owner, "Slow Co").await;
+    app.gql_ok(
+        Some(&owner.access),
+        CREATE,
+        json!({ "i": { "workspaceId": ws, "url": receiver.url, "events": ["DRAFT_CREATED"] } }),
+    )
+    .await;
+    let draft = "mutation($i: CreateDraftInput!) { createDraft(input: $i) { id } }";
+    for title in ["First", "Second", "Third"] {
+        app.gql_ok(
+            Some(&owner.access),
+            draft,
+            json!({ "i": { "workspaceId": ws, "title": title } }),
+        )
+        .await;
+    }
+    app.inbox
+        .wait_for_subject("slow.hooks@example.com", "was turned off")
+        .await;
+    let endpoint = deliveries(&app, &owner, &ws).await;
+    assert_eq!(endpoint["enabled"], false, "{endpoint}");
+    // Both slow deliveries were delivered (not retried), and say why they counted.
+    assert_eq!(
+        receiver.of_type("draft.created").len(),
+        2,
+        "the third was never sent"
+    );
+    let delivered: Vec<&Value> = endpoint["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["deliveredAt"].is_string())
+        .collect();
+    assert_eq!(delivered.len(), 2, "{endpoint}");
+    for delivery in delivered {
+        assert_eq!(delivery["attempts"], 1, "{delivery}");
+        assert!(
+            delivery["lastError"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("took"),
+            "{delivery}"
+        );
+    }
+    app.stop().await;
+}
+on_both_databases!(an_endpoint_that_answers_slowly_is_counted_against);

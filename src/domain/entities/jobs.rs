@@ -20,6 +20,8 @@ pub struct Model {
     pub give_up_at: Option<DateTimeUtc>,
     /// The lease of the runner that holds the job (while `locked_until` is ahead).
     pub lease_id: Option<Uuid>,
+    /// The workspace the job works for, where it serves one (webhook deliveries).
+    pub workspace_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
