@@ -297,6 +297,25 @@ on_both_databases!(a_session_ended_elsewhere_is_refused_after_the_next_poll);
 
 /// Guessing from one client neither slips past the limit by sending guesses at once nor
 /// locks the account's owner out from elsewhere.
+/// A log-in sent through the trusted proxy (127.0.0.1) for `client`; the whole answer.
+async fn log_in_from(
+    app: &TestApp,
+    client: &str,
+    email: &str,
+    password: &str,
+) -> serde_json::Value {
+    app.http
+        .post(format!("{}/graphql", app.address))
+        .header("x-forwarded-for", client)
+        .json(&json!({ "query": LOG_IN, "variables": { "input": { "email": email, "password": password } } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn guessing_cannot_race_the_limit_or_lock_the_owner_out(backend: Backend) {
     use atelier::domain::entities::audit_events;
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -305,18 +324,7 @@ async fn guessing_cannot_race_the_limit_or_lock_the_owner_out(backend: Backend) 
     app.signed_in_user("owner@example.com", "Owen Owner").await;
     let attempt = |client: &'static str, password: &'static str| {
         let app = &app;
-        async move {
-            let response = app
-                .http
-                .post(format!("{}/graphql", app.address))
-                .header("x-forwarded-for", client)
-                .json(&json!({ "query": LOG_IN, "variables": { "input": { "email": "owner@example.com", "password": password } } }))
-                .send()
-                .await
-                .unwrap();
-            let body: serde_json::Value = response.json().await.unwrap();
-            error_code(&body)
-        }
+        async move { error_code(&log_in_from(app, client, "owner@example.com", password).await) }
     };
     // Twenty guesses at once from one client: only the limit's five reach the password.
     let guesses = (0..20).map(|_| attempt("203.0.113.66", "wrong-guess-123456"));
@@ -609,18 +617,7 @@ async fn a_distributed_guessing_attack_does_not_lock_the_owner_out(backend: Back
         .await;
     let attempt = |client: String, password: &'static str| {
         let app = &app;
-        async move {
-            let response = app
-                .http
-                .post(format!("{}/graphql", app.address))
-                .header("x-forwarded-for", client)
-                .json(&json!({ "query": LOG_IN, "variables": { "input": { "email": "besieged@example.com", "password": password } } }))
-                .send()
-                .await
-                .unwrap();
-            let body: serde_json::Value = response.json().await.unwrap();
-            error_code(&body)
-        }
+        async move { error_code(&log_in_from(app, &client, "besieged@example.com", password).await) }
     };
     // The owner's usual place: signed in from there once.
     assert_eq!(attempt("198.51.100.20".into(), PASSWORD).await, None);
@@ -658,17 +655,7 @@ async fn a_distributed_guessing_attack_does_not_lock_the_owner_out(backend: Back
     let mail = app.inbox.wait_for("besieged@example.com", before + 1).await;
     app.gql_ok(None, RESET, json!({ "t": mail.token(), "p": NEW_PASSWORD }))
         .await;
-    let fresh = app
-        .http
-        .post(format!("{}/graphql", app.address))
-        .header("x-forwarded-for", "192.0.2.99")
-        .json(&json!({ "query": LOG_IN, "variables": { "input": { "email": "besieged@example.com", "password": NEW_PASSWORD } } }))
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
+    let fresh = log_in_from(&app, "192.0.2.99", "besieged@example.com", NEW_PASSWORD).await;
     assert!(fresh["data"]["logIn"]["accessToken"].is_string(), "{fresh}");
     app.stop().await;
 }

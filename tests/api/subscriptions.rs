@@ -324,13 +324,19 @@ async fn every_event_carries_the_values_of_its_moment(backend: Backend) {
 on_both_databases!(every_event_carries_the_values_of_its_moment);
 
 /// Opens `/graphql/ws` and sends nothing: the socket, or the status it was refused with.
-async fn open_silent(app: &TestApp) -> Result<Socket, u16> {
+/// `client` is the address a trusted proxy says it forwards for, if any.
+async fn open_silent(app: &TestApp, client: Option<String>) -> Result<Socket, u16> {
     let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
         "graphql-transport-ws".parse().unwrap(),
     );
+    if let Some(client) = client {
+        request
+            .headers_mut()
+            .insert("X-Forwarded-For", client.parse().unwrap());
+    }
     match tokio_tungstenite::connect_async(request).await {
         Ok((socket, _)) => Ok(socket),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
@@ -338,6 +344,24 @@ async fn open_silent(app: &TestApp) -> Result<Socket, u16> {
         }
         Err(e) => panic!("{e}"),
     }
+}
+
+/// Opens `n` silent sockets one after the other, the i-th from `client(i)`: those let
+/// in, and how many were refused with each status.
+async fn open_many(
+    app: &TestApp,
+    n: usize,
+    client: impl Fn(usize) -> Option<String>,
+) -> (Vec<Socket>, std::collections::BTreeMap<u16, usize>) {
+    let mut opened = Vec::new();
+    let mut refused = std::collections::BTreeMap::new();
+    for i in 0..n {
+        match open_silent(app, client(i)).await {
+            Ok(socket) => opened.push(socket),
+            Err(status) => *refused.entry(status).or_default() += 1,
+        }
+    }
+    (opened, refused)
 }
 
 /// The close code a socket ends with (after any messages).
@@ -360,7 +384,7 @@ async fn close_code(socket: &mut Socket) -> Option<u16> {
 async fn a_silent_socket_is_closed_after_the_init_timeout() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| c.graphql.ws_init_timeout_secs = 1).await;
     let user = app.signed_in_user("ws.silent@example.com", "Silent").await;
-    let mut silent = open_silent(&app).await.expect("upgraded");
+    let mut silent = open_silent(&app, None).await.expect("upgraded");
     let mut speaking = connect(&app, json!({ "accessToken": user.access })).await;
     assert_eq!(next(&mut speaking).await.unwrap()["type"], "connection_ack");
     assert_eq!(close_code(&mut silent).await, Some(4408));
@@ -386,14 +410,7 @@ async fn six_hundred_silent_sockets_do_not_hold_the_server() {
         c.graphql.ws_init_timeout_secs = 2;
     })
     .await;
-    let mut opened = Vec::new();
-    let mut refused = std::collections::BTreeMap::<u16, usize>::new();
-    for _ in 0..600 {
-        match open_silent(&app).await {
-            Ok(socket) => opened.push(socket),
-            Err(status) => *refused.entry(status).or_default() += 1,
-        }
-    }
+    let (mut opened, refused) = open_many(&app, 600, |_| None).await;
     assert_eq!(opened.len(), 10, "the per-address cap: {refused:?}");
     assert_eq!(refused.get(&429), Some(&590), "{refused:?}");
     let health = app
@@ -412,21 +429,18 @@ async fn six_hundred_silent_sockets_do_not_hold_the_server() {
     }
     app.stop().await;
 
-    // Clients told apart by a trusted proxy: the server-wide cap, half the connection
-    // slots, holds for all of them together.
+    // Six hundred clients, told apart by a trusted proxy: each is within its own cap,
+    // and the server-wide cap, half the connection slots, holds for all together.
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
         c.server.max_connections = 64;
-        c.graphql.max_sockets_per_client = 1_000;
+        c.graphql.max_sockets_per_client = 10;
+        c.trusted_proxies = Some("127.0.0.1".into());
     })
     .await;
-    let mut opened = Vec::new();
-    let mut refused = std::collections::BTreeMap::<u16, usize>::new();
-    for _ in 0..600 {
-        match open_silent(&app).await {
-            Ok(socket) => opened.push(socket),
-            Err(status) => *refused.entry(status).or_default() += 1,
-        }
-    }
+    let (opened, refused) = open_many(&app, 600, |i| {
+        Some(format!("198.51.{}.{}", i / 200, i % 200 + 1))
+    })
+    .await;
     assert_eq!(opened.len(), 32, "{refused:?}");
     assert_eq!(refused.get(&503), Some(&568), "{refused:?}");
     let answer = app
