@@ -8,6 +8,7 @@ pub mod columns;
 pub mod connection;
 pub mod content;
 pub mod context;
+mod costs;
 mod document_limits;
 pub mod documents;
 pub mod errors;

@@ -358,7 +358,7 @@ impl Workspace {
     /// drafts. Account-level metrics; `integrationIds` narrows to some channels.
     #[allow(clippy::too_many_arguments)]
     #[graphql(
-        complexity = "super::analytics::cost(&range, granularity, &metrics, integration_ids.len(), child_complexity)"
+        complexity = "super::costs::analytics(&range, granularity, &metrics, integration_ids.len(), child_complexity)"
     )]
     async fn analytics(
         &self,
