@@ -27,7 +27,7 @@ mod m20261201_000021_audit_sealer;
 mod m20261201_000022_webhooks;
 mod m20261201_000023_review_links;
 mod m20261205_000024_comment_counts;
-mod m20261207_000025_job_workspaces;
+mod m20261207_000025_job_workspaces_and_audit_actors;
 
 pub struct Migrator;
 
@@ -59,7 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000022_webhooks::Migration),
             Box::new(m20261201_000023_review_links::Migration),
             Box::new(m20261205_000024_comment_counts::Migration),
-            Box::new(m20261207_000025_job_workspaces::Migration),
+            Box::new(m20261207_000025_job_workspaces_and_audit_actors::Migration),
         ]
     }
 }
