@@ -113,10 +113,6 @@ impl Sockets {
         })
     }
 
-    pub fn limits(&self) -> SocketLimits {
-        self.limits
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
         self.open
             .lock()
@@ -237,7 +233,7 @@ pub async fn serve<E, Init, InitFut>(
                     let mut watch = watch.lock().unwrap_or_else(|p| p.into_inner());
                     match what.as_str() {
                         "subscribe" | "start" if watch.running.contains(&id) => {
-                            Some(close(4409, &format!("Subscriber for {} already exists", shorten(&id))))
+                            Some(close(4409, &format!("Subscriber for {} already exists", within_bytes(&id, 90))))
                         }
                         "subscribe" | "start" if watch.running.len() >= limits.subscriptions => {
                             Some(refusal(
@@ -338,14 +334,27 @@ fn note_outgoing(watch: &Mutex<Watch>, text: &[u8]) {
     }
 }
 
-/// A client's id as a close reason shows it (a close reason holds 123 bytes).
-fn shorten(id: &str) -> &str {
-    id.char_indices().nth(64).map_or(id, |(at, _)| &id[..at])
+/// The longest start of `text` within `max` bytes, cut at a character boundary: a close
+/// frame's reason holds 123 bytes at most, and an id is the client's to choose.
+fn within_bytes(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_close_reason_fits_its_frame_whatever_the_id() {
+        let id = "é".repeat(200);
+        let reason = format!("Subscriber for {} already exists", within_bytes(&id, 90));
+        assert!(reason.len() <= 123, "{}", reason.len());
+        assert_eq!(within_bytes("short", 100), "short");
+    }
 
     fn limits(per_client: usize, total: usize) -> SocketLimits {
         SocketLimits {
