@@ -55,7 +55,9 @@ async fn approved(
         reference: Set(format!("R-BENCH-{}", &id.simple().to_string()[20..])),
         kind: Set(kind.into()),
         requester_email: Set(Some(user.email.clone())),
-        requester_email_hash: Set(Some(atelier::domain::outbox::recipient_hash(&user.email))),
+        requester_email_hash: Set(Some(atelier::domain::ops::outbox::recipient_hash(
+            &user.email,
+        ))),
         user_id: Set(Some(user.id)),
         workspace_name: Set(None),
         channel_identifiers: Set(None),

@@ -510,8 +510,8 @@ impl Default for GraphqlLimits {
 impl JobsConfig {
     /// The retry policy these settings describe.
     /// The jobs `lane` runs at once (at least one).
-    pub fn workers(&self, lane: crate::domain::jobs::Lane) -> usize {
-        use crate::domain::jobs::Lane;
+    pub fn workers(&self, lane: crate::domain::ops::jobs::Lane) -> usize {
+        use crate::domain::ops::jobs::Lane;
         match lane {
             Lane::Mail => self.mail_workers,
             Lane::Delivery => self.delivery_workers,
@@ -521,10 +521,10 @@ impl JobsConfig {
         .max(1)
     }
 
-    pub fn retry_policy(&self) -> crate::domain::jobs::RetryPolicy {
+    pub fn retry_policy(&self) -> crate::domain::ops::jobs::RetryPolicy {
         let ms = |v: u64| chrono::Duration::milliseconds(v.min(i64::MAX as u64) as i64);
         let secs = |v: u64| chrono::Duration::seconds(v.min(i64::MAX as u64 / 1_000) as i64);
-        crate::domain::jobs::RetryPolicy {
+        crate::domain::ops::jobs::RetryPolicy {
             base: ms(self.retry_base_ms.max(1)),
             cap: ms(self.retry_cap_ms.max(self.retry_base_ms).max(1)),
             mail: secs(self.mail_retry_secs),

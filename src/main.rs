@@ -113,8 +113,8 @@ async fn main() -> anyhow::Result<()> {
 async fn verify_audit() -> anyhow::Result<()> {
     let config = Config::load()?;
     let db = atelier::db::connect(&config.database_url()).await?;
-    let sealed = atelier::domain::audit::seal(&db).await?;
-    let report = atelier::domain::audit::verify_chain(&db).await?;
+    let sealed = atelier::domain::ops::audit::seal(&db).await?;
+    let report = atelier::domain::ops::audit::verify_chain(&db).await?;
     println!(
         "{}",
         serde_json::json!({
@@ -168,10 +168,10 @@ async fn rotate_keys() -> anyhow::Result<()> {
     Migrator::up(&db, None)
         .await
         .context("database migrations failed")?;
-    let rotation = atelier::domain::keys::rotate(
+    let rotation = atelier::domain::upkeep::keys::rotate(
         &db,
         &vault,
-        atelier::domain::audit::Actor::System,
+        atelier::domain::ops::audit::Actor::System,
         &Default::default(),
     )
     .await
@@ -188,8 +188,8 @@ async fn rotate_keys() -> anyhow::Result<()> {
 }
 
 async fn create_staff(email: &str, name: &str, role: &str) -> anyhow::Result<()> {
-    use atelier::domain::audit::Actor;
-    use atelier::domain::staff::{self, StaffRole};
+    use atelier::domain::ops::audit::Actor;
+    use atelier::domain::staff::accounts::{self as staff, StaffRole};
 
     let role = StaffRole::parse(role).context("--role must be ADMIN, COMPLIANCE or SUPPORT")?;
     eprintln!("Password for {email} (read from standard input):");

@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, EntityTrait, Set, TransactionSession, Transaction
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::domain::analytics::{Metric, NewPoint, Source};
+use crate::domain::channels::analytics::{Metric, NewPoint, Source};
 use crate::domain::entities::{
     comments, draft_targets, drafts, integrations, memberships, metric_points, users, workspaces,
 };

@@ -25,7 +25,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::crypto::jwt::JwtKeys;
 use crate::crypto::vault::Vault;
-use crate::domain::accounts::AuthLimits;
+use crate::domain::identity::accounts::AuthLimits;
 use crate::jobs::JobRunner;
 use crate::mail::Mailer;
 use crate::state::{AppState, PrivacyLimits, Shared};
@@ -76,7 +76,7 @@ impl Application {
         Migrator::up(&db, None)
             .await
             .context("database migrations failed")?;
-        crate::domain::jobs::ensure_daily_jobs(&db).await?;
+        crate::domain::ops::jobs::ensure_daily_jobs(&db).await?;
 
         let read_db =
             db::connect_readers(&config.database_url(), &db, config.sqlite_readers).await?;
@@ -104,7 +104,7 @@ impl Application {
         let mail_destination = mailer.describe();
         let media_link_key = crate::crypto::derive_key(&jwt_secret, b"atelier media links v1");
         let setup_key = crate::crypto::derive_key(&jwt_secret, b"atelier staff setup v1");
-        let publisher = crate::domain::publishing::Publisher {
+        let publisher = crate::domain::channels::publishing::Publisher {
             providers: providers.clone(),
             media: media_store.clone(),
             link_key: media_link_key,
@@ -124,14 +124,14 @@ impl Application {
             live.clone(),
         );
 
-        let limit_store = crate::domain::rate_limit::LimitStore::new(
+        let limit_store = crate::domain::identity::rate_limit::LimitStore::new(
             db.clone(),
             crate::crypto::derive_key(&jwt_secret, b"atelier rate limits v1"),
         );
         let state = AppState::new(Shared {
             auth_limits: AuthLimits::new(&config.auth, &limit_store),
             privacy_limits: PrivacyLimits::new(&config.privacy, &limit_store),
-            staff_login_limits: crate::domain::staff::StaffLoginLimits::new(&limit_store),
+            staff_login_limits: crate::domain::staff::accounts::StaffLoginLimits::new(&limit_store),
             csrf_key: crate::portal::csrf::derive_key(&jwt_secret),
             generator: crate::generate::from_config(&config.generator)?,
             live,
@@ -179,11 +179,12 @@ impl Application {
     /// While no staff account exists: a fresh link to create the first ADMIN (printed at
     /// start-up so that whoever runs the server can claim the staff portal).
     pub async fn staff_setup_link(&self) -> anyhow::Result<Option<String>> {
-        if !crate::domain::staff::none_exist(&self.state.db).await? {
+        if !crate::domain::staff::accounts::none_exist(&self.state.db).await? {
             return Ok(None);
         }
         let token =
-            crate::domain::staff::setup_token(&self.state.db, &self.state.setup_key).await?;
+            crate::domain::staff::accounts::setup_token(&self.state.db, &self.state.setup_key)
+                .await?;
         Ok(Some(format!(
             "{}/staff/setup?token={token}",
             self.state.config.public_url()

@@ -8,9 +8,9 @@ use sea_orm::DatabaseConnection;
 use crate::config::{Config, PrivacyConfig};
 use crate::crypto::jwt::JwtKeys;
 use crate::crypto::vault::Vault;
-use crate::domain::accounts::AuthLimits;
-use crate::domain::rate_limit::{LimitStore, RateLimiter};
-use crate::domain::staff::StaffLoginLimits;
+use crate::domain::identity::accounts::AuthLimits;
+use crate::domain::identity::rate_limit::{LimitStore, RateLimiter};
+use crate::domain::staff::accounts::StaffLoginLimits;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);

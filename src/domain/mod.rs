@@ -2,29 +2,15 @@
 //! `&impl ConnectionTrait` that return domain types and `DomainError`. Nothing here knows
 //! about axum or async-graphql.
 
-pub mod accounts;
-pub mod analytics;
-pub mod audit;
-pub mod comments;
+pub mod channels;
 pub mod content;
-pub mod dead_jobs;
 pub mod entities;
-pub mod integrations;
-pub mod jobs;
-pub mod keys;
-pub mod media;
-pub mod outbox;
-pub mod person_keys;
+pub mod identity;
+pub mod ops;
 pub mod privacy;
-pub mod publishing;
-pub mod rate_limit;
-pub mod retention;
-pub mod review_links;
 pub mod staff;
-pub mod sync;
-pub mod tokens;
-pub mod webhooks;
-pub mod workspaces;
+pub mod upkeep;
+pub mod workspace;
 
 use std::net::IpAddr;
 

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{fit, ContentGenerator, Source, Variant};
+use crate::domain::channels::integrations::Provider;
 use crate::domain::content::targets::{platform_name, PlatformLimits};
-use crate::domain::integrations::Provider;
 
 pub struct OpenAiCompatible {
     client: reqwest::Client,

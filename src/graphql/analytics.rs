@@ -9,8 +9,8 @@ use uuid::Uuid;
 use super::context::{current_user, state};
 use super::errors::{bad_input, gql};
 use super::types::parse_id;
-use crate::domain::analytics::{self, Granularity, Metric, PointInput, Question, Report};
-use crate::domain::workspaces::{self, Role, WorkspaceAccess};
+use crate::domain::channels::analytics::{self, Granularity, Metric, PointInput, Question, Report};
+use crate::domain::workspace::workspaces::{self, Role, WorkspaceAccess};
 use crate::error::DomainError;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -405,16 +405,17 @@ impl AnalyticsMutation {
         let user = current_user(ctx).await?;
         let s = state(ctx);
         let integration_id = parse_id(&id, "id")?;
-        let workspace_id = crate::domain::integrations::workspace_of(&s.db, integration_id)
-            .await
-            .map_err(gql)?
-            .ok_or_else(|| gql(DomainError::NotFound("integration")))?;
+        let workspace_id =
+            crate::domain::channels::integrations::workspace_of(&s.db, integration_id)
+                .await
+                .map_err(gql)?
+                .ok_or_else(|| gql(DomainError::NotFound("integration")))?;
         let access = workspaces::access(&s.db, user.id, workspace_id)
             .await
             .map_err(gql)?
             .ok_or_else(|| gql(DomainError::NotFound("integration")))?;
         access.require(Role::Admin).map_err(gql)?;
-        crate::domain::sync::enqueue_now(&s.db, integration_id)
+        crate::domain::channels::sync::enqueue_now(&s.db, integration_id)
             .await
             .map_err(gql)?;
         Ok(true)

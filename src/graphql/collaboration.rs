@@ -9,10 +9,10 @@ use super::content::{Comment, DraftTarget, ProviderEnum};
 use super::context::{current_user, meta, state};
 use super::errors::gql;
 use super::types::{parse_id, User};
-use crate::domain::comments;
+use crate::domain::content::comments;
 use crate::domain::content::targets::{self, Origin, TargetText};
 use crate::domain::content::{self};
-use crate::domain::workspaces::{self, WorkspaceAccess};
+use crate::domain::workspace::workspaces::{self, WorkspaceAccess};
 use crate::error::DomainError;
 use crate::live::LiveEvent;
 

@@ -5,8 +5,8 @@ use async_graphql::{Context, Result};
 use uuid::Uuid;
 
 use super::errors::{gql, unauthenticated};
-use crate::domain::accounts::{self, UserStatus};
 use crate::domain::entities::users;
+use crate::domain::identity::accounts::{self, UserStatus};
 use crate::domain::RequestMeta;
 use crate::error::DomainError;
 use crate::state::AppState;

@@ -19,7 +19,7 @@ pub fn analytics(
     // takes: the refusal is not worth more work than an answer.
     let days = (range.to - range.from)
         .num_days()
-        .clamp(0, crate::domain::analytics::MAX_RANGE_DAYS - 1) as usize
+        .clamp(0, crate::domain::channels::analytics::MAX_RANGE_DAYS - 1) as usize
         + 1;
     let buckets = match granularity {
         GranularityEnum::Day => days,

@@ -8,9 +8,9 @@ use super::content::ProviderEnum;
 use super::context::{current_user, meta, state};
 use super::errors::gql;
 use super::types::parse_id;
+use crate::domain::channels::integrations::{self, Provider};
 use crate::domain::entities::integrations as integration_rows;
-use crate::domain::integrations::{self, Provider};
-use crate::domain::workspaces;
+use crate::domain::workspace::workspaces;
 use crate::error::DomainError;
 
 /// A connected social account. Its tokens never leave the server.

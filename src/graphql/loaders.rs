@@ -14,9 +14,9 @@ use uuid::Uuid;
 use super::columns;
 use super::errors::gql;
 use crate::db::reads::{Omitted, Reads};
-use crate::domain::comments::{self, Summary};
+use crate::domain::content::comments::{self, Summary};
 use crate::domain::entities::{draft_revisions, draft_targets, draft_workflow, drafts, media};
-use crate::domain::{accounts, content};
+use crate::domain::{content, identity::accounts};
 use crate::error::DomainError;
 
 /// Loads rows for many keys at once.
@@ -456,7 +456,7 @@ impl Loader<MediaOf> for ContentLoader {
 
     async fn load(&self, keys: &[MediaOf]) -> Result<HashMap<MediaOf, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = crate::domain::media::for_drafts(self.reads.connection(), &ids)
+        let rows = crate::domain::content::media::for_drafts(self.reads.connection(), &ids)
             .await
             .map_err(gql)?;
         let mut out: HashMap<MediaOf, Self::Value> =
@@ -474,21 +474,24 @@ impl Loader<AttemptsOf> for ContentLoader {
 
     async fn load(&self, keys: &[AttemptsOf]) -> Result<HashMap<AttemptsOf, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = crate::domain::publishing::attempts_for_targets(self.reads.connection(), &ids)
-            .await
-            .map_err(gql)?;
+        let rows = crate::domain::channels::publishing::attempts_for_targets(
+            self.reads.connection(),
+            &ids,
+        )
+        .await
+        .map_err(gql)?;
         Ok(by_draft(keys, rows, |a| a.target_id, AttemptsOf))
     }
 }
 
 impl Loader<PerformanceOf> for ContentLoader {
-    type Value = Vec<crate::domain::analytics::LatestValue>;
+    type Value = Vec<crate::domain::channels::analytics::LatestValue>;
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[PerformanceOf]) -> Result<HashMap<PerformanceOf, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         Ok(
-            crate::domain::analytics::performance_of(self.reads.connection(), &ids)
+            crate::domain::channels::analytics::performance_of(self.reads.connection(), &ids)
                 .await
                 .map_err(gql)?
                 .into_iter()
@@ -523,7 +526,7 @@ impl Loader<ClientReviewsOf> for ContentLoader {
         keys: &[ClientReviewsOf],
     ) -> Result<HashMap<ClientReviewsOf, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = crate::domain::review_links::for_drafts(self.reads.connection(), &ids)
+        let rows = crate::domain::content::review_links::for_drafts(self.reads.connection(), &ids)
             .await
             .map_err(gql)?;
         Ok(by_draft(
@@ -541,7 +544,7 @@ impl Loader<ItemsOfLink> for ContentLoader {
 
     async fn load(&self, keys: &[ItemsOfLink]) -> Result<HashMap<ItemsOfLink, Self::Value>> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = crate::domain::review_links::items_of(self.reads.connection(), &ids)
+        let rows = crate::domain::content::review_links::items_of(self.reads.connection(), &ids)
             .await
             .map_err(gql)?;
         Ok(by_draft(keys, rows, |item| item.link_id, ItemsOfLink))

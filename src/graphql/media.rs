@@ -10,7 +10,7 @@ use super::context::{current_user, meta, state};
 use super::errors::gql;
 use super::types::{parse_id, User};
 use crate::domain::entities::media as media_rows;
-use crate::domain::{content, media, workspaces};
+use crate::domain::{content, content::media, workspace::workspaces};
 use crate::error::DomainError;
 
 /// An uploaded image or video.
@@ -47,7 +47,7 @@ impl Media {
     /// without credentials, for `<img>` and `<video>` tags.
     async fn url(&self, ctx: &Context<'_>) -> String {
         let s = state(ctx);
-        crate::domain::media::signed_url(
+        crate::domain::content::media::signed_url(
             &s.media_link_key,
             &s.config.public_url(),
             self.0.id,

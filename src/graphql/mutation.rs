@@ -5,11 +5,11 @@ use super::context::{current_user, meta, state};
 use super::errors::gql;
 use super::privacy::PrivacyRequest;
 use super::types::{parse_id, AuthPayload, Invitation, Membership, RoleEnum, User, Workspace};
-use crate::domain::accounts::{self, IssuedSession, LogIn, SignUp};
 use crate::domain::content::{self, DraftChanges, DraftStatus};
 use crate::domain::entities::users;
+use crate::domain::identity::accounts::{self, IssuedSession, LogIn, SignUp};
 use crate::domain::privacy::requests::{self, RequestKind};
-use crate::domain::workspaces::{self, BillingProfileUpdate};
+use crate::domain::workspace::workspaces::{self, BillingProfileUpdate};
 use crate::error::DomainError;
 use crate::state::AppState;
 

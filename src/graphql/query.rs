@@ -7,7 +7,7 @@ use super::privacy::PrivacyPolicy;
 use super::types::{parse_id, User, Workspace};
 use crate::domain::content;
 use crate::domain::privacy::policy;
-use crate::domain::workspaces;
+use crate::domain::workspace::workspaces;
 
 pub struct Query;
 
@@ -81,7 +81,7 @@ impl Query {
         let user = current_user(ctx).await?;
         let s = state(ctx);
         let pending_id = parse_id(&id, "id")?;
-        crate::domain::integrations::pending_connect(&s.db, &s.vault, user.id, pending_id)
+        crate::domain::channels::integrations::pending_connect(&s.db, &s.vault, user.id, pending_id)
             .await
             .map(Into::into)
             .map_err(gql)

@@ -9,9 +9,9 @@ use super::context::{current_user, meta, state};
 use super::errors::gql;
 use super::loaders::{loader, DraftById, ItemsOfLink};
 use super::types::{parse_id, User};
+use crate::domain::content::review_links::{self as reviews, Decision, LinkState};
 use crate::domain::entities::{review_link_drafts, review_links};
-use crate::domain::review_links::{self as reviews, Decision, LinkState};
-use crate::domain::workspaces;
+use crate::domain::workspace::workspaces;
 use crate::error::DomainError;
 
 /// Where a review link stands.

@@ -23,7 +23,7 @@ use super::context::{state, RequestInfo, Viewer};
 use super::errors::gql;
 use super::types::parse_id;
 use super::Schemas;
-use crate::domain::{comments, content, workspaces};
+use crate::domain::{content, content::comments, workspace::workspaces};
 use crate::error::DomainError;
 use crate::live::LiveEvent;
 use crate::state::AppState;

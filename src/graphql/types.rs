@@ -10,8 +10,8 @@ use super::context::{state, viewer_id};
 use super::errors::gql;
 use super::privacy::PrivacyRequest;
 use crate::domain::entities::{audit_events, invitations, memberships, users};
-use crate::domain::workspaces::{self, WorkspaceAccess};
-use crate::domain::{accounts, audit, privacy};
+use crate::domain::workspace::workspaces::{self, WorkspaceAccess};
+use crate::domain::{identity::accounts, ops::audit, privacy};
 use crate::error::DomainError;
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -376,7 +376,7 @@ impl Workspace {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Vec<super::webhooks::WebhookEndpoint>> {
-        let endpoints = crate::domain::webhooks::list(&state(ctx).db, &self.0)
+        let endpoints = crate::domain::workspace::webhooks::list(&state(ctx).db, &self.0)
             .await
             .map_err(gql)?;
         Ok(endpoints
@@ -397,7 +397,7 @@ impl Workspace {
         self.0.require(workspaces::Role::Admin).map_err(gql)?;
         let limit = page_size(first)?;
         let before = decode_cursor::<uuid::Uuid>(after.as_deref())?;
-        let rows = crate::domain::review_links::list(
+        let rows = crate::domain::content::review_links::list(
             &state(ctx).db,
             self.0.workspace.id,
             before,
@@ -419,9 +419,10 @@ impl Workspace {
         &self,
         ctx: &Context<'_>,
     ) -> Result<Vec<super::integrations::Integration>> {
-        let channels = crate::domain::integrations::list(&state(ctx).db, self.0.workspace.id)
-            .await
-            .map_err(gql)?;
+        let channels =
+            crate::domain::channels::integrations::list(&state(ctx).db, self.0.workspace.id)
+                .await
+                .map_err(gql)?;
         if ctx.look_ahead().field("sync").exists() {
             let ids: Vec<_> = channels.iter().map(|c| c.id).collect();
             super::loaders::prime_sync(ctx, &ids).await?;
@@ -442,10 +443,14 @@ impl Workspace {
     ) -> Result<Connection<String, super::media::Media, EmptyFields, EmptyFields>> {
         let limit = page_size(first)?;
         let before = decode_cursor::<Uuid>(after.as_deref())?;
-        let rows =
-            crate::domain::media::list(&state(ctx).db, self.0.workspace.id, before, limit + 1)
-                .await
-                .map_err(gql)?;
+        let rows = crate::domain::content::media::list(
+            &state(ctx).db,
+            self.0.workspace.id,
+            before,
+            limit + 1,
+        )
+        .await
+        .map_err(gql)?;
         Ok(connection::build(
             rows,
             limit,

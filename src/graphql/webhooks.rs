@@ -9,7 +9,7 @@ use super::context::{current_user, meta, state};
 use super::errors::gql;
 use super::types::parse_id;
 use crate::domain::entities::{webhook_deliveries, webhook_endpoints};
-use crate::domain::{webhooks, workspaces};
+use crate::domain::{workspace::webhooks, workspace::workspaces};
 use crate::error::DomainError;
 
 /// What an endpoint can be told about.

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::config::JobsConfig;
 use crate::crypto::vault::Vault;
 use crate::domain::entities::jobs as job_rows;
-use crate::domain::{dead_jobs, jobs, outbox, privacy};
+use crate::domain::{ops::jobs, ops::outbox, privacy, staff::dead_jobs};
 use crate::mail::Mailer;
 
 /// How many jobs one `run_due` takes on before it returns.
@@ -40,7 +40,7 @@ pub struct JobRunner {
     exports: crate::storage::MediaStore,
     /// The platforms (for publishing, renewals, revocations and syncs) and the media
     /// store (erasure deletes objects, exports copy them).
-    publisher: crate::domain::publishing::Publisher,
+    publisher: crate::domain::channels::publishing::Publisher,
     /// How long before expiry access tokens are renewed.
     refresh_before_secs: u64,
     /// How often each channel's metrics are pulled.
@@ -81,7 +81,7 @@ impl JobRunner {
         vault: Vault,
         mailer: Arc<Mailer>,
         config: &crate::config::Config,
-        publisher: crate::domain::publishing::Publisher,
+        publisher: crate::domain::channels::publishing::Publisher,
         exports: crate::storage::MediaStore,
         live: crate::live::LiveBus,
     ) -> Self {
@@ -135,7 +135,7 @@ impl JobRunner {
     async fn announce_draft(&self, payload: &str) {
         use crate::domain::entities::drafts;
         use sea_orm::{EntityTrait, QuerySelect};
-        let Some(draft_id) = crate::domain::publishing::draft_of(payload) else {
+        let Some(draft_id) = crate::domain::channels::publishing::draft_of(payload) else {
             return;
         };
         let workspace: Result<Option<Uuid>, _> = drafts::Entity::find_by_id(draft_id)
@@ -161,7 +161,7 @@ impl JobRunner {
     /// Sends one webhook message through the outbound guard and records the attempt; an
     /// error asks the queue to try again after its backoff.
     async fn deliver_webhook(&self, payload: &str) -> anyhow::Result<()> {
-        use crate::domain::webhooks::{self, Attempt};
+        use crate::domain::workspace::webhooks::{self, Attempt};
         use crate::outbound::{self, OutboundError};
         let Some(message) = webhooks::prepare(&self.db, &self.vault, payload).await? else {
             return Ok(());
@@ -292,7 +292,7 @@ impl JobRunner {
                 self.maintain().await;
                 next_maintenance = tokio::time::Instant::now() + maintenance_every;
             }
-            if let Err(e) = crate::domain::audit::seal(&self.db).await {
+            if let Err(e) = crate::domain::ops::audit::seal(&self.db).await {
                 tracing::error!(error = ?e, "could not seal audit events into the chain");
             }
             tokio::select! {
@@ -311,7 +311,7 @@ impl JobRunner {
     /// asked to shut down, so nothing is left claimed but unstarted.
     pub async fn run_due(&self, shutdown: &watch::Receiver<bool>) -> anyhow::Result<usize> {
         // Audit events written since the last pass are linked into the chain first.
-        if let Err(e) = crate::domain::audit::seal(&self.db).await {
+        if let Err(e) = crate::domain::ops::audit::seal(&self.db).await {
             tracing::error!(error = ?e, "could not seal audit events into the chain");
         }
         let length = chrono::Duration::seconds(self.config.lease_secs.max(1) as i64);
@@ -399,7 +399,7 @@ impl JobRunner {
                     Ok(jobs::Failure::Dead) => {
                         tracing::error!(job = %job.id, kind = %job.kind, attempts = job.attempts, "job given up after its retry horizon");
                         if job.kind == jobs::kind::DELIVER_WEBHOOK {
-                            if let Err(e) = crate::domain::webhooks::give_up(&self.db, &job.payload).await {
+                            if let Err(e) = crate::domain::workspace::webhooks::give_up(&self.db, &job.payload).await {
                                 tracing::error!(job = %job.id, error = ?e, "could not mark a webhook delivery given up");
                             }
                         }
@@ -419,7 +419,7 @@ impl JobRunner {
     /// idempotent update.
     async fn maintain(&self) {
         let before = chrono::Duration::seconds(self.refresh_before_secs as i64);
-        match crate::domain::integrations::schedule_refreshes(&self.db, before).await {
+        match crate::domain::channels::integrations::schedule_refreshes(&self.db, before).await {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "channel token renewals queued"),
             Err(e) => tracing::error!(error = ?e, "could not queue channel token renewals"),
@@ -428,14 +428,14 @@ impl JobRunner {
         let every = chrono::Duration::seconds(self.sync_every_secs as i64);
         let scheduled = match self.sync_every_secs {
             0 => Ok(0),
-            _ => crate::domain::sync::schedule(&self.db, every).await,
+            _ => crate::domain::channels::sync::schedule(&self.db, every).await,
         };
         match scheduled {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "channel metric syncs queued"),
             Err(e) => tracing::error!(error = ?e, "could not queue channel metric syncs"),
         }
-        if let Err(e) = crate::domain::rate_limit::purge_expired(&self.db).await {
+        if let Err(e) = crate::domain::identity::rate_limit::purge_expired(&self.db).await {
             tracing::error!(error = ?e, "could not purge expired rate-limit counters");
         }
         match privacy::requests::expire_unverified(&self.db, crate::domain::now()).await {
@@ -452,8 +452,12 @@ impl JobRunner {
                 self.mailer.send(&email, job.id).await
             }
             jobs::kind::PASSWORD_RESET => {
-                crate::domain::accounts::send_password_reset(&self.db, &self.vault, &job.payload)
-                    .await
+                crate::domain::identity::accounts::send_password_reset(
+                    &self.db,
+                    &self.vault,
+                    &job.payload,
+                )
+                .await
             }
             jobs::kind::FULFIL_PRIVACY_REQUEST => {
                 privacy::fulfil::run_job(
@@ -468,9 +472,12 @@ impl JobRunner {
             jobs::kind::RETENTION => {
                 // Tomorrow's run first: a failure today must not stop it.
                 jobs::schedule_next_day(&self.db, jobs::kind::RETENTION).await?;
-                let purged =
-                    crate::domain::retention::purge(&self.db, &self.exports, crate::domain::now())
-                        .await?;
+                let purged = crate::domain::upkeep::retention::purge(
+                    &self.db,
+                    &self.exports,
+                    crate::domain::now(),
+                )
+                .await?;
                 tracing::info!(?purged, "retention purge done");
                 Ok(())
             }
@@ -486,7 +493,7 @@ impl JobRunner {
                 Ok(())
             }
             jobs::kind::REFRESH_TOKENS => {
-                crate::domain::integrations::run_refresh(
+                crate::domain::channels::integrations::run_refresh(
                     &self.db,
                     &self.vault,
                     &self.publisher.providers,
@@ -495,7 +502,7 @@ impl JobRunner {
                 .await
             }
             jobs::kind::REVOKE_TOKENS => {
-                crate::domain::integrations::run_revocation(
+                crate::domain::channels::integrations::run_revocation(
                     &self.vault,
                     &self.publisher.providers,
                     &job.payload,
@@ -503,7 +510,7 @@ impl JobRunner {
                 .await
             }
             jobs::kind::MENTION_DIGEST => {
-                let mentions = crate::domain::comments::send_mention_digest(
+                let mentions = crate::domain::content::comments::send_mention_digest(
                     &self.db,
                     &self.vault,
                     &job.payload,
@@ -513,7 +520,7 @@ impl JobRunner {
                 Ok(())
             }
             jobs::kind::SYNC_METRICS => {
-                crate::domain::sync::run(
+                crate::domain::channels::sync::run(
                     &self.db,
                     &self.vault,
                     &self.publisher.providers,
@@ -523,7 +530,7 @@ impl JobRunner {
             }
             jobs::kind::PUBLISH_DRAFT => {
                 let last_try = self.policy.is_last_try(job, crate::domain::now());
-                let ran = crate::domain::publishing::run(
+                let ran = crate::domain::channels::publishing::run(
                     &self.db,
                     &self.vault,
                     &self.publisher,

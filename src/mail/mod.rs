@@ -12,7 +12,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
-use crate::domain::outbox::Email;
+use crate::domain::ops::outbox::Email;
 
 /// An email ready to send.
 pub struct Rendered {
@@ -444,7 +444,7 @@ pub fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
             ..
         } => {
             let link = links.app("/reset-password", token);
-            let minutes = crate::domain::accounts::PASSWORD_RESET_TTL_MINUTES;
+            let minutes = crate::domain::identity::accounts::PASSWORD_RESET_TTL_MINUTES;
             Rendered {
                 subject: "Reset your Atelier password".into(),
                 text: PasswordResetText {

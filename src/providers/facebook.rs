@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
 use super::{count, missing, text, Call, PostRequest, Posted, ProviderError, RecentPost};
-use crate::domain::analytics::Metric;
+use crate::domain::channels::analytics::Metric;
 
 /// A fresh token for the Page `page_id`, from the person's token (Page tokens from a
 /// long-lived user token do not expire, but are withdrawn when access is).

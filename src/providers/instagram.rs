@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 
 use super::facebook::{daily_insights, graph_time, lifetime_insights};
 use super::{missing, text, Call, PostMedia, PostRequest, Posted, ProviderError, RecentPost};
-use crate::domain::analytics::Metric;
+use crate::domain::channels::analytics::Metric;
 
 pub(super) async fn publish(
     call: &Call<'_>,

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::{
     count, missing, text, Call, PostMedia, PostRequest, Posted, Profile, ProviderError, RecentPost,
 };
-use crate::domain::analytics::Metric;
+use crate::domain::channels::analytics::Metric;
 
 const VERSION: &str = "202405";
 

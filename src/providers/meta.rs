@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::{text, Call, ProviderError};
-use crate::domain::integrations::{ConnectedAccount, Provider, TokenSet};
+use crate::domain::channels::integrations::{ConnectedAccount, Provider, TokenSet};
 
 /// Meta's error codes that mean "this token is no good" (expired, revoked, invalid).
 const TOKEN_ERRORS: [i64; 2] = [190, 102];

@@ -16,8 +16,8 @@ use secrecy::{ExposeSecret, SecretString};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::{Config, ProviderSettings};
-use crate::domain::analytics::Metric;
-use crate::domain::integrations::{ConnectedAccount, Provider, TokenSet};
+use crate::domain::channels::analytics::Metric;
+use crate::domain::channels::integrations::{ConnectedAccount, Provider, TokenSet};
 
 mod facebook;
 mod instagram;

@@ -6,8 +6,8 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use serde_json::json;
 
 use super::{count, missing, text, Call, PostRequest, Posted, Profile, ProviderError, RecentPost};
-use crate::domain::analytics::Metric;
-use crate::domain::integrations::TokenSet;
+use crate::domain::channels::analytics::Metric;
+use crate::domain::channels::integrations::TokenSet;
 
 /// TikTok's token endpoint (code exchange and renewal): a form with `client_key`; the
 /// answer carries the tokens, or `error` (an OAuth refusal) with a 4xx or even a 200.

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
 use super::{count, missing, text, Call, PostRequest, Posted, Profile, ProviderError, RecentPost};
-use crate::domain::analytics::Metric;
+use crate::domain::channels::analytics::Metric;
 
 pub(super) async fn profile(call: &Call<'_>) -> Result<Profile, ProviderError> {
     let me = call

@@ -88,7 +88,7 @@ async fn log_in_failures_look_alike_and_are_rate_limited(backend: Backend) {
             > 0
     );
     assert_eq!(
-        atelier::domain::audit::count_action(&app.db, "auth.login_failed")
+        atelier::domain::ops::audit::count_action(&app.db, "auth.login_failed")
             .await
             .unwrap(),
         4
@@ -569,7 +569,7 @@ async fn a_forgotten_password_is_reset_by_email(backend: Backend) {
         .wait_for_subject("forgot@example.com", "password was changed")
         .await;
     assert_eq!(
-        atelier::domain::audit::count_action(&app.db, "account.password_reset")
+        atelier::domain::ops::audit::count_action(&app.db, "account.password_reset")
             .await
             .unwrap(),
         1

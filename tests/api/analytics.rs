@@ -614,7 +614,7 @@ on_both_databases!(series_are_zero_filled_in_the_workspace_time_zone_and_the_csv
 /// of the index it walks, the same on any machine and at any table size).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_series_statement_seeks_each_metrics_days() {
-    use atelier::domain::analytics::series_query;
+    use atelier::domain::channels::analytics::series_query;
     use sea_orm::{ConnectionTrait, DatabaseBackend, QueryTrait, Statement};
 
     let fake = FakeProvider::start().await;

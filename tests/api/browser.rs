@@ -226,9 +226,9 @@ async fn a_person_asks_for_deletion_in_a_browser() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_officer_approves_an_erasure_in_a_browser() {
-    use atelier::domain::audit::Actor;
+    use atelier::domain::ops::audit::Actor;
     use atelier::domain::privacy::requests::{self, RequestForm, RequestSource};
-    use atelier::domain::staff::{self, StaffRole};
+    use atelier::domain::staff::accounts::{self as staff, StaffRole};
     use atelier::domain::RequestMeta;
 
     let Some(browser) = Browser::start().await else {
@@ -453,9 +453,9 @@ async fn looks_right(b: &Client, axe: Option<&str>, name: &str, width: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_portal_page_fits_a_desktop_and_a_phone_and_passes_axe() {
-    use atelier::domain::audit::Actor;
+    use atelier::domain::ops::audit::Actor;
     use atelier::domain::privacy::requests::{self, RequestForm, RequestSource};
-    use atelier::domain::staff::{self, StaffRole};
+    use atelier::domain::staff::accounts::{self as staff, StaffRole};
     use atelier::domain::RequestMeta;
 
     let Some(browser) = Browser::start().await else {

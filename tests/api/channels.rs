@@ -211,7 +211,7 @@ async fn channels_connect_and_disconnect(backend: Backend) {
         .await;
     assert_eq!(after["workspace"]["integrations"][0]["health"], "REVOKED");
     assert_eq!(
-        atelier::domain::audit::count_action(&app.db, "integration.disconnected")
+        atelier::domain::ops::audit::count_action(&app.db, "integration.disconnected")
             .await
             .unwrap(),
         1
@@ -345,10 +345,11 @@ async fn tokens_are_renewed_and_failures_set_health(backend: Backend) {
     // Renewed before expiry: a new access token is stored (sealed), health ACTIVE.
     let deadline = tokio::time::Instant::now() + crate::helpers::PATIENCE;
     loop {
-        let tokens = atelier::domain::integrations::open_tokens(&app.db, app.vault_ref(), id)
-            .await
-            .unwrap()
-            .unwrap();
+        let tokens =
+            atelier::domain::channels::integrations::open_tokens(&app.db, app.vault_ref(), id)
+                .await
+                .unwrap()
+                .unwrap();
         use secrecy::ExposeSecret;
         if tokens.access_token.expose_secret() != first {
             assert!(fake
@@ -440,7 +441,7 @@ async fn a_connect_cannot_be_finished_by_a_lured_browser(backend: Backend) {
             "cookie",
             format!(
                 "{}=made-up-nonce",
-                atelier::domain::integrations::connect_cookie_name(attempt.id)
+                atelier::domain::channels::integrations::connect_cookie_name(attempt.id)
             ),
         )
         .send()

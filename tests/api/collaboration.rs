@@ -778,7 +778,7 @@ async fn comments_thread_mention_and_resolve(backend: Backend) {
         .await;
     assert_eq!(error_code(&refused).as_deref(), Some("BAD_USER_INPUT"));
     assert_eq!(
-        atelier::domain::audit::count_action(&app.db, "comment.deleted")
+        atelier::domain::ops::audit::count_action(&app.db, "comment.deleted")
             .await
             .unwrap(),
         1
@@ -1202,7 +1202,7 @@ async fn outside_the_api(app: &TestApp, sql: &str) {
 /// draft deleted: the count each draft shows follows every step.
 async fn comment_counts_follow_comments_through_deletion_and_erasure(backend: Backend) {
     use crate::privacy_flow::{erase_leaving_nothing, Officer};
-    use atelier::domain::staff::StaffRole;
+    use atelier::domain::staff::accounts::StaffRole;
     let app = TestApp::spawn(backend).await;
     let owner = app.signed_in_user("olga@example.com", "Olga Owner").await;
     let ws = app.create_workspace(&owner, "Count Co").await;

@@ -193,7 +193,7 @@ async fn a_draft_through_review(backend: Backend) {
         .await;
     assert_eq!(archived["archiveDraft"]["status"], "ARCHIVED");
     assert_eq!(
-        atelier::domain::audit::count_action(&app.db, "draft.approved")
+        atelier::domain::ops::audit::count_action(&app.db, "draft.approved")
             .await
             .unwrap(),
         1
@@ -653,7 +653,7 @@ async fn scheduling_respects_time_zones_and_approval(backend: Backend) {
     // Berlin, three in New York (Z, +00:00, wall clock), two at the repeated hour,
     // and the direct one.
     assert_eq!(
-        atelier::domain::audit::count_action(&app.db, "draft.scheduled")
+        atelier::domain::ops::audit::count_action(&app.db, "draft.scheduled")
             .await
             .unwrap(),
         7

@@ -4,15 +4,17 @@
 
 use std::time::Duration;
 
-use atelier::domain::audit::{self, Actor};
+use atelier::domain::channels::integrations::{
+    self as channel, ConnectedAccount, Provider, TokenSet,
+};
 use atelier::domain::entities::{
     integration_tokens, integrations, memberships, privacy_execution_steps as steps,
     privacy_requests, sessions, staff_users, users, workspaces,
 };
-use atelier::domain::integrations::{self as channel, ConnectedAccount, Provider, TokenSet};
+use atelier::domain::ops::audit::{self, Actor};
 use atelier::domain::privacy::fulfil;
-use atelier::domain::staff::{self, StaffRole};
-use atelier::domain::{workspaces as ws, RequestMeta};
+use atelier::domain::staff::accounts::{self as staff, StaffRole};
+use atelier::domain::{workspace::workspaces as ws, RequestMeta};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -194,19 +196,23 @@ async fn erin_asks_to_be_erased(app: &TestApp) -> (Session, uuid::Uuid, String) 
     ]
     .into_iter()
     .flat_map(|(channel, workspace)| {
-        (0..3).map(move |back| atelier::domain::analytics::NewPoint {
+        (0..3).map(move |back| atelier::domain::channels::analytics::NewPoint {
             workspace_id: workspace,
             integration_id: channel,
             target_id: None,
-            metric: atelier::domain::analytics::Metric::Impressions,
+            metric: atelier::domain::channels::analytics::Metric::Impressions,
             day: today - chrono::Duration::days(back),
             value: 100,
         })
     })
     .collect();
-    atelier::domain::analytics::upsert(&app.db, &points, atelier::domain::analytics::Source::Api)
-        .await
-        .unwrap();
+    atelier::domain::channels::analytics::upsert(
+        &app.db,
+        &points,
+        atelier::domain::channels::analytics::Source::Api,
+    )
+    .await
+    .unwrap();
 
     let draft = app.gql_ok(
         Some(&erin.access),
@@ -314,10 +320,10 @@ async fn erasure_leaves_nothing_behind(backend: Backend) {
         use atelier::domain::entities::jobs as job_rows;
         use sea_orm::TransactionTrait;
         let txn = app.db.begin().await.unwrap();
-        atelier::domain::outbox::enqueue(
+        atelier::domain::ops::outbox::enqueue(
             &txn,
             app.vault_ref(),
-            &atelier::domain::outbox::Email::AccountExists {
+            &atelier::domain::ops::outbox::Email::AccountExists {
                 to: "erin.eraseme@example.com".into(),
                 display_name: "Erin Eraseme".into(),
             },
@@ -329,7 +335,7 @@ async fn erasure_leaves_nothing_behind(backend: Backend) {
                 job_rows::Column::FailedAt,
                 sea_orm::sea_query::Expr::value(chrono::Utc::now()),
             )
-            .filter(job_rows::Column::Kind.eq(atelier::domain::jobs::kind::SEND_EMAIL))
+            .filter(job_rows::Column::Kind.eq(atelier::domain::ops::jobs::kind::SEND_EMAIL))
             .filter(job_rows::Column::DoneAt.is_null())
             .filter(job_rows::Column::Attempts.eq(0))
             .exec(&txn)
@@ -338,7 +344,7 @@ async fn erasure_leaves_nothing_behind(backend: Backend) {
         txn.commit().await.unwrap();
     }
     // An audit event with a detail naming her, sealed with her own data key.
-    let sealed = atelier::domain::person_keys::seal(
+    let sealed = atelier::domain::privacy::person_keys::seal(
         &app.db,
         app.vault_ref(),
         erin_id,
@@ -354,12 +360,15 @@ async fn erasure_leaves_nothing_behind(backend: Backend) {
     )
     .await
     .unwrap();
-    assert!(
-        atelier::domain::person_keys::open(&app.db, app.vault_ref(), erin_id, &sealed)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(atelier::domain::privacy::person_keys::open(
+        &app.db,
+        app.vault_ref(),
+        erin_id,
+        &sealed
+    )
+    .await
+    .unwrap()
+    .is_some());
     let staff = officer(&app).await;
     staff_action(
         &staff,
@@ -372,12 +381,15 @@ async fn erasure_leaves_nothing_behind(backend: Backend) {
     staff_action(&staff, &app, id, "approve", &[]).await;
     let done = wait_for_status(&app, id, "COMPLETED").await;
     // Crypto-shredded: the event is still in the chain, its detail opens no more.
-    assert!(
-        atelier::domain::person_keys::open(&app.db, app.vault_ref(), erin_id, &sealed)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(atelier::domain::privacy::person_keys::open(
+        &app.db,
+        app.vault_ref(),
+        erin_id,
+        &sealed
+    )
+    .await
+    .unwrap()
+    .is_none());
     assert_eq!(
         audit::count_action(&app.db, "test.personal_detail")
             .await
@@ -795,7 +807,7 @@ on_both_databases!(restriction_is_applied_and_lifted);
 
 async fn retention_and_reminders_run_daily(backend: Backend) {
     use atelier::domain::entities::{jobs as job_rows, one_time_tokens};
-    use atelier::domain::jobs;
+    use atelier::domain::ops::jobs;
     use atelier::domain::privacy::requests::{self, RequestForm, RequestSource};
     use sea_orm::{ActiveModelTrait, Set};
 

@@ -228,8 +228,8 @@ impl TestApp {
     pub async fn run_retention(
         &self,
         at: chrono::DateTime<chrono::Utc>,
-    ) -> atelier::domain::retention::Purged {
-        atelier::domain::retention::purge(
+    ) -> atelier::domain::upkeep::retention::Purged {
+        atelier::domain::upkeep::retention::purge(
             &self.db,
             &atelier::storage::MediaStore::for_exports(&self.config).unwrap(),
             at,

@@ -7,14 +7,14 @@ use std::time::Duration;
 use atelier::domain::entities::{
     export_packages, jobs as job_rows, privacy_execution_steps as steps, privacy_request_events,
 };
-use atelier::domain::jobs;
+use atelier::domain::ops::jobs;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use tokio::sync::watch;
 
 use crate::helpers::*;
 use crate::privacy_flow::{ask_in_app, files_under, Officer, EXPORT};
 use crate::smtp_sink::{Inbox, SmtpSink};
-use atelier::domain::staff::StaffRole;
+use atelier::domain::staff::accounts::StaffRole;
 
 /// Two instances without their own runners (the test drives each), on PostgreSQL.
 async fn two_instances(
@@ -392,8 +392,8 @@ async fn an_export_built_by_one_instance_is_downloaded_through_the_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audited_writes_through_both_instances_all_commit_and_the_chain_verifies() {
-    use atelier::domain::audit;
     use atelier::domain::entities::audit_events;
+    use atelier::domain::ops::audit;
     use serde_json::json;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
@@ -450,8 +450,8 @@ async fn audited_writes_through_both_instances_all_commit_and_the_chain_verifies
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_committed_late_is_sealed_after_those_committed_first() {
-    use atelier::domain::audit::{self, Actor, NewEvent};
     use atelier::domain::entities::audit_events;
+    use atelier::domain::ops::audit::{self, Actor, NewEvent};
     use sea_orm::TransactionTrait;
 
     let Some(backend) = Backend::postgres() else {

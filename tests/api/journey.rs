@@ -1,6 +1,6 @@
 //! The whole foundation journey, as a new team would live it.
 
-use atelier::domain::audit;
+use atelier::domain::ops::audit;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 

@@ -2,10 +2,10 @@
 //! old key can be retired.
 
 use atelier::crypto::vault::Vault;
+use atelier::domain::channels::integrations::{self, ConnectedAccount, Provider, TokenSet};
 use atelier::domain::entities::{integration_tokens, jobs as job_rows};
-use atelier::domain::integrations::{self, ConnectedAccount, Provider, TokenSet};
-use atelier::domain::outbox::{self, Email};
-use atelier::domain::{jobs, keys, workspaces, RequestMeta};
+use atelier::domain::ops::outbox::{self, Email};
+use atelier::domain::{ops::jobs, upkeep::keys, workspace::workspaces, RequestMeta};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -119,7 +119,7 @@ async fn rotation_reseals_everything_under_the_new_key(backend: Backend) {
     let rotation = keys::rotate(
         &app.db,
         &rotating,
-        atelier::domain::audit::Actor::System,
+        atelier::domain::ops::audit::Actor::System,
         &RequestMeta::default(),
     )
     .await
@@ -180,7 +180,7 @@ async fn rotation_reseals_everything_under_the_new_key(backend: Backend) {
     let again = keys::rotate(
         &app.db,
         &rotating,
-        atelier::domain::audit::Actor::System,
+        atelier::domain::ops::audit::Actor::System,
         &RequestMeta::default(),
     )
     .await
@@ -194,7 +194,7 @@ async fn rotation_reseals_everything_under_the_new_key(backend: Backend) {
         (0, 0, 1)
     );
     assert_eq!(
-        atelier::domain::audit::count_action(&app.db, "keys.rotated")
+        atelier::domain::ops::audit::count_action(&app.db, "keys.rotated")
             .await
             .unwrap(),
         2

@@ -1,7 +1,7 @@
 //! Mail is durable: an email is a job committed with the change it reports, retried
 //! until the SMTP server takes it.
 
-use atelier::domain::jobs;
+use atelier::domain::ops::jobs;
 use serde_json::json;
 
 use crate::helpers::*;

@@ -2,6 +2,7 @@
 //! SQLite and (when ATELIER_TEST_DATABASE_URL is set) on PostgreSQL.
 
 mod helpers;
+mod house;
 mod s3_server;
 mod smtp_sink;
 

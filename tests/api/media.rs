@@ -226,7 +226,7 @@ async fn media_are_checked_stored_once_and_deleted_with_their_files(backend: Bac
     assert_eq!(after["draft"]["media"], json!([]));
     assert_eq!(app.http.get(&url).send().await.unwrap().status(), 404);
     assert_eq!(
-        atelier::domain::audit::count_action(&app.db, "media.deleted")
+        atelier::domain::ops::audit::count_action(&app.db, "media.deleted")
             .await
             .unwrap(),
         1

@@ -8,7 +8,7 @@ use atelier::domain::entities::{
     privacy_requests,
 };
 use atelier::domain::privacy::meta;
-use atelier::domain::staff::StaffRole;
+use atelier::domain::staff::accounts::StaffRole;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
@@ -119,7 +119,7 @@ async fn facebook_and_instagram_connect_long_lived_and_deauthorize(backend: Back
     let tokens = |id| {
         let app = &app;
         async move {
-            atelier::domain::integrations::open_tokens(&app.db, app.vault_ref(), id)
+            atelier::domain::channels::integrations::open_tokens(&app.db, app.vault_ref(), id)
                 .await
                 .unwrap()
                 .unwrap()
@@ -217,17 +217,17 @@ async fn a_meta_deletion_deletes_what_meta_gave_and_nothing_else(backend: Backen
     let facebook = channel(&app, "FACEBOOK").await;
     // Statistics and a published post's id came from Meta.
     let today = chrono::Utc::now().date_naive();
-    atelier::domain::analytics::upsert(
+    atelier::domain::channels::analytics::upsert(
         &app.db,
-        &[atelier::domain::analytics::NewPoint {
+        &[atelier::domain::channels::analytics::NewPoint {
             workspace_id: ws.parse().unwrap(),
             integration_id: facebook.id,
             target_id: None,
-            metric: atelier::domain::analytics::Metric::Impressions,
+            metric: atelier::domain::channels::analytics::Metric::Impressions,
             day: today,
             value: 321,
         }],
-        atelier::domain::analytics::Source::Api,
+        atelier::domain::channels::analytics::Source::Api,
     )
     .await
     .unwrap();
@@ -467,10 +467,11 @@ async fn long_lived_tokens_are_renewed_before_they_end(backend: Backend) {
     let ws = app.create_workspace(&owner, "Mia Studio").await;
     log_in_with_facebook(&app, &owner, &ws, "FACEBOOK").await;
     let facebook = channel(&app, "FACEBOOK").await;
-    let before = atelier::domain::integrations::open_tokens(&app.db, app.vault_ref(), facebook.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let before =
+        atelier::domain::channels::integrations::open_tokens(&app.db, app.vault_ref(), facebook.id)
+            .await
+            .unwrap()
+            .unwrap();
     // Fifty-nine days later the long-lived token is about to end.
     let soon = chrono::Utc::now() + chrono::Duration::minutes(5);
     integration_tokens::Entity::update_many()
@@ -482,14 +483,21 @@ async fn long_lived_tokens_are_renewed_before_they_end(backend: Backend) {
         .await
         .unwrap();
     let exchanges = fake.long_lived_exchanges();
-    atelier::domain::integrations::schedule_refreshes(&app.db, chrono::Duration::minutes(10))
-        .await
-        .unwrap();
+    atelier::domain::channels::integrations::schedule_refreshes(
+        &app.db,
+        chrono::Duration::minutes(10),
+    )
+    .await
+    .unwrap();
     let after = eventually(20, "the long-lived token to be exchanged again", || async {
-        let now = atelier::domain::integrations::open_tokens(&app.db, app.vault_ref(), facebook.id)
-            .await
-            .unwrap()
-            .unwrap();
+        let now = atelier::domain::channels::integrations::open_tokens(
+            &app.db,
+            app.vault_ref(),
+            facebook.id,
+        )
+        .await
+        .unwrap()
+        .unwrap();
         if now
             .expires_at
             .is_some_and(|e| e > chrono::Utc::now() + chrono::Duration::days(59))
@@ -522,9 +530,12 @@ async fn long_lived_tokens_are_renewed_before_they_end(backend: Backend) {
         .await
         .unwrap();
     let seen = app.inbox.to("mia@example.com").len();
-    atelier::domain::integrations::schedule_refreshes(&app.db, chrono::Duration::minutes(10))
-        .await
-        .unwrap();
+    atelier::domain::channels::integrations::schedule_refreshes(
+        &app.db,
+        chrono::Duration::minutes(10),
+    )
+    .await
+    .unwrap();
     app.inbox
         .wait_for_new("mia@example.com", seen, "Reconnect your Facebook")
         .await;

@@ -327,14 +327,14 @@ async fn a_request_from_form_to_cancellation(backend: Backend) {
         "privacy.request_cancelled",
     ] {
         assert!(
-            atelier::domain::audit::count_action(&app.db, action)
+            atelier::domain::ops::audit::count_action(&app.db, action)
                 .await
                 .unwrap()
                 >= 1,
             "{action} audited"
         );
     }
-    assert!(atelier::domain::audit::verify_chain(&app.db)
+    assert!(atelier::domain::ops::audit::verify_chain(&app.db)
         .await
         .unwrap()
         .is_intact());
@@ -641,7 +641,7 @@ async fn expired_confirmation_links_are_refused_and_requests_expire(backend: Bac
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(
-        atelier::domain::audit::count_action(&app.db, "privacy.unverified_requests_expired")
+        atelier::domain::ops::audit::count_action(&app.db, "privacy.unverified_requests_expired")
             .await
             .unwrap(),
         1
@@ -818,9 +818,9 @@ async fn in_app_requests(backend: Backend) {
 on_both_databases!(in_app_requests);
 
 async fn meta_deauthorize_deletes_tokens(backend: Backend) {
+    use atelier::domain::channels::integrations::{self, ConnectedAccount, Provider, TokenSet};
     use atelier::domain::entities::{integration_tokens, integrations as integration_rows};
-    use atelier::domain::integrations::{self, ConnectedAccount, Provider, TokenSet};
-    use atelier::domain::{workspaces, RequestMeta};
+    use atelier::domain::{workspace::workspaces, RequestMeta};
     use secrecy::{ExposeSecret, SecretString};
 
     let app = TestApp::spawn_with(backend, |c| {
@@ -954,7 +954,7 @@ async fn meta_deauthorize_deletes_tokens(backend: Backend) {
         .unwrap();
     assert_eq!(again["disconnected"], 0);
     assert_eq!(
-        atelier::domain::audit::count_action(&app.db, "integration.deauthorized_by_platform")
+        atelier::domain::ops::audit::count_action(&app.db, "integration.deauthorized_by_platform")
             .await
             .unwrap(),
         1

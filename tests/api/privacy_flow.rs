@@ -3,9 +3,9 @@
 //! emailed link; an officer signed in to the staff portal verifies, approves, refuses,
 //! extends or corrects; and the checks that nothing of an erased person is left.
 
-use atelier::domain::audit::Actor;
 use atelier::domain::entities::privacy_requests;
-use atelier::domain::staff::{self, StaffRole};
+use atelier::domain::ops::audit::Actor;
+use atelier::domain::staff::accounts::{self as staff, StaffRole};
 use atelier::domain::RequestMeta;
 use sea_orm::EntityTrait;
 use serde_json::json;
@@ -195,7 +195,7 @@ pub async fn ask_on_portal(app: &TestApp, email: &str, kind: &str) -> privacy_re
     assert!(response.status().is_success(), "request form");
     confirm_by_link(app, email, seen).await;
     privacy_requests::Entity::find()
-        .filter(Column::RequesterEmailHash.eq(atelier::domain::outbox::recipient_hash(email)))
+        .filter(Column::RequesterEmailHash.eq(atelier::domain::ops::outbox::recipient_hash(email)))
         .order_by_desc(Column::ReceivedAt)
         .one(&app.db)
         .await

@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use atelier::domain::entities::{privacy_requests, users};
-use atelier::domain::staff::StaffRole;
+use atelier::domain::staff::accounts::StaffRole;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 use sea_orm::EntityTrait;
@@ -441,7 +441,7 @@ impl World {
             "requests not settled after {after:?}: {open:?}"
         );
         prop_assert!(
-            atelier::domain::audit::verify_chain(&self.app().db)
+            atelier::domain::ops::audit::verify_chain(&self.app().db)
                 .await
                 .unwrap()
                 .is_intact(),

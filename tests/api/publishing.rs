@@ -235,7 +235,7 @@ async fn publishing_reaches_every_channel_with_its_media(backend: Backend) {
     );
     assert!(last["actorId"].is_null(), "the system published it");
     assert_eq!(
-        atelier::domain::audit::count_action(&app.db, "draft.published")
+        atelier::domain::ops::audit::count_action(&app.db, "draft.published")
             .await
             .unwrap(),
         1
@@ -627,9 +627,15 @@ async fn refusals_retries_and_renewal(backend: Backend) {
         .await;
     take_job_from_runner(&app).await;
     let payload = publish_payload(&app, &draft).await;
-    atelier::domain::publishing::run(&app.db, app.vault_ref(), &publisher(&app), &payload, true)
-        .await
-        .unwrap();
+    atelier::domain::channels::publishing::run(
+        &app.db,
+        app.vault_ref(),
+        &publisher(&app),
+        &payload,
+        true,
+    )
+    .await
+    .unwrap();
     let owner = app.log_in("retry@example.com").await;
     let found = app
         .gql_ok(Some(&owner.access), DRAFT, json!({ "id": draft }))
@@ -650,9 +656,9 @@ async fn refusals_retries_and_renewal(backend: Backend) {
 on_both_databases!(refusals_retries_and_renewal);
 
 /// What the job runner publishes with, for running a publishing job by hand.
-fn publisher(app: &TestApp) -> atelier::domain::publishing::Publisher {
+fn publisher(app: &TestApp) -> atelier::domain::channels::publishing::Publisher {
     let config = app.config().clone();
-    atelier::domain::publishing::Publisher {
+    atelier::domain::channels::publishing::Publisher {
         providers: atelier::providers::Providers::from_config(&config).unwrap(),
         media: atelier::storage::MediaStore::from_config(&config).unwrap(),
         link_key: [0; 32],
@@ -676,7 +682,7 @@ async fn publish_payload(app: &TestApp, draft: &str) -> String {
 /// restarted (its runner idle), the draft PUBLISHING and attempt 1 of its first target
 /// open (IN_FLIGHT) since longer than a live run could take.
 async fn crash_with_an_open_attempt(app: TestApp, owner: &Session, draft: &str) -> TestApp {
-    let age = atelier::domain::publishing::IN_FLIGHT_GRACE_SECS + 60;
+    let age = atelier::domain::channels::publishing::IN_FLIGHT_GRACE_SECS + 60;
     open_attempt_since(app, owner, draft, age).await
 }
 
@@ -889,7 +895,7 @@ async fn a_lost_answer_or_a_crash_never_posts_twice(backend: Backend) {
     let app = open_attempt_since(app, &owner, &draft, 5).await;
     take_job_from_runner(&app).await;
     let payload = publish_payload(&app, &draft).await;
-    let outcome = atelier::domain::publishing::run(
+    let outcome = atelier::domain::channels::publishing::run(
         &app.db,
         app.vault_ref(),
         &publisher(&app),

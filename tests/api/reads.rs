@@ -223,7 +223,7 @@ fn stood_in<M: ModelTrait + Clone>(rows: &[M], omitted: Omitted) -> Vec<M> {
 
 /// Everything the list reads answer for the seeded rows, as text to compare.
 async fn answers(reader: &Reader, seeded: &Seeded) -> Vec<String> {
-    use atelier::domain::{accounts, comments as comment_reads, content};
+    use atelier::domain::{content, content::comments as comment_reads, identity::accounts};
     let mut out = Vec::new();
     let filters = [
         DraftFilter::default(),
@@ -290,10 +290,11 @@ async fn answers(reader: &Reader, seeded: &Seeded) -> Vec<String> {
         out.push(format!("comments of {draft}: {:?}", summaries.get(draft)));
     }
     for person in &seeded.people {
-        let access = atelier::domain::workspaces::access_read(reader, *person, seeded.workspace)
-            .await
-            .unwrap()
-            .map(|a| (a.membership, a.workspace, a.role));
+        let access =
+            atelier::domain::workspace::workspaces::access_read(reader, *person, seeded.workspace)
+                .await
+                .unwrap()
+                .map(|a| (a.membership, a.workspace, a.role));
         out.push(format!("access of {person}: {access:?}"));
     }
     assert!(

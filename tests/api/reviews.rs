@@ -826,7 +826,7 @@ async fn a_workspace_can_require_a_clients_approval_before_scheduling(backend: B
 on_both_databases!(a_workspace_can_require_a_clients_approval_before_scheduling);
 
 async fn a_reviewers_address_is_exported_then_erased_everywhere(backend: Backend) {
-    use atelier::domain::staff::StaffRole;
+    use atelier::domain::staff::accounts::StaffRole;
     let app = TestApp::spawn(backend).await;
     let owner = app
         .signed_in_user("erin@agency.example", "Erin Owner")

@@ -7,8 +7,8 @@ use std::time::Duration;
 use atelier::domain::entities::{
     export_packages, jobs as job_rows, one_time_tokens, privacy_request_events, users,
 };
-use atelier::domain::jobs;
-use atelier::domain::staff::StaffRole;
+use atelier::domain::ops::jobs;
+use atelier::domain::staff::accounts::StaffRole;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 
@@ -173,7 +173,7 @@ async fn rectified_name_then_erasure_leaves_neither_name(backend: Backend) {
         "{html}"
     );
     assert!(!html.contains("Smithers"));
-    assert!(atelier::domain::audit::verify_chain(&app.db)
+    assert!(atelier::domain::ops::audit::verify_chain(&app.db)
         .await
         .unwrap()
         .is_intact());
@@ -363,7 +363,7 @@ async fn a_dead_email_is_listed_retried_by_staff_and_delivered(backend: Backend)
         .iter()
         .all(|j| j.done_at.is_none() && j.payload.contains("sealed")));
     assert_eq!(
-        atelier::domain::audit::count_action(&app.db, "job.died")
+        atelier::domain::ops::audit::count_action(&app.db, "job.died")
             .await
             .unwrap(),
         2
@@ -451,7 +451,7 @@ async fn a_dead_email_is_listed_retried_by_staff_and_delivered(backend: Backend)
         .is_none());
     for action in ["job.retried", "job.discarded"] {
         assert_eq!(
-            atelier::domain::audit::count_action(&app.db, action)
+            atelier::domain::ops::audit::count_action(&app.db, action)
                 .await
                 .unwrap(),
             1,
@@ -502,13 +502,13 @@ async fn a_stuck_fulfilment_says_so_and_is_retried_from_its_page(backend: Backen
     app.signed_in_user("ivy@example.com", "Ivy Stuck").await;
     let officer = Officer::sign_in(&app, "officer@atelier.test", StaffRole::Compliance).await;
     // Ivy also works here under the same address: the verification scan finds it.
-    atelier::domain::staff::create_staff(
+    atelier::domain::staff::accounts::create_staff(
         &app.db,
         "ivy@example.com",
         "Ivy at work",
         STAFF_PASSWORD,
         StaffRole::Support,
-        atelier::domain::audit::Actor::System,
+        atelier::domain::ops::audit::Actor::System,
         &atelier::domain::RequestMeta::default(),
     )
     .await

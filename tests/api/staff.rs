@@ -1,10 +1,10 @@
 //! The staff compliance portal: setup, sign-in with throttling and lockout, sessions,
 //! roles on every route, CSRF, the queue and the decisions on a request.
 
-use atelier::domain::audit::{self, Actor};
 use atelier::domain::entities::{privacy_requests, staff_sessions};
+use atelier::domain::ops::audit::{self, Actor};
 use atelier::domain::privacy::requests::{self as privacy, RequestForm, RequestSource};
-use atelier::domain::staff::{self, StaffRole};
+use atelier::domain::staff::accounts::{self as staff, StaffRole};
 use atelier::domain::RequestMeta;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 
@@ -960,7 +960,7 @@ async fn a_rectification_is_applied_and_recorded(backend: Backend) {
         .unwrap();
     assert!(!event.details.contains("Jon Smith"), "{}", event.details);
     let details: serde_json::Value = serde_json::from_str(&event.details).unwrap();
-    let change = atelier::domain::person_keys::open(
+    let change = atelier::domain::privacy::person_keys::open(
         &app.db,
         app.vault_ref(),
         user.id,
@@ -972,14 +972,17 @@ async fn a_rectification_is_applied_and_recorded(backend: Backend) {
     assert_eq!(change["new"], "Jon Smith");
     assert_eq!(change["old"], "Jon Smyth");
     // The replaced name is remembered, sealed, for a later erasure to look for.
-    let former =
-        atelier::domain::person_keys::former_identifiers(&app.db, app.vault_ref(), user.id)
-            .await
-            .unwrap();
+    let former = atelier::domain::privacy::person_keys::former_identifiers(
+        &app.db,
+        app.vault_ref(),
+        user.id,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         former,
         vec![(
-            atelier::domain::person_keys::IdentifierKind::Name,
+            atelier::domain::privacy::person_keys::IdentifierKind::Name,
             "Jon Smyth".to_string()
         )]
     );
@@ -1175,7 +1178,7 @@ async fn a_burst_of_wrong_passwords_locks_the_account(backend: Backend) {
     // Thirty at once on another account: only the limit's ten reach the password check
     // (each is counted before it), the rest are refused unread.
     make_staff(&app, "burst2@atelier.test", StaffRole::Compliance).await;
-    let before = atelier::domain::audit::count_action(&app.db, "staff.login_failed")
+    let before = atelier::domain::ops::audit::count_action(&app.db, "staff.login_failed")
         .await
         .unwrap();
     let guesses = (0..30).map(|_| sign_in(&app, "burst2@atelier.test", "not-the-password-42"));
@@ -1184,7 +1187,7 @@ async fn a_burst_of_wrong_passwords_locks_the_account(backend: Backend) {
         .iter()
         .filter(|(_, s)| *s == reqwest::StatusCode::TOO_MANY_REQUESTS)
         .count();
-    let checked = atelier::domain::audit::count_action(&app.db, "staff.login_failed")
+    let checked = atelier::domain::ops::audit::count_action(&app.db, "staff.login_failed")
         .await
         .unwrap()
         - before;

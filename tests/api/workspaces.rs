@@ -323,7 +323,9 @@ async fn concurrent_writes_all_succeed(backend: Backend) {
         );
     }
     assert_eq!(slugs.len(), 24, "every workspace gets its own slug");
-    let report = atelier::domain::audit::verify_chain(&app.db).await.unwrap();
+    let report = atelier::domain::ops::audit::verify_chain(&app.db)
+        .await
+        .unwrap();
     assert!(
         report.is_intact(),
         "concurrent appends keep the chain linear: {report:?}"
@@ -577,7 +579,7 @@ async fn an_owner_deletes_a_workspace_and_nothing_of_it_is_left(backend: Backend
             .await;
     }
     assert_eq!(
-        atelier::domain::audit::count_action(&app.db, "workspace.deleted")
+        atelier::domain::ops::audit::count_action(&app.db, "workspace.deleted")
             .await
             .unwrap(),
         1

@@ -15,14 +15,17 @@ use serde_json::json;
 use uuid::Uuid;
 
 use self::targets::{Origin, TargetText};
-use super::audit::{self, Actor, NewEvent};
+use super::channels::integrations::Provider;
 use super::entities::{draft_generations, draft_revisions, draft_targets, draft_workflow, drafts};
-use super::integrations::Provider;
-use super::workspaces::{Role, WorkspaceAccess};
+use super::ops::audit::{self, Actor, NewEvent};
+use super::workspace::workspaces::{Role, WorkspaceAccess};
 use super::{clean_text, now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 use crate::generate::{ContentGenerator, Source};
 
+pub mod comments;
+pub mod media;
+pub mod review_links;
 pub mod targets;
 
 pub const MAX_TAGS: usize = 20;
@@ -336,7 +339,8 @@ pub async fn transition(
     .await?;
     if let (DraftStatus::ChangesRequested, Some(note)) = (to, note.as_deref()) {
         // The reviewer's note also opens the discussion on the draft.
-        super::comments::insert(&txn, draft_id, Some(access.user_id()), None, note, &[]).await?;
+        super::content::comments::insert(&txn, draft_id, Some(access.user_id()), None, note, &[])
+            .await?;
     }
     if matches!(
         to,
@@ -437,7 +441,7 @@ pub async fn schedule(
         )));
     }
     if access.workspace.client_approval_required
-        && !super::review_links::client_approved(&txn, &draft).await?
+        && !super::content::review_links::client_approved(&txn, &draft).await?
     {
         return Err(DomainError::bad_input(
             "this workspace requires a client's approval before scheduling: share the draft for review and wait until the client approves it",
@@ -471,7 +475,7 @@ pub async fn schedule(
         None,
     )
     .await?;
-    super::publishing::enqueue(&txn, draft_id, publish_at).await?;
+    super::channels::publishing::enqueue(&txn, draft_id, publish_at).await?;
     audit::record(
         &txn,
         NewEvent::new(Actor::User(access.user_id()), "draft.scheduled")
@@ -825,7 +829,7 @@ pub(crate) async fn record_transition_by(
     to: DraftStatus,
     note: Option<&str>,
 ) -> DomainResult<()> {
-    use super::webhooks::emit;
+    use super::workspace::webhooks::emit;
     match from {
         None => {
             emit(

@@ -10,10 +10,10 @@ use uuid::Uuid;
 
 use super::find_in_workspace;
 use crate::db::reads::Reads;
+use crate::domain::channels::integrations::Provider;
 use crate::domain::entities::{draft_targets, integrations, media};
-use crate::domain::integrations::Provider;
 use crate::domain::now;
-use crate::domain::workspaces::{Role, WorkspaceAccess};
+use crate::domain::workspace::workspaces::{Role, WorkspaceAccess};
 use crate::error::{DomainError, DomainResult};
 
 /// What a platform accepts in one post.
@@ -423,7 +423,7 @@ pub(crate) async fn check_ready(conn: &impl ConnectionTrait, draft_id: Uuid) -> 
             "add at least one channel (target) before scheduling",
         ));
     }
-    let attached: Vec<media::Model> = crate::domain::media::for_drafts(conn, &[draft_id])
+    let attached: Vec<media::Model> = crate::domain::content::media::for_drafts(conn, &[draft_id])
         .await?
         .into_iter()
         .map(|(_, m)| m)

@@ -20,7 +20,7 @@ use crate::domain::entities::{
     privacy_requests, sessions, users, workspaces,
 };
 use crate::domain::now;
-use crate::domain::outbox::recipient_hash;
+use crate::domain::ops::outbox::recipient_hash;
 use crate::error::{DomainError, DomainResult};
 use crate::storage::MediaStore;
 
@@ -233,7 +233,7 @@ pub async fn build(
             addresses.push(folded);
         }
     }
-    let reviews = crate::domain::review_links::sent_to(conn, &addresses).await?;
+    let reviews = crate::domain::content::review_links::sent_to(conn, &addresses).await?;
     let reviewed_ids: Vec<Uuid> = reviews
         .iter()
         .flat_map(|(_, items)| items.iter().map(|i| i.draft_id))
@@ -257,7 +257,7 @@ pub async fn build(
     let review_rows: Vec<serde_json::Value> = reviews
         .iter()
         .map(|(link, items)| {
-            let state = crate::domain::review_links::LinkState::of(link, now());
+            let state = crate::domain::content::review_links::LinkState::of(link, now());
             json!({
                 "review_link_id": link.id,
                 "workspace": review_spaces.iter().find(|(id, _)| *id == link.workspace_id).map(|(_, n)| n),
@@ -555,9 +555,9 @@ pub async fn open_for_download(
     token: &str,
     meta: &crate::domain::RequestMeta,
 ) -> DomainResult<export_packages::Model> {
-    let row = crate::domain::tokens::find_valid(
+    let row = crate::domain::identity::tokens::find_valid(
         conn,
-        crate::domain::tokens::purpose::EXPORT_DOWNLOAD,
+        crate::domain::identity::tokens::purpose::EXPORT_DOWNLOAD,
         token,
     )
     .await?;
@@ -574,10 +574,10 @@ pub async fn open_for_download(
         .filter(export_packages::Column::Id.eq(package.id))
         .exec(conn)
         .await?;
-    crate::domain::audit::record(
+    crate::domain::ops::audit::record(
         conn,
-        crate::domain::audit::NewEvent::new(
-            crate::domain::audit::Actor::Anonymous,
+        crate::domain::ops::audit::NewEvent::new(
+            crate::domain::ops::audit::Actor::Anonymous,
             "privacy.export_downloaded",
         )
         .target("export_package", package.id)
@@ -651,7 +651,7 @@ pub async fn erase_packages(
     crate::domain::entities::one_time_tokens::Entity::delete_many()
         .filter(
             crate::domain::entities::one_time_tokens::Column::Purpose
-                .eq(crate::domain::tokens::purpose::EXPORT_DOWNLOAD),
+                .eq(crate::domain::identity::tokens::purpose::EXPORT_DOWNLOAD),
         )
         .filter(crate::domain::entities::one_time_tokens::Column::SubjectId.is_in(ids.clone()))
         .exec(conn)

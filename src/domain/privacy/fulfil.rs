@@ -21,19 +21,19 @@ use uuid::Uuid;
 
 use super::requests::{add_event, RequestKind, RequestStatus};
 use crate::crypto::vault::Vault;
-use crate::domain::accounts::UserStatus;
-use crate::domain::audit::{self, Actor, NewEvent};
+use crate::domain::channels::integrations::Health;
 use crate::domain::entities::{
     comments, draft_generations, draft_revisions, draft_workflow, drafts, export_packages,
     integration_tokens, integrations, invitations, jobs as job_rows, media, memberships,
     mention_notifications, one_time_tokens, privacy_execution_steps as steps,
     privacy_requests as requests, sessions, users, workspaces,
 };
-use crate::domain::integrations::Health;
-use crate::domain::outbox::{self, recipient_hash, Email, QueuedEmail};
-use crate::domain::person_keys::IdentifierKind;
-use crate::domain::workspaces::Role;
-use crate::domain::{jobs, now, RequestMeta};
+use crate::domain::identity::accounts::UserStatus;
+use crate::domain::ops::audit::{self, Actor, NewEvent};
+use crate::domain::ops::outbox::{self, recipient_hash, Email, QueuedEmail};
+use crate::domain::privacy::person_keys::IdentifierKind;
+use crate::domain::workspace::workspaces::Role;
+use crate::domain::{now, ops::jobs, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 use crate::storage::MediaStore;
 
@@ -106,9 +106,9 @@ pub async fn enqueue(
     if let Some(platform_user) = meta_subject(request) {
         // Meta's deletion covers what Meta gave us about that person, not their Atelier
         // account: the scan looks for the channels' names only.
-        for channel in crate::domain::integrations::find_by_platform_user(
+        for channel in crate::domain::channels::integrations::find_by_platform_user(
             conn,
-            &crate::domain::integrations::Provider::META,
+            &crate::domain::channels::integrations::Provider::META,
             platform_user,
         )
         .await?
@@ -128,7 +128,7 @@ pub async fn enqueue(
             needles.names.push(user.display_name.clone());
         }
         for (kind, value) in
-            crate::domain::person_keys::former_identifiers(conn, vault, user_id).await?
+            crate::domain::privacy::person_keys::former_identifiers(conn, vault, user_id).await?
         {
             match kind {
                 IdentifierKind::Email => needles.other_emails.push(value),
@@ -524,7 +524,7 @@ async fn run_step(
         // Without an account, the client reviews sent to the address are all there is to
         // package; with none of those either, the completion says nothing was held.
         (Step::ExportPackage, None) => {
-            if crate::domain::review_links::any_sent_to(txn, &emails).await? {
+            if crate::domain::content::review_links::any_sent_to(txn, &emails).await? {
                 super::export::build(txn, exports, store, request)
                     .await
                     .map(|_| 1)
@@ -543,7 +543,9 @@ async fn run_step(
             None => Ok(0),
         },
         (Step::MailOutbox, _) => delete_queued_mail(txn, &email_hashes).await,
-        (Step::ReviewLinks, _) => crate::domain::review_links::erase_reviewer(txn, &emails).await,
+        (Step::ReviewLinks, _) => {
+            crate::domain::content::review_links::erase_reviewer(txn, &emails).await
+        }
         (Step::RequestRecords, _) => {
             minimise_other_requests(txn, request.id, user_id, &email_hashes).await
         }
@@ -571,7 +573,7 @@ async fn run_step(
             .rows_affected),
         // Crypto-shredding: the audit details sealed with their key become unreadable.
         (Step::AuditDetails, Some(user_id)) => {
-            crate::domain::person_keys::shred(txn, user_id).await
+            crate::domain::privacy::person_keys::shred(txn, user_id).await
         }
         (Step::Account, Some(user_id)) => tombstone(txn, user_id).await,
         (Step::Restrict, Some(user_id)) => {
@@ -735,7 +737,7 @@ async fn revoke_channel(
     why: &str,
     forget_connector: bool,
 ) -> DomainResult<u64> {
-    use crate::domain::integrations as channels;
+    use crate::domain::channels::integrations as channels;
     let tokens = channels::open_tokens(txn, vault, channel.id).await?;
     if let (Some(provider), Some(tokens)) = (channels::Provider::parse(&channel.provider), tokens) {
         channels::enqueue_revocation(txn, vault, provider, &tokens).await?;
@@ -769,11 +771,14 @@ async fn erase_meta_data(
     vault: &Vault,
     platform_user: &str,
 ) -> DomainResult<u64> {
+    use crate::domain::channels::integrations::Provider as Platform;
     use crate::domain::entities::{draft_targets, metric_points, pending_connections, sync_states};
-    use crate::domain::integrations::Provider as Platform;
-    let channels =
-        crate::domain::integrations::find_by_platform_user(txn, &Platform::META, platform_user)
-            .await?;
+    let channels = crate::domain::channels::integrations::find_by_platform_user(
+        txn,
+        &Platform::META,
+        platform_user,
+    )
+    .await?;
     let ids: Vec<Uuid> = channels.iter().map(|c| c.id).collect();
     let mut affected = 0;
     for channel in channels {
@@ -983,7 +988,8 @@ async fn tombstone(txn: &impl ConnectionTrait, user_id: Uuid) -> DomainResult<u6
     active.status = Set(UserStatus::Erased.as_str().into());
     active.updated_at = Set(now());
     active.update(txn).await?;
-    let forgotten = crate::domain::person_keys::forget_former_identifiers(txn, user_id).await?;
+    let forgotten =
+        crate::domain::privacy::person_keys::forget_former_identifiers(txn, user_id).await?;
     Ok(1 + forgotten)
 }
 
@@ -1174,9 +1180,9 @@ async fn complete(
         )
         .await?;
     } else if let (Some(to), Some(package)) = (&request.requester_email, &package) {
-        let token = crate::domain::tokens::issue(
+        let token = crate::domain::identity::tokens::issue(
             &txn,
-            crate::domain::tokens::purpose::EXPORT_DOWNLOAD,
+            crate::domain::identity::tokens::purpose::EXPORT_DOWNLOAD,
             package.id,
             chrono::Duration::days(super::export::PACKAGE_TTL_DAYS),
         )

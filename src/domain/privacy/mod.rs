@@ -5,6 +5,7 @@ pub mod clock;
 pub mod export;
 pub mod fulfil;
 pub mod meta;
+pub mod person_keys;
 pub mod policy;
 pub mod requests;
 pub mod review;

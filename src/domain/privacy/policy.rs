@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::super::entities::privacy_policies;
 use super::super::{clean_text, now, RequestMeta};
-use crate::domain::audit::{self, NewEvent};
-use crate::domain::staff::{StaffIdentity, StaffRole};
+use crate::domain::ops::audit::{self, NewEvent};
+use crate::domain::staff::accounts::{StaffIdentity, StaffRole};
 use crate::error::{DomainError, DomainResult};
 
 /// The version in force now.

@@ -16,14 +16,14 @@ use uuid::Uuid;
 
 use super::clock::{self, Jurisdiction};
 use crate::crypto::vault::Vault;
-use crate::domain::accounts::{self, EmailAddress};
-use crate::domain::audit::{self, Actor, NewEvent};
+use crate::domain::channels::integrations::{self, Provider};
 use crate::domain::entities::{
     privacy_request_events as events, privacy_requests as requests, users,
 };
-use crate::domain::integrations::{self, Provider};
-use crate::domain::outbox::{self, recipient_hash, Email};
-use crate::domain::tokens::{self, purpose};
+use crate::domain::identity::accounts::{self, EmailAddress};
+use crate::domain::identity::tokens::{self, purpose};
+use crate::domain::ops::audit::{self, Actor, NewEvent};
+use crate::domain::ops::outbox::{self, recipient_hash, Email};
 use crate::domain::{now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 

@@ -12,14 +12,14 @@ use uuid::Uuid;
 use super::clock::{self, Jurisdiction};
 use super::requests::{add_event, add_event_with_detail, RequestKind, RequestStatus, SealedDetail};
 use crate::crypto::vault::Vault;
-use crate::domain::accounts::EmailAddress;
-use crate::domain::audit::{self, NewEvent};
 use crate::domain::entities::{
     privacy_execution_steps, privacy_request_events as events, privacy_requests as requests,
     staff_users, users,
 };
-use crate::domain::outbox::{self, recipient_hash, Email};
-use crate::domain::staff::{StaffIdentity, StaffRole};
+use crate::domain::identity::accounts::EmailAddress;
+use crate::domain::ops::audit::{self, NewEvent};
+use crate::domain::ops::outbox::{self, recipient_hash, Email};
+use crate::domain::staff::accounts::{StaffIdentity, StaffRole};
 use crate::domain::{clean_text, now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 
@@ -144,7 +144,7 @@ pub struct StaffView {
     pub assignee: Option<staff_users::Model>,
     pub steps: Vec<privacy_execution_steps::Model>,
     /// The fulfilment job while it is not done, when it has failed at least once.
-    pub fulfilment: Option<crate::domain::dead_jobs::TroubledJob>,
+    pub fulfilment: Option<crate::domain::staff::dead_jobs::TroubledJob>,
 }
 
 /// Opens a sealed timeline detail into words for staff.
@@ -187,13 +187,14 @@ pub async fn view(conn: &impl ConnectionTrait, vault: &Vault, id: Uuid) -> Domai
         let (Some(user_id), Some(sealed)) = (event.sealed_for, &event.sealed_detail) else {
             continue;
         };
-        let shown = match crate::domain::person_keys::open(conn, vault, user_id, sealed).await? {
-            Some(detail) => describe_change(&detail),
-            None => "the values were erased with the person's data".to_string(),
-        };
+        let shown =
+            match crate::domain::privacy::person_keys::open(conn, vault, user_id, sealed).await? {
+                Some(detail) => describe_change(&detail),
+                None => "the values were erased with the person's data".to_string(),
+            };
         revealed.insert(event.id, shown);
     }
-    let fulfilment = crate::domain::dead_jobs::fulfilment_of(conn, id)
+    let fulfilment = crate::domain::staff::dead_jobs::fulfilment_of(conn, id)
         .await?
         .filter(|job| !job.last_error.is_empty() || job.is_dead());
     Ok(StaffView {
@@ -547,9 +548,12 @@ pub async fn lift_restriction(
             "only a completed restriction or objection on an account can be lifted",
         ));
     };
-    let lifted =
-        super::fulfil::set_user_status(&txn, user_id, crate::domain::accounts::UserStatus::Active)
-            .await?;
+    let lifted = super::fulfil::set_user_status(
+        &txn,
+        user_id,
+        crate::domain::identity::accounts::UserStatus::Active,
+    )
+    .await?;
     if lifted == 0 {
         return Err(DomainError::bad_input(
             "the account is no longer restricted",
@@ -591,7 +595,7 @@ pub async fn rectify(
     new_value: &str,
     meta: &RequestMeta,
 ) -> DomainResult<requests::Model> {
-    use crate::domain::accounts::EmailAddress;
+    use crate::domain::identity::accounts::EmailAddress;
     identity.require(StaffRole::Compliance)?;
     let txn = conn.begin().await?;
     let (request, status) = load_for_action(
@@ -619,7 +623,7 @@ pub async fn rectify(
         ),
         "email" => {
             let email = EmailAddress::parse(new_value)?;
-            if crate::domain::accounts::find_by_email(&txn, &email)
+            if crate::domain::identity::accounts::find_by_email(&txn, &email)
                 .await?
                 .is_some()
             {
@@ -650,11 +654,11 @@ pub async fn rectify(
     active.updated_at = Set(now());
     active.update(&txn).await?;
     if field == "email" {
-        let token = crate::domain::tokens::issue(
+        let token = crate::domain::identity::tokens::issue(
             &txn,
-            crate::domain::tokens::purpose::EMAIL_VERIFICATION,
+            crate::domain::identity::tokens::purpose::EMAIL_VERIFICATION,
             user.id,
-            Duration::hours(crate::domain::accounts::EMAIL_VERIFICATION_TTL_HOURS),
+            Duration::hours(crate::domain::identity::accounts::EMAIL_VERIFICATION_TTL_HOURS),
         )
         .await?;
         outbox::enqueue(
@@ -677,7 +681,8 @@ pub async fn rectify(
     // timeline shows only which field changed), the replaced value is remembered sealed
     // so a later erasure looks for it too, and erasing them shreds all of it.
     let change = json!({ "field": field, "old": old, "new": new });
-    let timeline_detail = crate::domain::person_keys::seal(&txn, vault, user.id, &change).await?;
+    let timeline_detail =
+        crate::domain::privacy::person_keys::seal(&txn, vault, user.id, &change).await?;
     add_event_with_detail(
         &txn,
         id,
@@ -692,13 +697,13 @@ pub async fn rectify(
         }),
     )
     .await?;
-    crate::domain::person_keys::remember_former_identifier(
+    crate::domain::privacy::person_keys::remember_former_identifier(
         &txn,
         vault,
         user.id,
         match field {
-            "email" => crate::domain::person_keys::IdentifierKind::Email,
-            _ => crate::domain::person_keys::IdentifierKind::Name,
+            "email" => crate::domain::privacy::person_keys::IdentifierKind::Email,
+            _ => crate::domain::privacy::person_keys::IdentifierKind::Name,
         },
         &old,
     )
@@ -715,7 +720,7 @@ pub async fn rectify(
         )
         .await?;
     }
-    let change = crate::domain::person_keys::seal(&txn, vault, user.id, &change).await?;
+    let change = crate::domain::privacy::person_keys::seal(&txn, vault, user.id, &change).await?;
     staff_event(
         &txn,
         identity,
@@ -798,7 +803,7 @@ pub async fn send_deadline_reminders(
     audit::record(
         &txn,
         NewEvent::new(
-            crate::domain::audit::Actor::System,
+            crate::domain::ops::audit::Actor::System,
             "privacy.deadline_reminders_sent",
         )
         .details(json!({ "emails": sent })),

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{error_page, not_found};
-use crate::domain::media;
+use crate::domain::content::media;
 use crate::error::DomainError;
 use crate::state::AppState;
 

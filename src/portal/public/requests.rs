@@ -14,11 +14,11 @@ use serde::Deserialize;
 
 use super::{error_page, MessagePage};
 use crate::domain::entities::{privacy_request_events, privacy_requests};
+use crate::domain::identity::rate_limit::RateLimiter;
 use crate::domain::privacy::clock::Jurisdiction;
 use crate::domain::privacy::requests::{
     self, FieldErrors, PublicView, RequestForm, RequestKind, RequestSource, RequestStatus,
 };
-use crate::domain::rate_limit::RateLimiter;
 use crate::error::DomainError;
 use crate::portal::csrf;
 use crate::state::AppState;

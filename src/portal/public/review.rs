@@ -18,9 +18,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{error_page, not_found, MessagePage};
+use crate::domain::channels::integrations::Provider;
+use crate::domain::content::review_links::{self as reviews, Closed, Decision, PageDraft, Verdict};
 use crate::domain::content::targets::platform_name;
-use crate::domain::integrations::Provider;
-use crate::domain::review_links::{self as reviews, Closed, Decision, PageDraft, Verdict};
 use crate::error::DomainError;
 use crate::live::LiveEvent;
 use crate::portal::csrf;
@@ -198,7 +198,7 @@ fn draft_view(state: &AppState, d: PageDraft, zone: chrono_tz::Tz) -> DraftView 
             .media
             .iter()
             .map(|m| MediaView {
-                url: crate::domain::media::signed_url(
+                url: crate::domain::content::media::signed_url(
                     &state.media_link_key,
                     &public_url,
                     m.id,

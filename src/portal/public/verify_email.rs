@@ -13,7 +13,7 @@ use axum::Form;
 use serde::Deserialize;
 
 use super::MessagePage;
-use crate::domain::accounts;
+use crate::domain::identity::accounts;
 use crate::error::DomainError;
 use crate::state::AppState;
 

@@ -9,9 +9,9 @@ use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::{csrf_failed, staff_error, Staff};
-use crate::domain::audit::{self, ChainReport, Search};
 use crate::domain::entities::audit_events;
-use crate::domain::staff::StaffRole;
+use crate::domain::ops::audit::{self, ChainReport, Search};
+use crate::domain::staff::accounts::StaffRole;
 use crate::state::AppState;
 
 #[derive(Deserialize, Default, Clone)]

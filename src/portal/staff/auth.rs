@@ -11,7 +11,7 @@ use axum::Form;
 use serde::Deserialize;
 
 use super::{csrf_failed, session_cookie, staff_error, Staff};
-use crate::domain::staff::{self, ABSOLUTE_TIMEOUT_HOURS};
+use crate::domain::staff::accounts::{self as staff, ABSOLUTE_TIMEOUT_HOURS};
 use crate::error::DomainError;
 use crate::portal::csrf;
 use crate::state::AppState;

@@ -15,8 +15,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{csrf_failed, staff_error, Staff};
-use crate::domain::dead_jobs::{self, TroubledJob};
-use crate::domain::staff::StaffRole;
+use crate::domain::staff::accounts::StaffRole;
+use crate::domain::staff::dead_jobs::{self, TroubledJob};
 use crate::error::DomainError;
 use crate::state::AppState;
 

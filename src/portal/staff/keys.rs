@@ -14,8 +14,8 @@ use axum::Form;
 use serde::Deserialize;
 
 use super::{csrf_failed, staff_error, Staff};
-use crate::domain::keys;
-use crate::domain::staff::StaffRole;
+use crate::domain::staff::accounts::StaffRole;
+use crate::domain::upkeep::keys;
 use crate::state::AppState;
 
 #[derive(Template, WebTemplate)]

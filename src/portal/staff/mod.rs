@@ -21,7 +21,7 @@ use axum::Router;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::domain::staff::{self, StaffIdentity, StaffRole};
+use crate::domain::staff::accounts::{self as staff, StaffIdentity, StaffRole};
 use crate::error::DomainError;
 use crate::state::AppState;
 

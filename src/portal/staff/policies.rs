@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::{csrf_failed, staff_error, Staff};
 use crate::domain::entities::privacy_policies;
 use crate::domain::privacy::policy::{self, DiffLine};
-use crate::domain::staff::StaffRole;
+use crate::domain::staff::accounts::StaffRole;
 use crate::error::DomainError;
 use crate::state::AppState;
 

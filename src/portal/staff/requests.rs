@@ -17,7 +17,7 @@ use crate::domain::entities::{privacy_requests, staff_users};
 use crate::domain::privacy::clock::Jurisdiction;
 use crate::domain::privacy::requests::{RequestKind, RequestStatus};
 use crate::domain::privacy::review::{self, Counts, QueueFilter, StaffView};
-use crate::domain::staff::{self, StaffRole};
+use crate::domain::staff::accounts::{self as staff, StaffRole};
 use crate::error::DomainError;
 use crate::state::AppState;
 
@@ -467,8 +467,10 @@ pub async fn act(
             .await
             .map(|_| ()),
         "note" => review::add_note(db, identity, id, &form.note, &meta).await,
-        "retry-fulfilment" => match crate::domain::dead_jobs::fulfilment_of(db, id).await {
-            Ok(Some(job)) => crate::domain::dead_jobs::retry(db, identity, job.id, &meta).await,
+        "retry-fulfilment" => match crate::domain::staff::dead_jobs::fulfilment_of(db, id).await {
+            Ok(Some(job)) => {
+                crate::domain::staff::dead_jobs::retry(db, identity, job.id, &meta).await
+            }
             Ok(None) => Err(DomainError::bad_input(
                 "this request has no fulfilment waiting to be retried",
             )),

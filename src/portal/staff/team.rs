@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{csrf_failed, staff_error, Staff};
 use crate::domain::entities::staff_users;
-use crate::domain::staff::{self, StaffRole};
+use crate::domain::staff::accounts::{self as staff, StaffRole};
 use crate::error::DomainError;
 use crate::state::AppState;
 

@@ -10,11 +10,13 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::audit::{self, Actor, NewEvent};
-use super::entities::{integration_tokens, integrations, oauth_states, pending_connections};
-use super::workspaces::{Role, WorkspaceAccess};
-use super::{clean_text, now, RequestMeta};
 use crate::crypto::vault::Vault;
+use crate::domain::entities::{
+    integration_tokens, integrations, oauth_states, pending_connections,
+};
+use crate::domain::ops::audit::{self, Actor, NewEvent};
+use crate::domain::workspace::workspaces::{Role, WorkspaceAccess};
+use crate::domain::{clean_text, now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 use crate::providers::{ProviderError, Providers};
 
@@ -532,9 +534,12 @@ pub async fn finish_connect(
     if spent.rows_affected != 1 {
         return Err(refused());
     }
-    let access = super::workspaces::access(conn, pending.user_id, pending.workspace_id)
-        .await?
-        .ok_or_else(|| DomainError::forbidden("you are no longer a member of that workspace"))?;
+    let access =
+        crate::domain::workspace::workspaces::access(conn, pending.user_id, pending.workspace_id)
+            .await?
+            .ok_or_else(|| {
+                DomainError::forbidden("you are no longer a member of that workspace")
+            })?;
     let verifier = vault
         .open(&pending.verifier_sealed, VERIFIER_CONTEXT)
         .map_err(DomainError::internal)?;
@@ -662,7 +667,7 @@ pub async fn complete_connect(
     meta: &RequestMeta,
 ) -> DomainResult<integrations::Model> {
     let (row, provider, kept) = open_pending(conn, vault, user_id, id).await?;
-    let access = super::workspaces::access(conn, user_id, row.workspace_id)
+    let access = crate::domain::workspace::workspaces::access(conn, user_id, row.workspace_id)
         .await?
         .ok_or_else(|| DomainError::forbidden("you are no longer a member of that workspace"))?;
     let Some(chosen) = kept
@@ -719,9 +724,9 @@ pub async fn enqueue_revocation(
     if let Some(refresh) = &tokens.refresh_token {
         sealed.push(vault.seal(refresh.expose_secret().as_bytes(), REVOCATION_CONTEXT));
     }
-    super::jobs::enqueue(
+    crate::domain::ops::jobs::enqueue(
         conn,
-        super::jobs::kind::REVOKE_TOKENS,
+        crate::domain::ops::jobs::kind::REVOKE_TOKENS,
         &Revocation {
             provider: provider.as_str().into(),
             sealed,
@@ -859,8 +864,8 @@ pub async fn schedule_refreshes(
             .as_bytes(),
         );
         let payload = json!({ "integration_id": row.integration_id });
-        let kind = super::jobs::kind::REFRESH_TOKENS;
-        if super::jobs::enqueue_once(conn, id, kind, &payload, now()).await? {
+        let kind = crate::domain::ops::jobs::kind::REFRESH_TOKENS;
+        if crate::domain::ops::jobs::enqueue_once(conn, id, kind, &payload, now()).await? {
             queued += 1;
         }
     }
@@ -1030,7 +1035,7 @@ async fn notify_admins_of_lost_channels(
     vault: &Vault,
     channels: &[integrations::Model],
 ) -> DomainResult<()> {
-    use super::entities::workspaces;
+    use crate::domain::entities::workspaces;
     let Some(first) = channels.first() else {
         return Ok(());
     };
@@ -1055,7 +1060,7 @@ async fn notify_admins_of_lost_channels(
         })
         .collect();
     for channel in channels {
-        super::webhooks::emit(
+        crate::domain::workspace::webhooks::emit(
             conn,
             channel.workspace_id,
             "integration.needs_reauth",
@@ -1067,11 +1072,13 @@ async fn notify_admins_of_lost_channels(
         )
         .await?;
     }
-    for user in super::workspaces::active_admins(conn, first.workspace_id).await? {
-        super::outbox::enqueue(
+    for user in
+        crate::domain::workspace::workspaces::active_admins(conn, first.workspace_id).await?
+    {
+        crate::domain::ops::outbox::enqueue(
             conn,
             vault,
-            &super::outbox::Email::ChannelNeedsReauth {
+            &crate::domain::ops::outbox::Email::ChannelNeedsReauth {
                 to: user.email.clone(),
                 name: user.display_name.clone(),
                 workspace_name: workspace.name.clone(),

@@ -13,16 +13,16 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::audit::{self, Actor, NewEvent};
-use super::entities::{sessions, users};
-use super::outbox::{self, Email};
-use super::rate_limit::{LimitStore, RateLimiter};
-use super::tokens::{self, purpose};
-use super::{clean_text, now, RequestMeta};
 use crate::config::AuthConfig;
 use crate::crypto::password;
 use crate::crypto::tokens::{mint, PresentedToken};
 use crate::crypto::vault::Vault;
+use crate::domain::entities::{sessions, users};
+use crate::domain::identity::rate_limit::{LimitStore, RateLimiter};
+use crate::domain::identity::tokens::{self, purpose};
+use crate::domain::ops::audit::{self, Actor, NewEvent};
+use crate::domain::ops::outbox::{self, Email};
+use crate::domain::{clean_text, now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 
 pub const EMAIL_VERIFICATION_TTL_HOURS: i64 = 24;
@@ -219,7 +219,7 @@ async fn known_place(
     email: &EmailAddress,
     ip: Option<std::net::IpAddr>,
 ) -> DomainResult<bool> {
-    use super::entities::audit_events;
+    use crate::domain::entities::audit_events;
     let Some(ip) = ip else {
         return Ok(false);
     };
@@ -427,7 +427,12 @@ pub async fn request_password_reset(
     };
     let plain = serde_json::to_vec(&asked).map_err(DomainError::internal)?;
     let payload = json!({ "sealed_reset": vault.seal(&plain, RESET_SEAL_CONTEXT) });
-    super::jobs::enqueue(conn, super::jobs::kind::PASSWORD_RESET, &payload).await?;
+    crate::domain::ops::jobs::enqueue(
+        conn,
+        crate::domain::ops::jobs::kind::PASSWORD_RESET,
+        &payload,
+    )
+    .await?;
     Ok(())
 }
 

@@ -12,8 +12,8 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::entities::jobs;
-use super::now;
+use crate::domain::entities::jobs;
+use crate::domain::now;
 use crate::error::DomainResult;
 
 /// The kinds of job this build knows how to run.

@@ -21,11 +21,11 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use super::audit::{self, Actor, NewEvent};
-use super::entities::{webhook_deliveries as deliveries, webhook_endpoints as endpoints};
-use super::workspaces::{Role, WorkspaceAccess};
-use super::{jobs, now, RequestMeta};
 use crate::crypto::vault::Vault;
+use crate::domain::entities::{webhook_deliveries as deliveries, webhook_endpoints as endpoints};
+use crate::domain::ops::audit::{self, Actor, NewEvent};
+use crate::domain::workspace::workspaces::{Role, WorkspaceAccess};
+use crate::domain::{now, ops::jobs, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 
 const SEAL_CONTEXT: &[u8] = b"atelier:webhook-secret:v1";
@@ -537,7 +537,7 @@ async fn disable(
     vault: &Vault,
     endpoint: endpoints::Model,
 ) -> DomainResult<()> {
-    use super::entities::workspaces;
+    use crate::domain::entities::workspaces;
     let failures = endpoint.failure_streak;
     let workspace_id = endpoint.workspace_id;
     let url = endpoint.url.clone();
@@ -560,11 +560,11 @@ async fn disable(
         .await?
         .map(|w| w.name)
         .unwrap_or_default();
-    for user in super::workspaces::active_admins(conn, workspace_id).await? {
-        super::outbox::enqueue(
+    for user in crate::domain::workspace::workspaces::active_admins(conn, workspace_id).await? {
+        crate::domain::ops::outbox::enqueue(
             conn,
             vault,
-            &super::outbox::Email::WebhookDisabled {
+            &crate::domain::ops::outbox::Email::WebhookDisabled {
                 to: user.email.clone(),
                 name: user.display_name.clone(),
                 workspace_name: workspace_name.clone(),

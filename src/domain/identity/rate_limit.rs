@@ -20,8 +20,8 @@ use sea_orm::{
 };
 use sha2::Sha256;
 
-use super::entities::rate_limits;
-use super::now;
+use crate::domain::entities::rate_limits;
+use crate::domain::now;
 use crate::error::{DomainError, DomainResult};
 
 /// Where every limiter of an instance counts: the database, and the key that names rows.

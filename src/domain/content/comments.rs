@@ -15,13 +15,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::audit::{self, Actor, NewEvent};
-use super::content::find_in_workspace;
-use super::entities::{comments, drafts, jobs, memberships, mention_notifications, users};
-use super::outbox::{self, Email, MentionItem};
-use super::workspaces::{Role, WorkspaceAccess};
-use super::{now, RequestMeta};
 use crate::crypto::vault::Vault;
+use crate::domain::content::find_in_workspace;
+use crate::domain::entities::{comments, drafts, jobs, memberships, mention_notifications, users};
+use crate::domain::ops::audit::{self, Actor, NewEvent};
+use crate::domain::ops::outbox::{self, Email, MentionItem};
+use crate::domain::workspace::workspaces::{Role, WorkspaceAccess};
+use crate::domain::{now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 
 pub const MAX_BODY: usize = 10_000;
@@ -144,7 +144,7 @@ async fn notify(
         // end), later mentions join the job still waiting.
         let payload = json!({ "user_id": user_id }).to_string();
         let waiting = jobs::Entity::find()
-            .filter(jobs::Column::Kind.eq(super::jobs::kind::MENTION_DIGEST))
+            .filter(jobs::Column::Kind.eq(crate::domain::ops::jobs::kind::MENTION_DIGEST))
             .filter(jobs::Column::Payload.eq(payload.as_str()))
             .filter(jobs::Column::DoneAt.is_null())
             .filter(jobs::Column::FailedAt.is_null())
@@ -154,10 +154,10 @@ async fn notify(
         if waiting.is_some() {
             continue;
         }
-        super::jobs::enqueue_once(
+        crate::domain::ops::jobs::enqueue_once(
             conn,
             Uuid::now_v7(),
-            super::jobs::kind::MENTION_DIGEST,
+            crate::domain::ops::jobs::kind::MENTION_DIGEST,
             &json!({ "user_id": user_id }),
             now() + window,
         )
@@ -204,7 +204,7 @@ pub async fn add(
     )
     .await?;
     notify(&txn, &comment, &mentioned, window).await?;
-    super::webhooks::emit(
+    crate::domain::workspace::webhooks::emit(
         &txn,
         access.workspace_id(),
         "comment.added",

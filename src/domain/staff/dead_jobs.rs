@@ -12,13 +12,13 @@ use sea_orm::{
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::audit::{self, Actor, NewEvent};
-use super::entities::{jobs as job_rows, privacy_requests, staff_users};
-use super::jobs::kind;
-use super::outbox::{self, Email, QueuedEmail};
-use super::staff::{StaffIdentity, StaffRole};
-use super::{now, RequestMeta};
 use crate::crypto::vault::Vault;
+use crate::domain::entities::{jobs as job_rows, privacy_requests, staff_users};
+use crate::domain::ops::audit::{self, Actor, NewEvent};
+use crate::domain::ops::jobs::kind;
+use crate::domain::ops::outbox::{self, Email, QueuedEmail};
+use crate::domain::staff::accounts::{StaffIdentity, StaffRole};
+use crate::domain::{now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 
 /// How many failing and dead jobs a page lists at most.

@@ -72,9 +72,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::entities::{draft_targets, drafts, integrations, metric_points};
-use super::now;
-use super::workspaces::{Role, WorkspaceAccess};
+use crate::domain::entities::{draft_targets, drafts, integrations, metric_points};
+use crate::domain::now;
+use crate::domain::workspace::workspaces::{Role, WorkspaceAccess};
 use crate::error::{DomainError, DomainResult};
 
 /// Points one `recordMetrics` call may carry.

@@ -7,10 +7,10 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use super::audit::{self, Actor, NewEvent};
-use super::entities::{integration_tokens, jobs as job_rows, oauth_states};
-use super::RequestMeta;
 use crate::crypto::vault::Vault;
+use crate::domain::entities::{integration_tokens, jobs as job_rows, oauth_states};
+use crate::domain::ops::audit::{self, Actor, NewEvent};
+use crate::domain::RequestMeta;
 use crate::error::{DomainError, DomainResult};
 
 /// What a rotation re-sealed.
@@ -38,7 +38,7 @@ pub async fn rotate(
             rotation.already_current += 1;
             continue;
         }
-        let aad = super::integrations::associated_data(row.integration_id);
+        let aad = crate::domain::channels::integrations::associated_data(row.integration_id);
         let reseal = |sealed: &str| -> DomainResult<String> {
             let plain = vault.open(sealed, &aad).map_err(DomainError::internal)?;
             Ok(vault.seal(&plain, &aad))
@@ -67,7 +67,7 @@ pub async fn rotate(
         };
         let mut changed = false;
         // Queued revocations hold a list of sealed tokens.
-        if job.kind == super::jobs::kind::REVOKE_TOKENS {
+        if job.kind == crate::domain::ops::jobs::kind::REVOKE_TOKENS {
             if let Some(list) = payload.get_mut("sealed").and_then(|v| v.as_array_mut()) {
                 for item in list.iter_mut() {
                     let Some(sealed) = item.as_str() else {
@@ -76,7 +76,7 @@ pub async fn rotate(
                     if Vault::key_id_of(sealed) == Some(current.as_str()) {
                         continue;
                     }
-                    let context = super::integrations::REVOCATION_CONTEXT;
+                    let context = crate::domain::channels::integrations::REVOCATION_CONTEXT;
                     let plain = vault.open(sealed, context).map_err(DomainError::internal)?;
                     *item = json!(vault.seal(&plain, context));
                     changed = true;
@@ -85,9 +85,15 @@ pub async fn rotate(
         }
         if let Some(map) = payload.as_object_mut() {
             for (field, context) in [
-                ("sealed", super::outbox::SEAL_CONTEXT),
-                ("sealed_needles", super::privacy::fulfil::SEAL_CONTEXT),
-                ("sealed_reset", super::accounts::RESET_SEAL_CONTEXT),
+                ("sealed", crate::domain::ops::outbox::SEAL_CONTEXT),
+                (
+                    "sealed_needles",
+                    crate::domain::privacy::fulfil::SEAL_CONTEXT,
+                ),
+                (
+                    "sealed_reset",
+                    crate::domain::identity::accounts::RESET_SEAL_CONTEXT,
+                ),
             ] {
                 let Some(sealed) = map.get(field).and_then(|v| v.as_str()) else {
                     continue;
@@ -116,7 +122,7 @@ pub async fn rotate(
         if Vault::key_id_of(&pending.verifier_sealed) == Some(current.as_str()) {
             continue;
         }
-        let context = super::integrations::VERIFIER_CONTEXT;
+        let context = crate::domain::channels::integrations::VERIFIER_CONTEXT;
         let Ok(plain) = vault.open(&pending.verifier_sealed, context) else {
             continue; // sealed under a key no longer configured: the attempt just fails
         };
@@ -124,7 +130,7 @@ pub async fn rotate(
         active.verifier_sealed = Set(vault.seal(&plain, context));
         active.update(&txn).await?;
     }
-    rotation.person_keys = super::person_keys::reseal_all(&txn, vault).await?;
+    rotation.person_keys = crate::domain::privacy::person_keys::reseal_all(&txn, vault).await?;
     audit::record(
         &txn,
         NewEvent::new(actor, "keys.rotated").details(json!({

@@ -22,18 +22,18 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::accounts::EmailAddress;
-use super::audit::{self, Actor, NewEvent};
-use super::content::{self, DraftStatus, PublishTime};
-use super::entities::{
+use crate::crypto::tokens::{mint, PresentedToken};
+use crate::crypto::vault::Vault;
+use crate::domain::content::{self, DraftStatus, PublishTime};
+use crate::domain::entities::{
     comments, draft_targets, draft_workflow, drafts, media, review_link_drafts as items,
     review_links as links, workspaces,
 };
-use super::outbox::{self, Email};
-use super::workspaces::{Role, WorkspaceAccess};
-use super::{now, RequestMeta};
-use crate::crypto::tokens::{mint, PresentedToken};
-use crate::crypto::vault::Vault;
+use crate::domain::identity::accounts::EmailAddress;
+use crate::domain::ops::audit::{self, Actor, NewEvent};
+use crate::domain::ops::outbox::{self, Email};
+use crate::domain::workspace::workspaces::{Role, WorkspaceAccess};
+use crate::domain::{now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 
 /// At most this many drafts go on one link.
@@ -502,7 +502,7 @@ pub async fn open(
         .await?
         .ok_or(DomainError::NotFound("review link"))?;
     let shared_by = match link.created_by {
-        Some(id) => super::entities::users::Entity::find_by_id(id)
+        Some(id) => crate::domain::entities::users::Entity::find_by_id(id)
             .one(conn)
             .await?
             .filter(|u| u.status != "ERASED")
@@ -517,7 +517,7 @@ pub async fn open(
         .order_by_asc(draft_targets::Column::Provider)
         .all(conn)
         .await?;
-    let files = super::media::for_drafts(conn, &draft_ids).await?;
+    let files = crate::domain::content::media::for_drafts(conn, &draft_ids).await?;
     let mut drafts = Vec::with_capacity(its_items.len());
     for item in its_items {
         let Some(draft) = found.iter().find(|d| d.id == item.draft_id).cloned() else {
@@ -698,14 +698,16 @@ pub async fn decide(
     }
     let mut comment_id = None;
     if let (Decision::ChangesRequested, Some(comment)) = (verdict.decision, comment.as_deref()) {
-        let written = super::comments::insert(&txn, draft.id, None, None, comment, &[]).await?;
+        let written =
+            crate::domain::content::comments::insert(&txn, draft.id, None, None, comment, &[])
+                .await?;
         comments::Entity::update_many()
             .col_expr(comments::Column::ReviewLinkId, Expr::value(link.id))
             .filter(comments::Column::Id.eq(written.id))
             .exec(&txn)
             .await?;
         comment_id = Some(written.id);
-        super::webhooks::emit(
+        crate::domain::workspace::webhooks::emit(
             &txn,
             link.workspace_id,
             "comment.added",
@@ -757,7 +759,7 @@ pub async fn decide(
         meta,
     )
     .await?;
-    super::webhooks::emit(
+    crate::domain::workspace::webhooks::emit(
         &txn,
         link.workspace_id,
         "review.decided",
@@ -775,7 +777,9 @@ pub async fn decide(
         .await?
         .map(|w| w.name)
         .unwrap_or_default();
-    for admin in super::workspaces::active_admins(&txn, link.workspace_id).await? {
+    for admin in
+        crate::domain::workspace::workspaces::active_admins(&txn, link.workspace_id).await?
+    {
         outbox::enqueue(
             &txn,
             vault,

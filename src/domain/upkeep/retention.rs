@@ -8,13 +8,13 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use super::audit::{self, Actor, NewEvent};
-use super::entities::{
+use crate::domain::entities::{
     jobs, oauth_states, one_time_tokens, pending_connections, privacy_requests, publish_attempts,
     sessions, staff_sessions, webhook_deliveries,
 };
-use super::privacy::requests::RequestStatus;
-use super::RequestMeta;
+use crate::domain::ops::audit::{self, Actor, NewEvent};
+use crate::domain::privacy::requests::RequestStatus;
+use crate::domain::RequestMeta;
 use crate::error::DomainResult;
 
 /// How many rows each purge removed.
@@ -45,7 +45,7 @@ pub async fn purge(
     at: DateTime<Utc>,
 ) -> DomainResult<Purged> {
     let txn = conn.begin().await?;
-    let export_packages = super::privacy::export::purge_expired(&txn, exports, at).await?;
+    let export_packages = crate::domain::privacy::export::purge_expired(&txn, exports, at).await?;
     let month_ago = at - Duration::days(30);
     let two_years_ago = at.checked_sub_months(Months::new(24)).unwrap_or(at);
     let purged = Purged {
@@ -121,7 +121,8 @@ pub async fn purge(
             .exec(&txn)
             .await?
             .rows_affected,
-        review_links_minimised: super::review_links::minimise_ended(&txn, at).await?,
+        review_links_minimised: crate::domain::content::review_links::minimise_ended(&txn, at)
+            .await?,
     };
     audit::record(
         &txn,

@@ -6,9 +6,9 @@
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
-use super::jobs;
 use crate::crypto::sha256_hex;
 use crate::crypto::vault::Vault;
+use crate::domain::ops::jobs;
 use crate::error::{DomainError, DomainResult};
 
 pub(crate) const SEAL_CONTEXT: &[u8] = b"atelier:outbox:v1";

@@ -11,11 +11,11 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use uuid::Uuid;
 
-use super::audit::{self, Actor, NewEvent};
-use super::content::find_in_workspace;
-use super::entities::{draft_media, media};
-use super::workspaces::{Role, WorkspaceAccess};
-use super::{now, RequestMeta};
+use crate::domain::content::find_in_workspace;
+use crate::domain::entities::{draft_media, media};
+use crate::domain::ops::audit::{self, Actor, NewEvent};
+use crate::domain::workspace::workspaces::{Role, WorkspaceAccess};
+use crate::domain::{now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 use crate::storage::MediaStore;
 
@@ -63,7 +63,7 @@ fn clean_file_name(name: &str) -> DomainResult<String> {
 /// A link to a file that works without credentials for `ttl_secs`, signed with
 /// `link_key`: `{public_url}/media/{id}?expires=…&signature=…` (served by the portal).
 pub fn signed_url(link_key: &[u8], public_url: &str, media_id: Uuid, ttl_secs: u64) -> String {
-    let expires = super::now().timestamp() + ttl_secs as i64;
+    let expires = crate::domain::now().timestamp() + ttl_secs as i64;
     let subject = media_id.to_string();
     let signature = crate::crypto::link_signature(link_key, &subject, expires);
     format!("{public_url}/media/{subject}?expires={expires}&signature={signature}")
@@ -251,7 +251,7 @@ pub async fn attach(
     access.require(Role::Editor)?;
     let txn = conn.begin().await?;
     let draft = find_in_workspace(&txn, access, draft_id).await?;
-    super::content::require_editable(&draft, "its media")?;
+    crate::domain::content::require_editable(&draft, "its media")?;
     find_in_workspace_media(&txn, access, media_id).await?;
     let attached: Vec<draft_media::Model> = draft_media::Entity::find()
         .filter(draft_media::Column::DraftId.eq(draft_id))
@@ -286,7 +286,7 @@ pub async fn detach(
     access.require(Role::Editor)?;
     let txn = conn.begin().await?;
     let draft = find_in_workspace(&txn, access, draft_id).await?;
-    super::content::require_editable(&draft, "its media")?;
+    crate::domain::content::require_editable(&draft, "its media")?;
     draft_media::Entity::delete_many()
         .filter(draft_media::Column::DraftId.eq(draft_id))
         .filter(draft_media::Column::MediaId.eq(media_id))

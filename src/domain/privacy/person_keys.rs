@@ -7,9 +7,9 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
-use super::entities::{former_identifiers, person_keys};
-use super::now;
 use crate::crypto::vault::Vault;
+use crate::domain::entities::{former_identifiers, person_keys};
+use crate::domain::now;
 use crate::error::{DomainError, DomainResult};
 
 fn key_context(user_id: Uuid) -> Vec<u8> {

@@ -12,14 +12,14 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::accounts::EmailAddress;
-use super::audit::{self, Actor, NewEvent};
-use super::entities::{staff_sessions, staff_users};
-use super::rate_limit::RateLimiter;
-use super::tokens;
-use super::{clean_text, now, RequestMeta};
 use crate::crypto::password;
 use crate::crypto::tokens::{mint, PresentedToken};
+use crate::domain::entities::{staff_sessions, staff_users};
+use crate::domain::identity::accounts::EmailAddress;
+use crate::domain::identity::rate_limit::RateLimiter;
+use crate::domain::identity::tokens;
+use crate::domain::ops::audit::{self, Actor, NewEvent};
+use crate::domain::{clean_text, now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 
 pub const IDLE_TIMEOUT_MINUTES: i64 = 30;
@@ -146,8 +146,8 @@ pub async fn none_exist(conn: &impl ConnectionTrait) -> DomainResult<bool> {
 /// derived from its row and `key`), and a new one (24 hours) is made only after it
 /// expired.
 pub async fn setup_token(conn: &impl ConnectionTrait, key: &[u8; 32]) -> DomainResult<String> {
-    use super::entities::one_time_tokens;
-    let at = super::now();
+    use crate::domain::entities::one_time_tokens;
+    let at = crate::domain::now();
     let live = one_time_tokens::Entity::find()
         .filter(one_time_tokens::Column::Purpose.eq(SETUP_PURPOSE))
         .filter(one_time_tokens::Column::UsedAt.is_null())
@@ -217,7 +217,7 @@ pub struct StaffLoginLimits {
 }
 
 impl StaffLoginLimits {
-    pub fn new(store: &std::sync::Arc<super::rate_limit::LimitStore>) -> Self {
+    pub fn new(store: &std::sync::Arc<crate::domain::identity::rate_limit::LimitStore>) -> Self {
         let window = std::time::Duration::from_secs(15 * 60);
         Self {
             per_email: RateLimiter::new(store, "staff.logins_per_email", 10, window),

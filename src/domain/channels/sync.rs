@@ -12,11 +12,11 @@ use sea_orm::{
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use super::analytics::{self, NewPoint, Source};
-use super::entities::{draft_targets, integrations, sync_states, users};
-use super::integrations::{Health, Provider};
-use super::{jobs, now};
 use crate::crypto::vault::Vault;
+use crate::domain::channels::analytics::{self, NewPoint, Source};
+use crate::domain::channels::integrations::{Health, Provider};
+use crate::domain::entities::{draft_targets, integrations, sync_states, users};
+use crate::domain::{now, ops::jobs};
 use crate::error::DomainResult;
 use crate::providers::{ProviderError, Providers};
 
@@ -184,7 +184,9 @@ pub async fn run(
             return Ok(());
         }
     }
-    let Some(tokens) = super::integrations::open_tokens(conn, vault, channel.id).await? else {
+    let Some(tokens) =
+        crate::domain::channels::integrations::open_tokens(conn, vault, channel.id).await?
+    else {
         return Ok(());
     };
     let state = sync_states::Entity::find_by_id(channel.id)
@@ -209,7 +211,10 @@ pub async fn run(
     .await;
     if let Err(ProviderError::Auth(_)) = &pulled {
         // Renew the token and try once more.
-        pulled = match super::integrations::renew(conn, vault, providers, &channel, &tokens).await?
+        pulled = match crate::domain::channels::integrations::renew(
+            conn, vault, providers, &channel, &tokens,
+        )
+        .await?
         {
             Ok(fresh) => {
                 pull(
@@ -242,7 +247,8 @@ pub async fn run(
         }
         Err(ProviderError::Auth(why)) => {
             save_state(conn, channel.id, |s| s.last_error = Set(Some(why.clone()))).await?;
-            super::integrations::needs_reauth(conn, vault, &channel, &why).await?;
+            crate::domain::channels::integrations::needs_reauth(conn, vault, &channel, &why)
+                .await?;
             Ok(())
         }
         Err(e) => {

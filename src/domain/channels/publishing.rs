@@ -18,14 +18,14 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::audit::{self, Actor, NewEvent};
-use super::content::{record_transition, DraftStatus};
-use super::entities::{
+use crate::crypto::vault::Vault;
+use crate::domain::channels::integrations::{Health, Provider};
+use crate::domain::content::{record_transition, DraftStatus};
+use crate::domain::entities::{
     draft_targets, draft_workflow, drafts, integrations, media, publish_attempts, users,
 };
-use super::integrations::{Health, Provider};
-use super::{jobs, now, RequestMeta};
-use crate::crypto::vault::Vault;
+use crate::domain::ops::audit::{self, Actor, NewEvent};
+use crate::domain::{now, ops::jobs, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 use crate::providers::{PostMedia, PostRequest, Posted, ProviderError, Providers};
 
@@ -169,7 +169,7 @@ pub async fn run(
         .all(conn)
         .await?;
     let restricted = restricted_person(conn, &draft).await?;
-    let attached: Vec<media::Model> = super::media::for_drafts(conn, &[draft.id])
+    let attached: Vec<media::Model> = crate::domain::content::media::for_drafts(conn, &[draft.id])
         .await?
         .into_iter()
         .map(|(_, m)| m)
@@ -365,7 +365,7 @@ async fn post_media(
     provider: Provider,
     item: &media::Model,
 ) -> anyhow::Result<PostMedia> {
-    let url = super::media::signed_url(
+    let url = crate::domain::content::media::signed_url(
         &publisher.link_key,
         &publisher.public_url,
         item.id,
@@ -420,12 +420,14 @@ async fn publish_target(
         let why = "the channel must be reconnected before it can publish";
         return Ok(fail_without_call(conn, target, n, why).await?);
     }
-    let Some(tokens) = super::integrations::open_tokens(conn, vault, channel.id).await? else {
+    let Some(tokens) =
+        crate::domain::channels::integrations::open_tokens(conn, vault, channel.id).await?
+    else {
         let why = "the channel is disconnected";
         return Ok(fail_without_call(conn, target, n, why).await?);
     };
     // Checked when it was scheduled; checked again, as files may have gone since.
-    let plan = match super::content::targets::media_plan(provider, attached) {
+    let plan = match crate::domain::content::targets::media_plan(provider, attached) {
         Ok(plan) => plan,
         Err(why) => return Ok(fail_without_call(conn, target, n, &why).await?),
     };
@@ -486,7 +488,10 @@ async fn publish_target(
         .await;
     if let Err(ProviderError::Auth(_)) = &result {
         // Renew the token and try once more.
-        result = match super::integrations::renew(conn, vault, providers, &channel, &tokens).await?
+        result = match crate::domain::channels::integrations::renew(
+            conn, vault, providers, &channel, &tokens,
+        )
+        .await?
         {
             Ok(fresh) => {
                 providers

@@ -11,13 +11,13 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::accounts::EmailAddress;
-use super::audit::{self, Actor, NewEvent};
-use super::entities::{invitations, memberships, users, workspaces};
-use super::outbox::{self, Email};
-use super::tokens::{self, purpose};
-use super::{clean_text, now, RequestMeta};
 use crate::crypto::vault::Vault;
+use crate::domain::entities::{invitations, memberships, users, workspaces};
+use crate::domain::identity::accounts::EmailAddress;
+use crate::domain::identity::tokens::{self, purpose};
+use crate::domain::ops::audit::{self, Actor, NewEvent};
+use crate::domain::ops::outbox::{self, Email};
+use crate::domain::{clean_text, now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 
 pub const INVITATION_TTL_DAYS: i64 = 7;
@@ -817,7 +817,7 @@ pub async fn delete_workspace(
     confirm_name: &str,
     meta: &RequestMeta,
 ) -> DomainResult<()> {
-    use super::entities::media;
+    use crate::domain::entities::media;
     access.require(Role::Owner)?;
     let workspace = &access.workspace;
     if confirm_name.trim() != workspace.name {
@@ -834,13 +834,20 @@ pub async fn delete_workspace(
         .into_iter()
         .filter_map(|(_, user)| user)
         .collect();
-    let channels = super::integrations::list(&txn, workspace.id).await?;
+    let channels = crate::domain::channels::integrations::list(&txn, workspace.id).await?;
     for channel in &channels {
-        let Some(provider) = super::integrations::Provider::parse(&channel.provider) else {
+        let Some(provider) =
+            crate::domain::channels::integrations::Provider::parse(&channel.provider)
+        else {
             continue;
         };
-        if let Some(tokens) = super::integrations::open_tokens(&txn, vault, channel.id).await? {
-            super::integrations::enqueue_revocation(&txn, vault, provider, &tokens).await?;
+        if let Some(tokens) =
+            crate::domain::channels::integrations::open_tokens(&txn, vault, channel.id).await?
+        {
+            crate::domain::channels::integrations::enqueue_revocation(
+                &txn, vault, provider, &tokens,
+            )
+            .await?;
         }
     }
     let objects: Vec<String> = media::Entity::find()
@@ -860,7 +867,8 @@ pub async fn delete_workspace(
         .unwrap_or_else(|| "Its owner".into());
     for member in &members {
         // Erased and restricted people get no email but about their own requests.
-        if super::accounts::UserStatus::parse(&member.status) != super::accounts::UserStatus::Active
+        if crate::domain::identity::accounts::UserStatus::parse(&member.status)
+            != crate::domain::identity::accounts::UserStatus::Active
         {
             continue;
         }

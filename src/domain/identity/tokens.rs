@@ -10,9 +10,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::entities::one_time_tokens;
-use super::now;
 use crate::crypto::tokens::{mint, PresentedToken};
+use crate::domain::entities::one_time_tokens;
+use crate::domain::now;
 use crate::error::{DomainError, DomainResult};
 
 pub mod purpose {

@@ -22,9 +22,9 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::entities::audit_events;
-use super::{now, RequestMeta};
 use crate::crypto::sha256_hex;
+use crate::domain::entities::audit_events;
+use crate::domain::{now, RequestMeta};
 use crate::error::DomainResult;
 
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -348,7 +348,7 @@ pub async fn names(
     conn: &impl ConnectionTrait,
     events: &[audit_events::Model],
 ) -> DomainResult<std::collections::HashMap<String, String>> {
-    use super::entities::{privacy_requests, staff_users, users, workspaces};
+    use crate::domain::entities::{privacy_requests, staff_users, users, workspaces};
     let mut wanted: std::collections::HashMap<&str, Vec<Uuid>> = Default::default();
     for event in events {
         let pairs = [

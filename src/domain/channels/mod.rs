@@ -1,0 +1,7 @@
+//! The social channels a workspace connects, publishing to them and reading back how posts
+//! performed. Depends on `content`, `workspace`, `identity` and `ops`.
+
+pub mod analytics;
+pub mod integrations;
+pub mod publishing;
+pub mod sync;
