@@ -788,7 +788,7 @@ impl Readable for draft_targets::Model {
     }
 }
 
-impl Readable for crate::domain::identity::accounts::Person {
+impl Readable for crate::domain::entities::users::Person {
     const COLUMNS: &'static [&'static str] = &[
         "id",
         "email",
@@ -816,7 +816,7 @@ impl Readable for crate::domain::identity::accounts::Person {
     }
 }
 
-impl Readable for crate::domain::workspace::workspaces::AccessRow {
+impl Readable for crate::domain::entities::memberships::AccessRow {
     const COLUMNS: &'static [&'static str] = &[
         "m_id",
         "m_workspace_id",

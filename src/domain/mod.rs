@@ -7,6 +7,7 @@ pub mod content;
 pub mod entities;
 pub mod identity;
 pub mod ops;
+pub mod platforms;
 pub mod privacy;
 pub mod staff;
 pub mod upkeep;

@@ -8,8 +8,9 @@ pub mod openai;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::domain::channels::integrations::Provider;
-use crate::domain::content::targets::{hashtags, is_tag_char, PlatformLimits};
+use crate::domain::content::targets::{hashtags, is_tag_char};
+use crate::domain::platforms::PlatformLimits;
+use crate::domain::platforms::Provider;
 
 /// The generator the configuration asks for.
 pub fn from_config(

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{fit, ContentGenerator, Source, Variant};
-use crate::domain::channels::integrations::Provider;
-use crate::domain::content::targets::{platform_name, PlatformLimits};
+use crate::domain::platforms::PlatformLimits;
+use crate::domain::platforms::Provider;
 
 pub struct OpenAiCompatible {
     client: reqwest::Client,
@@ -67,7 +67,7 @@ fn instructions(provider: Provider) -> String {
     let limits = PlatformLimits::of(provider);
     let mut rules = vec![format!(
         "Rewrite the draft as a {} post. The {} must be at most {} characters.",
-        platform_name(provider),
+        provider.name(),
         limits.body_name,
         limits.body_max
     )];

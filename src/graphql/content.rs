@@ -15,15 +15,15 @@ use super::context::state;
 use super::errors::{bad_input, gql};
 use super::loaders::{loader, CommentsOf, MediaOf, RevisionsOf, TargetsOf, UserById, WorkflowOf};
 use super::types::User;
-use crate::domain::channels::integrations::Provider;
 use crate::domain::content::comments;
-use crate::domain::content::targets::PlatformLimits;
 use crate::domain::content::{self, DraftStatus};
 use crate::domain::entities::{
     comments as comment_rows, draft_generations, draft_revisions, draft_targets, draft_workflow,
     drafts,
 };
 use crate::domain::identity::accounts;
+use crate::domain::platforms::PlatformLimits;
+use crate::domain::platforms::Provider;
 
 /// A social platform.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]

@@ -8,8 +8,9 @@ use super::content::ProviderEnum;
 use super::context::{current_user, meta, state};
 use super::errors::gql;
 use super::types::parse_id;
-use crate::domain::channels::integrations::{self, Provider};
+use crate::domain::channels::integrations;
 use crate::domain::entities::integrations as integration_rows;
+use crate::domain::platforms::Provider;
 use crate::domain::workspace::workspaces;
 use crate::error::DomainError;
 

@@ -497,9 +497,18 @@ impl Mutation {
         let access = workspaces::require_access(&s.db, user.id, workspace_id)
             .await
             .map_err(gql)?;
-        workspaces::delete_workspace(&s.db, &s.vault, &s.media, &access, &confirm_name, meta(ctx))
-            .await
-            .map_err(gql)?;
+        let channels = crate::domain::channels::release::RevokeChannels(&s.vault);
+        workspaces::delete_workspace(
+            &s.db,
+            &s.vault,
+            &s.media,
+            &access,
+            &confirm_name,
+            &channels,
+            meta(ctx),
+        )
+        .await
+        .map_err(gql)?;
         Ok(true)
     }
 

@@ -135,7 +135,7 @@ impl JobRunner {
     async fn announce_draft(&self, payload: &str) {
         use crate::domain::entities::drafts;
         use sea_orm::{EntityTrait, QuerySelect};
-        let Some(draft_id) = crate::domain::channels::publishing::draft_of(payload) else {
+        let Some(draft_id) = crate::domain::content::schedule::draft_of(payload) else {
             return;
         };
         let workspace: Result<Option<Uuid>, _> = drafts::Entity::find_by_id(draft_id)

@@ -19,7 +19,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::{text, Call, ProviderError};
-use crate::domain::channels::integrations::{ConnectedAccount, Provider, TokenSet};
+use crate::domain::channels::integrations::{ConnectedAccount, TokenSet};
+use crate::domain::platforms::Provider;
 
 /// Meta's error codes that mean "this token is no good" (expired, revoked, invalid).
 const TOKEN_ERRORS: [i64; 2] = [190, 102];

@@ -17,7 +17,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::{Config, ProviderSettings};
 use crate::domain::channels::analytics::Metric;
-use crate::domain::channels::integrations::{ConnectedAccount, Provider, TokenSet};
+use crate::domain::channels::integrations::{ConnectedAccount, TokenSet};
+use crate::domain::platforms::Provider;
 
 mod facebook;
 mod instagram;
@@ -99,9 +100,7 @@ impl Providers {
         let settings = self.settings(provider);
         match (&settings.client_id, &settings.client_secret) {
             (Some(id), Some(secret)) if !id.is_empty() => Ok((id, secret)),
-            _ => Err(ProviderError::Unavailable(
-                crate::domain::content::targets::platform_name(provider),
-            )),
+            _ => Err(ProviderError::Unavailable(provider.name())),
         }
     }
 

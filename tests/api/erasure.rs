@@ -4,14 +4,13 @@
 
 use std::time::Duration;
 
-use atelier::domain::channels::integrations::{
-    self as channel, ConnectedAccount, Provider, TokenSet,
-};
+use atelier::domain::channels::integrations::{self as channel, ConnectedAccount, TokenSet};
 use atelier::domain::entities::{
     integration_tokens, integrations, memberships, privacy_execution_steps as steps,
     privacy_requests, sessions, staff_users, users, workspaces,
 };
 use atelier::domain::ops::audit::{self, Actor};
+use atelier::domain::platforms::Provider;
 use atelier::domain::privacy::fulfil;
 use atelier::domain::staff::accounts::{self as staff, StaffRole};
 use atelier::domain::{workspace::workspaces as ws, RequestMeta};

@@ -2,9 +2,10 @@
 //! old key can be retired.
 
 use atelier::crypto::vault::Vault;
-use atelier::domain::channels::integrations::{self, ConnectedAccount, Provider, TokenSet};
+use atelier::domain::channels::integrations::{self, ConnectedAccount, TokenSet};
 use atelier::domain::entities::{integration_tokens, jobs as job_rows};
 use atelier::domain::ops::outbox::{self, Email};
+use atelier::domain::platforms::Provider;
 use atelier::domain::{ops::jobs, upkeep::keys, workspace::workspaces, RequestMeta};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use secrecy::{ExposeSecret, SecretString};

@@ -818,8 +818,9 @@ async fn in_app_requests(backend: Backend) {
 on_both_databases!(in_app_requests);
 
 async fn meta_deauthorize_deletes_tokens(backend: Backend) {
-    use atelier::domain::channels::integrations::{self, ConnectedAccount, Provider, TokenSet};
+    use atelier::domain::channels::integrations::{self, ConnectedAccount, TokenSet};
     use atelier::domain::entities::{integration_tokens, integrations as integration_rows};
+    use atelier::domain::platforms::Provider;
     use atelier::domain::{workspace::workspaces, RequestMeta};
     use secrecy::{ExposeSecret, SecretString};
 

@@ -15,58 +15,11 @@ use crate::domain::entities::{
     integration_tokens, integrations, oauth_states, pending_connections,
 };
 use crate::domain::ops::audit::{self, Actor, NewEvent};
+use crate::domain::platforms::Provider;
 use crate::domain::workspace::workspaces::{Role, WorkspaceAccess};
 use crate::domain::{clean_text, now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 use crate::providers::{ProviderError, Providers};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Provider {
-    Tiktok,
-    Youtube,
-    Instagram,
-    Facebook,
-    Linkedin,
-}
-
-impl Provider {
-    pub const ALL: [Provider; 5] = [
-        Self::Tiktok,
-        Self::Youtube,
-        Self::Instagram,
-        Self::Facebook,
-        Self::Linkedin,
-    ];
-    /// The platforms whose accounts Meta's callbacks speak for.
-    pub const META: [Provider; 2] = [Self::Facebook, Self::Instagram];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Tiktok => "TIKTOK",
-            Self::Youtube => "YOUTUBE",
-            Self::Instagram => "INSTAGRAM",
-            Self::Facebook => "FACEBOOK",
-            Self::Linkedin => "LINKEDIN",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == value)
-    }
-
-    /// Whether revoking a token ends only that token (LinkedIn, RFC 7009). Meta
-    /// (`DELETE /me/permissions`), Google and TikTok end the person's whole grant, which
-    /// a reconnect has just renewed.
-    pub fn revokes_single_tokens(self) -> bool {
-        self == Self::Linkedin
-    }
-
-    /// Whether a channel's access is renewed with its own (long-lived) access token
-    /// rather than a refresh token: Instagram, through Facebook Login.
-    pub fn renews_with_access_token(self) -> bool {
-        self == Self::Instagram
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Health {
@@ -1045,7 +998,7 @@ async fn notify_admins_of_lost_channels(
         .ok_or(DomainError::NotFound("workspace"))?;
     let mut platforms: Vec<&str> = Vec::new();
     for provider in channels.iter().filter_map(|c| Provider::parse(&c.provider)) {
-        let name = crate::domain::content::targets::platform_name(provider);
+        let name = provider.name();
         if !platforms.contains(&name) {
             platforms.push(name);
         }

@@ -4,4 +4,5 @@
 pub mod analytics;
 pub mod integrations;
 pub mod publishing;
+pub mod release;
 pub mod sync;

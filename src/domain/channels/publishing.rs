@@ -8,7 +8,6 @@
 //! are retried with backoff, up to `MAX_ATTEMPTS` per target. The draft ends PUBLISHED,
 //! PARTIALLY_PUBLISHED or FAILED. Nothing is published for a RESTRICTED user.
 
-use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -19,13 +18,15 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::crypto::vault::Vault;
-use crate::domain::channels::integrations::{Health, Provider};
+use crate::domain::channels::integrations::Health;
+use crate::domain::content::schedule::PublishJob;
 use crate::domain::content::{record_transition, DraftStatus};
 use crate::domain::entities::{
     draft_targets, draft_workflow, drafts, integrations, media, publish_attempts, users,
 };
 use crate::domain::ops::audit::{self, Actor, NewEvent};
-use crate::domain::{now, ops::jobs, RequestMeta};
+use crate::domain::platforms::Provider;
+use crate::domain::{now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 use crate::providers::{PostMedia, PostRequest, Posted, ProviderError, Providers};
 
@@ -62,49 +63,6 @@ pub struct Publisher {
     pub link_ttl_secs: u64,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Job {
-    draft_id: Uuid,
-    publish_at: DateTime<Utc>,
-}
-
-/// The draft a publishing job's payload is for.
-pub fn draft_of(payload: &str) -> Option<Uuid> {
-    serde_json::from_str::<Job>(payload)
-        .ok()
-        .map(|job| job.draft_id)
-}
-
-/// Queues the publishing of a draft at its time (inside the scheduling transaction). The
-/// job's id derives from the draft and the time, so the same schedule is queued once; a
-/// job whose draft was rescheduled or archived meanwhile does nothing.
-pub async fn enqueue(
-    conn: &impl ConnectionTrait,
-    draft_id: Uuid,
-    publish_at: DateTime<Utc>,
-) -> DomainResult<()> {
-    let id = Uuid::new_v5(
-        &Uuid::NAMESPACE_OID,
-        format!(
-            "atelier:publish:{draft_id}:{}",
-            publish_at.timestamp_micros()
-        )
-        .as_bytes(),
-    );
-    jobs::enqueue_once(
-        conn,
-        id,
-        jobs::kind::PUBLISH_DRAFT,
-        &Job {
-            draft_id,
-            publish_at,
-        },
-        publish_at,
-    )
-    .await?;
-    Ok(())
-}
-
 /// One target's state after a pass.
 enum Pass {
     Done,
@@ -123,7 +81,7 @@ pub async fn run(
     payload: &str,
     last_try: bool,
 ) -> anyhow::Result<()> {
-    let job: Job = serde_json::from_str(payload)?;
+    let job: PublishJob = serde_json::from_str(payload)?;
     let Some(draft) = drafts::Entity::find_by_id(job.draft_id).one(conn).await? else {
         return Ok(());
     };
@@ -335,7 +293,7 @@ async fn channel_of(
     target: &draft_targets::Model,
 ) -> DomainResult<Result<integrations::Model, String>> {
     let platform = Provider::parse(&target.provider)
-        .map(crate::domain::content::targets::platform_name)
+        .map(Provider::name)
         .unwrap_or("that platform");
     if let Some(id) = target.integration_id {
         return Ok(integrations::Entity::find_by_id(id)

@@ -14,8 +14,9 @@ use uuid::Uuid;
 
 use crate::crypto::vault::Vault;
 use crate::domain::channels::analytics::{self, NewPoint, Source};
-use crate::domain::channels::integrations::{Health, Provider};
+use crate::domain::channels::integrations::Health;
 use crate::domain::entities::{draft_targets, integrations, sync_states, users};
+use crate::domain::platforms::Provider;
 use crate::domain::{now, ops::jobs};
 use crate::error::DomainResult;
 use crate::providers::{ProviderError, Providers};

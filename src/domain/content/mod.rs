@@ -15,9 +15,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use self::targets::{Origin, TargetText};
-use super::channels::integrations::Provider;
 use super::entities::{draft_generations, draft_revisions, draft_targets, draft_workflow, drafts};
 use super::ops::audit::{self, Actor, NewEvent};
+use super::platforms::Provider;
 use super::workspace::workspaces::{Role, WorkspaceAccess};
 use super::{clean_text, now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
@@ -26,6 +26,7 @@ use crate::generate::{ContentGenerator, Source};
 pub mod comments;
 pub mod media;
 pub mod review_links;
+pub mod schedule;
 pub mod targets;
 
 pub const MAX_TAGS: usize = 20;
@@ -475,7 +476,7 @@ pub async fn schedule(
         None,
     )
     .await?;
-    super::channels::publishing::enqueue(&txn, draft_id, publish_at).await?;
+    schedule::enqueue_publishing(&txn, draft_id, publish_at).await?;
     audit::record(
         &txn,
         NewEvent::new(Actor::User(access.user_id()), "draft.scheduled")

@@ -10,85 +10,11 @@ use uuid::Uuid;
 
 use super::find_in_workspace;
 use crate::db::reads::Reads;
-use crate::domain::channels::integrations::Provider;
 use crate::domain::entities::{draft_targets, integrations, media};
 use crate::domain::now;
+use crate::domain::platforms::{PlatformLimits, Provider};
 use crate::domain::workspace::workspaces::{Role, WorkspaceAccess};
 use crate::error::{DomainError, DomainResult};
-
-/// What a platform accepts in one post.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PlatformLimits {
-    /// The platform's name for the text of a post.
-    pub body_name: &'static str,
-    pub body_max: usize,
-    /// The title's limit, where the platform has titles (a video title on YouTube).
-    pub title_max: Option<usize>,
-    /// The most hashtags the platform accepts in one post.
-    pub hashtags_max: Option<usize>,
-    /// How many hashtags fit the platform's habits; generated variants keep to it.
-    pub hashtags_suggested: usize,
-    /// Whether `@handle` in plain text links to an account on the platform.
-    pub text_mentions_link: bool,
-}
-
-impl PlatformLimits {
-    pub fn of(provider: Provider) -> Self {
-        match provider {
-            Provider::Linkedin => Self {
-                body_name: "post text",
-                body_max: 3_000,
-                title_max: None,
-                hashtags_max: None,
-                hashtags_suggested: 5,
-                text_mentions_link: false,
-            },
-            Provider::Facebook => Self {
-                body_name: "post text",
-                body_max: 63_206,
-                title_max: None,
-                hashtags_max: None,
-                hashtags_suggested: 3,
-                text_mentions_link: false,
-            },
-            Provider::Instagram => Self {
-                body_name: "caption",
-                body_max: 2_200,
-                title_max: None,
-                hashtags_max: Some(30),
-                hashtags_suggested: 30,
-                text_mentions_link: true,
-            },
-            Provider::Tiktok => Self {
-                body_name: "caption",
-                body_max: 2_200,
-                title_max: None,
-                hashtags_max: None,
-                hashtags_suggested: 8,
-                text_mentions_link: true,
-            },
-            Provider::Youtube => Self {
-                body_name: "description",
-                body_max: 5_000,
-                title_max: Some(100),
-                hashtags_max: Some(60),
-                hashtags_suggested: 15,
-                text_mentions_link: true,
-            },
-        }
-    }
-}
-
-/// The platform's display name, for messages.
-pub fn platform_name(provider: Provider) -> &'static str {
-    match provider {
-        Provider::Tiktok => "TikTok",
-        Provider::Youtube => "YouTube",
-        Provider::Instagram => "Instagram",
-        Provider::Facebook => "Facebook",
-        Provider::Linkedin => "LinkedIn",
-    }
-}
 
 /// The hashtags in a text, in order (`#` followed by letters, digits or `_`).
 pub fn hashtags(text: &str) -> Vec<&str> {
@@ -123,7 +49,7 @@ pub(crate) fn is_tag_char(c: char) -> bool {
 /// limit it breaks.
 pub fn check_limits(provider: Provider, title: Option<&str>, body: &str) -> DomainResult<()> {
     let limits = PlatformLimits::of(provider);
-    let name = platform_name(provider);
+    let name = provider.name();
     let length = body.chars().count();
     if length > limits.body_max {
         return Err(DomainError::bad_input(format!(
@@ -379,7 +305,7 @@ pub fn media_plan(
     let is_video = |m: &&media::Model| m.content_type.starts_with("video/");
     let videos: Vec<&media::Model> = attached.iter().filter(is_video).collect();
     let images: Vec<&media::Model> = attached.iter().filter(|m| !is_video(m)).collect();
-    let name = platform_name(provider);
+    let name = provider.name();
     let counted = || {
         let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
         format!(

@@ -44,3 +44,17 @@ impl Related<super::workspaces::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// A membership and its workspace, read in one row by `workspaces::access_read` (the membership's
+/// columns prefixed `m_`, the workspace's as they are).
+#[derive(Clone, Debug)]
+pub struct AccessRow(pub Model, pub super::workspaces::Model);
+
+impl sea_orm::FromQueryResult for AccessRow {
+    fn from_query_result(res: &sea_orm::QueryResult, pre: &str) -> Result<Self, sea_orm::DbErr> {
+        Ok(Self(
+            Model::from_query_result(res, &format!("{pre}m_"))?,
+            super::workspaces::Model::from_query_result(res, pre)?,
+        ))
+    }
+}

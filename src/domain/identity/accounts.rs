@@ -827,37 +827,7 @@ pub async fn find_by_id(
     Ok(users::Entity::find_by_id(id).one(conn).await?)
 }
 
-/// A person's account as reads that show people need it: everything but the password
-/// hash, which only signing in and changing the password read.
-#[derive(Clone, Debug, PartialEq, Eq, sea_orm::DerivePartialModel)]
-#[sea_orm(entity = "users::Entity")]
-pub struct Person {
-    pub id: Uuid,
-    pub email: String,
-    pub display_name: String,
-    pub email_verified_at: Option<DateTime<Utc>>,
-    pub locale: String,
-    pub time_zone: String,
-    pub status: String,
-    pub mention_emails: bool,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<users::Model> for Person {
-    fn from(user: users::Model) -> Self {
-        Self {
-            id: user.id,
-            email: user.email,
-            display_name: user.display_name,
-            email_verified_at: user.email_verified_at,
-            locale: user.locale,
-            time_zone: user.time_zone,
-            status: user.status,
-            mention_emails: user.mention_emails,
-            created_at: user.created_at,
-        }
-    }
-}
+pub use crate::domain::entities::users::Person;
 
 /// The read of several people: only the columns of [`Person`].
 fn people(ids: &[Uuid]) -> sea_orm::Select<users::Entity> {

@@ -108,7 +108,7 @@ pub async fn enqueue(
         // account: the scan looks for the channels' names only.
         for channel in crate::domain::channels::integrations::find_by_platform_user(
             conn,
-            &crate::domain::channels::integrations::Provider::META,
+            &crate::domain::platforms::Provider::META,
             platform_user,
         )
         .await?
@@ -739,7 +739,10 @@ async fn revoke_channel(
 ) -> DomainResult<u64> {
     use crate::domain::channels::integrations as channels;
     let tokens = channels::open_tokens(txn, vault, channel.id).await?;
-    if let (Some(provider), Some(tokens)) = (channels::Provider::parse(&channel.provider), tokens) {
+    if let (Some(provider), Some(tokens)) = (
+        crate::domain::platforms::Provider::parse(&channel.provider),
+        tokens,
+    ) {
         channels::enqueue_revocation(txn, vault, provider, &tokens).await?;
     }
     let deleted = integration_tokens::Entity::delete_by_id(channel.id)
@@ -771,8 +774,8 @@ async fn erase_meta_data(
     vault: &Vault,
     platform_user: &str,
 ) -> DomainResult<u64> {
-    use crate::domain::channels::integrations::Provider as Platform;
     use crate::domain::entities::{draft_targets, metric_points, pending_connections, sync_states};
+    use crate::domain::platforms::Provider as Platform;
     let channels = crate::domain::channels::integrations::find_by_platform_user(
         txn,
         &Platform::META,

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::clock::{self, Jurisdiction};
 use crate::crypto::vault::Vault;
-use crate::domain::channels::integrations::{self, Provider};
+use crate::domain::channels::integrations;
 use crate::domain::entities::{
     privacy_request_events as events, privacy_requests as requests, users,
 };
@@ -24,6 +24,7 @@ use crate::domain::identity::accounts::{self, EmailAddress};
 use crate::domain::identity::tokens::{self, purpose};
 use crate::domain::ops::audit::{self, Actor, NewEvent};
 use crate::domain::ops::outbox::{self, recipient_hash, Email};
+use crate::domain::platforms::Provider;
 use crate::domain::{now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 

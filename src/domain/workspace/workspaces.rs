@@ -22,6 +22,19 @@ use crate::error::{DomainError, DomainResult};
 
 pub const INVITATION_TTL_DAYS: i64 = 7;
 
+/// What another context holds of a workspace and must let go of, inside the deletion's
+/// transaction, before the workspace's rows go: the channels context queues each
+/// channel's revocation at its platform with the tokens sealed. Returns how many things
+/// it released, for the audit event.
+#[async_trait::async_trait]
+pub trait Release: Sync {
+    async fn release(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        workspace_id: Uuid,
+    ) -> DomainResult<usize>;
+}
+
 /// Roles, from most to least powerful. VIEWER reads; EDITOR writes drafts and comments;
 /// ADMIN also manages members, channels and approves; OWNER also deletes the workspace
 /// and changes billing.
@@ -111,19 +124,7 @@ pub async fn access(
     }))
 }
 
-/// A membership and its workspace, read in one row by `access_read` (the membership's
-/// columns prefixed `m_`, the workspace's as they are).
-#[derive(Clone, Debug)]
-pub struct AccessRow(pub memberships::Model, pub workspaces::Model);
-
-impl sea_orm::FromQueryResult for AccessRow {
-    fn from_query_result(res: &sea_orm::QueryResult, pre: &str) -> Result<Self, sea_orm::DbErr> {
-        Ok(Self(
-            memberships::Model::from_query_result(res, &format!("{pre}m_"))?,
-            workspaces::Model::from_query_result(res, pre)?,
-        ))
-    }
-}
+pub use crate::domain::entities::memberships::AccessRow;
 
 /// `access` on the read path of the API (on SQLite a read-only connection of the
 /// blocking pool, one hop for the statement): the same one statement and answer.
@@ -815,6 +816,7 @@ pub async fn delete_workspace(
     store: &crate::storage::MediaStore,
     access: &WorkspaceAccess,
     confirm_name: &str,
+    release: &dyn Release,
     meta: &RequestMeta,
 ) -> DomainResult<()> {
     use crate::domain::entities::media;
@@ -834,22 +836,7 @@ pub async fn delete_workspace(
         .into_iter()
         .filter_map(|(_, user)| user)
         .collect();
-    let channels = crate::domain::channels::integrations::list(&txn, workspace.id).await?;
-    for channel in &channels {
-        let Some(provider) =
-            crate::domain::channels::integrations::Provider::parse(&channel.provider)
-        else {
-            continue;
-        };
-        if let Some(tokens) =
-            crate::domain::channels::integrations::open_tokens(&txn, vault, channel.id).await?
-        {
-            crate::domain::channels::integrations::enqueue_revocation(
-                &txn, vault, provider, &tokens,
-            )
-            .await?;
-        }
-    }
+    let channels = release.release(&txn, workspace.id).await?;
     let objects: Vec<String> = media::Entity::find()
         .select_only()
         .column(media::Column::StorageKey)
@@ -891,7 +878,7 @@ pub async fn delete_workspace(
             .workspace(workspace.id)
             .details(json!({
                 "members": members.len(),
-                "channels": channels.len(),
+                "channels": channels,
                 "media_objects": objects.len(),
             })),
         meta,

@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{error_page, not_found, MessagePage};
-use crate::domain::channels::integrations::{self, Provider};
+use crate::domain::channels::integrations;
+use crate::domain::platforms::Provider;
 use crate::error::DomainError;
 use crate::state::AppState;
 

@@ -11,7 +11,8 @@ use serde_json::json;
 
 use super::requests::StatusPage;
 use super::{error_page, not_found};
-use crate::domain::channels::integrations::{self, Provider};
+use crate::domain::channels::integrations;
+use crate::domain::platforms::Provider;
 use crate::domain::privacy::{meta, requests};
 use crate::error::DomainError;
 use crate::state::AppState;

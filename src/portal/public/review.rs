@@ -18,9 +18,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{error_page, not_found, MessagePage};
-use crate::domain::channels::integrations::Provider;
 use crate::domain::content::review_links::{self as reviews, Closed, Decision, PageDraft, Verdict};
-use crate::domain::content::targets::platform_name;
+use crate::domain::platforms::Provider;
 use crate::error::DomainError;
 use crate::live::LiveEvent;
 use crate::portal::csrf;
@@ -189,7 +188,7 @@ fn draft_view(state: &AppState, d: PageDraft, zone: chrono_tz::Tz) -> DraftView 
             .targets
             .iter()
             .map(|t| ChannelView {
-                name: Provider::parse(&t.provider).map_or("Channel", platform_name),
+                name: Provider::parse(&t.provider).map_or("Channel", Provider::name),
                 title: t.title.clone().filter(|t| !t.trim().is_empty()),
                 body: t.body.clone(),
             })
