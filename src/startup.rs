@@ -105,7 +105,7 @@ impl Application {
         let media_link_key = crate::crypto::derive_key(&jwt_secret, b"atelier media links v1");
         let setup_key = crate::crypto::derive_key(&jwt_secret, b"atelier staff setup v1");
         let publisher = crate::domain::channels::publishing::Publisher {
-            providers: providers.clone(),
+            providers: Arc::new(providers.clone()),
             media: media_store.clone(),
             link_key: media_link_key,
             public_url: config.public_url(),

@@ -31,7 +31,7 @@ pub struct Shared {
     /// Signs the portal's CSRF tokens.
     pub csrf_key: [u8; 32],
     /// Writes channel variants of drafts.
-    pub generator: Arc<dyn crate::generate::ContentGenerator>,
+    pub generator: Arc<dyn crate::domain::content::variants::ContentGenerator>,
     /// Changes that subscriptions watch.
     pub live: crate::live::LiveBus,
     /// Where uploaded media are stored.

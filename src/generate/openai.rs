@@ -1,7 +1,7 @@
 //! A generator that asks an OpenAI-compatible chat-completions endpoint
 //! (`POST {url}/chat/completions`) for each channel's variant, as JSON
 //! `{"title": …, "body": …}`. The answer is brought within the platform's limits by
-//! [`super::fit`] whatever the model wrote.
+//! [`fit`](crate::domain::content::variants::fit) whatever the model wrote.
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{fit, ContentGenerator, Source, Variant};
+use crate::domain::content::variants::{fit, ContentGenerator, Source, Variant};
 use crate::domain::platforms::PlatformLimits;
 use crate::domain::platforms::Provider;
 

@@ -496,7 +496,7 @@ impl JobRunner {
                 crate::domain::channels::integrations::run_refresh(
                     &self.db,
                     &self.vault,
-                    &self.publisher.providers,
+                    self.publisher.providers.as_ref(),
                     &job.payload,
                 )
                 .await
@@ -504,7 +504,7 @@ impl JobRunner {
             jobs::kind::REVOKE_TOKENS => {
                 crate::domain::channels::integrations::run_revocation(
                     &self.vault,
-                    &self.publisher.providers,
+                    self.publisher.providers.as_ref(),
                     &job.payload,
                 )
                 .await
@@ -523,7 +523,7 @@ impl JobRunner {
                 crate::domain::channels::sync::run(
                     &self.db,
                     &self.vault,
-                    &self.publisher.providers,
+                    self.publisher.providers.as_ref(),
                     &job.payload,
                 )
                 .await

@@ -18,7 +18,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use super::{text, Call, ProviderError};
+use super::{text, Call, Choice, ProviderError};
 use crate::domain::channels::integrations::{ConnectedAccount, TokenSet};
 use crate::domain::platforms::Provider;
 
@@ -111,13 +111,6 @@ pub(super) async fn long_lived(
 pub(super) async fn app_scoped_user_id(call: &Call<'_>) -> Result<String, ProviderError> {
     let me = call.json(call.get("/me?fields=id,name")).await?;
     text(&me["id"]).ok_or_else(|| ProviderError::Transient("/me answered without an id".into()))
-}
-
-/// One account the person may connect: a Page, or the Instagram account linked to one.
-pub struct Choice {
-    pub account: ConnectedAccount,
-    /// The token the account acts with: the Page's own token for a Page.
-    pub acting_token: Option<SecretString>,
 }
 
 /// Every account of `provider` the person manages: their Pages, or the Instagram

@@ -18,6 +18,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::config::{Config, ProviderSettings};
 use crate::domain::channels::analytics::Metric;
 use crate::domain::channels::integrations::{ConnectedAccount, TokenSet};
+pub use crate::domain::channels::platform::{
+    Choice, Connectable, Platforms, PostMedia, PostRequest, Posted, ProviderError,
+};
 use crate::domain::platforms::Provider;
 
 mod facebook;
@@ -42,34 +45,11 @@ fn token_set(response: &oauth2::basic::BasicTokenResponse) -> TokenSet {
     }
 }
 
-/// What a connection may attach: the accounts the person can choose from (one on most
-/// platforms), and their app-scoped user id where the platform has one.
-pub struct Connectable {
-    pub platform_user_id: Option<String>,
-    pub choices: Vec<meta::Choice>,
-}
-
 #[derive(Clone)]
 pub struct Providers {
     http: reqwest::Client,
     settings: crate::config::ProvidersConfig,
     public_url: String,
-}
-
-/// Why a platform call failed: the platform refused our credentials (reconnect), or
-/// something passing (retry).
-#[derive(Debug, thiserror::Error)]
-pub enum ProviderError {
-    #[error("{0} is not configured on this server")]
-    Unavailable(&'static str),
-    #[error("the platform refused the credentials: {0}")]
-    Auth(String),
-    #[error("the platform could not be reached or failed: {0}")]
-    Transient(String),
-    /// The platform refused the request itself (a 4xx other than 401 and 429): trying
-    /// again would fail the same way.
-    #[error("the platform refused the post: {0}")]
-    Rejected(String),
 }
 
 impl Providers {
@@ -141,9 +121,85 @@ impl Providers {
             .set_redirect_uri(RedirectUrl::new(self.redirect_uri(provider))?))
     }
 
+    /// Renews an access token with the refresh token. A platform that answers with an
+    /// OAuth error (invalid_grant and the like) refused it: the person must reconnect.
+    pub async fn refresh(
+        &self,
+        provider: Provider,
+        refresh_token: &SecretString,
+    ) -> Result<TokenSet, ProviderError> {
+        if provider == Provider::Tiktok {
+            let (key, secret) = self.credentials(provider)?;
+            return tiktok::token_request(
+                &self.http,
+                &self.settings(provider).token_url,
+                &[
+                    ("client_key", key),
+                    ("client_secret", secret.expose_secret()),
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token.expose_secret()),
+                ],
+            )
+            .await
+            .map(|(tokens, _)| tokens);
+        }
+        let client = self
+            .client(provider)
+            .map_err(|e| match e.downcast::<ProviderError>() {
+                Ok(p) => p,
+                Err(e) => ProviderError::Transient(e.to_string()),
+            })?;
+        let response = client
+            .exchange_refresh_token(&oauth2::RefreshToken::new(
+                refresh_token.expose_secret().to_string(),
+            ))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| match e {
+                oauth2::RequestTokenError::ServerResponse(r) => {
+                    ProviderError::Auth(r.error().to_string())
+                }
+                other => ProviderError::Transient(other.to_string()),
+            })?;
+        Ok(token_set(&response))
+    }
+
+    /// A Facebook Page's token renewed from the person's token (kept as the channel's
+    /// refresh token).
+    pub async fn page_token(
+        &self,
+        person_token: &SecretString,
+        page_id: &str,
+    ) -> Result<TokenSet, ProviderError> {
+        let call = self.call(Provider::Facebook, person_token);
+        let token = facebook::page_token(&call, page_id).await?;
+        Ok(TokenSet {
+            access_token: SecretString::from(token),
+            refresh_token: None,
+            expires_at: None,
+        })
+    }
+
+    fn call<'a>(&'a self, provider: Provider, token: &'a SecretString) -> Call<'a> {
+        let settings = self.settings(provider);
+        Call {
+            http: &self.http,
+            token,
+            api: settings.api_url.trim_end_matches('/'),
+            analytics: settings
+                .analytics_url
+                .as_deref()
+                .unwrap_or(&settings.api_url)
+                .trim_end_matches('/'),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Platforms for Providers {
     /// The authorization URL for `state`, with a fresh PKCE (S256) challenge; returns the
     /// URL and the verifier to keep for the exchange.
-    pub fn authorize(
+    fn authorize(
         &self,
         provider: Provider,
         state: &str,
@@ -173,7 +229,7 @@ impl Providers {
     }
 
     /// Exchanges an authorization code (with the PKCE verifier) for tokens.
-    pub async fn exchange(
+    async fn exchange(
         &self,
         provider: Provider,
         code: &str,
@@ -243,53 +299,10 @@ impl Providers {
         Ok((token_set(&response), scopes))
     }
 
-    /// Renews an access token with the refresh token. A platform that answers with an
-    /// OAuth error (invalid_grant and the like) refused it: the person must reconnect.
-    pub async fn refresh(
-        &self,
-        provider: Provider,
-        refresh_token: &SecretString,
-    ) -> Result<TokenSet, ProviderError> {
-        if provider == Provider::Tiktok {
-            let (key, secret) = self.credentials(provider)?;
-            return tiktok::token_request(
-                &self.http,
-                &self.settings(provider).token_url,
-                &[
-                    ("client_key", key),
-                    ("client_secret", secret.expose_secret()),
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", refresh_token.expose_secret()),
-                ],
-            )
-            .await
-            .map(|(tokens, _)| tokens);
-        }
-        let client = self
-            .client(provider)
-            .map_err(|e| match e.downcast::<ProviderError>() {
-                Ok(p) => p,
-                Err(e) => ProviderError::Transient(e.to_string()),
-            })?;
-        let response = client
-            .exchange_refresh_token(&oauth2::RefreshToken::new(
-                refresh_token.expose_secret().to_string(),
-            ))
-            .request_async(&self.http)
-            .await
-            .map_err(|e| match e {
-                oauth2::RequestTokenError::ServerResponse(r) => {
-                    ProviderError::Auth(r.error().to_string())
-                }
-                other => ProviderError::Transient(other.to_string()),
-            })?;
-        Ok(token_set(&response))
-    }
-
     /// The accounts a token may connect, and the person's app-scoped user id where the
     /// platform has one (Meta): every Page or Instagram account they manage, or the one
     /// account other platforms log in as.
-    pub async fn connectable(
+    async fn connectable(
         &self,
         provider: Provider,
         token: &SecretString,
@@ -319,7 +332,7 @@ impl Providers {
         };
         Ok(Connectable {
             platform_user_id: None,
-            choices: vec![meta::Choice {
+            choices: vec![Choice {
                 account: ConnectedAccount {
                     external_account_id: id,
                     handle: profile.handle,
@@ -334,7 +347,7 @@ impl Providers {
 
     /// Renews a channel's access: the OAuth refresh grant, or for a Facebook Page a
     /// fresh Page token from the person's token (kept as its refresh token).
-    pub async fn renew(
+    async fn renew(
         &self,
         provider: Provider,
         tokens: &TokenSet,
@@ -377,24 +390,8 @@ impl Providers {
         }
     }
 
-    /// A Facebook Page's token renewed from the person's token (kept as the channel's
-    /// refresh token).
-    pub async fn page_token(
-        &self,
-        person_token: &SecretString,
-        page_id: &str,
-    ) -> Result<TokenSet, ProviderError> {
-        let call = self.call(Provider::Facebook, person_token);
-        let token = facebook::page_token(&call, page_id).await?;
-        Ok(TokenSet {
-            access_token: SecretString::from(token),
-            refresh_token: None,
-            expires_at: None,
-        })
-    }
-
     /// Publishes a post to the account `post.account_id` speaks for.
-    pub async fn publish(
+    async fn publish(
         &self,
         provider: Provider,
         token: &SecretString,
@@ -412,7 +409,7 @@ impl Providers {
 
     /// Looks among the account's recent posts for one with `post`'s text made after
     /// `since`: how an interrupted publish finds out whether the platform took it.
-    pub async fn find_post(
+    async fn find_post(
         &self,
         provider: Provider,
         token: &SecretString,
@@ -442,7 +439,7 @@ impl Providers {
 
     /// The account's daily metrics for the days `from..=to` (levels such as followers
     /// for the day they were read).
-    pub async fn account_metrics(
+    async fn account_metrics(
         &self,
         provider: Provider,
         token: &SecretString,
@@ -461,7 +458,7 @@ impl Providers {
     }
 
     /// A published post's lifetime counts as of now.
-    pub async fn post_metrics(
+    async fn post_metrics(
         &self,
         provider: Provider,
         token: &SecretString,
@@ -477,27 +474,9 @@ impl Providers {
         }
     }
 
-    fn call<'a>(&'a self, provider: Provider, token: &'a SecretString) -> Call<'a> {
-        let settings = self.settings(provider);
-        Call {
-            http: &self.http,
-            token,
-            api: settings.api_url.trim_end_matches('/'),
-            analytics: settings
-                .analytics_url
-                .as_deref()
-                .unwrap_or(&settings.api_url)
-                .trim_end_matches('/'),
-        }
-    }
-
     /// Revokes a token at the platform: Meta's `DELETE /me/permissions`, the others'
     /// revocation endpoints (RFC 7009 form posts, with TikTok's `client_key`).
-    pub async fn revoke(
-        &self,
-        provider: Provider,
-        token: &SecretString,
-    ) -> Result<(), ProviderError> {
+    async fn revoke(&self, provider: Provider, token: &SecretString) -> Result<(), ProviderError> {
         let (id, secret) = self.credentials(provider)?;
         let url = &self.settings(provider).revoke_url;
         let request = match provider {
@@ -532,45 +511,6 @@ impl Providers {
             Err(ProviderError::Transient(format!("HTTP {status}")))
         }
     }
-}
-
-/// What to post: the text (and a title where the platform has one) and the files that
-/// go with it, in order — as the domain's media plan chose them for the platform (one
-/// video, one image, or several images or items that make one post).
-pub struct PostRequest<'a> {
-    /// The platform's id of the account posting (a page, a member, a channel).
-    pub account_id: &'a str,
-    pub title: Option<&'a str>,
-    pub text: &'a str,
-    pub media: &'a [PostMedia],
-}
-
-impl PostRequest<'_> {
-    /// The first video among the files.
-    fn video(&self) -> Option<&PostMedia> {
-        self.media.iter().find(|m| m.is_video())
-    }
-}
-
-/// A file to attach: a link the platform can fetch (signed, expiring) and, for
-/// platforms that take uploads, its bytes.
-pub struct PostMedia {
-    pub content_type: String,
-    pub url: String,
-    pub bytes: Option<bytes::Bytes>,
-}
-
-impl PostMedia {
-    pub fn is_video(&self) -> bool {
-        self.content_type.starts_with("video/")
-    }
-}
-
-/// A post the platform took: its id and, where known, its address.
-#[derive(Clone, Debug)]
-pub struct Posted {
-    pub id: String,
-    pub url: Option<String>,
 }
 
 /// The account a token speaks for, as a platform describes it.

@@ -659,7 +659,9 @@ on_both_databases!(refusals_retries_and_renewal);
 fn publisher(app: &TestApp) -> atelier::domain::channels::publishing::Publisher {
     let config = app.config().clone();
     atelier::domain::channels::publishing::Publisher {
-        providers: atelier::providers::Providers::from_config(&config).unwrap(),
+        providers: std::sync::Arc::new(
+            atelier::providers::Providers::from_config(&config).unwrap(),
+        ),
         media: atelier::storage::MediaStore::from_config(&config).unwrap(),
         link_key: [0; 32],
         public_url: app.address.clone(),

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::platform::{Platforms, ProviderError};
 use crate::crypto::vault::Vault;
 use crate::domain::entities::{
     integration_tokens, integrations, oauth_states, pending_connections,
@@ -19,7 +20,6 @@ use crate::domain::platforms::Provider;
 use crate::domain::workspace::workspaces::{Role, WorkspaceAccess};
 use crate::domain::{clean_text, now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
-use crate::providers::{ProviderError, Providers};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Health {
@@ -330,7 +330,7 @@ pub fn connect_cookie_name(attempt: Uuid) -> String {
 pub async fn start_connect(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
-    providers: &Providers,
+    providers: &dyn Platforms,
     access: &WorkspaceAccess,
     provider: Provider,
     meta: &RequestMeta,
@@ -437,7 +437,7 @@ fn tokens_for(tokens: TokenSet, acting_token: Option<SecretString>) -> TokenSet 
 pub async fn finish_connect(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
-    providers: &Providers,
+    providers: &dyn Platforms,
     returned: PlatformReturn<'_>,
     browser_cookie: impl Fn(&str) -> Option<String>,
     meta: &RequestMeta,
@@ -692,7 +692,7 @@ pub async fn enqueue_revocation(
 /// Runs a revocation job: every token revoked at the platform, or an error to retry.
 pub async fn run_revocation(
     vault: &Vault,
-    providers: &Providers,
+    providers: &dyn Platforms,
     payload: &str,
 ) -> anyhow::Result<()> {
     let job: Revocation = serde_json::from_str(payload)?;
@@ -711,7 +711,7 @@ pub async fn run_revocation(
 pub async fn disconnect(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
-    providers: &Providers,
+    providers: &dyn Platforms,
     access: &WorkspaceAccess,
     integration_id: Uuid,
     meta: &RequestMeta,
@@ -832,7 +832,7 @@ pub async fn schedule_refreshes(
 pub async fn run_refresh(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
-    providers: &Providers,
+    providers: &dyn Platforms,
     payload: &str,
 ) -> anyhow::Result<()> {
     #[derive(serde::Deserialize)]
@@ -884,7 +884,7 @@ pub async fn run_refresh(
 pub(crate) async fn renew(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
-    providers: &Providers,
+    providers: &dyn Platforms,
     channel: &integrations::Model,
     tokens: &TokenSet,
 ) -> DomainResult<Result<TokenSet, ProviderError>> {

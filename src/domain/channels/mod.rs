@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod integrations;
+pub mod platform;
 pub mod publishing;
 pub mod release;
 pub mod sync;

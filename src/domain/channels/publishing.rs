@@ -17,6 +17,7 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
+use super::platform::{Platforms, PostMedia, PostRequest, Posted, ProviderError};
 use crate::crypto::vault::Vault;
 use crate::domain::channels::integrations::Health;
 use crate::domain::content::schedule::PublishJob;
@@ -28,7 +29,6 @@ use crate::domain::ops::audit::{self, Actor, NewEvent};
 use crate::domain::platforms::Provider;
 use crate::domain::{now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
-use crate::providers::{PostMedia, PostRequest, Posted, ProviderError, Providers};
 
 /// Tries per target before it is given up.
 pub const MAX_ATTEMPTS: usize = 5;
@@ -54,7 +54,7 @@ pub mod outcome {
 /// What the publishing job needs besides the database.
 #[derive(Clone)]
 pub struct Publisher {
-    pub providers: Providers,
+    pub providers: std::sync::Arc<dyn Platforms>,
     pub media: crate::storage::MediaStore,
     /// Signs the links platforms fetch attached files from.
     pub link_key: [u8; 32],
@@ -399,7 +399,7 @@ async fn publish_target(
         text: &target.body,
         media: &media,
     };
-    let providers = &publisher.providers;
+    let providers = publisher.providers.as_ref();
 
     // An attempt another run may still be making is not touched.
     if let Some(open) = attempts.last().filter(|a| {

@@ -12,6 +12,7 @@ use sea_orm::{
 use secrecy::SecretString;
 use uuid::Uuid;
 
+use super::platform::{Platforms, ProviderError};
 use crate::crypto::vault::Vault;
 use crate::domain::channels::analytics::{self, NewPoint, Source};
 use crate::domain::channels::integrations::Health;
@@ -19,7 +20,6 @@ use crate::domain::entities::{draft_targets, integrations, sync_states, users};
 use crate::domain::platforms::Provider;
 use crate::domain::{now, ops::jobs};
 use crate::error::DomainResult;
-use crate::providers::{ProviderError, Providers};
 
 /// How far back the first sync of a channel reaches.
 pub const FIRST_SYNC_DAYS: i64 = 28;
@@ -95,7 +95,7 @@ async fn save_state(
 /// Reads what the platform says for the channel since `from`.
 async fn pull(
     conn: &impl ConnectionTrait,
-    providers: &Providers,
+    providers: &dyn Platforms,
     channel: &integrations::Model,
     provider: Provider,
     token: &SecretString,
@@ -153,7 +153,7 @@ async fn pull(
 pub async fn run(
     conn: &(impl ConnectionTrait + TransactionTrait),
     vault: &Vault,
-    providers: &Providers,
+    providers: &dyn Platforms,
     payload: &str,
 ) -> anyhow::Result<()> {
     let Job { integration_id } = serde_json::from_str(payload)?;

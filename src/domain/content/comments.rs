@@ -558,7 +558,7 @@ pub async fn send_mention_digest(
             items.push(MentionItem {
                 author,
                 draft_title: draft.title.clone(),
-                excerpt: crate::generate::shorten(&text, 280),
+                excerpt: super::variants::shorten(&text, 280),
                 draft_id: draft.id,
                 comment_id: comment.id,
             });

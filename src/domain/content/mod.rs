@@ -15,19 +15,20 @@ use serde_json::json;
 use uuid::Uuid;
 
 use self::targets::{Origin, TargetText};
+use self::variants::{ContentGenerator, Source};
 use super::entities::{draft_generations, draft_revisions, draft_targets, draft_workflow, drafts};
 use super::ops::audit::{self, Actor, NewEvent};
 use super::platforms::Provider;
 use super::workspace::workspaces::{Role, WorkspaceAccess};
 use super::{clean_text, now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
-use crate::generate::{ContentGenerator, Source};
 
 pub mod comments;
 pub mod media;
 pub mod review_links;
 pub mod schedule;
 pub mod targets;
+pub mod variants;
 
 pub const MAX_TAGS: usize = 20;
 
