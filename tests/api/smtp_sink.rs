@@ -84,7 +84,12 @@ impl Inbox {
                 return mail;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("no email to {address} about {needle:?} in time");
+                let subjects: Vec<String> = self
+                    .to(address)
+                    .iter()
+                    .map(|m| m.subject().to_string())
+                    .collect();
+                panic!("no email to {address} about {needle:?} in time; it got {subjects:?}");
             }
         }
     }

@@ -926,6 +926,9 @@ async fn delete_queued_mail(
         return Ok(0);
     }
     // Sent emails keep no payload; waiting and given-up ones still hold the sealed email.
+    // The request's own correspondence (its confirmation, acknowledgement, outcome) is
+    // the answer the law requires, not data held about the person: it stays, and it
+    // never makes a stranger's request look as if something was found.
     let pending = job_rows::Entity::find()
         .filter(job_rows::Column::Kind.eq(jobs::kind::SEND_EMAIL))
         .filter(job_rows::Column::DoneAt.is_null())
@@ -934,7 +937,10 @@ async fn delete_queued_mail(
     let mut affected = 0;
     for job in pending {
         let to_them = serde_json::from_str::<QueuedEmail>(&job.payload)
-            .map(|q| email_hashes.contains(&q.to_hash))
+            .map(|q| {
+                email_hashes.contains(&q.to_hash)
+                    && !q.intent.as_deref().is_some_and(answers_a_request)
+            })
             .unwrap_or(false);
         if to_them {
             affected += job_rows::Entity::delete_by_id(job.id)
@@ -944,6 +950,21 @@ async fn delete_queued_mail(
         }
     }
     Ok(affected)
+}
+
+/// Whether an email of this intent answers a privacy request (to its requester).
+fn answers_a_request(intent: &str) -> bool {
+    matches!(
+        intent,
+        "request_confirmation"
+            | "request_acknowledgement"
+            | "request_rejected"
+            | "request_extended"
+            | "request_completed"
+            | "export_ready"
+            | "request_status_link"
+            | "nothing_held"
+    )
 }
 
 /// Earlier request records of the same person (by any of their addresses, or linked to
