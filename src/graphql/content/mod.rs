@@ -3,10 +3,10 @@
 //! statements), `DraftTarget`, `Comment`, and their enums.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use async_graphql::connection::{Connection, EmptyFields};
-use async_graphql::{Context, Enum, Object, Result, SimpleObject, ID};
+use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -15,26 +15,19 @@ use super::context::state;
 use super::errors::{bad_input, gql};
 use super::loaders::{loader, CommentsOf, MediaOf, RevisionsOf, TargetsOf, UserById, WorkflowOf};
 use super::types::User;
-use crate::domain::content::comments;
-use crate::domain::content::{self, DraftStatus};
+use crate::domain::content::{self, comments, DraftStatus};
 use crate::domain::entities::{
-    comments as comment_rows, draft_generations, draft_revisions, draft_targets, draft_workflow,
-    drafts,
+    draft_generations, draft_revisions, draft_targets, draft_workflow, drafts,
 };
 use crate::domain::identity::accounts;
 use crate::domain::platforms::PlatformLimits;
 use crate::domain::platforms::Provider;
 
-/// A social platform.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(name = "Provider")]
-pub enum ProviderEnum {
-    Tiktok,
-    Youtube,
-    Instagram,
-    Facebook,
-    Linkedin,
-}
+mod enums;
+pub use self::enums::{DraftStatusEnum, OriginEnum, ProviderEnum, PublishAtInput};
+
+mod discussion;
+pub use self::discussion::Comment;
 
 impl From<ProviderEnum> for Provider {
     fn from(p: ProviderEnum) -> Self {
@@ -44,37 +37,6 @@ impl From<ProviderEnum> for Provider {
             ProviderEnum::Instagram => Provider::Instagram,
             ProviderEnum::Facebook => Provider::Facebook,
             ProviderEnum::Linkedin => Provider::Linkedin,
-        }
-    }
-}
-
-impl From<Provider> for ProviderEnum {
-    fn from(p: Provider) -> Self {
-        match p {
-            Provider::Tiktok => Self::Tiktok,
-            Provider::Youtube => Self::Youtube,
-            Provider::Instagram => Self::Instagram,
-            Provider::Facebook => Self::Facebook,
-            Provider::Linkedin => Self::Linkedin,
-        }
-    }
-}
-
-/// Where a draft or a target's text came from.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(name = "ContentOrigin")]
-pub enum OriginEnum {
-    Manual,
-    Generated,
-    Api,
-}
-
-impl OriginEnum {
-    fn parse(value: &str) -> Self {
-        match value {
-            "GENERATED" => Self::Generated,
-            "API" => Self::Api,
-            _ => Self::Manual,
         }
     }
 }
@@ -92,38 +54,6 @@ pub(crate) async fn load_user(ctx: &Context<'_>, id: Option<Uuid>) -> Result<Opt
         return Ok(Some(User(person)));
     }
     Ok(loader.load_one(UserById(id)).await?.map(User))
-}
-
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(name = "DraftStatus")]
-pub enum DraftStatusEnum {
-    Draft,
-    InReview,
-    ChangesRequested,
-    Approved,
-    Scheduled,
-    Publishing,
-    Published,
-    PartiallyPublished,
-    Failed,
-    Archived,
-}
-
-impl From<DraftStatus> for DraftStatusEnum {
-    fn from(status: DraftStatus) -> Self {
-        match status {
-            DraftStatus::Draft => Self::Draft,
-            DraftStatus::InReview => Self::InReview,
-            DraftStatus::ChangesRequested => Self::ChangesRequested,
-            DraftStatus::Approved => Self::Approved,
-            DraftStatus::Scheduled => Self::Scheduled,
-            DraftStatus::Publishing => Self::Publishing,
-            DraftStatus::Published => Self::Published,
-            DraftStatus::PartiallyPublished => Self::PartiallyPublished,
-            DraftStatus::Failed => Self::Failed,
-            DraftStatus::Archived => Self::Archived,
-        }
-    }
 }
 
 impl From<DraftStatusEnum> for DraftStatus {
@@ -527,134 +457,12 @@ impl Generation {
     }
 }
 
-/// A comment on a draft, and the people it names once a field had to load them
-/// (`people`).
-pub struct Comment(pub comment_rows::Model, OnceLock<People>);
-
 /// People by id.
 type People = HashMap<Uuid, Arc<accounts::Person>>;
-
-impl From<comment_rows::Model> for Comment {
-    fn from(row: comment_rows::Model) -> Self {
-        Self(row, OnceLock::new())
-    }
-}
-
-impl Comment {
-    /// The person `id` names, from what the list this comment came in loaded for its
-    /// nodes, or else from `people`.
-    async fn person(&self, ctx: &Context<'_>, id: Option<Uuid>) -> Result<Option<User>> {
-        let Some(id) = id else {
-            return Ok(None);
-        };
-        if let Some(person) = loader(ctx)?.loader().primed_user(id) {
-            return Ok(Some(User(person)));
-        }
-        Ok(self.people(ctx).await?.get(&id).cloned().map(User))
-    }
-
-    /// Every person this comment names — author, resolver, the members it mentions —
-    /// loaded at once the first time a field needs one the request has not loaded
-    /// ahead (a mutation's answer, a subscription's event). Its fields resolve one
-    /// after another (`serial`), so its three person fields would otherwise each wait
-    /// out the loader's batching delay and cost a statement of their own; this way the
-    /// first loads them all (every comment resolving at the same time in one batch)
-    /// and the others, and a person not found, ask nothing more. A person the read
-    /// left out (its column was not asked for) is not loaded.
-    async fn people(&self, ctx: &Context<'_>) -> Result<&People> {
-        if let Some(people) = self.1.get() {
-            return Ok(people);
-        }
-        let mut keys: Vec<UserById> = self
-            .0
-            .author_id
-            .into_iter()
-            .chain(self.0.resolved_by)
-            .chain(comments::mentions_of(&self.0))
-            .map(UserById)
-            .collect();
-        keys.sort_unstable_by_key(|k| k.0);
-        keys.dedup();
-        // Boxed: every field's future is as large as the largest, and a page resolves
-        // sixty comments.
-        let found = Box::pin(loader(ctx)?.load_many(keys)).await?;
-        Ok(self
-            .1
-            .get_or_init(|| found.into_iter().map(|(k, v)| (k.0, v)).collect()))
-    }
-}
 
 // Fields one after another (`serial`), not as a set of concurrent futures (a
 // `FuturesUnordered` per comment cost 3% of the dashboard's instructions); its person
 // fields load together (`people`).
-#[Object(serial)]
-impl Comment {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-
-    async fn draft_id(&self) -> ID {
-        ID(self.0.draft_id.to_string())
-    }
-
-    /// The comment this one replies to.
-    async fn parent_id(&self) -> Option<ID> {
-        id_of(self.0.parent_id)
-    }
-
-    /// The member who wrote it; none when a client reviewer did (`reviewLinkId`) or the
-    /// author's account was erased.
-    async fn author(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        self.person(ctx, self.0.author_id).await
-    }
-
-    /// The client review link whose reviewer wrote it (asking for changes).
-    async fn review_link_id(&self) -> Option<ID> {
-        id_of(self.0.review_link_id)
-    }
-
-    /// The text; mentions are written `<@userId>`. Null once deleted.
-    async fn body(&self) -> Option<&str> {
-        self.0.deleted_at.is_none().then_some(self.0.body.as_str())
-    }
-
-    /// The members the body mentions.
-    async fn mentions(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
-        let mut people = Vec::new();
-        for id in comments::mentions_of(&self.0) {
-            people.extend(self.person(ctx, Some(id)).await?);
-        }
-        Ok(people)
-    }
-
-    async fn resolved(&self) -> bool {
-        self.0.resolved_at.is_some()
-    }
-
-    async fn resolved_at(&self) -> Option<DateTime<Utc>> {
-        self.0.resolved_at
-    }
-
-    async fn resolved_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        self.person(ctx, self.0.resolved_by).await
-    }
-
-    async fn edited_at(&self) -> Option<DateTime<Utc>> {
-        self.0.edited_at
-    }
-
-    async fn deleted(&self) -> bool {
-        self.0.deleted_at.is_some()
-    }
-
-    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
-        self.0.deleted_at
-    }
-
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
-    }
-}
 
 pub struct DraftRevision(pub draft_revisions::Model);
 
@@ -717,42 +525,5 @@ impl WorkflowRecord {
 
     async fn at(&self) -> DateTime<Utc> {
         self.0.at
-    }
-}
-
-/// A `DateTime` as scheduling takes it: RFC 3339 with an offset is an instant; the same
-/// without an offset is wall-clock time in the request's time zone. (The same scalar as
-/// every other `DateTime`; only this argument also takes the form without an offset.)
-pub struct PublishAtInput(pub content::PublishTime);
-
-#[async_graphql::Scalar(
-    name = "DateTime",
-    specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339"
-)]
-impl async_graphql::ScalarType for PublishAtInput {
-    fn parse(value: async_graphql::Value) -> async_graphql::InputValueResult<Self> {
-        let async_graphql::Value::String(text) = &value else {
-            return Err(async_graphql::InputValueError::expected_type(value));
-        };
-        let text = text.trim();
-        if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-            return Ok(Self(content::PublishTime::Instant(at.with_timezone(&Utc))));
-        }
-        ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
-            .iter()
-            .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())
-            .map(|local| Self(content::PublishTime::WallClock(local)))
-            .ok_or_else(|| {
-                async_graphql::InputValueError::custom(
-                    "a date and time like 2026-12-04T13:06:47Z or 2026-12-04T08:06:47+02:00 (an instant), or 2026-12-04T08:06:47 (wall-clock time in timeZone)",
-                )
-            })
-    }
-
-    fn to_value(&self) -> async_graphql::Value {
-        async_graphql::Value::String(match self.0 {
-            content::PublishTime::Instant(at) => at.to_rfc3339(),
-            content::PublishTime::WallClock(local) => local.format("%Y-%m-%dT%H:%M:%S").to_string(),
-        })
     }
 }
