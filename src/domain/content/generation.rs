@@ -1,14 +1,14 @@
 //! Writing a draft's variants with the configured generator, one per channel, each brought
 //! within its platform's limits and recorded as a generation.
 
-use super::super::entities::{draft_generations, draft_targets};
-use super::super::ops::audit::{self, Actor, NewEvent};
-use super::super::platforms::Provider;
-use super::super::workspace::workspaces::{Role, WorkspaceAccess};
-use super::super::{now, RequestMeta};
 use super::targets::{self, Origin, TargetText};
 use super::variants::{ContentGenerator, Source};
 use super::{find_in_workspace, require_editable, tags_of};
+use crate::domain::entities::{draft_generations, draft_targets};
+use crate::domain::ops::audit::{self, Actor, NewEvent};
+use crate::domain::platforms::Provider;
+use crate::domain::workspace::workspaces::{Role, WorkspaceAccess};
+use crate::domain::{now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,

@@ -1,9 +1,9 @@
 //! Finding drafts: by id within a workspace (another workspace's id is NOT_FOUND), in pages
 //! with filters on the read path, and their revisions and workflow.
 
-use super::super::entities::{draft_revisions, draft_workflow, drafts};
-use super::super::workspace::workspaces::WorkspaceAccess;
 use super::status::DraftStatus;
+use crate::domain::entities::{draft_revisions, draft_workflow, drafts};
+use crate::domain::workspace::workspaces::WorkspaceAccess;
 use crate::error::{DomainError, DomainResult};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -120,7 +120,7 @@ pub(super) fn list_query(
         let quoted = serde_json::to_string(&tag.to_lowercase()).map_err(DomainError::internal)?;
         query = query.filter(
             drafts::Column::Tags
-                .like(LikeExpr::new(super::super::like_pattern(&quoted)).escape('\\')),
+                .like(LikeExpr::new(crate::domain::like_pattern(&quoted)).escape('\\')),
         );
     }
     if let Some(words) = filter
@@ -134,7 +134,7 @@ pub(super) fn list_query(
                 "search text must be at most 200 characters",
             ));
         }
-        let pattern = super::super::like_pattern(&words.to_lowercase());
+        let pattern = crate::domain::like_pattern(&words.to_lowercase());
         // Qualified: the select list may name an empty `body` of its own.
         let lower =
             |column: drafts::Column| Expr::expr(Func::lower(Expr::col((drafts::Entity, column))));

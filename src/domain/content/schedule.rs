@@ -4,15 +4,15 @@
 //! runs it (`channels::publishing::run`), so the two meet in the job queue and content
 //! needs nothing of publishing.
 
-use super::super::entities::drafts;
-use super::super::ops::audit::{self, Actor, NewEvent};
-use super::super::workspace::workspaces::{Role, WorkspaceAccess};
-use super::super::{now, RequestMeta};
 use super::find_in_workspace;
 use super::status::record_transition;
 use super::status::DraftStatus;
 use super::targets;
+use crate::domain::entities::drafts;
+use crate::domain::ops::audit::{self, Actor, NewEvent};
 use crate::domain::ops::jobs;
+use crate::domain::workspace::workspaces::{Role, WorkspaceAccess};
+use crate::domain::{now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -97,7 +97,7 @@ pub async fn schedule(
         )));
     }
     if access.workspace.client_approval_required
-        && !super::super::content::review_links::client_approved(&txn, &draft).await?
+        && !super::review_links::client_approved(&txn, &draft).await?
     {
         return Err(DomainError::bad_input(
             "this workspace requires a client's approval before scheduling: share the draft for review and wait until the client approves it",

@@ -1,8 +1,8 @@
 //! The draft's status machine: which transitions each status allows, and every transition
 //! recorded in the draft's workflow, with who made it.
 
-use super::super::entities::draft_workflow;
-use super::super::now;
+use crate::domain::entities::draft_workflow;
+use crate::domain::now;
 use crate::error::{DomainError, DomainResult};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 use serde_json::json;
@@ -122,7 +122,7 @@ pub(crate) async fn record_transition_by(
     to: DraftStatus,
     note: Option<&str>,
 ) -> DomainResult<()> {
-    use super::super::workspace::webhooks::emit;
+    use crate::domain::workspace::webhooks::emit;
     match from {
         None => {
             emit(

@@ -11,10 +11,10 @@ use serde_json::json;
 use similar::{ChangeTag, TextDiff};
 use uuid::Uuid;
 
-use super::super::entities::privacy_policies;
-use super::super::{clean_text, now, RequestMeta};
+use crate::domain::entities::privacy_policies;
 use crate::domain::ops::audit::{self, NewEvent};
 use crate::domain::staff::accounts::{StaffIdentity, StaffRole};
+use crate::domain::{clean_text, now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 
 /// The version in force now.

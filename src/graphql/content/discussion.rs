@@ -1,11 +1,11 @@
 //! A draft's comments as the schema shows them: author, mentions rendered, replies, and
 //! whether the viewer may edit them.
 
-use super::super::loaders::{loader, UserById};
-use super::super::types::User;
 use super::{id_of, People};
 use crate::domain::content::comments;
 use crate::domain::entities::comments as comment_rows;
+use crate::graphql::loaders::{loader, UserById};
+use crate::graphql::types::User;
 use async_graphql::{Context, Object, Result, ID};
 use chrono::{DateTime, Utc};
 use std::sync::OnceLock;

@@ -1,12 +1,12 @@
 //! The `Workspace` object: its settings, members, invitations, channels, drafts and the
 //! reads that hang from it.
 
-use super::super::connection::{self, decode_cursor, page_size};
-use super::super::context::state;
-use super::super::errors::gql;
 use super::{parse_id, AuditEvent, Invitation, Membership, RoleEnum};
 use crate::domain::ops::audit;
 use crate::domain::workspace::workspaces::{self, WorkspaceAccess};
+use crate::graphql::connection::{self, decode_cursor, page_size};
+use crate::graphql::context::state;
+use crate::graphql::errors::gql;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
@@ -136,11 +136,11 @@ impl Workspace {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-        status: Option<super::super::content::DraftStatusEnum>,
+        status: Option<crate::graphql::content::DraftStatusEnum>,
         #[graphql(desc = "Words to find in the title or body")] search: Option<String>,
         tag: Option<String>,
         author_id: Option<ID>,
-    ) -> Result<Connection<String, super::super::content::Draft, EmptyFields, EmptyFields>> {
+    ) -> Result<Connection<String, crate::graphql::content::Draft, EmptyFields, EmptyFields>> {
         let filter = crate::domain::content::DraftFilter {
             status: status.map(Into::into),
             search,
@@ -162,20 +162,20 @@ impl Workspace {
             &filter,
             before,
             limit + 1,
-            super::super::columns::DRAFT.omitted(&selections),
+            crate::graphql::columns::DRAFT.omitted(&selections),
         )
         .await
         .map_err(gql)?;
         let page = &rows[..rows.len().min(limit as usize)];
         if let Ok(node) = async_graphql::Lookahead::try_from(selections.as_slice()) {
-            super::super::loaders::prime_drafts(ctx, &node, page).await?;
+            crate::graphql::loaders::prime_drafts(ctx, &node, page).await?;
         }
         Ok(connection::build(
             rows,
             limit,
             before.is_some(),
             |d| d.id,
-            super::super::content::Draft,
+            crate::graphql::content::Draft,
         ))
     }
 
@@ -185,31 +185,38 @@ impl Workspace {
     /// drafts. Account-level metrics; `integrationIds` narrows to some channels.
     #[allow(clippy::too_many_arguments)]
     #[graphql(
-        complexity = "super::super::costs::analytics(&range, granularity, &metrics, integration_ids.len(), child_complexity)"
+        complexity = "crate::graphql::costs::analytics(&range, granularity, &metrics, integration_ids.len(), child_complexity)"
     )]
     pub(super) async fn analytics(
         &self,
         ctx: &Context<'_>,
-        range: super::super::analytics::DateRange,
-        #[graphql(default)] granularity: super::super::analytics::GranularityEnum,
-        #[graphql(default)] metrics: Vec<super::super::analytics::MetricEnum>,
+        range: crate::graphql::analytics::DateRange,
+        #[graphql(default)] granularity: crate::graphql::analytics::GranularityEnum,
+        #[graphql(default)] metrics: Vec<crate::graphql::analytics::MetricEnum>,
         #[graphql(default)] integration_ids: Vec<ID>,
-    ) -> Result<super::super::analytics::Analytics> {
-        super::super::analytics::answer(ctx, &self.0, range, granularity, metrics, integration_ids)
-            .await
+    ) -> Result<crate::graphql::analytics::Analytics> {
+        crate::graphql::analytics::answer(
+            ctx,
+            &self.0,
+            range,
+            granularity,
+            metrics,
+            integration_ids,
+        )
+        .await
     }
 
     /// The workspace's webhook endpoints (ADMIN; others get FORBIDDEN).
     pub(super) async fn webhook_endpoints(
         &self,
         ctx: &Context<'_>,
-    ) -> Result<Vec<super::super::webhooks::WebhookEndpoint>> {
+    ) -> Result<Vec<crate::graphql::webhooks::WebhookEndpoint>> {
         let endpoints = crate::domain::workspace::webhooks::list(&state(ctx).db, &self.0)
             .await
             .map_err(gql)?;
         Ok(endpoints
             .into_iter()
-            .map(super::super::webhooks::WebhookEndpoint)
+            .map(crate::graphql::webhooks::WebhookEndpoint)
             .collect())
     }
 
@@ -221,7 +228,7 @@ impl Workspace {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Connection<String, super::super::reviews::ReviewLink, EmptyFields, EmptyFields>>
+    ) -> Result<Connection<String, crate::graphql::reviews::ReviewLink, EmptyFields, EmptyFields>>
     {
         self.0.require(workspaces::Role::Admin).map_err(gql)?;
         let limit = page_size(first)?;
@@ -239,7 +246,7 @@ impl Workspace {
             limit,
             before.is_some(),
             |l| l.id,
-            super::super::reviews::ReviewLink,
+            crate::graphql::reviews::ReviewLink,
         ))
     }
 
@@ -247,18 +254,18 @@ impl Workspace {
     pub(super) async fn integrations(
         &self,
         ctx: &Context<'_>,
-    ) -> Result<Vec<super::super::integrations::Integration>> {
+    ) -> Result<Vec<crate::graphql::integrations::Integration>> {
         let channels =
             crate::domain::channels::integrations::list(&state(ctx).db, self.0.workspace.id)
                 .await
                 .map_err(gql)?;
         if ctx.look_ahead().field("sync").exists() {
             let ids: Vec<_> = channels.iter().map(|c| c.id).collect();
-            super::super::loaders::prime_sync(ctx, &ids).await?;
+            crate::graphql::loaders::prime_sync(ctx, &ids).await?;
         }
         Ok(channels
             .into_iter()
-            .map(super::super::integrations::Integration)
+            .map(crate::graphql::integrations::Integration)
             .collect())
     }
 
@@ -269,7 +276,7 @@ impl Workspace {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Connection<String, super::super::media::Media, EmptyFields, EmptyFields>> {
+    ) -> Result<Connection<String, crate::graphql::media::Media, EmptyFields, EmptyFields>> {
         let limit = page_size(first)?;
         let before = decode_cursor::<Uuid>(after.as_deref())?;
         let rows = crate::domain::content::media::list(
@@ -285,7 +292,7 @@ impl Workspace {
             limit,
             before.is_some(),
             |m| m.id,
-            super::super::media::Media,
+            crate::graphql::media::Media,
         ))
     }
 

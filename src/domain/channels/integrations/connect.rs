@@ -2,9 +2,9 @@
 //! the platform's return, and — where a person manages several accounts (Facebook Pages,
 //! Instagram accounts) — the choice they make before the channel is stored.
 
-use super::super::platform::{Platforms, ProviderError};
 use super::{upsert_connection, ConnectedAccount, TokenSet};
 use crate::crypto::vault::Vault;
+use crate::domain::channels::platform::{Platforms, ProviderError};
 use crate::domain::entities::{integrations, oauth_states, pending_connections};
 use crate::domain::ops::audit::{self, Actor, NewEvent};
 use crate::domain::platforms::Provider;

@@ -2,9 +2,9 @@
 //! scheduled refreshes, renewal when a call is refused, and the health that tells admins a
 //! channel needs reconnecting.
 
-use super::super::platform::{Platforms, ProviderError};
 use super::{associated_data, open_tokens, Health, TokenSet};
 use crate::crypto::vault::Vault;
+use crate::domain::channels::platform::{Platforms, ProviderError};
 use crate::domain::entities::{integration_tokens, integrations};
 use crate::domain::now;
 use crate::domain::platforms::Provider;

@@ -197,7 +197,7 @@ pub async fn send_mention_digest(
             items.push(MentionItem {
                 author,
                 draft_title: draft.title.clone(),
-                excerpt: super::super::variants::shorten(&text, 280),
+                excerpt: crate::domain::content::variants::shorten(&text, 280),
                 draft_id: draft.id,
                 comment_id: comment.id,
             });

@@ -1,6 +1,5 @@
 //! The steps of a fulfilment: which run for which kind of request, in what order, what each\nis called on the staff portal, and running one (its rows counted, its error kept).
 
-use super::super::requests::RequestKind;
 use super::erase::{
     anonymise_content, delete_queued_mail, disconnect_integrations, erase_analytics,
     erase_comments, erase_media, erase_meta_data, leave_workspaces, minimise_other_requests,
@@ -16,6 +15,7 @@ use crate::domain::entities::{
 };
 use crate::domain::identity::accounts::UserStatus;
 use crate::domain::ops::outbox::recipient_hash;
+use crate::domain::privacy::requests::RequestKind;
 use crate::error::DomainResult;
 use crate::storage::MediaStore;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
@@ -203,19 +203,27 @@ pub(super) async fn run_step(
         // package; with none of those either, the completion says nothing was held.
         (Step::ExportPackage, None) => {
             if crate::domain::content::review_links::any_sent_to(txn, &emails).await? {
-                super::super::export::build(txn, exports, store, request)
+                crate::domain::privacy::export::build(txn, exports, store, request)
                     .await
                     .map(|_| 1)
             } else {
                 Ok(0)
             }
         }
-        (Step::ExportPackage, Some(_)) => super::super::export::build(txn, exports, store, request)
-            .await
-            .map(|_| 1),
-        (Step::ExportPackages, _) => {
-            super::super::export::erase_packages(txn, exports, request.id, user_id, &email_hashes)
+        (Step::ExportPackage, Some(_)) => {
+            crate::domain::privacy::export::build(txn, exports, store, request)
                 .await
+                .map(|_| 1)
+        }
+        (Step::ExportPackages, _) => {
+            crate::domain::privacy::export::erase_packages(
+                txn,
+                exports,
+                request.id,
+                user_id,
+                &email_hashes,
+            )
+            .await
         }
         (Step::MetaChannels, _) => match meta_subject(request) {
             Some(platform_user) => erase_meta_data(txn, vault, platform_user).await,

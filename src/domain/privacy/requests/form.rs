@@ -1,9 +1,9 @@
 //! The public request form: its fields checked one by one (every error named next to its
 //! field), and the request they make.
 
-use super::super::clock::Jurisdiction;
 use super::kinds::RequestKind;
 use crate::domain::identity::accounts::EmailAddress;
+use crate::domain::privacy::clock::Jurisdiction;
 
 /// What a person submits.
 #[derive(Clone, Debug, Default)]

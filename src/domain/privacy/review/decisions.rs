@@ -2,14 +2,14 @@
 //! approve (queuing fulfilment), reject with a reason, extend once, lift a restriction,
 //! rectify.
 
-use super::super::clock::{self, Jurisdiction};
-use super::super::requests::{
-    add_event, add_event_with_detail, RequestKind, RequestStatus, SealedDetail,
-};
 use super::{load_for_action, staff_event, OPEN};
 use crate::crypto::vault::Vault;
 use crate::domain::entities::{privacy_requests as requests, users};
 use crate::domain::ops::outbox::{self, Email};
+use crate::domain::privacy::clock::{self, Jurisdiction};
+use crate::domain::privacy::requests::{
+    add_event, add_event_with_detail, RequestKind, RequestStatus, SealedDetail,
+};
 use crate::domain::staff::accounts::{StaffIdentity, StaffRole};
 use crate::domain::{clean_text, now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
@@ -52,8 +52,8 @@ pub async fn approve(
         "We approved your request and will carry it out.",
     )
     .await?;
-    if RequestKind::parse(&updated.kind).is_some_and(super::super::fulfil::is_automated) {
-        super::super::fulfil::enqueue(&txn, vault, &updated).await?;
+    if RequestKind::parse(&updated.kind).is_some_and(crate::domain::privacy::fulfil::is_automated) {
+        crate::domain::privacy::fulfil::enqueue(&txn, vault, &updated).await?;
     }
     staff_event(
         &txn,
@@ -232,7 +232,7 @@ pub async fn lift_restriction(
             "only a completed restriction or objection on an account can be lifted",
         ));
     };
-    let lifted = super::super::fulfil::set_user_status(
+    let lifted = crate::domain::privacy::fulfil::set_user_status(
         &txn,
         user_id,
         crate::domain::identity::accounts::UserStatus::Active,
