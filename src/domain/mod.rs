@@ -1,6 +1,7 @@
-//! The domain layer: one module per aggregate, plain async functions over
-//! `&impl ConnectionTrait` that return domain types and `DomainError`. Nothing here knows
-//! about axum or async-graphql.
+//! The domain layer, in bounded contexts (ARCHITECTURE.md has the map): plain async
+//! functions over `&impl ConnectionTrait` that return domain types and `DomainError`.
+//! A context uses only those below it; nothing here knows about HTTP, GraphQL, mail or
+//! the platforms' APIs, which it reaches through the ports it declares.
 
 pub mod channels;
 pub mod content;

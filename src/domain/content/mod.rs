@@ -1,6 +1,9 @@
-//! Drafts: the pieces of content a team writes. Updates use optimistic concurrency (a
+//! Content: drafts and their targets, comments, media, client review links, scheduling and
+//! generated variants. Depends on `workspace`, `identity`, `platforms` and `ops`.
+//!
+//! This module holds the drafts themselves. Updates use optimistic concurrency (a
 //! stale `expected_version` is a CONFLICT and changes nothing), every saved version is a
-//! revision, and the status machine is enforced here:
+//! revision, and the status machine (`status`) is enforced on every change:
 //! `DRAFT → IN_REVIEW → APPROVED → SCHEDULED → PUBLISHING → PUBLISHED | PARTIALLY_PUBLISHED | FAILED`,
 //! `IN_REVIEW → CHANGES_REQUESTED → DRAFT`, any non-published → `ARCHIVED`; an approved
 //! draft not yet scheduled may be sent back to `CHANGES_REQUESTED`.

@@ -1,5 +1,6 @@
-//! Privacy: the published policy, data-subject requests with their legal clock, and
-//! Meta's signed callbacks.
+//! Privacy: the published policy, data-subject requests with their legal clock, staff
+//! review, fulfilment, export, person keys and Meta's signed callbacks. Uses every context
+//! below it (channels, content, workspace, staff, identity, platforms, ops).
 
 pub mod clock;
 pub mod export;
