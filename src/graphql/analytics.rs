@@ -2,6 +2,7 @@
 //! totals, change, engagement rate, top drafts), `Draft.performance`, the ingest
 //! mutation `recordMetrics`, and `syncIntegration`.
 
+use crate::domain::workspace::workspaces::{workspace_of as owner_of, Owned};
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
@@ -405,11 +406,10 @@ impl AnalyticsMutation {
         let user = current_user(ctx).await?;
         let s = state(ctx);
         let integration_id = parse_id(&id, "id")?;
-        let workspace_id =
-            crate::domain::channels::integrations::workspace_of(&s.db, integration_id)
-                .await
-                .map_err(gql)?
-                .ok_or_else(|| gql(DomainError::NotFound("integration")))?;
+        let workspace_id = owner_of(&s.db, Owned::Channel(integration_id))
+            .await
+            .map_err(gql)?
+            .ok_or_else(|| gql(DomainError::NotFound("integration")))?;
         let access = workspaces::access(&s.db, user.id, workspace_id)
             .await
             .map_err(gql)?

@@ -2,6 +2,7 @@
 //! the member's notification preference. Each change that members watch is published to
 //! the live bus for subscriptions.
 
+use crate::domain::workspace::workspaces::{workspace_of as owner_of, Owned};
 use async_graphql::{Context, InputObject, Object, Result, ID};
 use uuid::Uuid;
 
@@ -67,7 +68,7 @@ pub struct AddCommentInput {
 pub async fn draft_access(ctx: &Context<'_>, draft_id: Uuid) -> Result<WorkspaceAccess> {
     let user = current_user(ctx).await?;
     let db = &state(ctx).db;
-    let workspace_id = content::workspace_of(db, draft_id)
+    let workspace_id = owner_of(db, Owned::Draft(draft_id))
         .await
         .map_err(gql)?
         .ok_or_else(|| gql(DomainError::NotFound("draft")))?;
@@ -81,7 +82,7 @@ async fn comment_access(ctx: &Context<'_>, id: &ID) -> Result<(WorkspaceAccess, 
     let user = current_user(ctx).await?;
     let comment_id = parse_id(id, "id")?;
     let db = &state(ctx).db;
-    let workspace_id = comments::workspace_of(db, comment_id)
+    let workspace_id = owner_of(db, Owned::Comment(comment_id))
         .await
         .map_err(gql)?
         .ok_or_else(|| gql(DomainError::NotFound("comment")))?;

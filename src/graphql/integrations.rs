@@ -1,6 +1,7 @@
 //! Channels in the API: `Integration` (never a token), connecting through the platform's
 //! OAuth page, and disconnecting.
 
+use crate::domain::workspace::workspaces::{workspace_of as owner_of, Owned};
 use async_graphql::{Context, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
@@ -193,7 +194,7 @@ impl IntegrationMutation {
         let user = current_user(ctx).await?;
         let s = state(ctx);
         let integration_id = parse_id(&id, "id")?;
-        let workspace_id = integrations::workspace_of(&s.db, integration_id)
+        let workspace_id = owner_of(&s.db, Owned::Channel(integration_id))
             .await
             .map_err(gql)?
             .ok_or_else(|| gql(DomainError::NotFound("integration")))?;

@@ -1,6 +1,7 @@
 //! Client review links in the API (workspace ADMINs share and revoke them; every member
 //! sees a draft's client reviews on `Draft.clientReviews`).
 
+use crate::domain::workspace::workspaces::{workspace_of as owner_of, Owned};
 use async_graphql::{Context, Enum, InputObject, Object, Result, ID};
 use chrono::{DateTime, Utc};
 
@@ -242,7 +243,7 @@ impl ReviewMutation {
         let s = state(ctx);
         let id = parse_id(&id, "id")?;
         let not_found = || gql(DomainError::NotFound("review link"));
-        let workspace_id = reviews::workspace_of(&s.db, id)
+        let workspace_id = owner_of(&s.db, Owned::ReviewLink(id))
             .await
             .map_err(gql)?
             .ok_or_else(not_found)?;

@@ -5,6 +5,7 @@
 //! removed mid-subscription stops receiving; a subscription completes when its session
 //! ends (log-out, a reused refresh token) or its access token expires.
 
+use crate::domain::workspace::workspaces::{workspace_of as owner_of, Owned};
 use std::net::SocketAddr;
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
@@ -101,7 +102,7 @@ impl Subscription {
         let user_id = viewer.user_id;
         let app = state(ctx).clone();
         let draft_id = parse_id(&draft_id, "draftId")?;
-        let workspace_id = content::workspace_of(&app.db, draft_id)
+        let workspace_id = owner_of(&app.db, Owned::Draft(draft_id))
             .await
             .map_err(gql)?
             .ok_or_else(|| gql(DomainError::NotFound("draft")))?;

@@ -2,6 +2,7 @@
 //! signing secret is answered once, when the endpoint is created), their latest
 //! deliveries, and redelivery.
 
+use crate::domain::workspace::workspaces::{workspace_of as owner_of, Owned};
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
@@ -194,7 +195,7 @@ async fn endpoint_access(
     id: &ID,
 ) -> Result<(workspaces::WorkspaceAccess, uuid::Uuid)> {
     let id = parse_id(id, "id")?;
-    let workspace = webhooks::workspace_of(&state(ctx).db, id)
+    let workspace = owner_of(&state(ctx).db, Owned::WebhookEndpoint(id))
         .await
         .map_err(gql)?
         .ok_or_else(|| gql(DomainError::NotFound("webhook endpoint")))?;
@@ -259,7 +260,7 @@ impl WebhookMutation {
         delivery_id: ID,
     ) -> Result<WebhookDelivery> {
         let id = parse_id(&delivery_id, "deliveryId")?;
-        let workspace = webhooks::workspace_of_delivery(&state(ctx).db, id)
+        let workspace = owner_of(&state(ctx).db, Owned::WebhookDelivery(id))
             .await
             .map_err(gql)?
             .ok_or_else(|| gql(DomainError::NotFound("webhook delivery")))?;

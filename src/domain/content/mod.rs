@@ -43,7 +43,7 @@ mod queries;
 #[cfg(test)]
 use self::queries::list_query;
 pub use self::queries::{
-    find, find_in_workspace, find_many, list, revisions, workflow, workspace_of, DraftFilter,
+    find, find_in_workspace, find_many, list, revisions, workflow, DraftFilter,
 };
 pub(crate) use self::status::{record_transition, record_transition_by};
 

@@ -45,19 +45,6 @@ pub async fn find(
         .pop())
 }
 
-/// The workspace a draft belongs to, for resolving access.
-pub async fn workspace_of(
-    conn: &impl ConnectionTrait,
-    draft_id: Uuid,
-) -> DomainResult<Option<Uuid>> {
-    Ok(drafts::Entity::find_by_id(draft_id)
-        .select_only()
-        .column(drafts::Column::WorkspaceId)
-        .into_tuple()
-        .one(conn)
-        .await?)
-}
-
 /// What a list of drafts is narrowed to.
 #[derive(Clone, Debug, Default)]
 pub struct DraftFilter {

@@ -157,27 +157,6 @@ pub async fn find(
         .ok_or(DomainError::NotFound("webhook endpoint"))
 }
 
-/// The workspace an endpoint belongs to, for resolving access.
-pub async fn workspace_of(conn: &impl ConnectionTrait, id: Uuid) -> DomainResult<Option<Uuid>> {
-    Ok(endpoints::Entity::find_by_id(id)
-        .select_only()
-        .column(endpoints::Column::WorkspaceId)
-        .into_tuple()
-        .one(conn)
-        .await?)
-}
-
-/// The workspace a delivery's endpoint belongs to, for resolving access.
-pub async fn workspace_of_delivery(
-    conn: &impl ConnectionTrait,
-    id: Uuid,
-) -> DomainResult<Option<Uuid>> {
-    let Some(delivery) = deliveries::Entity::find_by_id(id).one(conn).await? else {
-        return Ok(None);
-    };
-    workspace_of(conn, delivery.endpoint_id).await
-}
-
 /// Deletes an endpoint and its deliveries (ADMIN).
 pub async fn delete(
     conn: &impl ConnectionTrait,

@@ -369,14 +369,3 @@ pub async fn list(
         .all(conn)
         .await?)
 }
-
-/// The workspace a channel belongs to.
-pub async fn workspace_of(
-    conn: &impl ConnectionTrait,
-    integration_id: Uuid,
-) -> DomainResult<Option<Uuid>> {
-    Ok(integrations::Entity::find_by_id(integration_id)
-        .one(conn)
-        .await?
-        .map(|i| i.workspace_id))
-}

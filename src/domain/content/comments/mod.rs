@@ -13,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::domain::content::find_in_workspace;
-use crate::domain::entities::{comments, drafts, mention_notifications};
+use crate::domain::entities::{comments, mention_notifications};
 use crate::domain::ops::audit::{self, Actor, NewEvent};
 use crate::domain::workspace::workspaces::{Role, WorkspaceAccess};
 use crate::domain::{now, RequestMeta};
@@ -148,20 +148,6 @@ pub async fn find_in_workspace_comment(
         .await
         .map_err(|_| DomainError::NotFound("comment"))?;
     Ok(comment)
-}
-
-/// The workspace a comment belongs to, for resolving access.
-pub async fn workspace_of(
-    conn: &impl ConnectionTrait,
-    comment_id: Uuid,
-) -> DomainResult<Option<Uuid>> {
-    Ok(comments::Entity::find_by_id(comment_id)
-        .select_only()
-        .column(drafts::Column::WorkspaceId)
-        .inner_join(drafts::Entity)
-        .into_tuple()
-        .one(conn)
-        .await?)
 }
 
 /// Changes the text of one's own comment; newly mentioned members are notified.

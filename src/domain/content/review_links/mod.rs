@@ -350,19 +350,6 @@ pub async fn find_in_workspace(
         .ok_or(DomainError::NotFound("review link"))
 }
 
-/// The workspace a link belongs to, for resolving access.
-pub async fn workspace_of(
-    conn: &impl ConnectionTrait,
-    link_id: Uuid,
-) -> DomainResult<Option<Uuid>> {
-    Ok(links::Entity::find_by_id(link_id)
-        .select_only()
-        .column(links::Column::WorkspaceId)
-        .into_tuple()
-        .one(conn)
-        .await?)
-}
-
 /// A page of a workspace's links, newest first.
 pub async fn list(
     conn: &impl ConnectionTrait,

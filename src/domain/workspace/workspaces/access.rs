@@ -170,3 +170,85 @@ pub async fn active_admins(
         .filter_map(|(_, user)| user.filter(|u| u.status == "ACTIVE"))
         .collect())
 }
+
+/// Something a workspace owns, named by its id. "Whose is this?" is answered here and
+/// only here, for every kind of thing a request may name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owned {
+    Draft(Uuid),
+    Comment(Uuid),
+    ReviewLink(Uuid),
+    Channel(Uuid),
+    WebhookEndpoint(Uuid),
+    WebhookDelivery(Uuid),
+}
+
+/// The workspace that owns `owned`, if it exists.
+pub async fn workspace_of(conn: &impl ConnectionTrait, owned: Owned) -> DomainResult<Option<Uuid>> {
+    use crate::domain::entities::{
+        comments, drafts, integrations, review_links, webhook_deliveries, webhook_endpoints,
+    };
+    use sea_orm::{EntityTrait, QuerySelect};
+    Ok(match owned {
+        Owned::Draft(id) => {
+            drafts::Entity::find_by_id(id)
+                .select_only()
+                .column(drafts::Column::WorkspaceId)
+                .into_tuple()
+                .one(conn)
+                .await?
+        }
+        Owned::Comment(id) => {
+            comments::Entity::find_by_id(id)
+                .select_only()
+                .column(drafts::Column::WorkspaceId)
+                .inner_join(drafts::Entity)
+                .into_tuple()
+                .one(conn)
+                .await?
+        }
+        Owned::ReviewLink(id) => {
+            review_links::Entity::find_by_id(id)
+                .select_only()
+                .column(review_links::Column::WorkspaceId)
+                .into_tuple()
+                .one(conn)
+                .await?
+        }
+        Owned::Channel(id) => {
+            integrations::Entity::find_by_id(id)
+                .select_only()
+                .column(integrations::Column::WorkspaceId)
+                .into_tuple()
+                .one(conn)
+                .await?
+        }
+        Owned::WebhookEndpoint(id) => {
+            webhook_endpoints::Entity::find_by_id(id)
+                .select_only()
+                .column(webhook_endpoints::Column::WorkspaceId)
+                .into_tuple()
+                .one(conn)
+                .await?
+        }
+        Owned::WebhookDelivery(id) => {
+            let endpoint: Option<Uuid> = webhook_deliveries::Entity::find_by_id(id)
+                .select_only()
+                .column(webhook_deliveries::Column::EndpointId)
+                .into_tuple()
+                .one(conn)
+                .await?;
+            match endpoint {
+                Some(endpoint) => {
+                    webhook_endpoints::Entity::find_by_id(endpoint)
+                        .select_only()
+                        .column(webhook_endpoints::Column::WorkspaceId)
+                        .into_tuple()
+                        .one(conn)
+                        .await?
+                }
+                None => None,
+            }
+        }
+    })
+}

@@ -18,7 +18,9 @@ use crate::domain::{clean_text, now, RequestMeta};
 use crate::error::{DomainError, DomainResult};
 
 mod access;
-pub use self::access::{access, access_read, active_admins, require_access, Role, WorkspaceAccess};
+pub use self::access::{
+    access, access_read, active_admins, require_access, workspace_of, Owned, Role, WorkspaceAccess,
+};
 
 mod members;
 use self::members::insert_membership;
