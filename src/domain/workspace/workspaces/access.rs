@@ -188,17 +188,12 @@ pub async fn workspace_of(conn: &impl ConnectionTrait, owned: Owned) -> DomainRe
     use crate::domain::entities::{
         comments, drafts, integrations, review_links, webhook_deliveries, webhook_endpoints,
     };
-    use sea_orm::{EntityTrait, QuerySelect};
     Ok(match owned {
         Owned::Draft(id) => {
-            drafts::Entity::find_by_id(id)
-                .select_only()
-                .column(drafts::Column::WorkspaceId)
-                .into_tuple()
-                .one(conn)
-                .await?
+            column_of::<drafts::Entity>(conn, id, drafts::Column::WorkspaceId).await?
         }
         Owned::Comment(id) => {
+            use sea_orm::{EntityTrait, QuerySelect};
             comments::Entity::find_by_id(id)
                 .select_only()
                 .column(drafts::Column::WorkspaceId)
@@ -208,47 +203,52 @@ pub async fn workspace_of(conn: &impl ConnectionTrait, owned: Owned) -> DomainRe
                 .await?
         }
         Owned::ReviewLink(id) => {
-            review_links::Entity::find_by_id(id)
-                .select_only()
-                .column(review_links::Column::WorkspaceId)
-                .into_tuple()
-                .one(conn)
-                .await?
+            column_of::<review_links::Entity>(conn, id, review_links::Column::WorkspaceId).await?
         }
         Owned::Channel(id) => {
-            integrations::Entity::find_by_id(id)
-                .select_only()
-                .column(integrations::Column::WorkspaceId)
-                .into_tuple()
-                .one(conn)
-                .await?
+            column_of::<integrations::Entity>(conn, id, integrations::Column::WorkspaceId).await?
         }
         Owned::WebhookEndpoint(id) => {
-            webhook_endpoints::Entity::find_by_id(id)
-                .select_only()
-                .column(webhook_endpoints::Column::WorkspaceId)
-                .into_tuple()
-                .one(conn)
+            column_of::<webhook_endpoints::Entity>(conn, id, webhook_endpoints::Column::WorkspaceId)
                 .await?
         }
         Owned::WebhookDelivery(id) => {
-            let endpoint: Option<Uuid> = webhook_deliveries::Entity::find_by_id(id)
-                .select_only()
-                .column(webhook_deliveries::Column::EndpointId)
-                .into_tuple()
-                .one(conn)
-                .await?;
+            let endpoint = column_of::<webhook_deliveries::Entity>(
+                conn,
+                id,
+                webhook_deliveries::Column::EndpointId,
+            )
+            .await?;
             match endpoint {
                 Some(endpoint) => {
-                    webhook_endpoints::Entity::find_by_id(endpoint)
-                        .select_only()
-                        .column(webhook_endpoints::Column::WorkspaceId)
-                        .into_tuple()
-                        .one(conn)
-                        .await?
+                    column_of::<webhook_endpoints::Entity>(
+                        conn,
+                        endpoint,
+                        webhook_endpoints::Column::WorkspaceId,
+                    )
+                    .await?
                 }
                 None => None,
             }
         }
     })
+}
+
+/// One id column of the row with primary key `id`, read alone.
+async fn column_of<E>(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    column: E::Column,
+) -> DomainResult<Option<Uuid>>
+where
+    E: sea_orm::EntityTrait,
+    <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<Uuid>,
+{
+    use sea_orm::QuerySelect;
+    Ok(E::find_by_id(id)
+        .select_only()
+        .column(column)
+        .into_tuple()
+        .one(conn)
+        .await?)
 }
