@@ -395,24 +395,38 @@ impl JobRunner {
             }),
             Err(e) => {
                 tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %format!("{e:#}"), "job failed");
-                match jobs::fail(&self.db, job, lease, &format!("{e:#}"), &self.policy).await {
-                    Ok(jobs::Failure::Dead) => {
-                        tracing::error!(job = %job.id, kind = %job.kind, attempts = job.attempts, "job given up after its retry horizon");
-                        if job.kind == jobs::kind::DELIVER_WEBHOOK {
-                            if let Err(e) = crate::domain::workspace::webhooks::give_up(&self.db, &job.payload).await {
-                                tracing::error!(job = %job.id, error = ?e, "could not mark a webhook delivery given up");
-                            }
-                        }
-                        dead_jobs::report_death(&self.db, &self.vault, job).await
-                    }
-                    Ok(jobs::Failure::Retrying | jobs::Failure::LeaseLost) => Ok(()),
-                    Err(e) => Err(e),
-                }
+                self.record_failure(job, lease, &format!("{e:#}")).await
             }
         };
         if let Err(e) = recorded {
             tracing::error!(job = %job.id, error = ?e, "could not record a job's outcome");
         }
+    }
+
+    /// Records a failed attempt. A job given up is marked dead, its webhook delivery (if
+    /// any) failed, and its death reported to the ADMINs and the audit log in one
+    /// transaction: nobody sees a dead job whose report is still to come, and a crash in
+    /// between cannot leave a death unreported.
+    async fn record_failure(
+        &self,
+        job: &job_rows::Model,
+        lease: &jobs::Lease,
+        error: &str,
+    ) -> crate::error::DomainResult<()> {
+        use sea_orm::TransactionTrait;
+        let txn = self.db.begin().await?;
+        match jobs::fail(&txn, job, lease, error, &self.policy).await? {
+            jobs::Failure::Dead => {
+                tracing::error!(job = %job.id, kind = %job.kind, attempts = job.attempts, "job given up after its retry horizon");
+                if job.kind == jobs::kind::DELIVER_WEBHOOK {
+                    crate::domain::workspace::webhooks::give_up(&txn, &job.payload).await?;
+                }
+                dead_jobs::report_death(&txn, &self.vault, job).await?;
+            }
+            jobs::Failure::Retrying | jobs::Failure::LeaseLost => {}
+        }
+        txn.commit().await?;
+        Ok(())
     }
 
     /// Housekeeping that is safe to run on every instance at once: each step is a single
