@@ -460,12 +460,17 @@ impl JobRunner {
     }
 
     async fn handle(&self, job: &job_rows::Model) -> anyhow::Result<()> {
-        match job.kind.as_str() {
-            jobs::kind::SEND_EMAIL => {
+        use jobs::JobKind;
+        // No catch-all arm: a kind registered in the domain has a handler here.
+        let Some(kind) = JobKind::parse(&job.kind) else {
+            anyhow::bail!("no handler for job kind {:?}", job.kind);
+        };
+        match kind {
+            JobKind::SendEmail => {
                 let email = outbox::open(&self.vault, &job.payload)?;
                 self.mailer.send(&email, job.id).await
             }
-            jobs::kind::PASSWORD_RESET => {
+            JobKind::PasswordReset => {
                 crate::domain::identity::accounts::send_password_reset(
                     &self.db,
                     &self.vault,
@@ -473,7 +478,7 @@ impl JobRunner {
                 )
                 .await
             }
-            jobs::kind::FULFIL_PRIVACY_REQUEST => {
+            JobKind::FulfilPrivacyRequest => {
                 privacy::fulfil::run_job(
                     &self.db,
                     &self.vault,
@@ -483,7 +488,7 @@ impl JobRunner {
                 )
                 .await
             }
-            jobs::kind::RETENTION => {
+            JobKind::Retention => {
                 // Tomorrow's run first: a failure today must not stop it.
                 jobs::schedule_next_day(&self.db, jobs::kind::RETENTION).await?;
                 let purged = crate::domain::upkeep::retention::purge(
@@ -495,7 +500,7 @@ impl JobRunner {
                 tracing::info!(?purged, "retention purge done");
                 Ok(())
             }
-            jobs::kind::DEADLINE_REMINDERS => {
+            JobKind::DeadlineReminders => {
                 jobs::schedule_next_day(&self.db, jobs::kind::DEADLINE_REMINDERS).await?;
                 let sent = privacy::review::send_deadline_reminders(
                     &self.db,
@@ -506,7 +511,7 @@ impl JobRunner {
                 tracing::info!(sent, "deadline reminders queued");
                 Ok(())
             }
-            jobs::kind::REFRESH_TOKENS => {
+            JobKind::RefreshTokens => {
                 crate::domain::channels::integrations::run_refresh(
                     &self.db,
                     &self.vault,
@@ -515,7 +520,7 @@ impl JobRunner {
                 )
                 .await
             }
-            jobs::kind::REVOKE_TOKENS => {
+            JobKind::RevokeTokens => {
                 crate::domain::channels::integrations::run_revocation(
                     &self.vault,
                     self.publisher.providers.as_ref(),
@@ -523,7 +528,7 @@ impl JobRunner {
                 )
                 .await
             }
-            jobs::kind::MENTION_DIGEST => {
+            JobKind::MentionDigest => {
                 let mentions = crate::domain::content::comments::send_mention_digest(
                     &self.db,
                     &self.vault,
@@ -533,7 +538,7 @@ impl JobRunner {
                 tracing::debug!(mentions, "mention digest queued");
                 Ok(())
             }
-            jobs::kind::SYNC_METRICS => {
+            JobKind::SyncMetrics => {
                 crate::domain::channels::sync::run(
                     &self.db,
                     &self.vault,
@@ -542,7 +547,7 @@ impl JobRunner {
                 )
                 .await
             }
-            jobs::kind::PUBLISH_DRAFT => {
+            JobKind::PublishDraft => {
                 let last_try = self.policy.is_last_try(job, crate::domain::now());
                 let ran = crate::domain::channels::publishing::run(
                     &self.db,
@@ -557,8 +562,7 @@ impl JobRunner {
                 self.announce_draft(&job.payload).await;
                 ran
             }
-            jobs::kind::DELIVER_WEBHOOK => self.deliver_webhook(&job.payload).await,
-            other => anyhow::bail!("no handler for job kind {other:?}"),
+            JobKind::DeliverWebhook => self.deliver_webhook(&job.payload).await,
         }
     }
 }

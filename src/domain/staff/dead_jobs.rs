@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::crypto::vault::Vault;
 use crate::domain::entities::{jobs as job_rows, privacy_requests, staff_users};
 use crate::domain::ops::audit::{self, Actor, NewEvent};
-use crate::domain::ops::jobs::kind;
+use crate::domain::ops::jobs::{kind, Described, JobKind};
 use crate::domain::ops::outbox::{self, Email, QueuedEmail};
 use crate::domain::staff::accounts::{StaffIdentity, StaffRole};
 use crate::domain::{now, RequestMeta};
@@ -53,19 +53,20 @@ fn email_intent(job: &job_rows::Model) -> Option<String> {
         .and_then(|q| q.intent)
 }
 
-/// Describes a job from the parts of its payload that are in clear.
+/// Describes a job from the parts of its payload that are in clear, as its kind's
+/// registration says.
 async fn purpose(conn: &impl ConnectionTrait, job: &job_rows::Model) -> DomainResult<String> {
+    let Some(registered) = JobKind::parse(&job.kind) else {
+        return Ok(format!("a job of kind {}", job.kind));
+    };
     let payload: Value = serde_json::from_str(&job.payload).unwrap_or(Value::Null);
     let id_of = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_string);
-    Ok(match job.kind.as_str() {
-        kind::SEND_EMAIL => {
-            let intent = email_intent(job).map(|i| i.replace('_', " "));
-            match intent {
-                Some(intent) => format!("an email ({intent})"),
-                None => "an email".to_string(),
-            }
-        }
-        kind::FULFIL_PRIVACY_REQUEST => {
+    Ok(match registered.registration().described {
+        Described::Email => match email_intent(job) {
+            Some(intent) => format!("an email ({})", intent.replace('_', " ")),
+            None => "an email".to_string(),
+        },
+        Described::PrivacyRequest => {
             let reference = match id_of("request_id").and_then(|id| id.parse::<Uuid>().ok()) {
                 Some(id) => privacy_requests::Entity::find_by_id(id)
                     .one(conn)
@@ -78,31 +79,15 @@ async fn purpose(conn: &impl ConnectionTrait, job: &job_rows::Model) -> DomainRe
                 None => "carrying out a privacy request that no longer exists".to_string(),
             }
         }
-        kind::PUBLISH_DRAFT => {
-            format!("publishing draft {}", id_of("draft_id").unwrap_or_default())
-        }
-        kind::SYNC_METRICS => format!(
-            "reading the metrics of channel {}",
-            id_of("integration_id").unwrap_or_default()
+        Described::WithId {
+            words,
+            key,
+            missing,
+        } => format!(
+            "{words} {}",
+            id_of(key).unwrap_or_else(|| missing.to_string())
         ),
-        kind::REFRESH_TOKENS => format!(
-            "renewing the token of channel {}",
-            id_of("integration_id").unwrap_or_default()
-        ),
-        kind::REVOKE_TOKENS => format!(
-            "revoking a disconnected channel's tokens at {}",
-            id_of("provider").unwrap_or_else(|| "the platform".into())
-        ),
-        kind::MENTION_DIGEST => "a member's mention digest".to_string(),
-        kind::RETENTION => format!(
-            "the daily retention purge of {}",
-            id_of("day").unwrap_or_default()
-        ),
-        kind::DEADLINE_REMINDERS => format!(
-            "the daily deadline reminders of {}",
-            id_of("day").unwrap_or_default()
-        ),
-        other => format!("a job of kind {other}"),
+        Described::Fixed(words) => words.to_string(),
     })
 }
 

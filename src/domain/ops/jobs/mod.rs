@@ -16,100 +16,11 @@ use crate::domain::entities::jobs;
 use crate::domain::now;
 use crate::error::DomainResult;
 
-/// The kinds of job this build knows how to run.
-pub mod kind {
-    pub const SEND_EMAIL: &str = "send_email";
-    /// A password reset asked for: the account looked up, a link emailed if it exists.
-    pub const PASSWORD_RESET: &str = "password_reset";
-    pub const FULFIL_PRIVACY_REQUEST: &str = "fulfil_privacy_request";
-    pub const RETENTION: &str = "retention";
-    pub const DEADLINE_REMINDERS: &str = "deadline_reminders";
-    pub const MENTION_DIGEST: &str = "mention_digest";
-    pub const REVOKE_TOKENS: &str = "revoke_tokens";
-    pub const REFRESH_TOKENS: &str = "refresh_tokens";
-    pub const PUBLISH_DRAFT: &str = "publish_draft";
-    pub const SYNC_METRICS: &str = "sync_metrics";
-    pub const DELIVER_WEBHOOK: &str = "deliver_webhook";
-}
+mod kinds;
 
-/// The lanes jobs run in, each with its own workers, so that one kind of slow work
-/// never holds up another: an email (a verification, a reset link, a breach notice)
-/// never waits behind webhook deliveries to slow endpoints, a platform that takes its
-/// time to publish, or a long export.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lane {
-    /// Emails, and the password-reset job that sends one.
-    Mail,
-    /// Webhook deliveries to customers' endpoints.
-    Delivery,
-    /// Talking to the platforms: publishing, token renewals and revocations.
-    Publishing,
-    /// Everything else: metric syncs, privacy fulfilment, retention, reminders, digests
-    /// (and any kind a newer build queued that no lane names).
-    Background,
-}
-
-impl Lane {
-    pub const ALL: [Lane; 4] = [
-        Lane::Mail,
-        Lane::Delivery,
-        Lane::Publishing,
-        Lane::Background,
-    ];
-
-    /// The kinds a lane (other than `Background`) runs.
-    fn kinds(self) -> &'static [&'static str] {
-        match self {
-            Lane::Mail => &[kind::SEND_EMAIL, kind::PASSWORD_RESET],
-            Lane::Delivery => &[kind::DELIVER_WEBHOOK],
-            Lane::Publishing => &[
-                kind::PUBLISH_DRAFT,
-                kind::REFRESH_TOKENS,
-                kind::REVOKE_TOKENS,
-            ],
-            Lane::Background => &[],
-        }
-    }
-
-    /// The lane a kind runs in.
-    pub fn of(job_kind: &str) -> Lane {
-        Lane::ALL
-            .into_iter()
-            .find(|lane| lane.kinds().contains(&job_kind))
-            .unwrap_or(Lane::Background)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Lane::Mail => "mail",
-            Lane::Delivery => "delivery",
-            Lane::Publishing => "publishing",
-            Lane::Background => "background",
-        }
-    }
-
-    /// The rows of this lane's kinds.
-    fn rows(self) -> Condition {
-        match self {
-            Lane::Background => {
-                let named: Vec<&str> = Lane::ALL
-                    .iter()
-                    .flat_map(|lane| lane.kinds())
-                    .copied()
-                    .collect();
-                Condition::all().add(jobs::Column::Kind.is_not_in(named))
-            }
-            lane => Condition::all().add(jobs::Column::Kind.is_in(lane.kinds().iter().copied())),
-        }
-    }
-}
-
-/// How often a publishing job may try: each try may reach the platform, so it stops
-/// after a count whatever the horizon (its last try settles the draft).
-pub const PUBLISH_MAX_ATTEMPTS: i32 = 10;
-
-/// No count limit: the retry horizon alone decides when the job is given up.
-pub const UNLIMITED_ATTEMPTS: i32 = i32::MAX;
+pub use kinds::{
+    kind, Described, Horizon, JobKind, Lane, Registration, PUBLISH_MAX_ATTEMPTS, UNLIMITED_ATTEMPTS,
+};
 
 /// When failed jobs are tried again and when they are given up.
 #[derive(Clone, Copy, Debug)]
@@ -128,15 +39,7 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// How long after its first failure a job of `kind` is given up.
     pub fn horizon(&self, kind: &str) -> Duration {
-        match kind {
-            kind::SEND_EMAIL => self.mail,
-            kind::FULFIL_PRIVACY_REQUEST => self.fulfilment,
-            // A later sync slot reads the same days again: an hour of trying is enough.
-            kind::SYNC_METRICS => self.other.min(Duration::hours(1)),
-            // The link it would send lasts an hour.
-            kind::PASSWORD_RESET => self.other.min(Duration::hours(1)),
-            _ => self.other,
-        }
+        JobKind::parse(kind).map_or(self.other, |kind| kind.horizon(self))
     }
 
     /// The delay before the next try after `attempts` failed ones.
@@ -184,10 +87,9 @@ fn new_job(
         payload: Set(serde_json::to_string(payload).map_err(crate::error::DomainError::internal)?),
         run_at: Set(run_at),
         attempts: Set(0),
-        max_attempts: Set(match kind {
-            kind::PUBLISH_DRAFT => PUBLISH_MAX_ATTEMPTS,
-            _ => UNLIMITED_ATTEMPTS,
-        }),
+        max_attempts: Set(
+            JobKind::parse(kind).map_or(UNLIMITED_ATTEMPTS, |kind| kind.registration().attempts)
+        ),
         locked_until: Set(None),
         last_error: Set(None),
         done_at: Set(None),
@@ -254,8 +156,8 @@ pub async fn schedule_daily(
 /// next one).
 pub async fn ensure_daily_jobs(conn: &impl ConnectionTrait) -> DomainResult<()> {
     let today = now().date_naive();
-    for kind in [kind::RETENTION, kind::DEADLINE_REMINDERS] {
-        schedule_daily(conn, kind, today, now()).await?;
+    for kind in JobKind::ALL.into_iter().filter(|k| k.registration().daily) {
+        schedule_daily(conn, kind.name(), today, now()).await?;
     }
     Ok(())
 }
