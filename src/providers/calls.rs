@@ -1,12 +1,10 @@
 //! The `Platforms` port over HTTP: each call dispatched to the platform's module.
 
-use super::{
-    facebook, instagram, linkedin, meta, same_text, tiktok, token_set, youtube, Providers,
-};
+use super::{meta, module, same_text, tiktok, token_set, Providers};
 use crate::domain::channels::analytics::Metric;
-use crate::domain::channels::integrations::{ConnectedAccount, TokenSet};
+use crate::domain::channels::integrations::TokenSet;
 use crate::domain::channels::platform::{
-    Choice, Connectable, Platforms, PostRequest, Posted, ProviderError,
+    Connectable, Platforms, PostRequest, Posted, ProviderError,
 };
 use crate::domain::platforms::Provider;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -128,41 +126,9 @@ impl Platforms for Providers {
         token: &SecretString,
         scopes: Vec<String>,
     ) -> Result<Connectable, ProviderError> {
-        let call = self.call(provider, token);
-        let profile = match provider {
-            Provider::Facebook | Provider::Instagram => {
-                let platform_user_id = meta::app_scoped_user_id(&call).await?;
-                let mut choices = meta::accounts(&call, provider, &scopes).await?;
-                for choice in &mut choices {
-                    choice.account.platform_user_id = Some(platform_user_id.clone());
-                }
-                return Ok(Connectable {
-                    platform_user_id: Some(platform_user_id),
-                    choices,
-                });
-            }
-            Provider::Linkedin => linkedin::profile(&call).await?,
-            Provider::Youtube => youtube::profile(&call).await?,
-            Provider::Tiktok => tiktok::profile(&call).await?,
-        };
-        let Some(id) = profile.id else {
-            return Err(ProviderError::Transient(
-                "the platform's profile answer has no account id".into(),
-            ));
-        };
-        Ok(Connectable {
-            platform_user_id: None,
-            choices: vec![Choice {
-                account: ConnectedAccount {
-                    external_account_id: id,
-                    handle: profile.handle,
-                    display_name: profile.name,
-                    scopes,
-                    platform_user_id: None,
-                },
-                acting_token: profile.acting_token.map(SecretString::from),
-            }],
-        })
+        module(provider)
+            .connectable(&self.call(provider, token), scopes)
+            .await
     }
 
     /// Renews a channel's access: the OAuth refresh grant, or for a Facebook Page a
@@ -217,14 +183,9 @@ impl Platforms for Providers {
         token: &SecretString,
         post: &PostRequest<'_>,
     ) -> Result<Posted, ProviderError> {
-        let call = self.call(provider, token);
-        match provider {
-            Provider::Linkedin => linkedin::publish(&call, post).await,
-            Provider::Youtube => youtube::publish(&call, post).await,
-            Provider::Tiktok => tiktok::publish(&call, post).await,
-            Provider::Facebook => facebook::publish(&call, post).await,
-            Provider::Instagram => instagram::publish(&call, post).await,
-        }
+        module(provider)
+            .publish(&self.call(provider, token), post)
+            .await
     }
 
     /// Looks among the account's recent posts for one with `post`'s text made after
@@ -237,13 +198,9 @@ impl Platforms for Providers {
         since: DateTime<Utc>,
     ) -> Result<Option<Posted>, ProviderError> {
         let call = self.call(provider, token);
-        let recent = match provider {
-            Provider::Linkedin => linkedin::recent_posts(&call, post.account_id).await?,
-            Provider::Youtube => youtube::recent_posts(&call).await?,
-            Provider::Tiktok => tiktok::recent_posts(&call).await?,
-            Provider::Facebook => facebook::recent_posts(&call, post.account_id).await?,
-            Provider::Instagram => instagram::recent_posts(&call, post.account_id).await?,
-        };
+        let recent = module(provider)
+            .recent_posts(&call, post.account_id)
+            .await?;
         let wanted = post
             .title
             .filter(|_| provider == Provider::Youtube)
@@ -267,14 +224,9 @@ impl Platforms for Providers {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<(NaiveDate, Metric, i64)>, ProviderError> {
-        let call = self.call(provider, token);
-        match provider {
-            Provider::Linkedin => linkedin::account_metrics(&call, from, to).await,
-            Provider::Youtube => youtube::account_metrics(&call, from, to).await,
-            Provider::Tiktok => tiktok::account_metrics(&call, to).await,
-            Provider::Facebook => facebook::account_metrics(&call, account_id, from, to).await,
-            Provider::Instagram => instagram::account_metrics(&call, account_id, from, to).await,
-        }
+        module(provider)
+            .account_metrics(&self.call(provider, token), account_id, from, to)
+            .await
     }
 
     /// A published post's lifetime counts as of now.
@@ -284,14 +236,9 @@ impl Platforms for Providers {
         token: &SecretString,
         post_id: &str,
     ) -> Result<Vec<(Metric, i64)>, ProviderError> {
-        let call = self.call(provider, token);
-        match provider {
-            Provider::Linkedin => linkedin::post_metrics(&call, post_id).await,
-            Provider::Youtube => youtube::post_metrics(&call, post_id).await,
-            Provider::Tiktok => tiktok::post_metrics(&call, post_id).await,
-            Provider::Facebook => facebook::post_metrics(&call, post_id).await,
-            Provider::Instagram => instagram::post_metrics(&call, post_id).await,
-        }
+        module(provider)
+            .post_metrics(&self.call(provider, token), post_id)
+            .await
     }
 
     /// Revokes a token at the platform: Meta's `DELETE /me/permissions`, the others'

@@ -179,3 +179,51 @@ pub(super) async fn post_metrics(
         .await?;
     Ok(lifetime_insights(&answer, &MEDIA_METRICS))
 }
+
+/// Instagram professional accounts, through the Graph API.
+pub(super) struct Instagram;
+
+#[async_trait::async_trait]
+impl super::PlatformApi for Instagram {
+    async fn connectable(
+        &self,
+        call: &Call<'_>,
+        scopes: Vec<String>,
+    ) -> Result<super::Connectable, ProviderError> {
+        super::meta::connectable(call, crate::domain::platforms::Provider::Instagram, &scopes).await
+    }
+
+    async fn publish(
+        &self,
+        call: &Call<'_>,
+        post: &PostRequest<'_>,
+    ) -> Result<Posted, ProviderError> {
+        publish(call, post).await
+    }
+
+    async fn recent_posts(
+        &self,
+        call: &Call<'_>,
+        account_id: &str,
+    ) -> Result<Vec<RecentPost>, ProviderError> {
+        recent_posts(call, account_id).await
+    }
+
+    async fn account_metrics(
+        &self,
+        call: &Call<'_>,
+        account_id: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, Metric, i64)>, ProviderError> {
+        account_metrics(call, account_id, from, to).await
+    }
+
+    async fn post_metrics(
+        &self,
+        call: &Call<'_>,
+        post_id: &str,
+    ) -> Result<Vec<(Metric, i64)>, ProviderError> {
+        post_metrics(call, post_id).await
+    }
+}

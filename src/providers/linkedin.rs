@@ -296,3 +296,51 @@ pub(super) async fn post_metrics(
     }
     Ok(metrics)
 }
+
+/// LinkedIn members, through the Posts API.
+pub(super) struct LinkedIn;
+
+#[async_trait::async_trait]
+impl super::PlatformApi for LinkedIn {
+    async fn connectable(
+        &self,
+        call: &Call<'_>,
+        scopes: Vec<String>,
+    ) -> Result<super::Connectable, ProviderError> {
+        super::one_account(profile(call).await?, scopes)
+    }
+
+    async fn publish(
+        &self,
+        call: &Call<'_>,
+        post: &PostRequest<'_>,
+    ) -> Result<Posted, ProviderError> {
+        publish(call, post).await
+    }
+
+    async fn recent_posts(
+        &self,
+        call: &Call<'_>,
+        account_id: &str,
+    ) -> Result<Vec<RecentPost>, ProviderError> {
+        recent_posts(call, account_id).await
+    }
+
+    async fn account_metrics(
+        &self,
+        call: &Call<'_>,
+        _account_id: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, Metric, i64)>, ProviderError> {
+        account_metrics(call, from, to).await
+    }
+
+    async fn post_metrics(
+        &self,
+        call: &Call<'_>,
+        post_id: &str,
+    ) -> Result<Vec<(Metric, i64)>, ProviderError> {
+        post_metrics(call, post_id).await
+    }
+}

@@ -155,3 +155,22 @@ pub(super) async fn accounts(
         })
         .collect())
 }
+
+/// What a Facebook Login token may connect: every Page (or Instagram account) the person
+/// manages, each tagged with the person's app-scoped user id (what Meta's
+/// deauthorization and deletion callbacks name).
+pub(super) async fn connectable(
+    call: &Call<'_>,
+    provider: Provider,
+    scopes: &[String],
+) -> Result<super::Connectable, ProviderError> {
+    let platform_user_id = app_scoped_user_id(call).await?;
+    let mut choices = accounts(call, provider, scopes).await?;
+    for choice in &mut choices {
+        choice.account.platform_user_id = Some(platform_user_id.clone());
+    }
+    Ok(super::Connectable {
+        platform_user_id: Some(platform_user_id),
+        choices,
+    })
+}

@@ -10,10 +10,11 @@ use oauth2::basic::BasicClient;
 use oauth2::{AuthUrl, ClientId, ClientSecret, RedirectUrl, TokenResponse, TokenUrl};
 use secrecy::{ExposeSecret, SecretString};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::{Config, ProviderSettings};
-use crate::domain::channels::integrations::TokenSet;
+use crate::domain::channels::analytics::Metric;
+use crate::domain::channels::integrations::{ConnectedAccount, TokenSet};
 pub use crate::domain::channels::platform::{
     Choice, Connectable, Platforms, PostMedia, PostRequest, Posted, ProviderError,
 };
@@ -27,6 +28,82 @@ mod tiktok;
 mod youtube;
 
 mod calls;
+
+/// What each platform's module answers in its own API, given a call's context. Adding a
+/// platform: its descriptor in `domain/platforms.rs`, a module here implementing this,
+/// its line in `module`, and its section of the configuration.
+#[async_trait::async_trait]
+pub(crate) trait PlatformApi: Sync {
+    /// The accounts a token may connect: the one it logs in as, or (Meta) every Page or
+    /// Instagram account the person manages.
+    async fn connectable(
+        &self,
+        call: &Call<'_>,
+        scopes: Vec<String>,
+    ) -> Result<Connectable, ProviderError>;
+
+    async fn publish(
+        &self,
+        call: &Call<'_>,
+        post: &PostRequest<'_>,
+    ) -> Result<Posted, ProviderError>;
+
+    /// The account's recent posts, newest first.
+    async fn recent_posts(
+        &self,
+        call: &Call<'_>,
+        account_id: &str,
+    ) -> Result<Vec<RecentPost>, ProviderError>;
+
+    /// The account's daily metrics for `from..=to`.
+    async fn account_metrics(
+        &self,
+        call: &Call<'_>,
+        account_id: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, Metric, i64)>, ProviderError>;
+
+    /// A published post's lifetime counts.
+    async fn post_metrics(
+        &self,
+        call: &Call<'_>,
+        post_id: &str,
+    ) -> Result<Vec<(Metric, i64)>, ProviderError>;
+}
+
+/// The module that speaks a platform's API.
+fn module(provider: Provider) -> &'static dyn PlatformApi {
+    match provider {
+        Provider::Tiktok => &tiktok::TikTok,
+        Provider::Youtube => &youtube::YouTube,
+        Provider::Instagram => &instagram::Instagram,
+        Provider::Facebook => &facebook::Facebook,
+        Provider::Linkedin => &linkedin::LinkedIn,
+    }
+}
+
+/// The one account a login speaks for, from its profile.
+fn one_account(profile: Profile, scopes: Vec<String>) -> Result<Connectable, ProviderError> {
+    let Some(id) = profile.id else {
+        return Err(ProviderError::Transient(
+            "the platform's profile answer has no account id".into(),
+        ));
+    };
+    Ok(Connectable {
+        platform_user_id: None,
+        choices: vec![Choice {
+            account: ConnectedAccount {
+                external_account_id: id,
+                handle: profile.handle,
+                display_name: profile.name,
+                scopes,
+                platform_user_id: None,
+            },
+            acting_token: profile.acting_token.map(SecretString::from),
+        }],
+    })
+}
 
 /// The tokens of a platform's token response, with the expiry as an instant.
 fn token_set(response: &oauth2::basic::BasicTokenResponse) -> TokenSet {

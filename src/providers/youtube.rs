@@ -148,3 +148,51 @@ pub(super) async fn post_metrics(
     .filter_map(|(field, metric)| Some((metric, count(&stats[field])?)))
     .collect())
 }
+
+/// YouTube channels, through the Data API.
+pub(super) struct YouTube;
+
+#[async_trait::async_trait]
+impl super::PlatformApi for YouTube {
+    async fn connectable(
+        &self,
+        call: &Call<'_>,
+        scopes: Vec<String>,
+    ) -> Result<super::Connectable, ProviderError> {
+        super::one_account(profile(call).await?, scopes)
+    }
+
+    async fn publish(
+        &self,
+        call: &Call<'_>,
+        post: &PostRequest<'_>,
+    ) -> Result<Posted, ProviderError> {
+        publish(call, post).await
+    }
+
+    async fn recent_posts(
+        &self,
+        call: &Call<'_>,
+        _account_id: &str,
+    ) -> Result<Vec<RecentPost>, ProviderError> {
+        recent_posts(call).await
+    }
+
+    async fn account_metrics(
+        &self,
+        call: &Call<'_>,
+        _account_id: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, Metric, i64)>, ProviderError> {
+        account_metrics(call, from, to).await
+    }
+
+    async fn post_metrics(
+        &self,
+        call: &Call<'_>,
+        post_id: &str,
+    ) -> Result<Vec<(Metric, i64)>, ProviderError> {
+        post_metrics(call, post_id).await
+    }
+}
