@@ -166,7 +166,8 @@ fn point(
 /// Seeds `scale` × (10 workspaces of 5 members with a channel on each platform and
 /// three years of their daily metrics, 100,000 drafts with one or two channel texts, 10
 /// comments each, the published ones with four days of counts per post) — about a
-/// million metric points at scale 1.
+/// million metric points at scale 1. Long because it is one script whose steps share
+/// the ids it makes; each step is a batch insert read top to bottom.
 pub async fn seed_demo(
     conn: &(impl ConnectionTrait + TransactionTrait),
     scale: f64,

@@ -459,6 +459,8 @@ impl JobRunner {
         }
     }
 
+    /// Runs a job's handler. Long because it is a table: one arm per `JobKind`, each a
+    /// call into the domain with what the runner holds.
     async fn handle(&self, job: &job_rows::Model) -> anyhow::Result<()> {
         use jobs::JobKind;
         // No catch-all arm: a kind registered in the domain has a handler here.

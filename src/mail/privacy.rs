@@ -173,6 +173,8 @@ struct ExportReadyHtml<'a> {
 }
 
 /// Renders an email of this family (`super::render` sends only these here).
+/// Long because it is a table: one arm per intent, each naming its subject, templates
+/// and fields, read side by side.
 pub(super) fn render(email: &Email, links: &Links) -> anyhow::Result<Rendered> {
     Ok(match email {
         Email::RequestConfirmation {

@@ -36,9 +36,10 @@ const CONTEXTS: &[&str] = &[
 
 const MAX_FILE_LINES: usize = 600;
 const MAX_FUNCTION_LINES: usize = 80;
-/// Functions longer than `MAX_FUNCTION_LINES` (issue 35 asks for none without a reason):
+/// Functions longer than `MAX_FUNCTION_LINES` whose comment does not say `Long because`
+/// (issue 35 asks for none):
 /// this figure may only go down.
-const STILL_LONG_FUNCTIONS: usize = 39;
+const STILL_LONG_FUNCTIONS: usize = 33;
 const MAX_README_LINES: usize = 300;
 
 #[test]
@@ -52,16 +53,22 @@ fn the_house_keeps_its_shape() {
         .filter(|(_, file)| file.lines > MAX_FILE_LINES)
         .map(|(path, file)| format!("{} ({} lines)", path.join("::"), file.lines))
         .collect();
-    let long_functions: Vec<String> = house
-        .files
-        .iter()
-        .flat_map(|(path, file)| {
-            file.functions
-                .iter()
-                .filter(|(_, lines)| *lines > MAX_FUNCTION_LINES)
-                .map(move |(name, lines)| format!("{}::{name} ({lines} lines)", path.join("::")))
-        })
-        .collect();
+    let long = |reasoned: bool| -> Vec<String> {
+        house
+            .files
+            .iter()
+            .flat_map(|(path, file)| {
+                file.functions
+                    .iter()
+                    .filter(move |(_, lines, why)| *lines > MAX_FUNCTION_LINES && *why == reasoned)
+                    .map(move |(name, lines, _)| {
+                        format!("{}::{name} ({lines} lines)", path.join("::"))
+                    })
+            })
+            .collect()
+    };
+    let long_functions = long(false);
+    let long_with_reasons = long(true);
     let domain_to_adapters = house.arrows_from_to(
         |from| from.first().is_some_and(|s| s == "domain"),
         |to| to.first().is_some_and(|s| ADAPTERS.contains(&s.as_str())),
@@ -84,10 +91,17 @@ fn the_house_keeps_its_shape() {
         println!("  {file}");
     }
     println!(
-        "functions over {MAX_FUNCTION_LINES} lines: {} (may only go down from {STILL_LONG_FUNCTIONS})",
+        "functions over {MAX_FUNCTION_LINES} lines without a reason: {} (may only go down from {STILL_LONG_FUNCTIONS})",
         long_functions.len()
     );
     for function in &long_functions {
+        println!("  {function}");
+    }
+    println!(
+        "functions over {MAX_FUNCTION_LINES} lines whose comment says why: {}",
+        long_with_reasons.len()
+    );
+    for function in &long_with_reasons {
         println!("  {function}");
     }
     println!("domain -> adapter imports: {}", domain_to_adapters.len());
@@ -176,10 +190,26 @@ fn functions_are_measured_from_fn_to_their_closing_brace() {
     assert_eq!(functions(text), [("a".to_string(), 4)]);
 }
 
+/// A function says why it is long in the comment right above it (attributes may sit in
+/// between); a reason further up belongs to something else.
+#[test]
+fn a_reason_is_read_from_the_comment_right_above() {
+    let text = "/// Long because it is a table.\n#[inline]\nfn a() {\n}\n\n/// Long because.\n\nfn b() {\n}\n// the list:\nfn c() {\n}\n";
+    let found: Vec<(String, bool)> = functions_with_reasons(text)
+        .into_iter()
+        .map(|(name, _, why)| (name, why))
+        .collect();
+    assert_eq!(
+        found,
+        [("a".into(), true), ("b".into(), false), ("c".into(), false)]
+    );
+}
+
 struct File {
     lines: usize,
-    /// Each function's name and length in lines, from `fn` to its closing brace.
-    functions: Vec<(String, usize)>,
+    /// Each function's name, its length in lines from `fn` to its closing brace, and
+    /// whether its comment says why it is long.
+    functions: Vec<(String, usize, bool)>,
     references: Vec<Vec<String>>,
 }
 
@@ -200,7 +230,7 @@ impl House {
                 module,
                 File {
                     lines: text.lines().count(),
-                    functions: functions(&text),
+                    functions: functions_with_reasons(&text),
                     references,
                 },
             );
@@ -483,8 +513,18 @@ fn absolute(path: &[String], module: &[String]) -> Option<Vec<String>> {
 /// Every function of a text with its length in lines: from the line of `fn` to the line
 /// of the brace that closes its body (comments and literals blanked first).
 fn functions(text: &str) -> Vec<(String, usize)> {
+    functions_with_reasons(text)
+        .into_iter()
+        .map(|(name, lines, _)| (name, lines))
+        .collect()
+}
+
+/// As `functions`, and whether the comments just above each (its doc comment, with any
+/// attributes among them) say why it is long: a sentence starting `Long because`.
+fn functions_with_reasons(text: &str) -> Vec<(String, usize, bool)> {
     let code = without_comments_and_literals(text);
     let lines: Vec<&str> = code.lines().collect();
+    let raw: Vec<&str> = text.lines().collect();
     let mut found = Vec::new();
     for (start, line) in lines.iter().enumerate() {
         let tokens = tokenize(line);
@@ -510,13 +550,23 @@ fn functions(text: &str) -> Vec<(String, usize)> {
             }
             if (opened && depth <= 0) || (!opened && body.trim_end().ends_with(';')) {
                 if opened {
-                    found.push((name.clone(), n - start + 1));
+                    found.push((name.clone(), n - start + 1, has_reason(&raw, start)));
                 }
                 break;
             }
         }
     }
     found
+}
+
+/// Whether the comment and attribute lines right above line `at` hold `Long because`.
+fn has_reason(raw: &[&str], at: usize) -> bool {
+    raw[..at.min(raw.len())]
+        .iter()
+        .rev()
+        .map(|line| line.trim_start())
+        .take_while(|line| line.starts_with("//") || line.starts_with("#["))
+        .any(|line| line.contains("Long because"))
 }
 
 fn is_identifier(token: &str) -> bool {

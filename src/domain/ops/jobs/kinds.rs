@@ -109,7 +109,8 @@ impl JobKind {
         JobKind::DeliverWebhook,
     ];
 
-    /// The one place a kind is described.
+    /// The one place a kind is described. Long because it is the registry: one entry
+    /// per kind, read side by side.
     pub const fn registration(self) -> Registration {
         use Described::{Fixed, WithId};
         match self {
