@@ -243,85 +243,13 @@ pub async fn graphql_post(
     };
     // The token is checked before any byte of the body is read: a request with a bad
     // one costs its headers, whatever it would have uploaded.
-    let viewer = match bearer_token(&headers) {
-        None => None,
-        Some(token) => match state.jwt.verify(token) {
-            Some(claims) if state.revocations.is_revoked(claims.sid) => {
-                return refuse(
-                    answer,
-                    StatusCode::UNAUTHORIZED,
-                    "UNAUTHENTICATED",
-                    "this session has ended; sign in again",
-                )
-            }
-            Some(claims) => Some(Viewer {
-                user_id: claims.sub,
-                session_id: claims.sid,
-                expires_at: claims.exp,
-            }),
-            None => {
-                return refuse(
-                    answer,
-                    StatusCode::UNAUTHORIZED,
-                    "UNAUTHENTICATED",
-                    "the access token is invalid or expired; refresh the session",
-                )
-            }
-        },
+    let viewer = match viewer_of(&state, &headers) {
+        Ok(viewer) => viewer,
+        Err(Refused(status, code, message)) => return refuse(answer, status, code, &message),
     };
-    let mut batch = if let Some(content_type) = multipart_type(&headers) {
-        if viewer.is_none() {
-            return refuse(
-                answer,
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
-                "uploads need an Authorization: Bearer access token",
-            );
-        }
-        let limits = multipart::MultipartLimits {
-            text_bytes: state.config.graphql.max_body_bytes as u64,
-            file_bytes: state.config.media.max_bytes,
-            files: MAX_UPLOAD_FILES,
-        };
-        match multipart::receive(content_type, body, limits).await {
-            Ok(batch) => batch,
-            Err(refusal) => {
-                let status = if refusal.is_size() {
-                    StatusCode::PAYLOAD_TOO_LARGE
-                } else {
-                    StatusCode::BAD_REQUEST
-                };
-                return refuse(answer, status, "BAD_USER_INPUT", &refusal.to_string());
-            }
-        }
-    } else {
-        if !is_json(&headers) {
-            return refuse(
-                answer,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "BAD_USER_INPUT",
-                "POST /graphql takes Content-Type: application/json",
-            );
-        }
-        let Ok(body) = axum::body::to_bytes(body, state.config.graphql.max_body_bytes).await else {
-            return refuse(
-                answer,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "BAD_USER_INPUT",
-                "the request body is too large",
-            );
-        };
-        match serde_json::from_slice::<BatchRequest>(&body) {
-            Ok(batch) => batch,
-            Err(_) => {
-                return refuse(
-                    answer,
-                    StatusCode::BAD_REQUEST,
-                    "BAD_USER_INPUT",
-                    "the body is not a GraphQL request in JSON",
-                )
-            }
-        }
+    let mut batch = match read_batch(&state, &headers, body, viewer.is_some()).await {
+        Ok(batch) => batch,
+        Err(Refused(status, code, message)) => return refuse(answer, status, code, &message),
     };
     let operations = match &batch {
         BatchRequest::Single(_) => 1,
@@ -360,6 +288,142 @@ pub async fn graphql_post(
         meta: crate::http::request_meta(peer, &headers),
     };
     let statements = Arc::new(crate::db::Costs::default());
+    let executed = execute(&state, &schemas, batch, info, &statements).await;
+    let max_errors = state.config.graphql.max_errors;
+    let response = match executed {
+        BatchResponse::Single(one) => BatchResponse::Single(with_error_codes(one, max_errors)),
+        BatchResponse::Batch(many) => BatchResponse::Batch(
+            many.into_iter()
+                .map(|one| with_error_codes(one, max_errors))
+                .collect(),
+        ),
+    };
+    let mut response = graphql_answer(answer, response, state.config.graphql.max_answer_bytes);
+    if !state.config.is_production() {
+        costs_shown(&mut response, &statements);
+    }
+    response
+}
+
+/// For the benchmark and the N+1 tests: what this request cost the database, in headers.
+fn costs_shown(response: &mut Response, statements: &crate::db::Costs) {
+    let headers = response.headers_mut();
+    headers.insert(
+        SQL_STATEMENTS_HEADER,
+        statements.statements.load(Ordering::Relaxed).into(),
+    );
+    headers.insert(
+        SQL_MOVED_HEADER,
+        statements.moved.load(Ordering::Relaxed).into(),
+    );
+    headers.insert(
+        SQL_ROWS_HEADER,
+        statements.rows.load(Ordering::Relaxed).into(),
+    );
+}
+
+/// A request refused before anything ran: its status, error code and message.
+struct Refused(StatusCode, &'static str, String);
+
+/// Who the bearer token speaks for (`None` without one), or the refusal of a token that
+/// is invalid, expired or of an ended session.
+fn viewer_of(state: &AppState, headers: &HeaderMap) -> Result<Option<Viewer>, Refused> {
+    Ok(match bearer_token(headers) {
+        None => None,
+        Some(token) => match state.jwt.verify(token) {
+            Some(claims) if state.revocations.is_revoked(claims.sid) => {
+                return Err(Refused(
+                    StatusCode::UNAUTHORIZED,
+                    "UNAUTHENTICATED",
+                    "this session has ended; sign in again".into(),
+                ))
+            }
+            Some(claims) => Some(Viewer {
+                user_id: claims.sub,
+                session_id: claims.sid,
+                expires_at: claims.exp,
+            }),
+            None => {
+                return Err(Refused(
+                    StatusCode::UNAUTHORIZED,
+                    "UNAUTHENTICATED",
+                    "the access token is invalid or expired; refresh the session".into(),
+                ))
+            }
+        },
+    })
+}
+
+/// The request's operations: a multipart upload (signed in only) or a JSON body, each
+/// read up to its limit; a body that is too large or not a GraphQL request is refused.
+async fn read_batch(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    signed_in: bool,
+) -> Result<BatchRequest, Refused> {
+    Ok(if let Some(content_type) = multipart_type(headers) {
+        if !signed_in {
+            return Err(Refused(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "uploads need an Authorization: Bearer access token".into(),
+            ));
+        }
+        let limits = multipart::MultipartLimits {
+            text_bytes: state.config.graphql.max_body_bytes as u64,
+            file_bytes: state.config.media.max_bytes,
+            files: MAX_UPLOAD_FILES,
+        };
+        match multipart::receive(content_type, body, limits).await {
+            Ok(batch) => batch,
+            Err(refusal) => {
+                let status = if refusal.is_size() {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                return Err(Refused(status, "BAD_USER_INPUT", refusal.to_string()));
+            }
+        }
+    } else {
+        if !is_json(headers) {
+            return Err(Refused(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "BAD_USER_INPUT",
+                "POST /graphql takes Content-Type: application/json".into(),
+            ));
+        }
+        let Ok(body) = axum::body::to_bytes(body, state.config.graphql.max_body_bytes).await else {
+            return Err(Refused(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BAD_USER_INPUT",
+                "the request body is too large".into(),
+            ));
+        };
+        match serde_json::from_slice::<BatchRequest>(&body) {
+            Ok(batch) => batch,
+            Err(_) => {
+                return Err(Refused(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_USER_INPUT",
+                    "the body is not a GraphQL request in JSON".into(),
+                ))
+            }
+        }
+    })
+}
+
+/// Runs the operations with this request's loaders, counting the statements they cost:
+/// one operation on the schema its document calls for (run again once if the database
+/// gave it up for a concurrent one), a batch against the request's shared budget.
+async fn execute(
+    state: &AppState,
+    schemas: &Schemas,
+    batch: BatchRequest,
+    info: RequestInfo,
+    statements: &Arc<crate::db::Costs>,
+) -> BatchResponse {
     let counted = statements.clone();
     let reads = state.reads.clone();
     let fresh_loaders = move || {
@@ -369,7 +433,7 @@ pub async fn graphql_post(
         })
     };
     let batch = batch.data(info.clone()).data(fresh_loaders());
-    let executed = match batch {
+    match batch {
         // One operation: its cost is bounded by the schema's complexity limit, which is
         // the whole budget, so no extension needs to see it.
         BatchRequest::Single(mut one) => {
@@ -424,34 +488,7 @@ pub async fn graphql_post(
                 )
                 .await
         }
-    };
-    let max_errors = state.config.graphql.max_errors;
-    let response = match executed {
-        BatchResponse::Single(one) => BatchResponse::Single(with_error_codes(one, max_errors)),
-        BatchResponse::Batch(many) => BatchResponse::Batch(
-            many.into_iter()
-                .map(|one| with_error_codes(one, max_errors))
-                .collect(),
-        ),
-    };
-    let mut response = graphql_answer(answer, response, state.config.graphql.max_answer_bytes);
-    if !state.config.is_production() {
-        // For the benchmark and the N+1 tests: what this request cost the database.
-        let headers = response.headers_mut();
-        headers.insert(
-            SQL_STATEMENTS_HEADER,
-            statements.statements.load(Ordering::Relaxed).into(),
-        );
-        headers.insert(
-            SQL_MOVED_HEADER,
-            statements.moved.load(Ordering::Relaxed).into(),
-        );
-        headers.insert(
-            SQL_ROWS_HEADER,
-            statements.rows.load(Ordering::Relaxed).into(),
-        );
     }
-    response
 }
 
 /// Whether an executed operation got past validation: a document, operation or variables
