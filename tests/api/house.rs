@@ -39,7 +39,7 @@ const MAX_FUNCTION_LINES: usize = 80;
 /// Functions longer than `MAX_FUNCTION_LINES` whose comment does not say `Long because`
 /// (issue 35 asks for none):
 /// this figure may only go down.
-const STILL_LONG_FUNCTIONS: usize = 32;
+const STILL_LONG_FUNCTIONS: usize = 31;
 const MAX_README_LINES: usize = 300;
 
 #[test]

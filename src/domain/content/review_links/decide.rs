@@ -48,6 +48,49 @@ pub async fn decide(
     verdict: Verdict<'_>,
     meta: &RequestMeta,
 ) -> DomainResult<Decided> {
+    let comment = checked_comment(&verdict)?;
+    let txn = conn.begin().await?;
+    let (link, item, draft, from) = open_for_decision(&txn, token, &verdict).await?;
+    let to = match verdict.decision {
+        Decision::Approved => DraftStatus::Approved,
+        Decision::ChangesRequested => DraftStatus::ChangesRequested,
+    };
+    claim(&txn, &item, &verdict, comment.as_deref(), draft.version).await?;
+    let note = match (verdict.decision, comment.as_deref()) {
+        (_, Some(comment)) => format!("Client review: {comment}"),
+        (Decision::Approved, None) => "Approved by the client".to_string(),
+        (Decision::ChangesRequested, None) => "Changes requested by the client".to_string(),
+    };
+    move_draft(&txn, &link, &draft, from, to, note).await?;
+    let comment_id = match (verdict.decision, comment.as_deref()) {
+        (Decision::ChangesRequested, Some(comment)) => {
+            Some(open_thread(&txn, &link, &draft, comment).await?)
+        }
+        _ => None,
+    };
+    let link = settle_link(&txn, link).await?;
+    let told = Told {
+        link: &link,
+        draft: &draft,
+        decision: verdict.decision,
+        from,
+        to,
+        comment: comment.as_deref(),
+    };
+    tell(&txn, vault, told, meta).await?;
+    let updated = content::find(&txn, draft.id)
+        .await?
+        .ok_or(DomainError::NotFound("draft"))?;
+    txn.commit().await?;
+    Ok(Decided {
+        link,
+        draft: updated,
+        comment_id,
+    })
+}
+
+/// The verdict's comment, trimmed and checked; a request for changes must have one.
+fn checked_comment(verdict: &Verdict<'_>) -> DomainResult<Option<String>> {
     let comment = verdict
         .comment
         .map(str::trim)
@@ -59,10 +102,19 @@ pub async fn decide(
             "say what should change: a comment is required to ask for changes",
         ));
     }
-    let txn = conn.begin().await?;
+    Ok(comment)
+}
+
+/// The link (locked), its item for the draft and the draft, if the link still takes
+/// decisions and the draft still awaits this one at the version the page showed.
+async fn open_for_decision(
+    txn: &impl ConnectionTrait,
+    token: &str,
+    verdict: &Verdict<'_>,
+) -> DomainResult<(links::Model, items::Model, drafts::Model, DraftStatus)> {
     // Decisions on one link wait for each other (PostgreSQL row lock; SQLite has one
     // writer), so the last one sees every other and settles the link's state.
-    let link = presented(&txn, token, true).await?;
+    let link = presented(txn, token, true).await?;
     match LinkState::of(&link, now()) {
         LinkState::Revoked => {
             return Err(DomainError::bad_input(
@@ -79,7 +131,7 @@ pub async fn decide(
     let item = items::Entity::find()
         .filter(items::Column::LinkId.eq(link.id))
         .filter(items::Column::DraftId.eq(verdict.draft_id))
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or(DomainError::NotFound("draft"))?;
     if item.decision.is_some() {
@@ -87,7 +139,7 @@ pub async fn decide(
             "you already decided on this post; the team has your answer",
         ));
     }
-    let draft = content::find(&txn, verdict.draft_id)
+    let draft = content::find(txn, verdict.draft_id)
         .await?
         .filter(|d| d.workspace_id == link.workspace_id)
         .ok_or(DomainError::NotFound("draft"))?;
@@ -102,33 +154,50 @@ pub async fn decide(
             "this post changed since you opened the page; reload it and review it again",
         ));
     }
-    let to = match verdict.decision {
-        Decision::Approved => DraftStatus::Approved,
-        Decision::ChangesRequested => DraftStatus::ChangesRequested,
-    };
-    // Claim the decision first: a second submission (another tab) finds it taken.
+    Ok((link, item, draft, from))
+}
+
+/// Claims the decision first: a second submission (another tab) finds it taken.
+async fn claim(
+    txn: &impl ConnectionTrait,
+    item: &items::Model,
+    verdict: &Verdict<'_>,
+    comment: Option<&str>,
+    version: i32,
+) -> DomainResult<()> {
     let claimed = items::Entity::update_many()
         .col_expr(
             items::Column::Decision,
             Expr::value(verdict.decision.as_str()),
         )
-        .col_expr(items::Column::Comment, Expr::value(comment.clone()))
-        .col_expr(items::Column::DraftVersion, Expr::value(draft.version))
+        .col_expr(
+            items::Column::Comment,
+            Expr::value(comment.map(str::to_string)),
+        )
+        .col_expr(items::Column::DraftVersion, Expr::value(version))
         .col_expr(items::Column::DecidedAt, Expr::value(now()))
         .filter(items::Column::Id.eq(item.id))
         .filter(items::Column::Decision.is_null())
-        .exec(&txn)
+        .exec(txn)
         .await?;
     if claimed.rows_affected != 1 {
         return Err(DomainError::conflict(
             "you already decided on this post; the team has your answer",
         ));
     }
-    let note = match (verdict.decision, comment.as_deref()) {
-        (_, Some(comment)) => format!("Client review: {comment}"),
-        (Decision::Approved, None) => "Approved by the client".to_string(),
-        (Decision::ChangesRequested, None) => "Changes requested by the client".to_string(),
-    };
+    Ok(())
+}
+
+/// Moves the draft and records the transition (or, for a draft the team approved
+/// already, records the client's approval beside it).
+async fn move_draft(
+    txn: &impl ConnectionTrait,
+    link: &links::Model,
+    draft: &drafts::Model,
+    from: DraftStatus,
+    to: DraftStatus,
+    note: String,
+) -> DomainResult<()> {
     if from != to {
         let changed = drafts::Entity::update_many()
             .col_expr(drafts::Column::Status, Expr::value(to.as_str()))
@@ -136,7 +205,7 @@ pub async fn decide(
             .filter(drafts::Column::Id.eq(draft.id))
             .filter(drafts::Column::Status.eq(from.as_str()))
             .filter(drafts::Column::Version.eq(draft.version))
-            .exec(&txn)
+            .exec(txn)
             .await?;
         if changed.rows_affected != 1 {
             return Err(DomainError::conflict(
@@ -144,7 +213,7 @@ pub async fn decide(
             ));
         }
         content::record_transition_by(
-            &txn,
+            txn,
             link.workspace_id,
             draft.id,
             None,
@@ -166,41 +235,50 @@ pub async fn decide(
             at: Set(now()),
             review_link_id: Set(Some(link.id)),
         }
-        .insert(&txn)
+        .insert(txn)
         .await?;
     }
-    let mut comment_id = None;
-    if let (Decision::ChangesRequested, Some(comment)) = (verdict.decision, comment.as_deref()) {
-        let written =
-            crate::domain::content::comments::insert(&txn, draft.id, None, None, comment, &[])
-                .await?;
-        comments::Entity::update_many()
-            .col_expr(comments::Column::ReviewLinkId, Expr::value(link.id))
-            .filter(comments::Column::Id.eq(written.id))
-            .exec(&txn)
-            .await?;
-        comment_id = Some(written.id);
-        crate::domain::workspace::webhooks::emit(
-            &txn,
-            link.workspace_id,
-            "comment.added",
-            json!({
-                "comment_id": written.id,
-                "draft_id": draft.id,
-                "parent_id": null,
-                "author_id": null,
-                "review_link_id": link.id,
-            }),
-        )
+    Ok(())
+}
+
+/// Opens the draft's thread with the reviewer's comment; returns the comment's id.
+async fn open_thread(
+    txn: &impl ConnectionTrait,
+    link: &links::Model,
+    draft: &drafts::Model,
+    comment: &str,
+) -> DomainResult<Uuid> {
+    let written =
+        crate::domain::content::comments::insert(txn, draft.id, None, None, comment, &[]).await?;
+    comments::Entity::update_many()
+        .col_expr(comments::Column::ReviewLinkId, Expr::value(link.id))
+        .filter(comments::Column::Id.eq(written.id))
+        .exec(txn)
         .await?;
-    }
-    // The link's own state once every draft on it is decided.
+    crate::domain::workspace::webhooks::emit(
+        txn,
+        link.workspace_id,
+        "comment.added",
+        json!({
+            "comment_id": written.id,
+            "draft_id": draft.id,
+            "parent_id": null,
+            "author_id": null,
+            "review_link_id": link.id,
+        }),
+    )
+    .await?;
+    Ok(written.id)
+}
+
+/// Settles the link's own state once every draft on it is decided.
+async fn settle_link(txn: &impl ConnectionTrait, link: links::Model) -> DomainResult<links::Model> {
     let decisions: Vec<Option<String>> = items::Entity::find()
         .select_only()
         .column(items::Column::Decision)
         .filter(items::Column::LinkId.eq(link.id))
         .into_tuple()
-        .all(&txn)
+        .all(txn)
         .await?;
     let mut link = link;
     if decisions.iter().all(Option::is_some) {
@@ -216,16 +294,45 @@ pub async fn decide(
         let mut active: links::ActiveModel = link.into();
         active.state = Set(state.as_str().into());
         active.decided_at = Set(Some(now()));
-        link = active.update(&txn).await?;
+        link = active.update(txn).await?;
     }
+    Ok(link)
+}
+
+/// What a decision is told with.
+struct Told<'a> {
+    link: &'a links::Model,
+    draft: &'a drafts::Model,
+    decision: Decision,
+    from: DraftStatus,
+    to: DraftStatus,
+    comment: Option<&'a str>,
+}
+
+/// Tells the decision: the audit log, the workspace's webhooks, and an email to each of
+/// its admins.
+async fn tell(
+    txn: &impl ConnectionTrait,
+    vault: &Vault,
+    told: Told<'_>,
+    meta: &RequestMeta,
+) -> DomainResult<()> {
+    let Told {
+        link,
+        draft,
+        decision,
+        from,
+        to,
+        comment,
+    } = told;
     audit::record(
-        &txn,
+        txn,
         NewEvent::new(Actor::ClientReviewer(link.id), "review.decided")
             .target("draft", draft.id)
             .workspace(link.workspace_id)
             .details(json!({
                 "review_link": link.id,
-                "decision": verdict.decision.as_str(),
+                "decision": decision.as_str(),
                 "from": from.as_str(),
                 "to": to.as_str(),
             })),
@@ -233,28 +340,27 @@ pub async fn decide(
     )
     .await?;
     crate::domain::workspace::webhooks::emit(
-        &txn,
+        txn,
         link.workspace_id,
         "review.decided",
         json!({
             "review_link_id": link.id,
             "draft_id": draft.id,
-            "decision": verdict.decision.as_str(),
+            "decision": decision.as_str(),
             "status": to.as_str(),
             "link_state": link.state,
         }),
     )
     .await?;
     let workspace_name = workspaces::Entity::find_by_id(link.workspace_id)
-        .one(&txn)
+        .one(txn)
         .await?
         .map(|w| w.name)
         .unwrap_or_default();
-    for admin in
-        crate::domain::workspace::workspaces::active_admins(&txn, link.workspace_id).await?
+    for admin in crate::domain::workspace::workspaces::active_admins(txn, link.workspace_id).await?
     {
         outbox::enqueue(
-            &txn,
+            txn,
             vault,
             &Email::ReviewDecided {
                 to: admin.email.clone(),
@@ -262,20 +368,12 @@ pub async fn decide(
                 workspace_name: workspace_name.clone(),
                 draft_title: draft.title.clone(),
                 draft_id: draft.id,
-                decision: verdict.decision.as_str().to_string(),
-                comment: comment.clone(),
+                decision: decision.as_str().to_string(),
+                comment: comment.map(str::to_string),
                 shared_on: link.created_at.format("%-d %B %Y").to_string(),
             },
         )
         .await?;
     }
-    let updated = content::find(&txn, draft.id)
-        .await?
-        .ok_or(DomainError::NotFound("draft"))?;
-    txn.commit().await?;
-    Ok(Decided {
-        link,
-        draft: updated,
-        comment_id,
-    })
+    Ok(())
 }
