@@ -48,6 +48,7 @@ impl Application {
         config.check_production()?;
         // Checked before anything is opened: a bad block is a start-up error.
         let trusted_proxies = config.trusted_proxies()?;
+        let cors_origins = config.cors_origins()?;
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
@@ -150,7 +151,7 @@ impl Application {
             vault,
             jwt,
         });
-        let router = router(state.clone(), trusted_proxies);
+        let router = router(state.clone(), trusted_proxies, &cors_origins);
         Ok(Self {
             listener,
             port,
@@ -242,7 +243,11 @@ impl Application {
     }
 }
 
-fn router(state: AppState, trusted_proxies: Vec<crate::http::Cidr>) -> Router {
+fn router(
+    state: AppState,
+    trusted_proxies: Vec<crate::http::Cidr>,
+    cors_origins: &[String],
+) -> Router {
     let schemas = graphql::Schemas::build(state.clone());
     let limits = &state.config.graphql;
     let api = Router::new()
@@ -262,6 +267,7 @@ fn router(state: AppState, trusted_proxies: Vec<crate::http::Cidr>) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        .layer(cors(cors_origins, state.config.cors.max_age_secs))
         .with_state((state.clone(), schemas));
     let ops = Router::new()
         .route("/healthz", get(healthz))
@@ -293,6 +299,31 @@ fn router(state: AppState, trusted_proxies: Vec<crate::http::Cidr>) -> Router {
     } else {
         router
     }
+}
+
+/// Cross-origin calls from the listed origins' pages: a preflight names the methods and
+/// headers the API takes (a bearer token, JSON or a multipart upload, Apollo's own
+/// headers); a page from any other origin gets no `Access-Control-Allow-Origin` and its
+/// browser keeps the answer from it. Credentials are allowed, so never for `*`.
+fn cors(origins: &[String], max_age_secs: u64) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok());
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("apollo-require-preflight"),
+            HeaderName::from_static("x-apollo-operation-name"),
+            HeaderName::from_static("graphql-preflight"),
+        ])
+        .allow_credentials(true)
+        .max_age(Duration::from_secs(max_age_secs))
 }
 
 async fn healthz() -> &'static str {

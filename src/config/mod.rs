@@ -21,7 +21,9 @@ pub use self::product::{
 };
 
 mod server;
-pub use self::server::{AuthConfig, GraphqlLimits, JobsConfig, ServerConfig, SqliteReadPath};
+pub use self::server::{
+    origin_of, AuthConfig, CorsConfig, GraphqlLimits, JobsConfig, ServerConfig, SqliteReadPath,
+};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -55,6 +57,7 @@ pub struct Config {
     #[serde(serialize_with = "ser_secret_opt")]
     pub meta_app_secret: Option<SecretString>,
     pub server: ServerConfig,
+    pub cors: CorsConfig,
     pub graphql: GraphqlLimits,
     pub jobs: JobsConfig,
     pub auth: AuthConfig,
@@ -92,6 +95,7 @@ impl Default for Config {
             jwt_secret: None,
             meta_app_secret: None,
             server: ServerConfig::default(),
+            cors: CorsConfig::default(),
             graphql: GraphqlLimits::default(),
             jobs: JobsConfig::default(),
             auth: AuthConfig::default(),
@@ -197,6 +201,36 @@ impl Config {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => self.public_url(),
         }
+    }
+
+    /// The origins whose pages may call the API from a browser: the configured list, or
+    /// else the app's origin when the app is served from another one than the portal.
+    pub fn cors_origins(&self) -> Result<Vec<String>, ConfigError> {
+        let Some(list) = &self.cors.allowed_origins else {
+            let app = origin_of(&self.app_url());
+            return Ok(app
+                .filter(|app| Some(app) != origin_of(&self.public_url()).as_ref())
+                .into_iter()
+                .collect());
+        };
+        list.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                let bare = reqwest::Url::parse(item).is_ok_and(|u| {
+                    u.path() == "/"
+                        && u.query().is_none()
+                        && u.fragment().is_none()
+                        && u.username().is_empty()
+                });
+                let origin = origin_of(item).filter(|_| bare);
+                origin.ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "ATELIER_CORS__ALLOWED_ORIGINS takes origins such as https://app.example.com (scheme, host and port only; never *), got {item:?}"
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// The database URL: the configured one, or SQLite in the data directory.
@@ -307,6 +341,7 @@ impl fmt::Debug for Config {
             .field("token_keys", &redact(&self.token_keys))
             .field("jwt_secret", &redact(&self.jwt_secret))
             .field("meta_app_secret", &redact(&self.meta_app_secret))
+            .field("cors", &self.cors)
             .field("graphql", &self.graphql)
             .field("jobs", &self.jobs)
             .field("auth", &self.auth)
@@ -472,5 +507,35 @@ mod tests {
         assert!(!shown.contains("super-secret-value"));
         assert!(!shown.contains("hunter2"));
         assert!(shown.contains("[set]"));
+    }
+
+    #[test]
+    fn cors_origins_are_bare_origins_and_default_to_a_separate_app() {
+        let mut config = Config::default();
+        assert!(config.cors_origins().unwrap().is_empty());
+        config.public_url = Some("https://atelier.example.com".into());
+        config.app_url = Some("https://atelier.example.com/app".into());
+        assert!(config.cors_origins().unwrap().is_empty());
+        config.app_url = Some("https://App.Example.com:443/".into());
+        assert_eq!(config.cors_origins().unwrap(), ["https://app.example.com"]);
+        config.cors.allowed_origins = Some("https://a.example.com, http://localhost:5173/".into());
+        assert_eq!(
+            config.cors_origins().unwrap(),
+            ["https://a.example.com", "http://localhost:5173"]
+        );
+        for bad in [
+            "*",
+            "https://a.example.com/path",
+            "a.example.com",
+            "null",
+            "ftp://x.org",
+        ] {
+            config.cors.allowed_origins = Some(bad.into());
+            let err = config.cors_origins().unwrap_err().to_string();
+            assert!(
+                err.contains("ATELIER_CORS__ALLOWED_ORIGINS"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

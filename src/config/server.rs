@@ -209,3 +209,36 @@ impl Default for AuthConfig {
         }
     }
 }
+
+/// Which other origins' pages may call the API from a browser (`ATELIER_CORS__*`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CorsConfig {
+    /// Comma-separated origins (`https://app.example.com`), each exactly scheme, host
+    /// and port. Unset: the app URL's origin when it differs from the public URL's.
+    /// Never `*`: the API answers with credentials.
+    pub allowed_origins: Option<String>,
+    /// How long a browser may keep a preflight's answer (browsers cap it: Chromium at
+    /// two hours, Firefox at a day).
+    pub max_age_secs: u64,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        Self {
+            allowed_origins: None,
+            max_age_secs: 7_200,
+        }
+    }
+}
+
+/// The origin of a URL (`scheme://host[:port]`, lower-case, default ports left out), or
+/// `None` for something that is not an http(s) URL.
+pub fn origin_of(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url.trim()).ok()?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return None;
+    }
+    let origin = parsed.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
+}

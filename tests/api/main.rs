@@ -33,6 +33,7 @@ mod reads;
 mod reviews;
 mod schema;
 mod sequences;
+mod spa;
 mod staff;
 mod startup;
 mod subscriptions;

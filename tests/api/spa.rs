@@ -1,0 +1,173 @@
+//! The API as single-page apps on another origin call it: CORS preflights and
+//! credentialed requests from the allowed origins, nothing readable for any other.
+
+use reqwest::header::{
+    ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, ORIGIN, VARY,
+};
+use reqwest::{Method, Response};
+use serde_json::{json, Value};
+
+use crate::helpers::{Backend, TestApp};
+
+const APP: &str = "http://app.atelier.test:5173";
+
+/// A browser's preflight for a POST with a bearer token and a JSON body.
+async fn preflight(app: &TestApp, origin: &str) -> Response {
+    app.http
+        .request(Method::OPTIONS, format!("{}/graphql", app.address))
+        .header(ORIGIN, origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A POST the way a browser sends it from a page on `origin`.
+async fn post_from(app: &TestApp, origin: &str, token: Option<&str>, query: &str) -> Response {
+    let mut request = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .header(ORIGIN, origin)
+        .json(&json!({ "query": query }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+fn header<'a>(response: &'a Response, name: &reqwest::header::HeaderName) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+#[tokio::test]
+async fn an_allowed_origin_signs_in_and_reads_and_another_is_kept_out() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.cors.allowed_origins = Some(format!("{APP}, https://admin.atelier.test"));
+    })
+    .await;
+
+    // The preflight names the origin (never *), credentials, the methods and headers the
+    // API takes, and how long the browser may keep the answer.
+    let answer = preflight(&app, APP).await;
+    assert!(answer.status().is_success(), "{}", answer.status());
+    assert_eq!(header(&answer, &ACCESS_CONTROL_ALLOW_ORIGIN), Some(APP));
+    assert_eq!(
+        header(&answer, &ACCESS_CONTROL_ALLOW_CREDENTIALS),
+        Some("true")
+    );
+    let methods = header(&answer, &ACCESS_CONTROL_ALLOW_METHODS).unwrap_or_default();
+    assert!(
+        methods.contains("POST") && methods.contains("GET"),
+        "{methods}"
+    );
+    let headers = header(&answer, &ACCESS_CONTROL_ALLOW_HEADERS)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    for needed in ["authorization", "content-type", "apollo-require-preflight"] {
+        assert!(headers.contains(needed), "{needed} in {headers}");
+    }
+    assert_eq!(header(&answer, &ACCESS_CONTROL_MAX_AGE), Some("7200"));
+    let vary = answer
+        .headers()
+        .get_all(VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",")
+        .to_ascii_lowercase();
+    assert!(vary.contains("origin"), "{vary}");
+
+    // The page signs in and reads with its token; each answer is readable by it.
+    let user = app.signed_in_user("spa@example.com", "Spa").await;
+    let answer = post_from(&app, APP, Some(&user.access), "{ me { email } }").await;
+    assert_eq!(header(&answer, &ACCESS_CONTROL_ALLOW_ORIGIN), Some(APP));
+    assert_eq!(
+        header(&answer, &ACCESS_CONTROL_ALLOW_CREDENTIALS),
+        Some("true")
+    );
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["data"]["me"]["email"], "spa@example.com", "{body}");
+    // A refusal is readable too, so the app can refresh its session.
+    let answer = post_from(&app, APP, Some("not-a-token"), "{ me { email } }").await;
+    assert_eq!(answer.status(), 401);
+    assert_eq!(header(&answer, &ACCESS_CONTROL_ALLOW_ORIGIN), Some(APP));
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+
+    // Another origin, a look-alike and the opaque `null` origin get nothing to read: the
+    // browser keeps the answer from the page.
+    for stranger in [
+        "https://evil.example.com",
+        "http://app.atelier.test:5174",
+        "http://app.atelier.test:5173.evil.example.com",
+        "null",
+    ] {
+        let answer = preflight(&app, stranger).await;
+        assert_eq!(
+            header(&answer, &ACCESS_CONTROL_ALLOW_ORIGIN),
+            None,
+            "{stranger}"
+        );
+        let answer = post_from(&app, stranger, None, "{ privacyPolicy { version } }").await;
+        assert_eq!(
+            header(&answer, &ACCESS_CONTROL_ALLOW_ORIGIN),
+            None,
+            "{stranger}"
+        );
+    }
+    // The second origin of the list is allowed as well.
+    let answer = preflight(&app, "https://admin.atelier.test").await;
+    assert_eq!(
+        header(&answer, &ACCESS_CONTROL_ALLOW_ORIGIN),
+        Some("https://admin.atelier.test")
+    );
+    app.stop().await;
+}
+
+/// Without the setting, an app served from another origin than the portal
+/// (`ATELIER_APP_URL`) is allowed; one served from the portal's own origin needs nothing.
+#[tokio::test]
+async fn the_app_url_is_allowed_when_it_is_another_origin() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.app_url = Some(format!("{APP}/workspace"));
+    })
+    .await;
+    let answer = preflight(&app, APP).await;
+    assert_eq!(header(&answer, &ACCESS_CONTROL_ALLOW_ORIGIN), Some(APP));
+    app.stop().await;
+
+    let app = TestApp::spawn_with(Backend::Sqlite, |_| {}).await;
+    let answer = preflight(&app, APP).await;
+    assert_eq!(header(&answer, &ACCESS_CONTROL_ALLOW_ORIGIN), None);
+    // Same-origin calls carry no Origin a browser would check; they work as before.
+    let answer = app
+        .gql_ok(None, "{ privacyPolicy { version } }", json!({}))
+        .await;
+    assert!(answer["privacyPolicy"]["version"].is_number());
+    app.stop().await;
+}
+
+/// A list that names something other than origins stops the server at start-up with the
+/// setting's name, rather than serving an API no app can reach (or every site can).
+#[tokio::test]
+async fn a_wildcard_or_a_path_is_refused_at_start_up() {
+    for bad in ["*", "https://app.example.com/path"] {
+        let data = tempfile::tempdir().unwrap();
+        let mut config = crate::helpers::test_config(data.path(), "smtp://127.0.0.1:9");
+        config.cors.allowed_origins = Some(bad.into());
+        let err = atelier::startup::Application::build(config)
+            .await
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("ATELIER_CORS__ALLOWED_ORIGINS"),
+            "{bad}: {err}"
+        );
+    }
+}
