@@ -442,6 +442,8 @@ async fn six_hundred_silent_sockets_do_not_hold_the_server() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
         c.server.max_connections = 64;
         c.graphql.max_sockets_per_client = 10;
+        // As above: no socket may time out while the others are still being opened.
+        c.graphql.ws_init_timeout_secs = 15;
         c.trusted_proxies = Some("127.0.0.1".into());
     })
     .await;
