@@ -49,6 +49,11 @@ impl Application {
         // Checked before anything is opened: a bad block is a start-up error.
         let trusted_proxies = config.trusted_proxies()?;
         let cors_origins = config.cors_origins()?;
+        let persisted = graphql::persisted::Persisted::from_config(
+            config.graphql.persisted_only,
+            config.graphql.persisted_documents.as_deref(),
+            config.graphql.persisted_cache_bytes,
+        )?;
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
@@ -151,7 +156,7 @@ impl Application {
             vault,
             jwt,
         });
-        let router = router(state.clone(), trusted_proxies, &cors_origins);
+        let router = router(state.clone(), trusted_proxies, &cors_origins, persisted);
         Ok(Self {
             listener,
             port,
@@ -247,8 +252,9 @@ fn router(
     state: AppState,
     trusted_proxies: Vec<crate::http::Cidr>,
     cors_origins: &[String],
+    persisted: graphql::persisted::Persisted,
 ) -> Router {
-    let schemas = graphql::Schemas::build(state.clone());
+    let schemas = graphql::Schemas::build(state.clone(), persisted);
     let limits = &state.config.graphql;
     let api = Router::new()
         .route(

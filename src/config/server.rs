@@ -71,6 +71,14 @@ pub struct GraphqlLimits {
     pub max_subscriptions_per_socket: usize,
     /// The longest answer one HTTP request gets, in bytes; a longer one is refused.
     pub max_answer_bytes: usize,
+    /// Only the documents of `persisted_documents` run (the allow-list mode).
+    pub persisted_only: bool,
+    /// A persisted query manifest (Apollo's, or a `{hash: text}` map): documents known by
+    /// their SHA-256 from the start.
+    pub persisted_documents: Option<std::path::PathBuf>,
+    /// The most bytes of document text automatic persisted queries keep registered on
+    /// one instance.
+    pub persisted_cache_bytes: usize,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -142,6 +150,9 @@ impl Default for GraphqlLimits {
             max_sockets: 256,
             max_subscriptions_per_socket: 50,
             max_answer_bytes: 16 * 1024 * 1024,
+            persisted_only: false,
+            persisted_documents: None,
+            persisted_cache_bytes: 4 * 1024 * 1024,
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod media;
 pub mod multipart;
 pub mod mutation;
 pub mod negotiate;
+pub mod persisted;
 pub mod privacy;
 pub mod query;
 mod rerun;
@@ -137,12 +138,15 @@ pub struct Schemas {
     pub documents: Arc<documents::Documents>,
     /// The WebSockets open on `/graphql/ws`, and what each may hold.
     pub sockets: Arc<sockets::Sockets>,
+    /// Documents known by hash: registered by APQ, or listed in the manifest.
+    pub persisted: Arc<persisted::Persisted>,
 }
 
 impl Schemas {
-    pub fn build(state: AppState) -> Self {
+    pub fn build(state: AppState, persisted: persisted::Persisted) -> Self {
         let config = state.config.clone();
         Self {
+            persisted: Arc::new(persisted),
             direct: builder(Some(state.clone()), &config).finish(),
             checked: builder(Some(state.clone()), &config)
                 .validation_mode(async_graphql::ValidationMode::Fast)
@@ -247,10 +251,28 @@ pub async fn graphql_post(
         Ok(viewer) => viewer,
         Err(Refused(status, code, message)) => return refuse(answer, status, code, &message),
     };
-    let mut batch = match read_batch(&state, &headers, body, viewer.is_some()).await {
+    let batch = match read_batch(&state, &headers, body, viewer.is_some()).await {
         Ok(batch) => batch,
         Err(Refused(status, code, message)) => return refuse(answer, status, code, &message),
     };
+    run(&state, &schemas, answer, batch, viewer, peer, &headers).await
+}
+
+/// Runs the operations a request carries, once its caller is known: their persisted
+/// documents found, their count and size checked before any validation, their answer
+/// written as the client asked.
+async fn run(
+    state: &AppState,
+    schemas: &Schemas,
+    answer: negotiate::AnswerType,
+    mut batch: BatchRequest,
+    viewer: Option<Viewer>,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Response {
+    if let Err(refused) = schemas.persisted.resolve(&mut batch) {
+        return refuse(answer, refused.status, refused.code, &refused.message);
+    }
     let operations = match &batch {
         BatchRequest::Single(_) => 1,
         BatchRequest::Batch(list) => list.len(),
@@ -285,10 +307,10 @@ pub async fn graphql_post(
     }
     let info = RequestInfo {
         viewer,
-        meta: crate::http::request_meta(peer, &headers),
+        meta: crate::http::request_meta(peer, headers),
     };
     let statements = Arc::new(crate::db::Costs::default());
-    let executed = execute(&state, &schemas, batch, info, &statements).await;
+    let executed = execute(state, schemas, batch, info, &statements).await;
     let max_errors = state.config.graphql.max_errors;
     let response = match executed {
         BatchResponse::Single(one) => BatchResponse::Single(with_error_codes(one, max_errors)),
@@ -513,32 +535,119 @@ pub const SQL_ROWS_HEADER: &str = "x-sql-rows";
 /// GraphiQL, its scripts pinned to exact versions and checked by their hashes.
 const GRAPHIQL: &str = include_str!("../../static/graphiql.html");
 
-/// `GET /graphql`: GraphiQL outside production; nothing (and never a query) otherwise.
+/// `GET /graphql`: a *query* persisted by its hash (APQ's GET, which caches can keep);
+/// GraphiQL outside production otherwise. A document's text never runs over GET (a link
+/// or an image tag must not run anything it names), and neither does a mutation.
 pub async fn graphql_get(
-    State((state, _)): State<(AppState, Schemas)>,
+    State((state, schemas)): State<(AppState, Schemas)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
-    // GraphQL over GET is not served (a link or an image tag must never run anything):
-    // a request that carries a document is told to POST it.
-    let carries_document = uri.query().is_some_and(|q| {
-        q.split('&')
-            .any(|pair| pair.split('=').next() == Some("query"))
-    });
-    if carries_document {
-        let mut refused = error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "BAD_USER_INPUT",
-            "GraphQL requests are sent with POST and Content-Type: application/json",
+    let params: Vec<(String, String)> = uri
+        .query()
+        .and_then(|q| reqwest::Url::parse(&format!("http://query/?{q}")).ok())
+        .map(|url| url.query_pairs().into_owned().collect())
+        .unwrap_or_default();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    };
+    if param("query").is_some_and(|q| !q.is_empty()) {
+        return post_only(
+            "GraphQL requests are sent with POST and Content-Type: application/json (over GET only a query persisted by its hash runs)",
         );
-        refused
-            .headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
-        return refused;
     }
-    if state.config.is_production() {
-        return StatusCode::NOT_FOUND.into_response();
+    let Some(extensions) = param("extensions") else {
+        if state.config.is_production() {
+            return StatusCode::NOT_FOUND.into_response();
+        }
+        return Html(GRAPHIQL).into_response();
+    };
+    let Some(answer) = negotiate::negotiate(&headers) else {
+        return refuse(
+            negotiate::AnswerType::Json,
+            StatusCode::NOT_ACCEPTABLE,
+            "BAD_USER_INPUT",
+            "this endpoint answers application/graphql-response+json or application/json",
+        );
+    };
+    let viewer = match viewer_of(&state, &headers) {
+        Ok(viewer) => viewer,
+        Err(Refused(status, code, message)) => return refuse(answer, status, code, &message),
+    };
+    let request = match hashed_request(extensions, param("variables"), param("operationName")) {
+        Ok(request) => request,
+        Err(Refused(status, code, message)) => return refuse(answer, status, code, &message),
+    };
+    let mut batch = BatchRequest::Single(request);
+    if let Err(refused) = schemas.persisted.resolve(&mut batch) {
+        return refuse(answer, refused.status, refused.code, &refused.message);
     }
-    Html(GRAPHIQL).into_response()
+    if let BatchRequest::Single(request) = &batch {
+        if !is_query(request) {
+            return post_only("a mutation or subscription is sent with POST");
+        }
+    }
+    run(&state, &schemas, answer, batch, viewer, peer, &headers).await
+}
+
+/// A 405 that names POST, as GraphQL over HTTP answers what GET must not run.
+fn post_only(message: &str) -> Response {
+    let mut refused = error_response(StatusCode::METHOD_NOT_ALLOWED, "BAD_USER_INPUT", message);
+    refused
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    refused
+}
+
+/// The request a GET names in its parameters (each a JSON value, as APQ sends them).
+fn hashed_request(
+    extensions: &str,
+    variables: Option<&str>,
+    operation: Option<&str>,
+) -> Result<async_graphql::Request, Refused> {
+    let bad = |what: &str| {
+        Refused(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            format!("the {what} parameter is not a JSON object"),
+        )
+    };
+    let extensions: std::collections::HashMap<String, async_graphql::Value> =
+        serde_json::from_str(extensions).map_err(|_| bad("extensions"))?;
+    let mut request = async_graphql::Request::new("");
+    request.extensions = async_graphql::Extensions(extensions);
+    if let Some(variables) = variables.filter(|v| !v.is_empty()) {
+        let json: serde_json::Value =
+            serde_json::from_str(variables).map_err(|_| bad("variables"))?;
+        if !json.is_object() && !json.is_null() {
+            return Err(bad("variables"));
+        }
+        request = request.variables(async_graphql::Variables::from_json(json));
+    }
+    if let Some(operation) = operation.filter(|o| !o.is_empty()) {
+        request = request.operation_name(operation);
+    }
+    Ok(request)
+}
+
+/// Whether the operation a request names is a query (one that does not parse, or names
+/// no operation of its document, is left to execution to refuse with its error).
+fn is_query(request: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return true;
+    };
+    let operation = match (&document.operations, request.operation_name.as_deref()) {
+        (DocumentOperations::Single(one), _) => Some(one),
+        (DocumentOperations::Multiple(many), Some(name)) => many.get(name),
+        (DocumentOperations::Multiple(many), None) if many.len() == 1 => many.values().next(),
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    operation.is_none_or(|op| op.node.ty == OperationType::Query)
 }
 
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {

@@ -171,3 +171,192 @@ async fn a_wildcard_or_a_path_is_refused_at_start_up() {
         );
     }
 }
+
+fn sha256(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+/// An APQ request as Apollo's link sends it: the hash, and the text only when asked.
+async fn apq(app: &TestApp, token: Option<&str>, text: Option<&str>, hash: &str) -> (u16, Value) {
+    let mut body = json!({
+        "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } },
+        "variables": {},
+    });
+    if let Some(text) = text {
+        body["query"] = json!(text);
+    }
+    let mut request = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .header(
+            "accept",
+            "application/graphql-response+json, application/json;q=0.9",
+        )
+        .json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let answer = request.send().await.unwrap();
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap())
+}
+
+/// The hashed GET of APQ: `extensions` (and `variables`) as JSON in the query string.
+async fn apq_get(app: &TestApp, token: Option<&str>, hash: &str, variables: Value) -> (u16, Value) {
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let mut request = app.http.get(format!("{}/graphql", app.address)).query(&[
+        ("extensions", extensions.to_string()),
+        ("variables", variables.to_string()),
+    ]);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let answer = request.send().await.unwrap();
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn automatic_persisted_queries_round_trip_over_post_and_get() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |_| {}).await;
+    let user = app.signed_in_user("apq@example.com", "Apq").await;
+    let me = "query Me { me { email } }";
+    let hash = sha256(me);
+
+    // Not known yet: the error the link waits for, and nothing ran.
+    let (status, body) = apq(&app, Some(&user.access), None, &hash).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["errors"][0]["message"], "PersistedQueryNotFound");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_NOT_FOUND"
+    );
+    assert!(body.get("data").is_none(), "{body}");
+    // The text with its hash runs and is registered; then the hash alone runs it, over
+    // POST and over GET.
+    let (status, body) = apq(&app, Some(&user.access), Some(me), &hash).await;
+    assert_eq!(
+        (status, &body["data"]["me"]["email"]),
+        (200, &json!("apq@example.com"))
+    );
+    let (status, body) = apq(&app, Some(&user.access), None, &hash).await;
+    assert_eq!(
+        (status, &body["data"]["me"]["email"]),
+        (200, &json!("apq@example.com"))
+    );
+    let (status, body) = apq_get(&app, Some(&user.access), &hash, json!({})).await;
+    assert_eq!(
+        (status, &body["data"]["me"]["email"]),
+        (200, &json!("apq@example.com")),
+        "{body}"
+    );
+
+    // A text whose hash is another is refused and not registered under it.
+    let other = "{ privacyPolicy { version } }";
+    let (status, body) = apq(&app, None, Some(other), &sha256("{ me { id } }")).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "provided sha does not match query"
+    );
+    let (_, body) = apq(&app, None, None, &sha256("{ me { id } }")).await;
+    assert_eq!(body["errors"][0]["message"], "PersistedQueryNotFound");
+    // A malformed hash or another version is a clear refusal.
+    let (status, _) = apq(&app, None, None, "1234").await;
+    assert_eq!(status, 400);
+
+    // A mutation persisted over POST never runs over GET, and neither does any text.
+    let log_out = format!("mutation {{ logOut(refreshToken: {:?}) }}", user.refresh);
+    let log_out = log_out.as_str();
+    let (status, body) = apq(&app, None, Some(log_out), &sha256(log_out)).await;
+    assert_eq!((status, &body["data"]["logOut"]), (200, &json!(true)), "{body}");
+    let fresh = app.log_in("apq@example.com").await;
+    let (status, _) = apq_get(&app, Some(&fresh.access), &sha256(log_out), json!({})).await;
+    assert_eq!(status, 405);
+    let answer = app
+        .gql_ok(Some(&fresh.access), "{ me { email } }", json!({}))
+        .await;
+    assert_eq!(answer["me"]["email"], "apq@example.com", "still signed in");
+    let answer = app
+        .http
+        .get(format!("{}/graphql", app.address))
+        .query(&[("query", "{ me { email } }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 405);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_allow_list_runs_only_its_documents() {
+    let data = tempfile::tempdir().unwrap();
+    let listed = "query Policy { privacyPolicy { version } }";
+    let manifest = data.path().join("persisted-documents.json");
+    std::fs::write(
+        &manifest,
+        json!({
+            "format": "apollo-persisted-query-manifest",
+            "version": 1,
+            "operations": [{ "id": sha256(listed), "name": "Policy", "type": "query", "body": listed }],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let path = manifest.clone();
+    let app = TestApp::spawn_with(Backend::Sqlite, move |c| {
+        c.graphql.persisted_only = true;
+        c.graphql.persisted_documents = Some(path);
+    })
+    .await;
+    // Listed: by hash, over POST and GET, or in full with its hash.
+    let (status, body) = apq(&app, None, None, &sha256(listed)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["data"]["privacyPolicy"]["version"].is_number(),
+        "{body}"
+    );
+    let (status, _) = apq_get(&app, None, &sha256(listed), json!({})).await;
+    assert_eq!(status, 200);
+    let (status, _) = apq(&app, None, Some(listed), &sha256(listed)).await;
+    assert_eq!(status, 200);
+    // Anything else: free text, an unlisted text with its hash, an unknown hash.
+    let free = app
+        .gql(None, "{ privacyPolicy { version } }", json!({}))
+        .await;
+    assert_eq!(
+        free["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_REQUIRED",
+        "{free}"
+    );
+    let unlisted = "{ privacyPolicy { version body } }";
+    let (status, body) = apq(&app, None, Some(unlisted), &sha256(unlisted)).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "PERSISTED_QUERY_NOT_ALLOWED"
+    );
+    let (_, body) = apq(&app, None, None, &sha256(unlisted)).await;
+    assert_eq!(body["errors"][0]["message"], "PersistedQueryNotFound");
+    app.stop().await;
+
+    // The mode without a list, or a list whose hashes are not its texts', stops the start.
+    let mut config = crate::helpers::test_config(data.path(), "smtp://127.0.0.1:9");
+    config.graphql.persisted_only = true;
+    let err = atelier::startup::Application::build(config.clone())
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("ATELIER_GRAPHQL__PERSISTED_DOCUMENTS"),
+        "{err}"
+    );
+    std::fs::write(&manifest, json!({ sha256("{ a }"): "{ b }" }).to_string()).unwrap();
+    config.graphql.persisted_documents = Some(manifest);
+    let err = atelier::startup::Application::build(config)
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{err:#}").contains("SHA-256"), "{err:#}");
+}
