@@ -270,7 +270,11 @@ async fn automatic_persisted_queries_round_trip_over_post_and_get() {
     let log_out = format!("mutation {{ logOut(refreshToken: {:?}) }}", user.refresh);
     let log_out = log_out.as_str();
     let (status, body) = apq(&app, None, Some(log_out), &sha256(log_out)).await;
-    assert_eq!((status, &body["data"]["logOut"]), (200, &json!(true)), "{body}");
+    assert_eq!(
+        (status, &body["data"]["logOut"]),
+        (200, &json!(true)),
+        "{body}"
+    );
     let fresh = app.log_in("apq@example.com").await;
     let (status, _) = apq_get(&app, Some(&fresh.access), &sha256(log_out), json!({})).await;
     assert_eq!(status, 405);
