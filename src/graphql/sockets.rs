@@ -13,6 +13,13 @@
 //!   one more is answered with an error for its id, and an id already running closes
 //!   the socket with 4409, as the protocol asks.
 //!
+//! It also ends sockets the way graphql-ws clients act on: a `connection_init` whose
+//! token is refused closes with 4403 Forbidden, a `subscribe` before the acknowledgement
+//! with 4401 Unauthorized, and once the session behind an acknowledged socket ends
+//! (log-out, a reused refresh token, the access token's expiry) the socket is closed with
+//! 4401 Unauthorized rather than its subscriptions completed: the client signs in again
+//! or renews its token and reconnects, and its subscriptions resume.
+//!
 //! The protocol itself is async-graphql's: this module stands between it and the socket,
 //! reading the type and id of what passes each way.
 
@@ -169,6 +176,16 @@ fn envelope(data: &[u8]) -> Option<Envelope> {
     serde_json::from_slice(data).ok()
 }
 
+/// The reason a refused `connection_init` is given, by which it is told apart from
+/// async-graphql's other closes.
+pub const INIT_REFUSED: &str = "send a valid access token in connection_init";
+
+/// How often an acknowledged socket checks that its session still holds.
+const SESSION_CHECK: Duration = Duration::from_secs(1);
+
+/// Whether the session an acknowledged socket was opened with has ended.
+pub type SessionEnded = Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// What both directions know of one socket.
 #[derive(Default)]
 struct Watch {
@@ -200,6 +217,7 @@ pub async fn serve<E, Init, InitFut>(
     protocol: GraphQLProtocol,
     kind: WebSocketProtocols,
     on_init: Init,
+    session_ended: SessionEnded,
     place: Place,
 ) where
     E: Executor,
@@ -232,6 +250,9 @@ pub async fn serve<E, Init, InitFut>(
                 let answer = {
                     let mut watch = watch.lock().unwrap_or_else(|p| p.into_inner());
                     match what.as_str() {
+                        "subscribe" | "start" if !watch.acknowledged => {
+                            Some(close(4401, "Unauthorized"))
+                        }
                         "subscribe" | "start" if watch.running.contains(&id) => {
                             Some(close(4409, &format!("Subscriber for {} already exists", within_bytes(&id, 90))))
                         }
@@ -278,6 +299,7 @@ pub async fn serve<E, Init, InitFut>(
     let forward = async {
         let deadline = tokio::time::sleep(limits.init_timeout);
         tokio::pin!(deadline);
+        let mut session_check = tokio::time::interval(SESSION_CHECK);
         loop {
             let acknowledged = watch.lock().unwrap_or_else(|p| p.into_inner()).acknowledged;
             let message = tokio::select! {
@@ -291,6 +313,21 @@ pub async fn serve<E, Init, InitFut>(
                         .await;
                     break;
                 }
+                _ = session_check.tick(), if acknowledged => {
+                    if !session_ended() {
+                        continue;
+                    }
+                    let _ = socket_out.send(close(4401, "Unauthorized")).await;
+                    break;
+                }
+            };
+            let message = match message {
+                Message::Close(Some(frame))
+                    if !acknowledged && frame.code == 1002 && frame.reason == INIT_REFUSED =>
+                {
+                    close(4403, "Forbidden")
+                }
+                other => other,
             };
             let closing = matches!(message, Message::Close(_));
             if let Message::Text(text) = &message {

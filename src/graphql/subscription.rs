@@ -7,6 +7,7 @@
 
 use crate::domain::workspace::workspaces::{workspace_of as owner_of, Owned};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::{Context, Data, Result, Subscription, ID};
@@ -51,7 +52,9 @@ fn member_events(
                 let ended = app.revocations.is_revoked(viewer.session_id)
                     || chrono::Utc::now().timestamp() >= viewer.expires_at;
                 if ended {
-                    return None;
+                    // Not completed: the socket is closed with 4401 within a second, and
+                    // the client resubscribes once it has a valid token again.
+                    std::future::pending::<()>().await;
                 }
                 let next = tokio::select! {
                     next = receiver.recv() => next,
@@ -215,13 +218,23 @@ pub async fn graphql_ws(
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
+            // The session the socket is acknowledged for, once it is.
+            let session = Arc::new(std::sync::OnceLock::<(Uuid, i64)>::new());
+            let ended: super::sockets::SessionEnded = {
+                let (app, session) = (app.clone(), session.clone());
+                Arc::new(move || {
+                    session.get().is_some_and(|(sid, expires_at)| {
+                        app.revocations.is_revoked(*sid)
+                            || chrono::Utc::now().timestamp() >= *expires_at
+                    })
+                })
+            };
             let on_init = move |payload: serde_json::Value| async move {
                 let claims = init_token(&payload)
                     .and_then(|token| app.jwt.verify(token))
                     .filter(|claims| !app.revocations.is_revoked(claims.sid))
-                    .ok_or_else(|| {
-                        async_graphql::Error::new("send a valid access token in connection_init")
-                    })?;
+                    .ok_or_else(|| async_graphql::Error::new(super::sockets::INIT_REFUSED))?;
+                let _ = session.set((claims.sid, claims.exp));
                 let mut data = Data::default();
                 data.insert(RequestInfo {
                     viewer: Some(Viewer {
@@ -234,6 +247,14 @@ pub async fn graphql_ws(
                 data.insert(super::loaders::for_request(app.reads.clone(), tokio::spawn));
                 Ok(data)
             };
-            super::sockets::serve(socket, schemas.limited, protocol, kind, on_init, place)
+            super::sockets::serve(
+                socket,
+                schemas.limited,
+                protocol,
+                kind,
+                on_init,
+                ended,
+                place,
+            )
         })
 }

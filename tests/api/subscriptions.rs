@@ -86,11 +86,11 @@ async fn members_receive_live_updates(backend: Backend) {
         .unwrap()
         .to_string();
 
-    // Without a valid token the connection is refused.
+    // Without a valid token the connection is refused with graphql-ws's 4403 Forbidden.
     let mut anonymous = connect(&app, json!({})).await;
-    assert_eq!(next(&mut anonymous).await, None);
+    assert_eq!(close_code(&mut anonymous).await, Some(4403));
     let mut forged = connect(&app, json!({ "authorization": "Bearer not.a.token" })).await;
-    assert_eq!(next(&mut forged).await, None);
+    assert_eq!(close_code(&mut forged).await, Some(4403));
 
     // A non-member's subscription is refused.
     let mut stranger = connect(&app, json!({ "accessToken": outsider.access })).await;
@@ -196,13 +196,47 @@ async fn a_subscription_ends_with_its_session(backend: Backend) {
         json!({ "t": owner.refresh }),
     )
     .await;
-    // The subscription completes without waiting for an event or the token's expiry.
-    let done = next(&mut watcher).await.unwrap();
-    assert_eq!(done["type"], "complete", "{done}");
-    assert_eq!(done["id"], "d");
-    // And the ended session cannot open a new connection.
+    // The socket is closed with 4401 Unauthorized, without waiting for an event or the
+    // token's expiry, and the subscription is not completed: a graphql-ws client
+    // re-authenticates, reconnects and subscribes again.
+    assert_eq!(close_code(&mut watcher).await, Some(4401));
+    // The ended session cannot open a new connection (4403 Forbidden)...
     let mut again = connect(&app, json!({ "accessToken": owner.access })).await;
-    assert_eq!(next(&mut again).await, None);
+    assert_eq!(close_code(&mut again).await, Some(4403));
+    // ...a fresh one can, and its subscription hears what happens next.
+    let fresh = app.log_in("short@example.com").await;
+    let mut back = connect(&app, json!({ "accessToken": fresh.access })).await;
+    assert_eq!(next(&mut back).await.unwrap()["type"], "connection_ack");
+    subscribe(
+        &mut back,
+        "d",
+        "subscription($w: ID!) { draftChanged(workspaceId: $w) { title } }",
+        json!({ "w": ws }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.gql_ok(
+        Some(&fresh.access),
+        "mutation($i: CreateDraftInput!) { createDraft(input: $i) { id } }",
+        json!({ "i": { "workspaceId": ws, "title": "After the reconnect" } }),
+    )
+    .await;
+    let event = next(&mut back).await.unwrap();
+    assert_eq!(
+        event["payload"]["data"]["draftChanged"]["title"], "After the reconnect",
+        "{event}"
+    );
+    app.stop().await;
+}
+
+/// A `subscribe` before the connection is acknowledged closes it with 4401
+/// Unauthorized, as graphql-ws asks; nothing runs.
+#[tokio::test]
+async fn a_subscribe_before_the_acknowledgement_is_unauthorized() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut socket = open_silent(&app, None).await.expect("upgraded");
+    subscribe(&mut socket, "early", COMMENTS, json!({ "d": "x" })).await;
+    assert_eq!(close_code(&mut socket).await, Some(4401));
     app.stop().await;
 }
 on_both_databases!(a_subscription_ends_with_its_session);
