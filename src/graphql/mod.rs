@@ -12,6 +12,7 @@ mod costs;
 mod document_limits;
 pub mod documents;
 pub mod errors;
+mod intake;
 pub mod integrations;
 pub mod loaders;
 pub mod media;
@@ -19,6 +20,7 @@ pub mod multipart;
 pub mod mutation;
 pub mod negotiate;
 mod over_get;
+use intake::{lingering, multipart_type, read_batch, viewer_of, Refused};
 pub mod persisted;
 pub use over_get::graphql_get;
 pub mod privacy;
@@ -209,27 +211,6 @@ pub fn sdl() -> String {
     )
 }
 
-/// The most files one multipart request may carry.
-const MAX_UPLOAD_FILES: usize = 10;
-
-/// The Content-Type of a multipart request, if it is one.
-fn multipart_type(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    value
-        .split(';')
-        .next()
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("multipart/form-data"))
-        .then_some(value)
-}
-
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
-}
-
 /// `POST /graphql`: `application/json` (a plain form cannot send it, which is the CSRF
 /// defence), or a GraphQL multipart request for uploads, which must carry a bearer token
 /// (no form can set one); at most `max_batch` operations, authenticated by the token.
@@ -251,9 +232,25 @@ pub async fn graphql_post(
     // one costs its headers, whatever it would have uploaded.
     let viewer = match viewer_of(&state, &headers) {
         Ok(viewer) => viewer,
-        Err(Refused(status, code, message)) => return refuse(answer, status, code, &message),
+        Err(Refused(status, code, message)) => {
+            return lingering(
+                refuse(answer, status, code, &message),
+                &state,
+                &headers,
+                body,
+            )
+        }
     };
-    let batch = match read_batch(&state, &headers, body, viewer.is_some()).await {
+    if viewer.is_none() && multipart_type(&headers).is_some() {
+        let refused = refuse(
+            answer,
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "uploads need an Authorization: Bearer access token",
+        );
+        return lingering(refused, &state, &headers, body);
+    }
+    let batch = match read_batch(&state, &headers, body).await {
         Ok(batch) => batch,
         Err(Refused(status, code, message)) => return refuse(answer, status, code, &message),
     };
@@ -344,98 +341,6 @@ fn costs_shown(response: &mut Response, statements: &crate::db::Costs) {
         SQL_ROWS_HEADER,
         statements.rows.load(Ordering::Relaxed).into(),
     );
-}
-
-/// A request refused before anything ran: its status, error code and message.
-struct Refused(StatusCode, &'static str, String);
-
-/// Who the bearer token speaks for (`None` without one), or the refusal of a token that
-/// is invalid, expired or of an ended session.
-fn viewer_of(state: &AppState, headers: &HeaderMap) -> Result<Option<Viewer>, Refused> {
-    Ok(match bearer_token(headers) {
-        None => None,
-        Some(token) => match state.jwt.verify(token) {
-            Some(claims) if state.revocations.is_revoked(claims.sid) => {
-                return Err(Refused(
-                    StatusCode::UNAUTHORIZED,
-                    "UNAUTHENTICATED",
-                    "this session has ended; sign in again".into(),
-                ))
-            }
-            Some(claims) => Some(Viewer {
-                user_id: claims.sub,
-                session_id: claims.sid,
-                expires_at: claims.exp,
-            }),
-            None => {
-                return Err(Refused(
-                    StatusCode::UNAUTHORIZED,
-                    "UNAUTHENTICATED",
-                    "the access token is invalid or expired; refresh the session".into(),
-                ))
-            }
-        },
-    })
-}
-
-/// The request's operations: a multipart upload (signed in only) or a JSON body, each
-/// read up to its limit; a body that is too large or not a GraphQL request is refused.
-async fn read_batch(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: axum::body::Body,
-    signed_in: bool,
-) -> Result<BatchRequest, Refused> {
-    Ok(if let Some(content_type) = multipart_type(headers) {
-        if !signed_in {
-            return Err(Refused(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
-                "uploads need an Authorization: Bearer access token".into(),
-            ));
-        }
-        let limits = multipart::MultipartLimits {
-            text_bytes: state.config.graphql.max_body_bytes as u64,
-            file_bytes: state.config.media.max_bytes,
-            files: MAX_UPLOAD_FILES,
-        };
-        match multipart::receive(content_type, body, limits).await {
-            Ok(batch) => batch,
-            Err(refusal) => {
-                let status = if refusal.is_size() {
-                    StatusCode::PAYLOAD_TOO_LARGE
-                } else {
-                    StatusCode::BAD_REQUEST
-                };
-                return Err(Refused(status, "BAD_USER_INPUT", refusal.to_string()));
-            }
-        }
-    } else {
-        if !is_json(headers) {
-            return Err(Refused(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "BAD_USER_INPUT",
-                "POST /graphql takes Content-Type: application/json".into(),
-            ));
-        }
-        let Ok(body) = axum::body::to_bytes(body, state.config.graphql.max_body_bytes).await else {
-            return Err(Refused(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "BAD_USER_INPUT",
-                "the request body is too large".into(),
-            ));
-        };
-        match serde_json::from_slice::<BatchRequest>(&body) {
-            Ok(batch) => batch,
-            Err(_) => {
-                return Err(Refused(
-                    StatusCode::BAD_REQUEST,
-                    "BAD_USER_INPUT",
-                    "the body is not a GraphQL request in JSON".into(),
-                ))
-            }
-        }
-    })
 }
 
 /// Runs the operations with this request's loaders, counting the statements they cost:

@@ -364,3 +364,71 @@ async fn the_allow_list_runs_only_its_documents() {
         .expect("refused");
     assert!(format!("{err:#}").contains("SHA-256"), "{err:#}");
 }
+
+/// A multipart body of `size` bytes for `uploadMedia`, as an upload client sends it.
+fn upload_body(size: usize) -> Vec<u8> {
+    let operations = json!({
+        "query": "mutation($f: Upload!) { uploadMedia(workspaceId: \"x\", file: $f) { id } }",
+        "variables": { "f": null },
+    });
+    let mut body = format!(
+        "--XYZ\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n--XYZ\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{{\"0\": [\"variables.f\"]}}\r\n--XYZ\r\nContent-Disposition: form-data; name=\"0\"; filename=\"clip.mp4\"\r\nContent-Type: video/mp4\r\n\r\n"
+    )
+    .into_bytes();
+    body.resize(body.len() + size, b'v');
+    body.extend_from_slice(b"\r\n--XYZ--\r\n");
+    body
+}
+
+/// An upload with an expired (or made-up) token, sent whole by a client that reads no
+/// answer until it has sent everything (reqwest, Node's fetch, browsers): the refusal is
+/// still read — UNAUTHENTICATED, so the app refreshes and retries — rather than a reset
+/// connection that looks like a network failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_upload_is_read_by_a_client_that_sends_it_all() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for token in [Some("expired.or.made.up"), None] {
+        let mut request = app
+            .http
+            .post(format!("{}/graphql", app.address))
+            .header("content-type", "multipart/form-data; boundary=XYZ")
+            .body(upload_body(24 * 1024 * 1024));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let answer = request.send().await.expect("the refusal, not a reset");
+        assert_eq!(answer.status(), 401);
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    }
+    app.stop().await;
+}
+
+/// A client that asks `Expect: 100-continue` is refused at once, without being told to
+/// go on: it never sends the body.
+#[tokio::test]
+async fn an_upload_that_expects_continue_is_refused_before_it_sends() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let address = app.address.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer made.up\r\nContent-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: 52428800\r\nExpect: 100-continue\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(crate::helpers::PATIENCE, stream.read(&mut buffer))
+            .await
+            .expect("an answer without the body")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buffer[..n]);
+    }
+    let answer = String::from_utf8_lossy(&seen);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    app.stop().await;
+}
