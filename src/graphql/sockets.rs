@@ -250,9 +250,8 @@ pub async fn serve<E, Init, InitFut>(
                 let answer = {
                     let mut watch = watch.lock().unwrap_or_else(|p| p.into_inner());
                     match what.as_str() {
-                        "subscribe" | "start" if !watch.acknowledged => {
-                            Some(close(4401, "Unauthorized"))
-                        }
+                        // graphql-transport-ws: a subscribe before the acknowledgement.
+                        "subscribe" if !watch.acknowledged => Some(close(4401, "Unauthorized")),
                         "subscribe" | "start" if watch.running.contains(&id) => {
                             Some(close(4409, &format!("Subscriber for {} already exists", within_bytes(&id, 90))))
                         }
@@ -287,9 +286,20 @@ pub async fn serve<E, Init, InitFut>(
             }
         })
     };
-    let sink = futures::sink::unfold(out, |out, message: Message| async move {
-        out.send(message).await.map(|()| out)
-    });
+    // The acknowledgement is noted as async-graphql hands it over, before it reads the
+    // client's next message: a client that subscribes right after its `connection_init`
+    // is never taken for one that did not wait.
+    let sink = {
+        let watch = watch.clone();
+        futures::sink::unfold(out, move |out, message: Message| {
+            if let Message::Text(text) = &message {
+                if text.as_bytes().starts_with(b"{\"type\":\"connection_ack\"") {
+                    watch.lock().unwrap_or_else(|p| p.into_inner()).acknowledged = true;
+                }
+            }
+            async move { out.send(message).await.map(|()| out) }
+        })
+    };
     let serving = GraphQLWebSocket::new_with_pair(sink, incoming, executor, protocol)
         .on_connection_init(on_init)
         .serve();

@@ -562,3 +562,37 @@ async fn a_socket_runs_a_bounded_number_of_subscriptions() {
     assert_eq!(close_code(&mut socket).await, Some(4409));
     app.stop().await;
 }
+
+/// A client that subscribes right behind its `connection_init`, without waiting for the
+/// acknowledgement, is served: the server answers the init before it reads the next
+/// message, so the subscribe comes after the acknowledgement, not before it.
+#[tokio::test]
+async fn a_subscribe_right_behind_the_init_is_served() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let owner = app.signed_in_user("eager@example.com", "Eager").await;
+    let ws = app.create_workspace(&owner, "Eager").await;
+    for _ in 0..20 {
+        let mut socket = connect(&app, json!({ "accessToken": owner.access })).await;
+        subscribe(
+            &mut socket,
+            "d",
+            "subscription($w: ID!) { draftChanged(workspaceId: $w) { title } }",
+            json!({ "w": ws }),
+        )
+        .await;
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        app.gql_ok(
+            Some(&owner.access),
+            "mutation($i: CreateDraftInput!) { createDraft(input: $i) { id } }",
+            json!({ "i": { "workspaceId": ws, "title": "Eagerly awaited" } }),
+        )
+        .await;
+        let event = next(&mut socket).await.unwrap();
+        assert_eq!(
+            event["payload"]["data"]["draftChanged"]["title"], "Eagerly awaited",
+            "{event}"
+        );
+    }
+    app.stop().await;
+}
