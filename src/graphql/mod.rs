@@ -250,28 +250,10 @@ pub async fn graphql_post(
         );
         return lingering(refused, &state, &headers, body);
     }
-    let batch = match read_batch(&state, &headers, body).await {
+    let mut batch = match read_batch(&state, &headers, body).await {
         Ok(batch) => batch,
         Err(Refused(status, code, message)) => return refuse(answer, status, code, &message),
     };
-    run(&state, &schemas, answer, batch, viewer, peer, &headers).await
-}
-
-/// Runs the operations a request carries, once its caller is known: their persisted
-/// documents found, their count and size checked before any validation, their answer
-/// written as the client asked.
-async fn run(
-    state: &AppState,
-    schemas: &Schemas,
-    answer: negotiate::AnswerType,
-    mut batch: BatchRequest,
-    viewer: Option<Viewer>,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-) -> Response {
-    if let Err(refused) = schemas.persisted.resolve(&mut batch) {
-        return refuse(answer, refused.status, refused.code, &refused.message);
-    }
     let operations = match &batch {
         BatchRequest::Single(_) => 1,
         BatchRequest::Batch(list) => list.len(),
@@ -287,6 +269,24 @@ async fn run(
             ),
         );
     }
+    if let Err(refused) = schemas.persisted.resolve(&mut batch) {
+        return refuse(answer, refused.status, refused.code, &refused.message);
+    }
+    run(&state, &schemas, answer, batch, viewer, peer, &headers).await
+}
+
+/// Runs the operations a request carries, once its caller is known, their count checked
+/// and their persisted documents found: their size checked before any validation, their
+/// answer written as the client asked.
+async fn run(
+    state: &AppState,
+    schemas: &Schemas,
+    answer: negotiate::AnswerType,
+    mut batch: BatchRequest,
+    viewer: Option<Viewer>,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Response {
     // Each document parsed once per server, not once per request.
     schemas.documents.attach(&mut batch);
     // Before any validation: what the documents select with their fragments expanded,
